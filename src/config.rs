@@ -1,0 +1,874 @@
+//! Settings from CLI flags and the environment. Every non-secret setting is a
+//! flag and an environment variable (the flag wins); secrets come only from the
+//! environment or files, never flags, which would show in the process list.
+//! Parsing takes the environment as a map, so tests hand one in.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+
+use crate::providers::ProviderId;
+use crate::routing::Topics;
+use crate::verify::KeyRing;
+
+pub type Env = HashMap<String, String>;
+
+/// Room for the envelope around `data` in the largest record: attributes, ids
+/// (bounded by `normalize::MAX_ID_LEN`), headers and Kafka framing.
+pub const ENVELOPE_OVERHEAD_BYTES: usize = 8 * 1024;
+/// librdkafka's own default for `message.max.bytes`.
+const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "webhook-gateway",
+    version,
+    about = "Verifies signed provider webhooks and publishes them to Kafka as CloudEvents; answers 2xx only after the broker's ack.",
+    after_help = "Secrets are read from the environment only: M2M_WEBHOOK_SECRET, TRANSFERS_SIGNATURE_TOKEN (comma-separated lists) or their *_FILE variants. Any librdkafka property can be set as KAFKA_<PROPERTY> (e.g. KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL) or KAFKA_<PROPERTY>_FILE.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Sign a webhook body read from stdin: prints the headers to send, or a curl command.
+    Sign(crate::sign::SignArgs),
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct RunArgs {
+    /// Run with an embedded Kafka-protocol broker and demo secrets (needs nothing else installed).
+    #[arg(long)]
+    pub dev: bool,
+    /// Public listener for webhooks [default: 0.0.0.0:8080]
+    #[arg(
+        long,
+        env = "GATEWAY_LISTEN_ADDR",
+        hide_env_values = true,
+        value_name = "ADDR"
+    )]
+    pub listen_addr: Option<String>,
+    /// Admin listener: /metrics, /healthz, /readyz [default: 0.0.0.0:9090]
+    #[arg(
+        long,
+        env = "GATEWAY_ADMIN_ADDR",
+        hide_env_values = true,
+        value_name = "ADDR"
+    )]
+    pub admin_addr: Option<String>,
+    /// Largest accepted body in bytes; larger answers 413 [default: 262144]
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_BODY_BYTES",
+        hide_env_values = true,
+        value_name = "BYTES"
+    )]
+    pub max_body_bytes: Option<String>,
+    /// Time to receive a whole body; slower answers 408 [default: 10000]
+    #[arg(
+        long,
+        env = "GATEWAY_BODY_TIMEOUT_MS",
+        hide_env_values = true,
+        value_name = "MS"
+    )]
+    pub body_timeout_ms: Option<String>,
+    /// Time to receive a request's headers, and the idle time of a keep-alive connection [default: 75]
+    #[arg(
+        long,
+        env = "GATEWAY_HEADER_TIMEOUT_SECS",
+        hide_env_values = true,
+        value_name = "SECS"
+    )]
+    pub header_timeout_secs: Option<String>,
+    /// How far a signed timestamp may be from now, either way [default: 300]
+    #[arg(
+        long,
+        env = "GATEWAY_REPLAY_TOLERANCE_SECS",
+        hide_env_values = true,
+        value_name = "SECS"
+    )]
+    pub replay_tolerance_secs: Option<String>,
+    /// Time to wait for the broker's ack before answering 503 [default: 10000]
+    #[arg(
+        long,
+        env = "GATEWAY_PUBLISH_TIMEOUT_MS",
+        hide_env_values = true,
+        value_name = "MS"
+    )]
+    pub publish_timeout_ms: Option<String>,
+    /// Requests awaiting publish at once; beyond it answers 503 at once [default: 1024]
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_INFLIGHT",
+        hide_env_values = true,
+        value_name = "N"
+    )]
+    pub max_inflight: Option<String>,
+    /// Open connections on the public port; further connections wait in the accept backlog [default: 4096]
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_CONNECTIONS",
+        hide_env_values = true,
+        value_name = "N"
+    )]
+    pub max_connections: Option<String>,
+    /// Topic name prefix: topics are <prefix>.<type> [default: webhooks]
+    #[arg(
+        long,
+        env = "GATEWAY_TOPIC_PREFIX",
+        hide_env_values = true,
+        value_name = "PREFIX"
+    )]
+    pub topic_prefix: Option<String>,
+    /// Per-type topics, comma-separated TYPE=TOPIC (TYPE: a canonical type, unrouted or deadletter) [default: none]
+    #[arg(
+        long,
+        env = "GATEWAY_TOPIC_OVERRIDES",
+        hide_env_values = true,
+        value_name = "TYPE=TOPIC,..."
+    )]
+    pub topic_overrides: Option<String>,
+    /// After SIGTERM, keep serving this long (readiness already 503) before closing the listener [default: 5]
+    #[arg(
+        long,
+        env = "GATEWAY_SHUTDOWN_DELAY_SECS",
+        hide_env_values = true,
+        value_name = "SECS"
+    )]
+    pub shutdown_delay_secs: Option<String>,
+    /// From SIGTERM to exit at the latest: drain, flush the producer [default: 30]
+    #[arg(
+        long,
+        env = "GATEWAY_SHUTDOWN_GRACE_SECS",
+        hide_env_values = true,
+        value_name = "SECS"
+    )]
+    pub shutdown_grace_secs: Option<String>,
+    /// Log format: json or text [default: text]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        hide_env_values = true,
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub reason: String,
+}
+
+fn invalid(setting: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where a provider's secrets came from: kept so a file can be reloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(&'static str),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderSecrets {
+    pub source: SecretSource,
+    pub keys: KeyRing,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub max_body_bytes: usize,
+    pub body_timeout: Duration,
+    pub header_timeout: Duration,
+    pub replay_tolerance: Duration,
+    pub publish_timeout: Duration,
+    pub max_inflight: usize,
+    pub max_connections: usize,
+    pub topic_prefix: String,
+    pub topics: Topics,
+    pub shutdown_delay: Duration,
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+    pub m2m: Option<ProviderSecrets>,
+    pub transfers: Option<ProviderSecrets>,
+    pub kafka: KafkaSettings,
+    /// Things worth a warning at start-up (ignored variables).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    pub fn secrets(&self, provider: ProviderId) -> Option<&ProviderSecrets> {
+        match provider {
+            ProviderId::M2m => self.m2m.as_ref(),
+            ProviderId::Transfers => self.transfers.as_ref(),
+        }
+    }
+
+    /// Resolves every setting: flag, else environment, else default.
+    pub fn from_sources(args: &RunArgs, env: &Env) -> Result<Config, ConfigError> {
+        let pick = |flag: &Option<String>, var: &'static str| -> Option<String> {
+            flag.clone().or_else(|| env.get(var).cloned())
+        };
+        let listen_addr = parse(
+            pick(&args.listen_addr, "GATEWAY_LISTEN_ADDR"),
+            "GATEWAY_LISTEN_ADDR",
+            "0.0.0.0:8080",
+            "a socket address such as 0.0.0.0:8080 or [::]:8080",
+        )?;
+        let admin_addr = parse(
+            pick(&args.admin_addr, "GATEWAY_ADMIN_ADDR"),
+            "GATEWAY_ADMIN_ADDR",
+            "0.0.0.0:9090",
+            "a socket address such as 0.0.0.0:9090",
+        )?;
+        let max_body_bytes: usize = positive(
+            pick(&args.max_body_bytes, "GATEWAY_MAX_BODY_BYTES"),
+            "GATEWAY_MAX_BODY_BYTES",
+            262_144,
+        )?;
+        let body_timeout = Duration::from_millis(positive(
+            pick(&args.body_timeout_ms, "GATEWAY_BODY_TIMEOUT_MS"),
+            "GATEWAY_BODY_TIMEOUT_MS",
+            10_000,
+        )?);
+        let header_timeout = Duration::from_secs(positive(
+            pick(&args.header_timeout_secs, "GATEWAY_HEADER_TIMEOUT_SECS"),
+            "GATEWAY_HEADER_TIMEOUT_SECS",
+            75,
+        )?);
+        let replay_tolerance = Duration::from_secs(positive(
+            pick(&args.replay_tolerance_secs, "GATEWAY_REPLAY_TOLERANCE_SECS"),
+            "GATEWAY_REPLAY_TOLERANCE_SECS",
+            300,
+        )?);
+        let publish_timeout = Duration::from_millis(positive(
+            pick(&args.publish_timeout_ms, "GATEWAY_PUBLISH_TIMEOUT_MS"),
+            "GATEWAY_PUBLISH_TIMEOUT_MS",
+            10_000,
+        )?);
+        let max_inflight = positive(
+            pick(&args.max_inflight, "GATEWAY_MAX_INFLIGHT"),
+            "GATEWAY_MAX_INFLIGHT",
+            1024,
+        )?;
+        let max_connections = positive(
+            pick(&args.max_connections, "GATEWAY_MAX_CONNECTIONS"),
+            "GATEWAY_MAX_CONNECTIONS",
+            4096,
+        )?;
+        let shutdown_delay = Duration::from_secs(parse(
+            pick(&args.shutdown_delay_secs, "GATEWAY_SHUTDOWN_DELAY_SECS"),
+            "GATEWAY_SHUTDOWN_DELAY_SECS",
+            "5",
+            "a whole number of seconds",
+        )?);
+        let shutdown_grace = Duration::from_secs(positive(
+            pick(&args.shutdown_grace_secs, "GATEWAY_SHUTDOWN_GRACE_SECS"),
+            "GATEWAY_SHUTDOWN_GRACE_SECS",
+            30,
+        )?);
+        if shutdown_grace <= shutdown_delay {
+            return Err(invalid(
+                "GATEWAY_SHUTDOWN_GRACE_SECS",
+                "must be larger than GATEWAY_SHUTDOWN_DELAY_SECS",
+            ));
+        }
+        let log_format = match pick(&args.log_format, "LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("expected `json` or `text`, got `{other}`"),
+                ))
+            }
+        };
+
+        let topic_prefix =
+            pick(&args.topic_prefix, "GATEWAY_TOPIC_PREFIX").unwrap_or_else(|| "webhooks".into());
+        let overrides =
+            parse_overrides(pick(&args.topic_overrides, "GATEWAY_TOPIC_OVERRIDES").as_deref())?;
+        let topics = Topics::new(&topic_prefix, &overrides).map_err(|e| {
+            let setting = if overrides.is_empty() {
+                "GATEWAY_TOPIC_PREFIX"
+            } else {
+                "GATEWAY_TOPIC_PREFIX / GATEWAY_TOPIC_OVERRIDES"
+            };
+            invalid(setting, e)
+        })?;
+
+        let m2m = load_secrets(env, ProviderId::M2m.provider().secret_env)?;
+        let transfers = load_secrets(env, ProviderId::Transfers.provider().secret_env)?;
+
+        let (kafka, warnings) = KafkaSettings::from_env(env, publish_timeout)?;
+        if !kafka.has_bootstrap() {
+            return Err(invalid(
+                "KAFKA_BOOTSTRAP_SERVERS",
+                "required: the Kafka brokers to publish to (or run with --dev)",
+            ));
+        }
+        let message_max = kafka.message_max_bytes()?;
+        if max_body_bytes + ENVELOPE_OVERHEAD_BYTES > message_max {
+            return Err(invalid(
+                "GATEWAY_MAX_BODY_BYTES",
+                format!(
+                    "{max_body_bytes} bytes plus the {ENVELOPE_OVERHEAD_BYTES}-byte envelope exceed the producer's message.max.bytes ({message_max}); lower the limit or raise KAFKA_MESSAGE_MAX_BYTES (and the broker's)"
+                ),
+            ));
+        }
+
+        Ok(Config {
+            listen_addr,
+            admin_addr,
+            max_body_bytes,
+            body_timeout,
+            header_timeout,
+            replay_tolerance,
+            publish_timeout,
+            max_inflight,
+            max_connections,
+            topic_prefix,
+            topics,
+            shutdown_delay,
+            shutdown_grace,
+            log_format,
+            m2m,
+            transfers,
+            kafka,
+            warnings,
+        })
+    }
+}
+
+fn parse<T: FromStr>(
+    value: Option<String>,
+    setting: &str,
+    default: &str,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    let text = value.unwrap_or_else(|| default.to_owned());
+    text.trim()
+        .parse()
+        .map_err(|_| invalid(setting, format!("expected {expected}, got `{text}`")))
+}
+
+fn positive<T: FromStr + PartialOrd + Default + ToString>(
+    value: Option<String>,
+    setting: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    let v: T = parse(
+        value,
+        setting,
+        &default.to_string(),
+        "a positive whole number",
+    )?;
+    if v <= T::default() {
+        return Err(invalid(setting, "must be greater than zero"));
+    }
+    Ok(v)
+}
+
+fn parse_overrides(text: Option<&str>) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut map = BTreeMap::new();
+    for entry in text
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let Some((ty, topic)) = entry.split_once('=') else {
+            return Err(invalid(
+                "GATEWAY_TOPIC_OVERRIDES",
+                format!("expected TYPE=TOPIC, got `{entry}`"),
+            ));
+        };
+        if map
+            .insert(ty.trim().to_owned(), topic.trim().to_owned())
+            .is_some()
+        {
+            return Err(invalid(
+                "GATEWAY_TOPIC_OVERRIDES",
+                format!("`{}` is given twice", ty.trim()),
+            ));
+        }
+    }
+    Ok(map)
+}
+
+/// A provider's secrets from `<VAR>` (comma-separated) or `<VAR>_FILE` (one per
+/// line). Neither set: the provider is disabled. Error messages never echo a secret.
+fn load_secrets(env: &Env, var: &'static str) -> Result<Option<ProviderSecrets>, ConfigError> {
+    let file_var = format!("{var}_FILE");
+    match (env.get(var), env.get(&file_var)) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(invalid(
+            var,
+            format!("set either {var} or {file_var}, not both"),
+        )),
+        (Some(list), None) => {
+            let secrets = split_secrets(list, ',').map_err(|e| invalid(var, e))?;
+            Ok(Some(ProviderSecrets {
+                source: SecretSource::Env(var),
+                keys: KeyRing::new(&secrets),
+            }))
+        }
+        (None, Some(path)) => {
+            let path = PathBuf::from(path);
+            let secrets = read_secret_file(&path).map_err(|e| invalid(file_var, e))?;
+            Ok(Some(ProviderSecrets {
+                source: SecretSource::File(path),
+                keys: KeyRing::new(&secrets),
+            }))
+        }
+    }
+}
+
+/// One secret per line; trailing newlines are trimmed, an empty line is an error.
+pub fn read_secret_file(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.kind()))?;
+    split_secrets(text.trim_end_matches(['\n', '\r']), '\n')
+}
+
+fn split_secrets(text: &str, separator: char) -> Result<Vec<String>, String> {
+    if text.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    let secrets: Vec<String> = text.split(separator).map(|s| s.trim().to_owned()).collect();
+    if secrets.iter().any(String::is_empty) {
+        return Err("contains an empty secret".into());
+    }
+    Ok(secrets)
+}
+
+/// librdkafka properties: the gateway's defaults, overridden by `KAFKA_*`
+/// variables, with the delivery guarantees enforced on top.
+#[derive(Clone)]
+pub struct KafkaSettings {
+    properties: BTreeMap<String, KafkaValue>,
+}
+
+#[derive(Clone)]
+struct KafkaValue {
+    value: String,
+    /// The variable it came from, for error messages; empty for the gateway's own.
+    origin: String,
+    sensitive: bool,
+}
+
+/// The gateway's choices, any of which a `KAFKA_*` variable may change.
+const KAFKA_DEFAULTS: &[(&str, &str)] = &[
+    ("client.id", "webhook-gateway"),
+    // Small: each request waits for its batch, so linger is pure latency.
+    ("linger.ms", "5"),
+    // librdkafka's 10 s default maximum would delay recovery after a broker blip.
+    ("reconnect.backoff.ms", "100"),
+    ("reconnect.backoff.max.ms", "1000"),
+    // Bounded local queue: memory stays flat, a full queue answers 503.
+    ("queue.buffering.max.kbytes", "16384"),
+    ("queue.buffering.max.messages", "100000"),
+    ("socket.keepalive.enable", "true"),
+];
+
+/// Not overridable: they are what "acknowledged" means.
+const KAFKA_ENFORCED: &[(&str, &str)] = &[("acks", "all"), ("enable.idempotence", "true")];
+
+impl fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.redacted()).finish()
+    }
+}
+
+fn looks_sensitive(property: &str) -> bool {
+    ["password", "secret", "pem", "jaas", "token", "credential"]
+        .iter()
+        .any(|w| property.contains(w))
+}
+
+impl KafkaSettings {
+    pub fn from_env(
+        env: &Env,
+        publish_timeout: Duration,
+    ) -> Result<(KafkaSettings, Vec<String>), ConfigError> {
+        let mut properties: BTreeMap<String, KafkaValue> = KAFKA_DEFAULTS
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    KafkaValue {
+                        value: v.to_string(),
+                        origin: String::new(),
+                        sensitive: false,
+                    },
+                )
+            })
+            .collect();
+        let mut warnings = Vec::new();
+        let mut vars: Vec<(&String, &String)> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("KAFKA_"))
+            .collect();
+        vars.sort();
+        let mut seen = BTreeMap::new();
+        for (var, value) in vars {
+            let rest = &var["KAFKA_".len()..];
+            // Kubernetes service links for a Service named `kafka`.
+            if rest == "PORT" || rest.starts_with("PORT_") || rest.starts_with("SERVICE_") {
+                warnings.push(format!("ignoring {var}: a Kubernetes service-link variable, not a librdkafka property (set enableServiceLinks: false)"));
+                continue;
+            }
+            let (name, from_file) = match rest.strip_suffix("_FILE") {
+                Some(name) => (name, true),
+                None => (rest, false),
+            };
+            let property = name.to_ascii_lowercase().replace('_', ".");
+            if property.is_empty() {
+                return Err(invalid(var.as_str(), "names no property"));
+            }
+            if let Some(other) = seen.insert(property.clone(), var.clone()) {
+                return Err(invalid(
+                    var.as_str(),
+                    format!("sets `{property}` like {other}; set only one"),
+                ));
+            }
+            let value = if from_file {
+                let text = std::fs::read_to_string(value).map_err(|e| {
+                    invalid(var.as_str(), format!("cannot read `{value}`: {}", e.kind()))
+                })?;
+                text.trim_end_matches(['\n', '\r']).to_owned()
+            } else {
+                value.clone()
+            };
+            if let Some((_, required)) = KAFKA_ENFORCED.iter().find(|(k, _)| *k == property) {
+                let same = value == *required || (property == "acks" && value == "-1");
+                if !same {
+                    return Err(invalid(var.as_str(), format!("`{property}` is always `{required}`: it is what an acknowledged webhook means")));
+                }
+            }
+            if property == "message.timeout.ms" || property == "delivery.timeout.ms" {
+                return Err(invalid(
+                    var.as_str(),
+                    "set GATEWAY_PUBLISH_TIMEOUT_MS instead: the producer's timeout follows it",
+                ));
+            }
+            let sensitive = from_file || looks_sensitive(&property);
+            properties.insert(
+                property,
+                KafkaValue {
+                    value,
+                    origin: var.clone(),
+                    sensitive,
+                },
+            );
+        }
+        for (k, v) in KAFKA_ENFORCED {
+            properties.insert(
+                k.to_string(),
+                KafkaValue {
+                    value: v.to_string(),
+                    origin: String::new(),
+                    sensitive: false,
+                },
+            );
+        }
+        properties.insert(
+            "message.timeout.ms".into(),
+            KafkaValue {
+                value: publish_timeout.as_millis().to_string(),
+                origin: "GATEWAY_PUBLISH_TIMEOUT_MS".into(),
+                sensitive: false,
+            },
+        );
+        let settings = KafkaSettings { properties };
+        settings.validate()?;
+        Ok((settings, warnings))
+    }
+
+    /// librdkafka checks every name and value without creating a client.
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self.client_config().create_native_config() {
+            Ok(_) => Ok(()),
+            Err(KafkaError::ClientConfig(_, description, key, _)) => {
+                let entry = self.properties.get(&key);
+                let setting = entry
+                    .map(|e| e.origin.clone())
+                    .filter(|o| !o.is_empty())
+                    .unwrap_or_else(|| key.clone());
+                // librdkafka's description may quote the value: never for a secret.
+                let reason = if entry.is_some_and(|e| e.sensitive) {
+                    format!("invalid value for `{key}`")
+                } else {
+                    description
+                };
+                Err(invalid(setting, reason))
+            }
+            Err(other) => Err(invalid("KAFKA_*", other.to_string())),
+        }
+    }
+
+    pub fn get(&self, property: &str) -> Option<&str> {
+        self.properties.get(property).map(|v| v.value.as_str())
+    }
+
+    pub fn set(&mut self, property: &str, value: &str) {
+        self.properties.insert(
+            property.to_owned(),
+            KafkaValue {
+                value: value.to_owned(),
+                origin: String::new(),
+                sensitive: false,
+            },
+        );
+    }
+
+    pub fn has_bootstrap(&self) -> bool {
+        self.get("bootstrap.servers").is_some()
+    }
+
+    fn message_max_bytes(&self) -> Result<usize, ConfigError> {
+        match self.properties.get("message.max.bytes") {
+            None => Ok(LIBRDKAFKA_MESSAGE_MAX_BYTES),
+            Some(v) => v
+                .value
+                .parse()
+                .map_err(|_| invalid(v.origin.as_str(), "expected a whole number of bytes")),
+        }
+    }
+
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (k, v) in &self.properties {
+            config.set(k, &v.value);
+        }
+        config
+    }
+
+    /// Every property, secrets replaced, for the start-up log.
+    pub fn redacted(&self) -> Vec<(String, String)> {
+        self.properties
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    if v.sensitive {
+                        "<redacted>".to_owned()
+                    } else {
+                        v.value.clone()
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_sources(&RunArgs::default(), &env(pairs))
+    }
+
+    const BROKER: (&str, &str) = ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092");
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = config(&[BROKER]).unwrap();
+        assert_eq!(c.listen_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(c.admin_addr, "0.0.0.0:9090".parse().unwrap());
+        assert_eq!(c.max_body_bytes, 262_144);
+        assert_eq!(c.replay_tolerance, Duration::from_secs(300));
+        assert_eq!(c.publish_timeout, Duration::from_secs(10));
+        assert!(c.m2m.is_none() && c.transfers.is_none());
+        assert_eq!(c.kafka.get("acks"), Some("all"));
+        assert_eq!(c.kafka.get("enable.idempotence"), Some("true"));
+        assert_eq!(c.kafka.get("message.timeout.ms"), Some("10000"));
+        assert_eq!(c.kafka.get("reconnect.backoff.max.ms"), Some("1000"));
+    }
+
+    #[test]
+    fn a_broker_is_required() {
+        assert_eq!(config(&[]).unwrap_err().setting, "KAFKA_BOOTSTRAP_SERVERS");
+    }
+
+    #[test]
+    fn flags_win_over_environment_and_ipv6_listens() {
+        let args = RunArgs {
+            listen_addr: Some("[::]:8081".into()),
+            ..Default::default()
+        };
+        let c = Config::from_sources(
+            &args,
+            &env(&[BROKER, ("GATEWAY_LISTEN_ADDR", "127.0.0.1:1")]),
+        )
+        .unwrap();
+        assert_eq!(c.listen_addr, "[::]:8081".parse().unwrap());
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (var, value) in [
+            ("GATEWAY_LISTEN_ADDR", "nowhere"),
+            ("GATEWAY_MAX_BODY_BYTES", "-3"),
+            ("GATEWAY_PUBLISH_TIMEOUT_MS", "0"),
+            ("GATEWAY_TOPIC_OVERRIDES", "m2m.nope=x"),
+            ("LOG_FORMAT", "xml"),
+        ] {
+            let err = config(&[BROKER, (var, value)]).unwrap_err();
+            assert!(err.setting.contains(var), "{var}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_comma_separated_lists_and_empty_elements_are_refused() {
+        let c = config(&[BROKER, ("M2M_WEBHOOK_SECRET", "old,new")]).unwrap();
+        assert_eq!(c.m2m.unwrap().keys.len(), 2);
+        for bad in ["", "a,,b", "a,", " "] {
+            let err = config(&[BROKER, ("TRANSFERS_SIGNATURE_TOKEN", bad)]).unwrap_err();
+            assert_eq!(err.setting, "TRANSFERS_SIGNATURE_TOKEN");
+        }
+    }
+
+    #[test]
+    fn secrets_from_files_one_per_line_with_trailing_newlines_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good");
+        std::fs::write(&good, "first\nsecond\n\n").unwrap();
+        let path = good.to_str().unwrap();
+        let c = config(&[BROKER, ("M2M_WEBHOOK_SECRET_FILE", path)]).unwrap();
+        let m2m = c.m2m.unwrap();
+        assert_eq!(m2m.keys.len(), 2);
+        assert_eq!(m2m.source, SecretSource::File(good.clone()));
+
+        let holey = dir.path().join("holey");
+        std::fs::write(&holey, "first\n\nsecond\n").unwrap();
+        let err =
+            config(&[BROKER, ("M2M_WEBHOOK_SECRET_FILE", holey.to_str().unwrap())]).unwrap_err();
+        assert_eq!(err.setting, "M2M_WEBHOOK_SECRET_FILE");
+        let missing = config(&[BROKER, ("M2M_WEBHOOK_SECRET_FILE", "/nonexistent/x")]).unwrap_err();
+        assert_eq!(missing.setting, "M2M_WEBHOOK_SECRET_FILE");
+        let both = config(&[
+            BROKER,
+            ("M2M_WEBHOOK_SECRET_FILE", path),
+            ("M2M_WEBHOOK_SECRET", "x"),
+        ])
+        .unwrap_err();
+        assert_eq!(both.setting, "M2M_WEBHOOK_SECRET");
+    }
+
+    #[test]
+    fn secret_values_never_appear_in_errors_or_debug() {
+        let c = config(&[
+            BROKER,
+            ("M2M_WEBHOOK_SECRET", "hunter2-m2m"),
+            ("KAFKA_SASL_PASSWORD", "hunter2-sasl"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let err = config(&[BROKER, ("TRANSFERS_SIGNATURE_TOKEN", "hunter2,,x")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn kafka_variables_pass_through_and_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let c = config(&[
+            BROKER,
+            ("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ("KAFKA_SASL_USERNAME", "gw"),
+            ("KAFKA_SASL_PASSWORD_FILE", pw.to_str().unwrap()),
+            ("KAFKA_LINGER_MS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(c.kafka.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(c.kafka.get("sasl.password"), Some("s3cret"));
+        assert_eq!(c.kafka.get("linger.ms"), Some("1"));
+        assert!(c
+            .kafka
+            .redacted()
+            .contains(&("sasl.password".into(), "<redacted>".into())));
+    }
+
+    #[test]
+    fn service_link_variables_are_ignored_with_a_warning() {
+        let c = config(&[
+            BROKER,
+            ("KAFKA_PORT", "tcp://10.0.0.1:9092"),
+            ("KAFKA_SERVICE_HOST", "10.0.0.1"),
+            ("KAFKA_PORT_9092_TCP", "x"),
+        ])
+        .unwrap();
+        assert_eq!(c.warnings.len(), 3);
+    }
+
+    #[test]
+    fn unknown_or_invalid_kafka_properties_are_errors() {
+        let err = config(&[BROKER, ("KAFKA_NO_SUCH_THING", "1")]).unwrap_err();
+        assert_eq!(err.setting, "KAFKA_NO_SUCH_THING");
+        let err = config(&[BROKER, ("KAFKA_LINGER_MS", "soon")]).unwrap_err();
+        assert_eq!(err.setting, "KAFKA_LINGER_MS");
+    }
+
+    #[test]
+    fn delivery_guarantees_cannot_be_weakened() {
+        for (var, value) in [
+            ("KAFKA_ACKS", "1"),
+            ("KAFKA_ENABLE_IDEMPOTENCE", "false"),
+            ("KAFKA_MESSAGE_TIMEOUT_MS", "5"),
+        ] {
+            let err = config(&[BROKER, (var, value)]).unwrap_err();
+            assert_eq!(err.setting, var);
+        }
+        assert!(config(&[BROKER, ("KAFKA_ACKS", "-1")]).is_ok());
+    }
+
+    #[test]
+    fn a_body_limit_too_large_for_the_producer_is_refused() {
+        let err = config(&[BROKER, ("GATEWAY_MAX_BODY_BYTES", "1000000")]).unwrap_err();
+        assert_eq!(err.setting, "GATEWAY_MAX_BODY_BYTES");
+        assert!(config(&[
+            BROKER,
+            ("GATEWAY_MAX_BODY_BYTES", "1000000"),
+            ("KAFKA_MESSAGE_MAX_BYTES", "2000000")
+        ])
+        .is_ok());
+    }
+}

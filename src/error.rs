@@ -1,0 +1,84 @@
+//! Why a request was not accepted, and the one place that turns that into a
+//! status code, a short reason code and a metrics outcome. No variant carries
+//! internal detail to the caller.
+
+use http::StatusCode;
+
+use crate::metrics::Outcome;
+use crate::publish::PublishError;
+use crate::verify::VerifyError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("no such endpoint")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("body larger than the limit")]
+    TooLarge,
+    #[error("body not received in time")]
+    BodyTimeout,
+    #[error("body could not be read")]
+    BadBody,
+    #[error("unauthorized: {0}")]
+    Unauthorized(#[from] VerifyError),
+    #[error("too many requests awaiting the broker")]
+    Overloaded,
+    #[error("broker did not acknowledge: {0}")]
+    Unavailable(#[from] PublishError),
+}
+
+impl RequestError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RequestError::NotFound => StatusCode::NOT_FOUND,
+            RequestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            RequestError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            RequestError::BadBody => StatusCode::BAD_REQUEST,
+            RequestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            RequestError::Overloaded | RequestError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// The `error` field of the response body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::NotFound => "not_found",
+            RequestError::MethodNotAllowed => "method_not_allowed",
+            RequestError::TooLarge => "body_too_large",
+            RequestError::BodyTimeout => "body_timeout",
+            RequestError::BadBody => "bad_body",
+            RequestError::Unauthorized(VerifyError::Missing) => "signature_missing",
+            RequestError::Unauthorized(VerifyError::Malformed) => "signature_malformed",
+            RequestError::Unauthorized(VerifyError::Mismatch) => "signature_mismatch",
+            RequestError::Unauthorized(VerifyError::StaleTimestamp) => "timestamp_outside_window",
+            RequestError::Overloaded => "overloaded",
+            RequestError::Unavailable(_) => "broker_unavailable",
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            RequestError::NotFound => Outcome::NotFound,
+            RequestError::MethodNotAllowed => Outcome::MethodNotAllowed,
+            RequestError::TooLarge => Outcome::TooLarge,
+            RequestError::BodyTimeout => Outcome::Timeout,
+            RequestError::BadBody => Outcome::BadRequest,
+            RequestError::Unauthorized(_) => Outcome::Unauthorized,
+            RequestError::Overloaded => Outcome::Overloaded,
+            RequestError::Unavailable(_) => Outcome::Unavailable,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for the 503s.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            RequestError::Overloaded => Some(1),
+            RequestError::Unavailable(_) => Some(5),
+            _ => None,
+        }
+    }
+}

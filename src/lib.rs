@@ -1,0 +1,57 @@
+//! # webhook-gateway
+//!
+//! Receives provider webhooks, proves them authentic, turns each into one
+//! canonical CloudEvent, publishes it to Kafka and answers 2xx only after the
+//! broker has acknowledged the write.
+//!
+//! # Layout
+//!
+//! The request path, in the order a webhook takes it:
+//!
+//! - [`server`]: listeners, connection and size limits, timeouts, graceful shutdown
+//! - [`ingest`]: one request: read body -> verify -> normalize -> route -> publish -> respond
+//! - [`verify`]: HMAC signature schemes; [`verify::Verified`] is built only there
+//! - [`providers`]: M2M and Transfers: a signature scheme plus an event extractor each
+//! - [`normalize`]: verified body -> canonical envelope, or a dead letter
+//! - [`envelope`]: the canonical event (CloudEvents 1.0) and its Kafka record form
+//! - [`routing`]: canonical type -> topic
+//! - [`publish`]: the Kafka producer: send, await ack, classify errors, replace when fatal, flush
+//! - [`error`]: the request error enum, mapped to status codes in one place
+//!
+//! Around it:
+//!
+//! - [`config`]: settings from flags and environment, secrets loaded once
+//! - [`metrics`]: Prometheus metrics on the gateway's own registry
+//! - [`health`]: liveness and readiness
+//! - [`sign`]: the `sign` subcommand (sign a body as a provider would)
+//! - [`dev`]: `--dev`: an embedded broker, demo secrets, a live view of the topics
+
+pub mod config;
+pub mod dev;
+pub mod envelope;
+pub mod error;
+pub mod health;
+pub mod ingest;
+pub mod metrics;
+pub mod normalize;
+pub mod providers;
+pub mod publish;
+pub mod routing;
+pub mod server;
+pub mod sign;
+pub mod verify;
+
+pub use server::{run, start, Running};
+
+/// Logs to stderr: level from `RUST_LOG` (default `info`), format from `LOG_FORMAT`.
+pub fn init_logging(format: config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    let _ = match format {
+        config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,67 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use webhook_gateway::config::{Cli, Command, Config, Env};
+
+/// EX_CONFIG from sysexits.h: the configuration is wrong, retrying won't help.
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print(); // --help, --version
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let env: Env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+
+    match cli.command {
+        Some(Command::Sign(args)) => match webhook_gateway::sign::main(args, &env) {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("webhook-gateway sign: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        None if cli.run.dev => webhook_gateway::dev::main(cli.run, env),
+        None => {
+            let config = match Config::from_sources(&cli.run, &env) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("webhook-gateway: configuration error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            webhook_gateway::init_logging(config.log_format);
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(webhook_gateway::run(config, shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

@@ -1,0 +1,307 @@
+//! The Kafka producer: send a record, await the broker's acknowledgement,
+//! classify failures, and replace the producer when librdkafka declares it
+//! dead (a fatal error), so the process never lives on with a dead producer.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, FromClientConfigAndContext, RDKafkaLogLevel};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::statistics::Statistics;
+use tokio::sync::Notify;
+
+use crate::config::KafkaSettings;
+use crate::envelope::Record;
+use crate::metrics::Metrics;
+
+type Kafka = FutureProducer<GatewayContext>;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    #[error("the producer's local queue is full")]
+    QueueFull,
+    #[error("no delivery report within the publish timeout")]
+    Timeout,
+    #[error("the producer hit a fatal error and is being replaced")]
+    Fatal,
+    #[error("delivery failed: {0:?}")]
+    Broker(RDKafkaErrorCode),
+    #[error("the producer was closed")]
+    Closed,
+}
+
+impl PublishError {
+    /// `reason` label of `kafka_publish_errors_total`: a bounded set.
+    pub fn reason(&self) -> String {
+        match self {
+            PublishError::QueueFull => "queue_full".into(),
+            PublishError::Timeout => "timeout".into(),
+            PublishError::Fatal => "fatal".into(),
+            PublishError::Broker(code) => format!("{code:?}"),
+            PublishError::Closed => "closed".into(),
+        }
+    }
+
+    fn classify(error: &KafkaError) -> PublishError {
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::QueueFull) => PublishError::QueueFull,
+            Some(RDKafkaErrorCode::MessageTimedOut) => PublishError::Timeout,
+            Some(RDKafkaErrorCode::Fatal) => PublishError::Fatal,
+            Some(code) => PublishError::Broker(code),
+            None => PublishError::Closed,
+        }
+    }
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// librdkafka's callbacks: statistics into metrics, logs into tracing, and a
+/// nudge to the supervisor on a fatal error.
+pub struct GatewayContext {
+    metrics: Arc<Metrics>,
+    fatal: Arc<Notify>,
+}
+
+impl ClientContext for GatewayContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", facility, "{message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", facility, "{message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+        }
+    }
+
+    fn stats(&self, stats: Statistics) {
+        self.metrics
+            .producer_queue_messages
+            .set(stats.msg_cnt as i64);
+        self.metrics.producer_queue_bytes.set(stats.msg_size as i64);
+        for (name, broker) in &stats.brokers {
+            if let Some(rtt) = &broker.rtt {
+                // librdkafka reports microseconds.
+                self.metrics
+                    .broker_rtt
+                    .with_label_values(&[name])
+                    .set(rtt.avg as f64 / 1_000_000.0);
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            tracing::error!(%reason, "kafka producer fatal error");
+            self.fatal.notify_one();
+        } else {
+            tracing::warn!(error = %error, %reason, "kafka client error");
+        }
+    }
+}
+
+pub struct Publisher {
+    current: RwLock<Kafka>,
+    config: ClientConfig,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+    fatal: Arc<Notify>,
+}
+
+impl Publisher {
+    pub fn new(
+        kafka: &KafkaSettings,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Publisher>, KafkaError> {
+        let mut config = kafka.client_config();
+        if kafka.get("statistics.interval.ms").is_none() {
+            config.set("statistics.interval.ms", "5000");
+        }
+        let fatal = Arc::new(Notify::new());
+        let producer = create(&config, &metrics, &fatal)?;
+        Ok(Arc::new(Publisher {
+            current: RwLock::new(producer),
+            config,
+            timeout,
+            metrics,
+            fatal,
+        }))
+    }
+
+    fn producer(&self) -> Kafka {
+        self.current.read().expect("producer lock").clone()
+    }
+
+    /// Replaces the producer on a fatal error, even when no request is there to notice.
+    pub fn spawn_supervisor(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let publisher = Arc::downgrade(self);
+        let fatal = self.fatal.clone();
+        tokio::spawn(async move {
+            loop {
+                fatal.notified().await;
+                let Some(publisher) = publisher.upgrade() else {
+                    return;
+                };
+                let producer = publisher.producer();
+                publisher.replace_if_dead(&producer);
+            }
+        })
+    }
+
+    /// Sends one record and waits for the broker's acknowledgement (acks=all),
+    /// at most the publish timeout. Only `Ok` may be answered with a 2xx.
+    pub async fn publish(&self, record: &Record) -> Result<Ack, PublishError> {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (key, value) in &record.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let kafka_record = FutureRecord::to(&record.topic)
+            .key(record.key.as_bytes())
+            .payload(&record.value)
+            .headers(headers);
+
+        let started = Instant::now();
+        // The delivery future is a plain channel: the producer handle is released
+        // before awaiting, so a replaced producer is dropped where the
+        // replacement chooses (off the async workers), not by a request.
+        let delivery = {
+            let producer = self.producer();
+            match producer.send_result(kafka_record) {
+                Ok(delivery) => delivery,
+                Err((error, _)) => return Err(self.failed(&producer, &record.topic, &error)),
+            }
+        };
+        let result = match tokio::time::timeout(self.timeout, delivery).await {
+            Err(_) => Err(PublishError::Timeout),
+            Ok(Err(_canceled)) => Err(PublishError::Closed),
+            Ok(Ok(Err((error, _)))) => {
+                let producer = self.producer();
+                Err(self.failed(&producer, &record.topic, &error))
+            }
+            Ok(Ok(Ok(delivery))) => Ok(Ack {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+        };
+        match &result {
+            Ok(_) => self
+                .metrics
+                .publish_histogram(&record.topic)
+                .observe(started.elapsed().as_secs_f64()),
+            Err(e) => self
+                .metrics
+                .publish_errors
+                .with_label_values(&[&e.reason()])
+                .inc(),
+        }
+        result
+    }
+
+    fn failed(&self, producer: &Kafka, topic: &str, error: &KafkaError) -> PublishError {
+        let classified = PublishError::classify(error);
+        if classified != PublishError::QueueFull {
+            tracing::warn!(topic, reason = %classified.reason(), "publish failed");
+        }
+        self.replace_if_dead(producer);
+        classified
+    }
+
+    /// Swaps in a new producer when `seen` (the one a caller used) reports a
+    /// fatal error and is still current, so concurrent callers replace it once.
+    fn replace_if_dead(&self, seen: &Kafka) {
+        let Some((code, reason)) = seen.client().fatal_error() else {
+            return;
+        };
+        let mut current = self.current.write().expect("producer lock");
+        if current.client().native_ptr() != seen.client().native_ptr() {
+            return; // someone else replaced it already
+        }
+        match create(&self.config, &self.metrics, &self.fatal) {
+            Ok(fresh) => {
+                let dead = std::mem::replace(&mut *current, fresh);
+                drop(current);
+                self.metrics.producer_replacements.inc();
+                tracing::error!(?code, %reason, "kafka producer replaced after a fatal error");
+                // Dropping purges, flushes and joins a thread: not on an async worker.
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => drop(rt.spawn_blocking(move || drop(dead))),
+                    Err(_) => drop(dead),
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not create a replacement kafka producer; will retry")
+            }
+        }
+    }
+
+    /// Names of the topics that exist, from one metadata request for all topics
+    /// (a request naming a topic may auto-create it).
+    pub async fn existing_topics(&self, timeout: Duration) -> Result<BTreeSet<String>, KafkaError> {
+        let producer = self.producer();
+        tokio::task::spawn_blocking(move || {
+            let metadata = producer.client().fetch_metadata(None, timeout)?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+                .map(|t| t.name().to_owned())
+                .collect())
+        })
+        .await
+        .expect("metadata task does not panic")
+    }
+
+    /// Waits until every queued record is delivered or `timeout` passes.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        let producer = self.producer();
+        tokio::task::spawn_blocking(move || producer.flush(timeout))
+            .await
+            .expect("flush task does not panic")
+    }
+
+    /// Test hook: makes librdkafka raise a fatal error on the current producer,
+    /// as an idempotence violation would.
+    #[doc(hidden)]
+    pub fn inject_fatal_error(&self) {
+        let producer = self.producer();
+        let reason = c"injected by a test";
+        // SAFETY: the handle is alive (we hold a clone) and the reason is a valid C string.
+        unsafe {
+            rdkafka::bindings::rd_kafka_test_fatal_error(
+                producer.client().native_ptr(),
+                rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                reason.as_ptr(),
+            );
+        }
+    }
+}
+
+fn create(
+    config: &ClientConfig,
+    metrics: &Arc<Metrics>,
+    fatal: &Arc<Notify>,
+) -> Result<Kafka, KafkaError> {
+    let context = GatewayContext {
+        metrics: metrics.clone(),
+        fatal: fatal.clone(),
+    };
+    FutureProducer::from_config_and_context(config, context)
+}
