@@ -1,0 +1,446 @@
+//! Shared test harness: a real tansu broker process, the gateway started
+//! in-process on port 0, a plain HTTP/1.1 client over real sockets, a Kafka
+//! reader, and signing written independently of the gateway's own code.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sha2::Sha256;
+use tokio::sync::oneshot;
+use webhook_gateway::config::{Config, RunArgs};
+
+pub const M2M_SECRET: &str = "m2m-test-secret";
+pub const TRANSFERS_SECRET: &str = "transfers-test-token";
+pub const PARTITIONS: i32 = 3;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tansu broker process, killed when dropped. Fails loudly when tansu is
+/// missing: a suite that skips its real-broker tests is a failed suite.
+pub struct Broker {
+    pub port: u16,
+    child: Option<Child>,
+    dir: PathBuf,
+    storage: String,
+}
+
+impl Broker {
+    /// A broker keeping its data in memory.
+    pub fn start() -> Broker {
+        Broker::start_with("memory://tansu/".into(), std::env::temp_dir(), free_port())
+    }
+
+    /// A broker keeping its data in `dir/tansu.db`, on a given port, so a test
+    /// can restart it with its data.
+    pub fn start_sqlite(dir: PathBuf, port: u16) -> Broker {
+        Broker::start_with("sqlite://tansu.db".into(), dir, port)
+    }
+
+    fn start_with(storage: String, dir: PathBuf, port: u16) -> Broker {
+        let mut broker = Broker {
+            port,
+            child: None,
+            dir,
+            storage,
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", &self.storage])
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start tansu ({e}): run the README's test command, which installs it")
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {} within 15 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("broker running").id() as i32
+    }
+
+    pub fn create_topic(&self, name: &str) {
+        let status = Command::new(tansu())
+            .args([
+                "topic",
+                "create",
+                name,
+                "--broker",
+                &format!("tcp://127.0.0.1:{}", self.port),
+            ])
+            .args(["--partitions", &PARTITIONS.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .expect("tansu topic create");
+        assert!(status.success(), "creating topic {name}");
+    }
+
+    pub fn create_default_topics(&self) {
+        for t in default_topics() {
+            self.create_topic(&t);
+        }
+    }
+
+    pub fn freeze(&self) {
+        signal(self.pid(), libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        signal(self.pid(), libc::SIGCONT);
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            signal(child.id() as i32, libc::SIGCONT);
+        }
+        self.kill();
+    }
+}
+
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: plain kill(2) on a child we started.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+fn tansu() -> String {
+    std::env::var("TANSU").unwrap_or_else(|_| "tansu".into())
+}
+
+pub fn default_topics() -> Vec<String> {
+    [
+        "m2m.link.created",
+        "m2m.link.opened",
+        "m2m.user.data_request",
+        "m2m.operation.created",
+        "m2m.operation.cancelled",
+        "transfers.payment.completed",
+        "transfers.payment.failed",
+        "unrouted",
+        "deadletter",
+    ]
+    .iter()
+    .map(|t| format!("webhooks.{t}"))
+    .collect()
+}
+
+/// Gateway settings for tests: loopback on port 0, both providers enabled.
+pub fn gateway_env(bootstrap: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = [
+        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap),
+        ("GATEWAY_LISTEN_ADDR", "127.0.0.1:0"),
+        ("GATEWAY_ADMIN_ADDR", "127.0.0.1:0"),
+        ("GATEWAY_SHUTDOWN_DELAY_SECS", "0"),
+        ("GATEWAY_SHUTDOWN_GRACE_SECS", "15"),
+        ("M2M_WEBHOOK_SECRET", M2M_SECRET),
+        ("TRANSFERS_SIGNATURE_TOKEN", TRANSFERS_SECRET),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+/// A gateway running in this process; shut down (and drained) when dropped or by `stop`.
+pub struct Gateway {
+    pub running: Option<webhook_gateway::Running>,
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Gateway {
+    pub async fn start(env: HashMap<String, String>) -> Gateway {
+        let config = Config::from_sources(&RunArgs::default(), &env).expect("test config");
+        let (tx, rx) = oneshot::channel::<()>();
+        let running = webhook_gateway::start(config, async move {
+            let _ = rx.await;
+        })
+        .await
+        .expect("gateway starts");
+        Gateway {
+            public: running.public_addr,
+            admin: running.admin_addr,
+            running: Some(running),
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Starts and waits until `/readyz` answers 200 (the broker answered metadata).
+    pub async fn start_ready(env: HashMap<String, String>) -> Gateway {
+        let gateway = Gateway::start(env).await;
+        gateway.wait_ready().await;
+        gateway
+    }
+
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = get(self.admin, "/readyz").await {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "gateway not ready within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(running) = self.running.take() {
+            running.wait().await;
+        }
+    }
+
+    pub fn publisher(&self) -> &webhook_gateway::publish::Publisher {
+        &self.running.as_ref().unwrap().publisher
+    }
+
+    /// One sample's value from `/metrics`, matched by name and exact label set text.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = get(self.admin, "/metrics").await.expect("scrape").text();
+        metric_value(&text, series)
+    }
+}
+
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map(|v| v.trim().parse().expect("a number"))
+        .unwrap_or(0.0)
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("JSON body, got {:?}", self.text()))
+    }
+}
+
+/// One request on a fresh connection.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Result<Reply, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        builder = builder.header(k, v);
+    }
+    let request = builder.body(Full::new(Bytes::from(body))).unwrap();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> Result<Reply, String> {
+    request(addr, "GET", path, &[], Vec::new()).await
+}
+
+pub fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    for p in parts {
+        mac.update(p);
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+pub fn m2m_headers(body: &[u8]) -> Vec<(String, String)> {
+    let ts = now_secs().to_string();
+    let sig = hmac_hex(M2M_SECRET, &[ts.as_bytes(), b".", body]);
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("x-m2m-timestamp".into(), ts),
+        ("x-m2m-signature".into(), sig),
+    ]
+}
+
+pub fn transfers_headers(body: &[u8]) -> Vec<(String, String)> {
+    vec![
+        ("content-type".into(), "application/json".into()),
+        (
+            "x-transfers-signature".into(),
+            hmac_hex(TRANSFERS_SECRET, &[body]),
+        ),
+    ]
+}
+
+/// POSTs a correctly signed webhook for `provider`.
+pub async fn send_signed(addr: SocketAddr, provider: &str, body: &[u8]) -> Result<Reply, String> {
+    let headers = match provider {
+        "m2m" => m2m_headers(body),
+        "transfers" => transfers_headers(body),
+        other => panic!("unknown provider {other}"),
+    };
+    request(
+        addr,
+        "POST",
+        &format!("/webhooks/{provider}"),
+        &headers,
+        body.to_vec(),
+    )
+    .await
+}
+
+/// Reads `topic` from the beginning until `expected` records arrived or
+/// `within` passed, and returns them (fewer on time-out: callers assert).
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+    within: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "webhook-gateway-tests")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < expected && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            out.push(message.detach());
+        }
+    }
+    out
+}
+
+pub fn header(message: &OwnedMessage, name: &str) -> Option<String> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+pub fn value_json(message: &OwnedMessage) -> serde_json::Value {
+    serde_json::from_slice(message.payload().expect("a value")).expect("JSON value")
+}
