@@ -65,10 +65,10 @@ pub struct Ack {
 }
 
 /// librdkafka's callbacks: statistics into metrics, logs into tracing, and a
-/// nudge to the supervisor on a fatal error.
+/// nudge to the supervisor on any client error.
 pub struct GatewayContext {
     metrics: Arc<Metrics>,
-    fatal: Arc<Notify>,
+    errors: Arc<Notify>,
 }
 
 impl ClientContext for GatewayContext {
@@ -105,12 +105,10 @@ impl ClientContext for GatewayContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
-            tracing::error!(%reason, "kafka producer fatal error");
-            self.fatal.notify_one();
-        } else {
-            tracing::warn!(error = %error, %reason, "kafka client error");
-        }
+        tracing::warn!(error = %error, %reason, "kafka client error");
+        // A fatal error arrives with its underlying code (an idempotence
+        // violation, say), not `_FATAL`: let the supervisor ask the client.
+        self.errors.notify_one();
     }
 }
 
@@ -147,7 +145,8 @@ impl Publisher {
         self.current.read().expect("producer lock").clone()
     }
 
-    /// Replaces the producer on a fatal error, even when no request is there to notice.
+    /// Replaces the producer on a fatal error, even when no request is there to
+    /// notice: after each client error, asks the client whether it is dead.
     pub fn spawn_supervisor(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let publisher = Arc::downgrade(self);
         let fatal = self.fatal.clone();
@@ -301,7 +300,7 @@ fn create(
 ) -> Result<Kafka, KafkaError> {
     let context = GatewayContext {
         metrics: metrics.clone(),
-        fatal: fatal.clone(),
+        errors: fatal.clone(),
     };
     FutureProducer::from_config_and_context(config, context)
 }

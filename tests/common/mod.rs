@@ -211,6 +211,9 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(env: HashMap<String, String>) -> Gateway {
+        if std::env::var_os("TEST_LOG").is_some() {
+            webhook_gateway::init_logging(webhook_gateway::config::LogFormat::Text);
+        }
         let config = Config::from_sources(&RunArgs::default(), &env).expect("test config");
         let (tx, rx) = oneshot::channel::<()>();
         let running = webhook_gateway::start(config, async move {

@@ -1,0 +1,235 @@
+//! Never a 2xx without the broker's acknowledgement: with the broker frozen,
+//! failing or down, requests answer 503 within the publish timeout plus 2 s;
+//! once it is back, 200 again; a fatal producer error is recovered from
+//! without a restart.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+const PUBLISH_TIMEOUT_MS: u64 = 2000;
+/// The promise: every answer within the publish timeout plus 2 s.
+const ANSWER_BOUND: Duration = Duration::from_millis(PUBLISH_TIMEOUT_MS + 2000);
+
+fn body(n: usize) -> Vec<u8> {
+    format!(r#"{{"event":"Payment.Status","data":{{"status":"Completed","userId":"u","paymentReference":"p-{n}","amount":{n}.00}}}}"#)
+        .into_bytes()
+}
+
+/// Sends one unique webhook; returns the status (0 for a connection error),
+/// the id when 200, and how long the answer took.
+async fn send(public: std::net::SocketAddr, n: usize) -> (u16, Option<String>, Duration) {
+    let started = Instant::now();
+    let reply = send_signed(public, "transfers", &body(n)).await;
+    let elapsed = started.elapsed();
+    match reply {
+        Ok(r) if r.status == 200 => (
+            200,
+            Some(r.json()["id"].as_str().unwrap().to_owned()),
+            elapsed,
+        ),
+        Ok(r) => {
+            if r.status == 503 {
+                assert!(
+                    r.headers.contains_key("retry-after"),
+                    "503 carries Retry-After"
+                );
+            }
+            (r.status, None, elapsed)
+        }
+        Err(_) => (0, None, elapsed),
+    }
+}
+
+/// Sends until a 200 arrives or `within` passes; every answer must be 200 or 503, in time.
+async fn until_accepted(
+    gateway: &Gateway,
+    next: &mut usize,
+    within: Duration,
+    acked: &mut Vec<String>,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        *next += 1;
+        let (status, id, took) = send(gateway.public, *next).await;
+        assert!(took <= ANSWER_BOUND, "answer took {took:?}");
+        assert!(status == 200 || status == 503, "status {status}");
+        if let Some(id) = id {
+            acked.push(id);
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "no 200 within {within:?} of the broker's return"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn assert_all_in_kafka(bootstrap: &str, acked: &[String]) {
+    let records = read_topic(
+        bootstrap,
+        "webhooks.transfers.payment.completed",
+        usize::MAX,
+        Duration::from_secs(8),
+    );
+    let found: HashSet<String> = records.iter().filter_map(|m| header(m, "ce_id")).collect();
+    let lost: Vec<_> = acked.iter().filter(|id| !found.contains(*id)).collect();
+    assert!(lost.is_empty(), "acknowledged but not in Kafka: {lost:?}");
+    println!(
+        "{} acknowledged, {} records read, 0 lost",
+        acked.len(),
+        records.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_broker_gets_503_in_time_and_200_again_once_it_returns() {
+    let broker = Broker::start();
+    broker.create_default_topics();
+    let timeout = PUBLISH_TIMEOUT_MS.to_string();
+    let gateway = Gateway::start_ready(gateway_env(
+        &broker.bootstrap(),
+        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
+    ))
+    .await;
+    let mut acked = Vec::new();
+    let mut n = 0;
+    until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
+
+    broker.freeze();
+    let during: Vec<_> = (0..4).map(|i| send(gateway.public, 1000 + i)).collect();
+    for (status, _, took) in futures_join(during).await {
+        assert_eq!(
+            status, 503,
+            "the broker is frozen: no acknowledgement, no 2xx"
+        );
+        assert!(took <= ANSWER_BOUND, "503 took {took:?}");
+    }
+    broker.thaw();
+    let recovery = until_accepted(&gateway, &mut n, Duration::from_secs(15), &mut acked).await;
+    println!("recovered {recovery:?} after the broker's return");
+    assert_eq!(
+        gateway
+            .metric(r#"kafka_publish_errors_total{reason="timeout"}"#)
+            .await,
+        4.0
+    );
+
+    assert_all_in_kafka(&broker.bootstrap(), &acked);
+    gateway.stop().await;
+}
+
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+fn mock_cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    for topic in default_topics() {
+        cluster
+            .create_topic(&topic, PARTITIONS, 1)
+            .expect("mock topic");
+    }
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_errors_never_become_a_2xx_and_are_counted() {
+    let cluster = mock_cluster();
+    let timeout = PUBLISH_TIMEOUT_MS.to_string();
+    let gateway = Gateway::start_ready(gateway_env(
+        &cluster.bootstrap_servers(),
+        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
+    ))
+    .await;
+    let mut n = 0;
+    let mut acked = Vec::new();
+    until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
+
+    // A permanent error: answered 5xx at once, counted by the broker's error name.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 50],
+    );
+    let (status, _, took) = send(gateway.public, 500).await;
+    assert_eq!(status, 503);
+    assert!(took <= ANSWER_BOUND, "{took:?}");
+    assert!(
+        gateway
+            .metric(r#"kafka_publish_errors_total{reason="TopicAuthorizationFailed"}"#)
+            .await
+            >= 1.0
+    );
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    until_accepted(&gateway, &mut n, Duration::from_secs(15), &mut acked).await;
+
+    // A retriable error that does not go away: librdkafka retries until the publish timeout.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 1000],
+    );
+    let (status, _, took) = send(gateway.public, 600).await;
+    assert_eq!(status, 503);
+    assert!(took <= ANSWER_BOUND, "{took:?}");
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    until_accepted(&gateway, &mut n, Duration::from_secs(15), &mut acked).await;
+
+    // The broker down, then up.
+    cluster.broker_down(1).unwrap();
+    let (status, _, took) = send(gateway.public, 700).await;
+    assert!(status == 503 || status == 0, "status {status}");
+    assert!(took <= ANSWER_BOUND, "{took:?}");
+    cluster.broker_up(1).unwrap();
+    until_accepted(&gateway, &mut n, Duration::from_secs(15), &mut acked).await;
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_producer_error_is_followed_by_a_new_producer_without_restart() {
+    let broker = Broker::start();
+    broker.create_default_topics();
+    let timeout = PUBLISH_TIMEOUT_MS.to_string();
+    let gateway = Gateway::start_ready(gateway_env(
+        &broker.bootstrap(),
+        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
+    ))
+    .await;
+    let mut n = 0;
+    let mut acked = Vec::new();
+    until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
+
+    gateway.publisher().inject_fatal_error();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gateway.metric("kafka_producer_replacements_total").await < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the dead producer was not replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    until_accepted(&gateway, &mut n, Duration::from_secs(15), &mut acked).await;
+    for _ in 0..5 {
+        until_accepted(&gateway, &mut n, Duration::from_secs(5), &mut acked).await;
+    }
+    assert_eq!(
+        gateway.metric("kafka_producer_replacements_total").await,
+        1.0
+    );
+    assert_all_in_kafka(&broker.bootstrap(), &acked);
+    gateway.stop().await;
+}
