@@ -90,6 +90,7 @@ fn assert_all_in_kafka(bootstrap: &str, acked: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_broker_gets_503_in_time_and_200_again_once_it_returns() {
+    let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
     let timeout = PUBLISH_TIMEOUT_MS.to_string();
@@ -125,9 +126,9 @@ async fn a_frozen_broker_gets_503_in_time_and_200_again_once_it_returns() {
     gateway.stop().await;
 }
 
-async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
@@ -150,6 +151,7 @@ fn mock_cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerCont
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_errors_never_become_a_2xx_and_are_counted() {
+    let _serial = serial().await;
     let cluster = mock_cluster();
     let timeout = PUBLISH_TIMEOUT_MS.to_string();
     let gateway = Gateway::start_ready(gateway_env(
@@ -201,6 +203,7 @@ async fn broker_errors_never_become_a_2xx_and_are_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fatal_producer_error_is_followed_by_a_new_producer_without_restart() {
+    let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
     let timeout = PUBLISH_TIMEOUT_MS.to_string();

@@ -447,3 +447,15 @@ pub fn header(message: &OwnedMessage, name: &str) -> Option<String> {
 pub fn value_json(message: &OwnedMessage) -> serde_json::Value {
     serde_json::from_slice(message.payload().expect("a value")).expect("JSON value")
 }
+
+/// Serialises timing-sensitive tests within one test binary (they share CPU
+/// and their bounds assume no neighbour is hammering the machine).
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+/// The gateway binary built for this test run.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_webhook-gateway")
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The one test command. Installs what the suite lacks (skipping what is there),
+# then runs every check: format, lints, unit tests, and the end-to-end tests
+# through real HTTP and a real Kafka-protocol broker (tansu). Fails loudly
+# when anything is missing: the real-broker tests are never skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TANSU_VERSION=0.6.0
+say() { printf '\n==> %s\n' "$*"; }
+
+# System packages: a C toolchain and headers for librdkafka (built from source
+# with TLS), curl for the tests that run printed commands as a user would.
+missing=()
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    say "installing system packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The test broker (about 10 minutes to build, once per machine).
+if ! tansu --version 2>/dev/null | grep -qx "tansu $TANSU_VERSION"; then
+    say "installing tansu $TANSU_VERSION (a Kafka-compatible broker for the end-to-end tests)"
+    cargo install --locked tansu --version "$TANSU_VERSION" --features dynostore,libsql
+fi
+tansu --version | grep -qx "tansu $TANSU_VERSION" || { echo "tansu $TANSU_VERSION is required and could not be installed" >&2; exit 1; }
+
+say "format"
+cargo fmt --check
+
+say "lints"
+cargo clippy --locked --all-targets -- -D warnings
+
+say "tests (unit, end to end with tansu, broker faults)"
+cargo test --locked --no-fail-fast

@@ -1,0 +1,172 @@
+//! The binary as an operator meets it: exit codes, `--help`, and `sign`, whose
+//! output must verify with a running gateway.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+fn run(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
+    let mut child = Command::new(binary())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the gateway binary");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn bad_configuration_exits_64_with_one_line_naming_the_setting() {
+    for (env, setting) in [
+        (
+            vec![
+                ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                ("GATEWAY_MAX_BODY_BYTES", "lots"),
+            ],
+            "GATEWAY_MAX_BODY_BYTES",
+        ),
+        (vec![], "KAFKA_BOOTSTRAP_SERVERS"),
+        (
+            vec![
+                ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                ("KAFKA_NOT_A_PROPERTY", "1"),
+            ],
+            "KAFKA_NOT_A_PROPERTY",
+        ),
+        (
+            vec![
+                ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                ("M2M_WEBHOOK_SECRET", "a,,b"),
+            ],
+            "M2M_WEBHOOK_SECRET",
+        ),
+    ] {
+        let out = run(&[], &env, b"");
+        assert_eq!(out.status.code(), Some(64), "{setting}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(setting), "{stderr}");
+    }
+    let out = run(&["--no-such-flag"], &[], b"");
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn help_documents_the_variables_and_never_shows_their_values() {
+    let out = run(
+        &["--help"],
+        &[
+            ("GATEWAY_TOPIC_PREFIX", "hidden-prefix-value"),
+            ("M2M_WEBHOOK_SECRET", "hunter2-value"),
+        ],
+        b"",
+    );
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "GATEWAY_LISTEN_ADDR",
+        "GATEWAY_PUBLISH_TIMEOUT_MS",
+        "GATEWAY_MAX_BODY_BYTES",
+        "M2M_WEBHOOK_SECRET",
+        "KAFKA_",
+    ] {
+        assert!(help.contains(var), "--help names {var}");
+    }
+    assert!(
+        !help.contains("hidden-prefix-value") && !help.contains("hunter2"),
+        "{help}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_output_verifies_with_the_gateway_for_both_providers() {
+    let broker = Broker::start();
+    broker.create_default_topics();
+    let gateway = Gateway::start_ready(gateway_env(&broker.bootstrap(), &[])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("m2m");
+    std::fs::write(&secret_file, format!("{M2M_SECRET}\n")).unwrap();
+
+    let cases = [
+        (
+            "m2m",
+            vec![
+                "sign",
+                "m2m",
+                "--secret-file",
+                secret_file.to_str().unwrap(),
+            ],
+            vec![],
+        ),
+        (
+            "transfers",
+            vec!["sign", "transfers"],
+            vec![("TRANSFERS_SIGNATURE_TOKEN", TRANSFERS_SECRET)],
+        ),
+    ];
+    for (provider, args, env) in cases {
+        let body =
+            format!(r#"{{"event":"signed.by.cli","data":{{"operationId":"{provider}-1"}}}}"#);
+        let out = run(&args, &env, body.as_bytes());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let headers: Vec<(String, String)> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once(": ").expect("`name: value` lines");
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        let reply = request(
+            gateway.public,
+            "POST",
+            &format!("/webhooks/{provider}"),
+            &headers,
+            body.into_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reply.status, 200, "{provider}: {}", reply.text());
+    }
+
+    // --curl prints a command that works as printed.
+    let url = format!("http://{}/webhooks/transfers", gateway.public);
+    let body = br#"{"event":"Payment.Status","data":{"status":"Failed","paymentReference":"it's-quoted"}}"#;
+    let out = run(
+        &["sign", "transfers", "--curl", &url],
+        &[("TRANSFERS_SIGNATURE_TOKEN", TRANSFERS_SECRET)],
+        body,
+    );
+    let command = String::from_utf8(out.stdout).unwrap();
+    let curl = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .output()
+        .await
+        .expect("sh");
+    let response = String::from_utf8_lossy(&curl.stdout);
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "{command}\n{response}"
+    );
+    gateway.stop().await;
+}
+
+#[test]
+fn sign_without_a_secret_says_which_variables_it_reads() {
+    let out = run(&["sign", "transfers"], &[], b"{}");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TRANSFERS_SIGNATURE_TOKEN"));
+}
