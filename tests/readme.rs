@@ -1,0 +1,73 @@
+//! The README is the operator's reference: every environment variable the
+//! code reads must appear in its configuration section.
+
+use std::path::Path;
+
+/// String literals in `src/` that name an environment variable of ours.
+fn variables_in_source() -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Shipped code only: unit-test modules sit at the end of each file.
+            let text = text.split("#[cfg(test)]").next().unwrap();
+            for literal in text.split('"').skip(1).step_by(2) {
+                let ours = [
+                    "GATEWAY_",
+                    "KAFKA_",
+                    "M2M_",
+                    "TRANSFERS_",
+                    "LOG_FORMAT",
+                    "RUST_LOG",
+                ]
+                .iter()
+                .any(|p| literal.starts_with(p));
+                let shaped = literal
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+                if ours && shaped && !found.contains(&literal.to_owned()) {
+                    found.push(literal.to_owned());
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn every_environment_variable_the_code_reads_is_in_the_configuration_table() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("## Configuration")
+        .expect("a Configuration section");
+    let end = readme[start + 3..]
+        .find("\n## ")
+        .map_or(readme.len(), |i| start + 3 + i);
+    let section = &readme[start..end];
+    let vars = variables_in_source();
+    assert!(vars.len() >= 15, "the scan finds the variables: {vars:?}");
+    let missing: Vec<_> = vars
+        .iter()
+        .filter(|v| !section.contains(v.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing from the README's configuration section: {missing:?}"
+    );
+    // Secrets' file variants are built with format!, so name them explicitly.
+    for var in [
+        "M2M_WEBHOOK_SECRET_FILE",
+        "TRANSFERS_SIGNATURE_TOKEN_FILE",
+        "RUST_LOG",
+    ] {
+        assert!(section.contains(var), "{var}");
+    }
+}
