@@ -45,6 +45,8 @@ pub struct Cli {
 pub enum Command {
     /// Sign a webhook body read from stdin: prints the headers to send, or a curl command.
     Sign(crate::sign::SignArgs),
+    /// Check or create the routed topics (same KAFKA_* and GATEWAY_TOPIC_* settings as the gateway).
+    Topics(crate::topics::TopicsArgs),
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -156,6 +158,14 @@ pub struct RunArgs {
         value_name = "SECS"
     )]
     pub shutdown_grace_secs: Option<String>,
+    /// How often secret files (*_FILE) are checked for changes [default: 10]
+    #[arg(
+        long,
+        env = "GATEWAY_SECRET_RELOAD_SECS",
+        hide_env_values = true,
+        value_name = "SECS"
+    )]
+    pub secret_reload_secs: Option<String>,
     /// Log format: json or text [default: text]
     #[arg(
         long,
@@ -215,6 +225,7 @@ pub struct Config {
     pub shutdown_delay: Duration,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    pub secret_reload: Duration,
     pub m2m: Option<ProviderSecrets>,
     pub transfers: Option<ProviderSecrets>,
     pub kafka: KafkaSettings,
@@ -299,6 +310,11 @@ impl Config {
                 "must be larger than GATEWAY_SHUTDOWN_DELAY_SECS",
             ));
         }
+        let secret_reload = Duration::from_secs(positive(
+            pick(&args.secret_reload_secs, "GATEWAY_SECRET_RELOAD_SECS"),
+            "GATEWAY_SECRET_RELOAD_SECS",
+            10,
+        )?);
         let log_format = match pick(&args.log_format, "LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -358,6 +374,7 @@ impl Config {
             shutdown_delay,
             shutdown_grace,
             log_format,
+            secret_reload,
             m2m,
             transfers,
             kafka,

@@ -23,7 +23,9 @@
 //! - [`config`]: settings from flags and environment, secrets loaded once
 //! - [`metrics`]: Prometheus metrics on the gateway's own registry
 //! - [`health`]: liveness and readiness
+//! - [`reload`]: re-reads secret files when they change (rotation without restart)
 //! - [`sign`]: the `sign` subcommand (sign a body as a provider would)
+//! - [`topics`]: the `topics check|create` subcommand
 //! - [`dev`]: `--dev`: an embedded broker, demo secrets, a live view of the topics
 
 pub mod config;
@@ -36,9 +38,11 @@ pub mod metrics;
 pub mod normalize;
 pub mod providers;
 pub mod publish;
+pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod sign;
+pub mod topics;
 pub mod verify;
 
 pub use server::{run, start, Running};

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
+        Some(Command::Topics(args)) => webhook_gateway::topics::main(args, &env),
         None if cli.run.dev => webhook_gateway::dev::main(cli.run, env),
         None => {
             let config = match Config::from_sources(&cli.run, &env) {

@@ -88,6 +88,7 @@ where
     log_startup(&config, public_addr, admin_addr);
     let ingest = Arc::new(Ingest::new(&config, publisher.clone(), metrics.clone()));
 
+    let reloaders = crate::reload::spawn_all(&ingest, &config);
     let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), health.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let public_task = tokio::spawn(serve_public(
@@ -127,6 +128,7 @@ where
                 Err(error) => tracing::error!(%error, "shutdown: producer flush incomplete"),
             }
             topics_task.abort();
+            reloaders.iter().for_each(|r| r.abort());
             supervisor.abort();
             admin_task.abort();
             tracing::info!(

@@ -249,6 +249,13 @@ impl Gateway {
         }
     }
 
+    /// Starts the shutdown (as SIGTERM would) without waiting for it.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -458,4 +465,70 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
 /// The gateway binary built for this test run.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_webhook-gateway")
+}
+
+/// A gateway binary run as a subprocess (for signals, exit codes, logs and RSS).
+pub struct Process {
+    pub child: std::process::Child,
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+impl Process {
+    pub fn start(env: &HashMap<String, String>, stderr: Stdio) -> Process {
+        let public: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let child = Command::new(binary())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .env("GATEWAY_LISTEN_ADDR", public.to_string())
+            .env("GATEWAY_ADMIN_ADDR", admin.to_string())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start the gateway binary");
+        Process {
+            child,
+            public,
+            admin,
+        }
+    }
+
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = get(self.admin, "/readyz").await {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway process not ready within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
