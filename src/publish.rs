@@ -2,8 +2,8 @@
 //! classify failures, and replace the producer when librdkafka declares it
 //! dead (a fatal error), so the process never lives on with a dead producer.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -113,11 +113,47 @@ impl ClientContext for GatewayContext {
 }
 
 pub struct Publisher {
-    current: RwLock<Kafka>,
+    /// The producer and its generation: a failure reported against an older
+    /// generation never replaces a newer producer.
+    current: RwLock<(u64, Kafka)>,
     config: ClientConfig,
     timeout: Duration,
     metrics: Arc<Metrics>,
     fatal: Arc<Notify>,
+    /// Permanent errors already logged, per topic: a misconfiguration would
+    /// otherwise write one error line per request.
+    logged_permanent: Mutex<HashSet<(String, i32)>>,
+}
+
+/// The producer's idempotence state is broken (its id or epoch is no longer
+/// accepted): librdkafka keeps failing every record without declaring a fatal
+/// error, as tansu's answer to an epoch bump after timeouts shows. A new
+/// producer (a new producer id) is the cure.
+fn breaks_producer(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::UnknownProducerId
+            | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            | RDKafkaErrorCode::InvalidProducerIdMapping
+    )
+}
+
+/// Errors no retry can fix: the record or the gateway's rights must change.
+fn is_permanent(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::MessageBatchTooLarge
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+            | RDKafkaErrorCode::InvalidTopic
+    )
 }
 
 impl Publisher {
@@ -133,15 +169,16 @@ impl Publisher {
         let fatal = Arc::new(Notify::new());
         let producer = create(&config, &metrics, &fatal)?;
         Ok(Arc::new(Publisher {
-            current: RwLock::new(producer),
+            current: RwLock::new((0, producer)),
             config,
             timeout,
             metrics,
             fatal,
+            logged_permanent: Mutex::new(HashSet::new()),
         }))
     }
 
-    fn producer(&self) -> Kafka {
+    fn producer(&self) -> (u64, Kafka) {
         self.current.read().expect("producer lock").clone()
     }
 
@@ -156,8 +193,8 @@ impl Publisher {
                 let Some(publisher) = publisher.upgrade() else {
                     return;
                 };
-                let producer = publisher.producer();
-                publisher.replace_if_dead(&producer);
+                let (generation, _) = publisher.producer();
+                publisher.replace_if_broken(generation, None);
             }
         })
     }
@@ -181,20 +218,25 @@ impl Publisher {
         // The delivery future is a plain channel: the producer handle is released
         // before awaiting, so a replaced producer is dropped where the
         // replacement chooses (off the async workers), not by a request.
-        let delivery = {
-            let producer = self.producer();
+        let (generation, delivery) = {
+            let (generation, producer) = self.producer();
             match producer.send_result(kafka_record) {
-                Ok(delivery) => delivery,
-                Err((error, _)) => return Err(self.failed(&producer, &record.topic, &error)),
+                Ok(delivery) => (generation, delivery),
+                Err((error, _)) => {
+                    drop(producer);
+                    let e = self.failed(generation, &record.topic, &error);
+                    self.metrics
+                        .publish_errors
+                        .with_label_values(&[&e.reason()])
+                        .inc();
+                    return Err(e);
+                }
             }
         };
         let result = match tokio::time::timeout(self.timeout, delivery).await {
             Err(_) => Err(PublishError::Timeout),
             Ok(Err(_canceled)) => Err(PublishError::Closed),
-            Ok(Ok(Err((error, _)))) => {
-                let producer = self.producer();
-                Err(self.failed(&producer, &record.topic, &error))
-            }
+            Ok(Ok(Err((error, _)))) => Err(self.failed(generation, &record.topic, &error)),
             Ok(Ok(Ok(delivery))) => Ok(Ack {
                 partition: delivery.partition,
                 offset: delivery.offset,
@@ -214,31 +256,54 @@ impl Publisher {
         result
     }
 
-    fn failed(&self, producer: &Kafka, topic: &str, error: &KafkaError) -> PublishError {
+    fn failed(&self, generation: u64, topic: &str, error: &KafkaError) -> PublishError {
         let classified = PublishError::classify(error);
-        if classified != PublishError::QueueFull {
-            tracing::warn!(topic, reason = %classified.reason(), "publish failed");
+        match classified {
+            PublishError::Broker(code) if is_permanent(code) => {
+                let first = self
+                    .logged_permanent
+                    .lock()
+                    .expect("log-once lock")
+                    .insert((topic.to_owned(), code as i32));
+                if first {
+                    tracing::error!(topic, reason = %classified.reason(), "publish failed permanently: fix the topic, its ACLs or the size limits (logged once per topic)");
+                }
+            }
+            PublishError::QueueFull => {}
+            _ => tracing::warn!(topic, reason = %classified.reason(), "publish failed"),
         }
-        self.replace_if_dead(producer);
+        let broken = match classified {
+            PublishError::Broker(code) if breaks_producer(code) => Some(code),
+            _ => None,
+        };
+        self.replace_if_broken(generation, broken);
         classified
     }
 
-    /// Swaps in a new producer when `seen` (the one a caller used) reports a
-    /// fatal error and is still current, so concurrent callers replace it once.
-    fn replace_if_dead(&self, seen: &Kafka) {
-        let Some((code, reason)) = seen.client().fatal_error() else {
-            return;
+    /// Swaps in a new producer when generation `seen` is still current and is
+    /// dead (librdkafka's fatal error) or `broken` (an idempotence error that
+    /// fails every record). Concurrent callers replace it once.
+    fn replace_if_broken(&self, seen: u64, broken: Option<RDKafkaErrorCode>) {
+        let (generation, producer) = self.producer();
+        if generation != seen {
+            return; // already replaced
+        }
+        let reason = match (producer.client().fatal_error(), broken) {
+            (Some((code, reason)), _) => format!("fatal error {code:?}: {reason}"),
+            (None, Some(code)) => format!("idempotent producer state rejected: {code:?}"),
+            (None, None) => return,
         };
+        drop(producer);
         let mut current = self.current.write().expect("producer lock");
-        if current.client().native_ptr() != seen.client().native_ptr() {
-            return; // someone else replaced it already
+        if current.0 != seen {
+            return;
         }
         match create(&self.config, &self.metrics, &self.fatal) {
             Ok(fresh) => {
-                let dead = std::mem::replace(&mut *current, fresh);
+                let (_, dead) = std::mem::replace(&mut *current, (seen + 1, fresh));
                 drop(current);
                 self.metrics.producer_replacements.inc();
-                tracing::error!(?code, %reason, "kafka producer replaced after a fatal error");
+                tracing::error!(%reason, generation = seen + 1, "kafka producer replaced");
                 // Dropping purges, flushes and joins a thread: not on an async worker.
                 match tokio::runtime::Handle::try_current() {
                     Ok(rt) => drop(rt.spawn_blocking(move || drop(dead))),
@@ -254,7 +319,7 @@ impl Publisher {
     /// Names of the topics that exist, from one metadata request for all topics
     /// (a request naming a topic may auto-create it).
     pub async fn existing_topics(&self, timeout: Duration) -> Result<BTreeSet<String>, KafkaError> {
-        let producer = self.producer();
+        let (_, producer) = self.producer();
         tokio::task::spawn_blocking(move || {
             let metadata = producer.client().fetch_metadata(None, timeout)?;
             Ok(metadata
@@ -270,7 +335,7 @@ impl Publisher {
 
     /// Waits until every queued record is delivered or `timeout` passes.
     pub async fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        let producer = self.producer();
+        let (_, producer) = self.producer();
         tokio::task::spawn_blocking(move || producer.flush(timeout))
             .await
             .expect("flush task does not panic")
@@ -280,7 +345,7 @@ impl Publisher {
     /// as an idempotence violation would.
     #[doc(hidden)]
     pub fn inject_fatal_error(&self) {
-        let producer = self.producer();
+        let (_, producer) = self.producer();
         let reason = c"injected by a test";
         // SAFETY: the handle is alive (we hold a clone) and the reason is a valid C string.
         unsafe {

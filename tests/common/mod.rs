@@ -20,6 +20,8 @@ use sha2::Sha256;
 use tokio::sync::oneshot;
 use webhook_gateway::config::{Config, RunArgs};
 
+pub mod faults;
+
 pub const M2M_SECRET: &str = "m2m-test-secret";
 pub const TRANSFERS_SECRET: &str = "transfers-test-token";
 pub const PARTITIONS: i32 = 3;
@@ -36,6 +38,8 @@ pub fn free_port() -> u16 {
 /// missing: a suite that skips its real-broker tests is a failed suite.
 pub struct Broker {
     pub port: u16,
+    /// The port clients are told to use (a proxy's, when one sits in front).
+    pub advertised: u16,
     child: Option<Child>,
     dir: PathBuf,
     storage: String,
@@ -53,9 +57,24 @@ impl Broker {
         Broker::start_with("sqlite://tansu.db".into(), dir, port)
     }
 
+    /// A broker in memory that tells clients to connect through `advertised`
+    /// (a proxy's port).
+    pub fn start_behind(advertised: u16) -> Broker {
+        let mut broker = Broker {
+            port: free_port(),
+            advertised,
+            child: None,
+            dir: std::env::temp_dir(),
+            storage: "memory://tansu/".into(),
+        };
+        broker.spawn();
+        broker
+    }
+
     fn start_with(storage: String, dir: PathBuf, port: u16) -> Broker {
         let mut broker = Broker {
             port,
+            advertised: port,
             child: None,
             dir,
             storage,
@@ -66,13 +85,14 @@ impl Broker {
 
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
         let child = Command::new(tansu())
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", &self.storage])
             .current_dir(&self.dir)
@@ -94,8 +114,9 @@ impl Broker {
         }
     }
 
+    /// Where clients connect (the advertised address).
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.advertised)
     }
 
     pub fn pid(&self) -> i32 {

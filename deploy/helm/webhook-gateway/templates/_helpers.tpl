@@ -1,0 +1,269 @@
+{{/*
+Chart name, truncated to 63 characters (a DNS label).
+*/}}
+{{- define "webhook-gateway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: <release>-<chart>, or the release name when it already contains the chart name.
+*/}}
+{{- define "webhook-gateway.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version for the helm.sh/chart label.
+*/}}
+{{- define "webhook-gateway.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels shared by every resource.
+*/}}
+{{- define "webhook-gateway.labels" -}}
+helm.sh/chart: {{ include "webhook-gateway.chart" . }}
+{{ include "webhook-gateway.instanceLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: webhook-gateway
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The release's pods of any component (gateway and topics Job): used by the NetworkPolicy.
+*/}}
+{{- define "webhook-gateway.instanceLabels" -}}
+app.kubernetes.io/name: {{ include "webhook-gateway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Selector of the gateway pods (Deployment, Services, PDB, spread constraints). The
+component label keeps the topics Job's pod out of the Services.
+*/}}
+{{- define "webhook-gateway.selectorLabels" -}}
+{{ include "webhook-gateway.instanceLabels" . }}
+app.kubernetes.io/component: gateway
+{{- end }}
+
+{{/*
+Name of the admin Service (also the Prometheus `job` label of the scraped metrics).
+*/}}
+{{- define "webhook-gateway.adminServiceName" -}}
+{{- printf "%s-admin" (include "webhook-gateway.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+ServiceAccount name.
+*/}}
+{{- define "webhook-gateway.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "webhook-gateway.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Image reference: repository@digest, else repository:tag (tag defaults to appVersion).
+*/}}
+{{- define "webhook-gateway.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the chart creates the Secret: no existingSecret, and at least one inline value.
+Returns "true" or "".
+*/}}
+{{- define "webhook-gateway.createSecret" -}}
+{{- $s := .Values.secrets }}
+{{- if and (not $s.existingSecret) (or $s.inline.m2mWebhookSecret $s.inline.transfersSignatureToken $s.inline.kafkaSaslPassword) -}}
+true
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the Secret holding the provider secrets (existing or chart-created).
+*/}}
+{{- define "webhook-gateway.secretName" -}}
+{{- default (include "webhook-gateway.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/*
+Validates the values the schema cannot (relations between keys). Renders nothing.
+*/}}
+{{- define "webhook-gateway.validate" -}}
+{{- $g := .Values.gateway }}
+{{- if le (int64 $g.shutdownGraceSecs) (int64 $g.shutdownDelaySecs) }}
+{{- fail "gateway.shutdownGraceSecs must be larger than gateway.shutdownDelaySecs" }}
+{{- end }}
+{{- $s := .Values.secrets }}
+{{- if not $s.existingSecret }}
+{{- if and .Values.providers.m2m.enabled (not $s.inline.m2mWebhookSecret) }}
+{{- fail "providers.m2m.enabled needs secrets.existingSecret, or secrets.inline.m2mWebhookSecret for development (or set providers.m2m.enabled=false)" }}
+{{- end }}
+{{- if and .Values.providers.transfers.enabled (not $s.inline.transfersSignatureToken) }}
+{{- fail "providers.transfers.enabled needs secrets.existingSecret, or secrets.inline.transfersSignatureToken for development (or set providers.transfers.enabled=false)" }}
+{{- end }}
+{{- if and .Values.kafka.saslPassword.enabled (not .Values.kafka.saslPassword.existingSecret) (not $s.inline.kafkaSaslPassword) }}
+{{- fail "kafka.saslPassword.enabled needs secrets.existingSecret, kafka.saslPassword.existingSecret, or secrets.inline.kafkaSaslPassword for development" }}
+{{- end }}
+{{- end }}
+{{- range $property, $_ := .Values.kafka.config }}
+{{- if has $property (list "bootstrap.servers" "sasl.password" "message.timeout.ms" "delivery.timeout.ms") }}
+{{- fail (printf "kafka.config.%s: set it with kafka.bootstrapServers, kafka.saslPassword or gateway.publishTimeoutMs instead" $property) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.ingress.enabled (not .Values.ingress.hosts) }}
+{{- fail "ingress.enabled needs at least one host in ingress.hosts" }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.kafka.cidrs) (not .Values.networkPolicy.kafka.peers) }}
+{{- fail "networkPolicy.enabled needs networkPolicy.kafka.cidrs or networkPolicy.kafka.peers, or the gateway cannot reach Kafka" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Plain (non-secret) environment of the gateway as a YAML map of strings: the data of the
+ConfigMap, and the explicit env of the topics Job (which runs before the ConfigMap exists).
+Numbers go through int64 so that large values never print in exponent form.
+*/}}
+{{- define "webhook-gateway.configEnv" -}}
+{{- $g := .Values.gateway -}}
+GATEWAY_LISTEN_ADDR: {{ printf "%s:%d" $g.bindAddress (int64 .Values.containerPorts.http) | quote }}
+GATEWAY_ADMIN_ADDR: {{ printf "%s:%d" $g.bindAddress (int64 .Values.containerPorts.admin) | quote }}
+GATEWAY_MAX_BODY_BYTES: {{ int64 $g.maxBodyBytes | quote }}
+GATEWAY_PUBLISH_TIMEOUT_MS: {{ int64 $g.publishTimeoutMs | quote }}
+GATEWAY_MAX_INFLIGHT: {{ int64 $g.maxInflight | quote }}
+GATEWAY_MAX_CONNECTIONS: {{ int64 $g.maxConnections | quote }}
+GATEWAY_TOPIC_PREFIX: {{ $g.topicPrefix | quote }}
+{{- with $g.topicOverrides }}
+{{- $pairs := list }}
+{{- range $type := keys . | sortAlpha }}
+{{- $pairs = append $pairs (printf "%s=%s" $type (get $g.topicOverrides $type)) }}
+{{- end }}
+GATEWAY_TOPIC_OVERRIDES: {{ join "," $pairs | quote }}
+{{- end }}
+GATEWAY_REPLAY_TOLERANCE_SECS: {{ int64 $g.replayToleranceSecs | quote }}
+GATEWAY_HEADER_TIMEOUT_SECS: {{ int64 $g.headerTimeoutSecs | quote }}
+GATEWAY_BODY_TIMEOUT_MS: {{ int64 $g.bodyTimeoutMs | quote }}
+GATEWAY_SECRET_RELOAD_SECS: {{ int64 $g.secretReloadSecs | quote }}
+GATEWAY_SHUTDOWN_DELAY_SECS: {{ int64 $g.shutdownDelaySecs | quote }}
+GATEWAY_SHUTDOWN_GRACE_SECS: {{ int64 $g.shutdownGraceSecs | quote }}
+LOG_FORMAT: {{ $g.logFormat | quote }}
+RUST_LOG: {{ $g.logLevel | quote }}
+KAFKA_BOOTSTRAP_SERVERS: {{ .Values.kafka.bootstrapServers | quote }}
+{{- range $property := keys .Values.kafka.config | sortAlpha }}
+{{- $value := get $.Values.kafka.config $property }}
+{{- if and (kindIs "float64" $value) (eq (float64 (int64 $value)) $value) }}
+{{- $value = int64 $value }}
+{{- end }}
+{{ printf "KAFKA_%s" ($property | upper | replace "." "_") }}: {{ toString $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The *_FILE variables pointing at the mounted secret files (paths, not secrets).
+*/}}
+{{- define "webhook-gateway.secretFileEnv" -}}
+{{- $dir := .Values.secrets.mountPath | trimSuffix "/" }}
+{{- if .Values.providers.m2m.enabled }}
+- name: M2M_WEBHOOK_SECRET_FILE
+  value: {{ printf "%s/m2m-webhook-secret" $dir | quote }}
+{{- end }}
+{{- if .Values.providers.transfers.enabled }}
+- name: TRANSFERS_SIGNATURE_TOKEN_FILE
+  value: {{ printf "%s/transfers-signature-token" $dir | quote }}
+{{- end }}
+{{- if .Values.kafka.saslPassword.enabled }}
+- name: KAFKA_SASL_PASSWORD_FILE
+  value: {{ printf "%s/kafka-sasl-password" $dir | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether any secret file is mounted. Returns "true" or "".
+*/}}
+{{- define "webhook-gateway.hasSecretFiles" -}}
+{{- if or .Values.providers.m2m.enabled .Values.providers.transfers.enabled .Values.kafka.saslPassword.enabled -}}
+true
+{{- end }}
+{{- end }}
+
+{{/*
+The projected volume with the secret files. Files keep fixed names whatever the keys in
+the Secret are called; no subPath, so a rotated Secret reaches the running pods.
+*/}}
+{{- define "webhook-gateway.secretVolume" -}}
+{{- if include "webhook-gateway.hasSecretFiles" . }}
+- name: secrets
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- if or .Values.providers.m2m.enabled .Values.providers.transfers.enabled (and .Values.kafka.saslPassword.enabled (not .Values.kafka.saslPassword.existingSecret)) }}
+      - secret:
+          name: {{ include "webhook-gateway.secretName" . }}
+          items:
+            {{- if .Values.providers.m2m.enabled }}
+            - key: {{ .Values.secrets.keys.m2mWebhookSecret }}
+              path: m2m-webhook-secret
+            {{- end }}
+            {{- if .Values.providers.transfers.enabled }}
+            - key: {{ .Values.secrets.keys.transfersSignatureToken }}
+              path: transfers-signature-token
+            {{- end }}
+            {{- if and .Values.kafka.saslPassword.enabled (not .Values.kafka.saslPassword.existingSecret) }}
+            - key: {{ .Values.secrets.keys.kafkaSaslPassword }}
+              path: kafka-sasl-password
+            {{- end }}
+      {{- end }}
+      {{- if and .Values.kafka.saslPassword.enabled .Values.kafka.saslPassword.existingSecret }}
+      - secret:
+          name: {{ .Values.kafka.saslPassword.existingSecret }}
+          items:
+            - key: {{ .Values.secrets.keys.kafkaSaslPassword }}
+              path: kafka-sasl-password
+      {{- end }}
+{{- end }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Volume mounts of the gateway container (and the topics Job).
+*/}}
+{{- define "webhook-gateway.volumeMounts" -}}
+{{- if include "webhook-gateway.hasSecretFiles" . }}
+- name: secrets
+  mountPath: {{ .Values.secrets.mountPath }}
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds: longer than the shutdown delay plus the drain grace.
+*/}}
+{{- define "webhook-gateway.terminationGracePeriodSeconds" -}}
+{{- $g := .Values.gateway }}
+{{- add (int64 $g.shutdownDelaySecs) (int64 $g.shutdownGraceSecs) (int64 $g.terminationGraceMarginSecs) }}
+{{- end }}

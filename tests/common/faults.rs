@@ -1,0 +1,289 @@
+//! Fault-injection tools: a steady load of unique signed webhooks that records
+//! every answer, a TCP proxy the test can cut, and the arithmetic that turns
+//! a run into a reliability report row.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+
+use super::{header, send_signed, PARTITIONS};
+
+/// One answered (or failed) request.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// 0 for a connection error (refused or reset before an answer).
+    pub status: u16,
+    pub id: Option<String>,
+    pub started: Instant,
+    pub latency: Duration,
+}
+
+impl Sample {
+    pub fn finished(&self) -> Instant {
+        self.started + self.latency
+    }
+}
+
+/// Clients that each send unique Transfers webhooks back to back (with a
+/// short pause), each awaited, until stopped.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    target: Arc<Mutex<SocketAddr>>,
+    tasks: Vec<JoinHandle<Vec<Sample>>>,
+    pub started: Instant,
+}
+
+/// A request still unanswered after this is a hung request: the test fails.
+pub const HUNG: Duration = Duration::from_secs(30);
+
+impl Load {
+    pub fn start(target: SocketAddr, clients: usize, pause: Duration) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let target = Arc::new(Mutex::new(target));
+        let tasks = (0..clients)
+            .map(|c| {
+                let (stop, target) = (stop.clone(), target.clone());
+                tokio::spawn(async move {
+                    let mut samples = Vec::new();
+                    let mut i = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        i += 1;
+                        let n = c * 10_000_000 + i;
+                        let body = format!(
+                            r#"{{"event":"Payment.Status","data":{{"status":"Completed","userId":"u-{c}","paymentReference":"load-{n}","amount":{n}.00}}}}"#
+                        );
+                        let addr = *target.lock().unwrap();
+                        let started = Instant::now();
+                        let reply = tokio::time::timeout(HUNG, send_signed(addr, "transfers", body.as_bytes()))
+                            .await
+                            .unwrap_or_else(|_| panic!("request hung for {HUNG:?}"));
+                        let latency = started.elapsed();
+                        let (status, id) = match reply {
+                            Ok(r) => {
+                                let id = (r.status == 200).then(|| r.json()["id"].as_str().unwrap().to_owned());
+                                (r.status, id)
+                            }
+                            Err(_) => (0, None),
+                        };
+                        samples.push(Sample { status, id, started, latency });
+                        tokio::time::sleep(pause).await;
+                    }
+                    samples
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            target,
+            tasks,
+            started: Instant::now(),
+        }
+    }
+
+    /// Sends further requests to `addr` (a Service moving to a new endpoint).
+    pub fn retarget(&self, addr: SocketAddr) {
+        *self.target.lock().unwrap() = addr;
+    }
+
+    pub async fn finish(self) -> (Vec<Sample>, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut samples = Vec::new();
+        for task in self.tasks {
+            samples.extend(task.await.expect("load client"));
+        }
+        (samples, self.started.elapsed())
+    }
+}
+
+/// A TCP proxy between the gateway and the broker. `cut` closes every
+/// connection and refuses new ones; `restore` listens again on the same port.
+pub struct Proxy {
+    pub port: u16,
+    target: u16,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    pub fn start(port: u16, target: u16) -> Proxy {
+        let proxy = Proxy {
+            port,
+            target,
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+        proxy.restore();
+        proxy
+    }
+
+    pub fn restore(&self) {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket
+            .bind(format!("127.0.0.1:{}", self.port).parse().unwrap())
+            .expect("proxy port");
+        let listener = socket.listen(128).unwrap();
+        let (target, tasks) = (self.target, self.tasks.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(pipe);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Drops the listener (new connections are refused) and every open connection.
+    pub fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// Every record of `topic`, read until nothing new arrives for `idle`.
+pub fn read_all(bootstrap: &str, topic: &str, idle: Duration) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "webhook-gateway-reliability")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut out = Vec::new();
+    let mut last = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while last.elapsed() < idle && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.push(m.detach());
+            last = Instant::now();
+        }
+    }
+    out
+}
+
+/// One row of RELIABILITY.md.
+#[derive(Debug)]
+pub struct Report {
+    pub scenario: &'static str,
+    pub rate: f64,
+    pub outage: Duration,
+    pub ok: usize,
+    pub unavailable: usize,
+    pub errors: usize,
+    pub records: usize,
+    pub lost: usize,
+    /// Records that landed although their request was answered 503 (the
+    /// provider's retry will land them again, with the same id).
+    pub landed_after_503: usize,
+    /// Extra copies of an id in Kafka.
+    pub repeated: usize,
+    pub recovery: Option<Duration>,
+    pub slowest_answer: Duration,
+}
+
+impl Report {
+    pub fn new(
+        scenario: &'static str,
+        samples: &[Sample],
+        ran: Duration,
+        outage: (Instant, Instant),
+        records: &[OwnedMessage],
+    ) -> Report {
+        let mut copies: HashMap<String, usize> = HashMap::new();
+        for r in records {
+            if let Some(id) = header(r, "ce_id") {
+                *copies.entry(id).or_default() += 1;
+            }
+        }
+        let acked: HashSet<&String> = samples.iter().filter_map(|s| s.id.as_ref()).collect();
+        let lost = acked.iter().filter(|id| !copies.contains_key(**id)).count();
+        let landed_after_503 = copies.keys().filter(|id| !acked.contains(id)).count();
+        let repeated = copies.values().map(|c| c - 1).sum();
+        let recovery = samples
+            .iter()
+            .filter(|s| s.status == 200 && s.started >= outage.1)
+            .map(|s| s.finished() - outage.1)
+            .min();
+        Report {
+            scenario,
+            rate: samples.len() as f64 / ran.as_secs_f64(),
+            outage: outage.1 - outage.0,
+            ok: samples.iter().filter(|s| s.status == 200).count(),
+            unavailable: samples.iter().filter(|s| s.status == 503).count(),
+            errors: samples.iter().filter(|s| s.status == 0).count(),
+            records: records.len(),
+            lost,
+            landed_after_503,
+            repeated,
+            recovery,
+            slowest_answer: samples.iter().map(|s| s.latency).max().unwrap_or_default(),
+        }
+    }
+
+    /// The row as printed for RELIABILITY.md.
+    pub fn print(&self) {
+        let recovery = self
+            .recovery
+            .map_or("n/a".to_owned(), |r| format!("{:.2} s", r.as_secs_f64()));
+        println!(
+            "| {} | {:.0}/s | {:.1} s | {} | {} | {} | {} | {} | {} + {} | {} | {:.2} s |",
+            self.scenario,
+            self.rate,
+            self.outage.as_secs_f64(),
+            self.ok,
+            self.unavailable,
+            self.errors,
+            self.records,
+            self.lost,
+            self.landed_after_503,
+            self.repeated,
+            recovery,
+            self.slowest_answer.as_secs_f64()
+        );
+    }
+}
+
+/// No request that finished inside the outage (after a grace for acks already
+/// on the wire when it began) was a 2xx.
+pub fn assert_no_2xx_during(samples: &[Sample], outage: (Instant, Instant)) {
+    let from = outage.0 + Duration::from_millis(250);
+    let bad: Vec<_> = samples
+        .iter()
+        .filter(|s| {
+            s.status == 200
+                && s.finished() > from
+                && s.finished() < outage.1
+                && s.started > outage.0
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "2xx answered while the broker was unreachable: {bad:?}"
+    );
+}
