@@ -532,6 +532,18 @@ impl Process {
         }
     }
 
+    /// Waits until the process answers on its admin port (alive, maybe not ready).
+    pub async fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(self.admin, "/healthz").await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "gateway process not listening within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

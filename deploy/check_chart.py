@@ -1,0 +1,880 @@
+#!/usr/bin/env python3
+"""Lints, renders and checks the webhook-gateway Helm chart with Helm's own library.
+
+Helm runs in-process through helm-python-sdk (`helm_python`, Helm v4's Go SDK behind a C
+ABI): no helm binary and no cluster. The chart is linted (strict) and rendered in four
+scenarios: default values, every optional feature on, an existing Secret (with
+distinctive inline values that must not leak), and inline development secrets. Every
+rendered core Kubernetes object is validated against the pinned Kubernetes version's
+OpenAPI schemas (kubernetes-validate, strict: unknown fields fail); the Prometheus
+Operator resources are checked structurally. Then the chart's invariants are asserted.
+
+Each check prints `PASS name` or `FAIL name: reason`. With --counts FILE the numbers of
+passed and failed checks are written there (for deploy/check.sh's summary); without it
+the summary line is printed here. Exits 1 when any check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import json
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import helm_python
+import kubernetes_validate
+import yaml
+
+# The Kubernetes version the rendered objects are validated against (and lint's
+# .Capabilities.KubeVersion). Chart.yaml's kubeVersion is >=1.27.
+KUBE_VERSION = "1.33.0"
+CHART = Path(__file__).resolve().parent / "helm" / "webhook-gateway"
+RELEASE = "wg"
+NAMESPACE = "payments"
+FULLNAME = f"{RELEASE}-webhook-gateway"
+ADMIN_SERVICE = f"{FULLNAME}-admin"
+HTTP_PORT = 8080
+ADMIN_PORT = 9090
+
+# Distinctive inline values: they must never appear when existingSecret is set.
+LEAK_M2M = "leak-canary-m2m-3f9a1c"
+LEAK_TRANSFERS = "leak-canary-transfers-7b2e4d"
+LEAK_KAFKA = "leak-canary-kafka-c81d55"
+
+# Metric names the gateway exports (the dashboard and alerts may use only these).
+GATEWAY_METRICS = {
+    "webhook_requests_total",
+    "webhook_request_duration_seconds_bucket",
+    "webhook_signature_failures_total",
+    "webhook_events_published_total",
+    "kafka_publish_duration_seconds_bucket",
+    "kafka_publish_errors_total",
+    "kafka_producer_replacements_total",
+    "webhook_inflight_requests",
+    "kafka_producer_queue_messages",
+    "kafka_producer_queue_bytes",
+    "kafka_broker_rtt_seconds",
+    "kafka_topic_available",
+    "webhook_gateway_build_info",
+}
+# Series from elsewhere that the alerts may use.
+EXTERNAL_METRICS = {"up", "kube_deployment_status_replicas_available"}
+
+EXPECTED_ALERTS = {
+    "WebhookGatewayHighUnavailableRatio",
+    "WebhookGatewaySignatureFailureSpike",
+    "WebhookGatewayUnroutedEvents",
+    "WebhookGatewayDeadletteredEvents",
+    "WebhookGatewayProducerReplaced",
+    "WebhookGatewayPublishLatencyHigh",
+    "WebhookGatewayTopicUnavailable",
+    "WebhookGatewayNoReadyReplicas",
+}
+
+EXPECTED_PANELS = {
+    "Request rate by outcome",
+    "Request latency p50 / p99",
+    "Publish latency p50 / p99",
+    "Publish errors by reason",
+    "In-flight requests",
+    "Producer queue depth",
+    "Topic availability",
+}
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    # What a plain `helm install` gets: an existing Secret `webhook-gateway`, kafka:9092.
+    "default": {},
+    # Every optional feature on.
+    "all-features": {
+        "ingress": {
+            "enabled": True,
+            "className": "nginx",
+            "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+            "hosts": ["hooks.example.com", "hooks.example.net"],
+        },
+        "metrics": {
+            "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+            "prometheusRule": {"enabled": True, "alertLabels": {"team": "payments"}},
+            "dashboard": {"enabled": True},
+        },
+        "autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 12},
+        "networkPolicy": {
+            "enabled": True,
+            "kafka": {
+                "cidrs": ["10.20.0.0/16"],
+                "peers": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kafka"}}}],
+            },
+        },
+        "topicsJob": {"enabled": True, "create": True, "partitions": 12, "replicationFactor": 3},
+        "kafka": {
+            "bootstrapServers": "b-1.kafka.internal:9096,b-2.kafka.internal:9096",
+            "config": {
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": "webhook-gateway",
+                "message.max.bytes": 2000000,
+                "linger.ms": 2,
+                "enable.ssl.certificate.verification": True,
+            },
+            "saslPassword": {"enabled": True, "existingSecret": "kafka-user-webhook-gateway"},
+        },
+        "gateway": {"topicOverrides": {"unrouted": "webhooks.misc", "m2m.link.opened": "links.opened"}},
+        "topologySpread": {"topologyKeys": ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]},
+        "extraVolumes": [{"name": "kafka-ca", "configMap": {"name": "kafka-ca"}}],
+        "extraVolumeMounts": [{"name": "kafka-ca", "mountPath": "/etc/kafka-ca", "readOnly": True}],
+    },
+    # Production secrets, with inline values set too: they must be ignored, not rendered.
+    "existing-secret": {
+        "secrets": {
+            "existingSecret": "gateway-secrets",
+            "keys": {"m2mWebhookSecret": "m2m", "transfersSignatureToken": "transfers", "kafkaSaslPassword": "kafka"},
+            "inline": {
+                "m2mWebhookSecret": LEAK_M2M,
+                "transfersSignatureToken": LEAK_TRANSFERS,
+                "kafkaSaslPassword": LEAK_KAFKA,
+            },
+        },
+        "kafka": {"saslPassword": {"enabled": True}},
+        "topicsJob": {"enabled": True},
+    },
+    # Development: the chart creates the Secret from inline values.
+    "inline-secret": {
+        "secrets": {
+            "existingSecret": "",
+            "inline": {
+                "m2mWebhookSecret": "dev-m2m-secret",
+                "transfersSignatureToken": "dev-transfers-token",
+                "kafkaSaslPassword": "dev-kafka-password",
+            },
+        },
+        "kafka": {"saslPassword": {"enabled": True}, "config": {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.username": "dev"}},
+        "topicsJob": {"enabled": True},
+        "replicaCount": 1,
+    },
+}
+
+
+class Failure(Exception):
+    pass
+
+
+def expect(condition: Any, message: str) -> None:
+    if not condition:
+        raise Failure(message)
+
+
+class Runner:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name: str, fn: Callable[[], None]) -> bool:
+        try:
+            fn()
+        except Failure as e:
+            self.failed += 1
+            print(f"FAIL {name}: {e}", flush=True)
+            return False
+        except Exception as e:  # an unexpected error fails the check, not the run
+            self.failed += 1
+            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+            print(f"FAIL {name}: {detail}", flush=True)
+            return False
+        self.passed += 1
+        print(f"PASS {name}", flush=True)
+        return True
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def render(values: dict[str, Any]) -> dict[str, str]:
+    with helm_python.Chart.load(CHART) as chart:
+        return chart.render(values=values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+
+
+def objects(rendered: dict[str, str]) -> list[dict[str, Any]]:
+    """Every Kubernetes object rendered, NOTES.txt excluded."""
+    out = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc is None:
+                continue
+            expect(isinstance(doc, dict), f"{path}: a document is not a mapping")
+            doc["__source__"] = path
+            out.append(doc)
+    return out
+
+
+def strip(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k != "__source__"}
+
+
+def find(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [o for o in objs if o.get("kind") == kind and (name is None or o["metadata"]["name"] == name)]
+
+
+def one(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = find(objs, kind, name)
+    expect(len(found) == 1, f"expected one {kind}{' ' + name if name else ''}, found {len(found)}")
+    return found[0]
+
+
+def is_custom(obj: dict[str, Any]) -> bool:
+    return obj.get("apiVersion", "").startswith("monitoring.coreos.com/")
+
+
+def lint_ok(values: dict[str, Any] | None) -> None:
+    report = helm_python.lint(CHART, values=values, strict=True, namespace=NAMESPACE, kube_version=f"v{KUBE_VERSION}")
+    problems = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2]
+    expect(not report.get("errors") and not problems, f"lint: {report.get('errors') or problems}")
+
+
+def pod_template(workload: dict[str, Any]) -> dict[str, Any]:
+    return workload["spec"]["template"]["spec"]
+
+
+def container(workload: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    containers = pod_template(workload)["containers"]
+    if name is None:
+        expect(len(containers) == 1, f"expected one container, found {len(containers)}")
+        return containers[0]
+    return next(c for c in containers if c["name"] == name)
+
+
+def resolve_container_port(c: dict[str, Any], port: Any) -> int:
+    if isinstance(port, int):
+        return port
+    for p in c.get("ports", []):
+        if p.get("name") == port:
+            return int(p["containerPort"])
+    raise Failure(f"container {c['name']} has no port named {port!r}")
+
+
+def env_map(c: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in c.get("env", [])}
+
+
+def deployment_env(objs: list[dict[str, Any]]) -> dict[str, str]:
+    """The gateway container's effective plain environment: ConfigMap envFrom plus env."""
+    dep = one(objs, "Deployment", FULLNAME)
+    c = container(dep)
+    env: dict[str, str] = {}
+    for source in c.get("envFrom", []):
+        ref = source.get("configMapRef")
+        expect(ref, "envFrom other than a configMapRef")
+        env.update(one(objs, "ConfigMap", ref["name"])["data"])
+    env.update(env_map(c))
+    return env
+
+
+def helm_value(values: dict[str, Any], dotted: str) -> Any:
+    with helm_python.Chart.load(CHART) as chart:
+        merged = chart.merge_values(values)
+    for part in dotted.split("."):
+        merged = merged[part]
+    return merged
+
+
+# ----------------------------------------------------------------------- assertions
+
+
+def assert_probes(dep: dict[str, Any]) -> None:
+    c = container(dep)
+    expected = {"startupProbe": "/readyz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
+    for probe, path in expected.items():
+        spec = c.get(probe)
+        expect(spec, f"{probe} missing")
+        get = spec.get("httpGet")
+        expect(get, f"{probe} is not an httpGet probe")
+        expect(get.get("path") == path, f"{probe} path {get.get('path')!r}, want {path!r}")
+        port = resolve_container_port(c, get.get("port"))
+        expect(port == ADMIN_PORT, f"{probe} on port {port}, want the admin port {ADMIN_PORT}")
+    startup = c["startupProbe"]
+    budget = startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3)
+    expect(budget >= 120, f"startupProbe allows only {budget}s for the broker connection")
+
+
+def assert_security(workload: dict[str, Any]) -> None:
+    pod = pod_template(workload)
+    psc = pod.get("securityContext", {})
+    expect(psc.get("runAsNonRoot") is True, "pod runAsNonRoot is not true")
+    expect(isinstance(psc.get("runAsUser"), int) and psc["runAsUser"] > 0, "pod runAsUser is not a non-zero number")
+    expect(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "pod seccompProfile is not RuntimeDefault")
+    for c in pod["containers"]:
+        sc = c.get("securityContext", {})
+        expect(sc.get("runAsNonRoot") is True, f"{c['name']}: runAsNonRoot is not true")
+        expect(isinstance(sc.get("runAsUser"), int) and sc["runAsUser"] > 0, f"{c['name']}: runAsUser is not a non-zero number")
+        expect(sc.get("readOnlyRootFilesystem") is True, f"{c['name']}: readOnlyRootFilesystem is not true")
+        expect(sc.get("allowPrivilegeEscalation") is False, f"{c['name']}: allowPrivilegeEscalation is not false")
+        expect("ALL" in sc.get("capabilities", {}).get("drop", []), f"{c['name']}: capabilities do not drop ALL")
+        expect(not sc.get("capabilities", {}).get("add"), f"{c['name']}: capabilities added")
+        expect(sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{c['name']}: seccompProfile is not RuntimeDefault")
+        expect(not sc.get("privileged"), f"{c['name']}: privileged")
+
+
+def assert_grace(dep: dict[str, Any], env: dict[str, str]) -> None:
+    delay = int(env["GATEWAY_SHUTDOWN_DELAY_SECS"])
+    grace = int(env["GATEWAY_SHUTDOWN_GRACE_SECS"])
+    tgps = pod_template(dep).get("terminationGracePeriodSeconds")
+    expect(isinstance(tgps, int), "terminationGracePeriodSeconds is not set")
+    expect(tgps > delay + grace, f"terminationGracePeriodSeconds {tgps} <= delay {delay} + grace {grace}")
+
+
+def assert_no_secret_literal(rendered: dict[str, str], objs: list[dict[str, Any]], literals: list[str]) -> None:
+    text = "\n".join(rendered.values())
+    for literal in literals:
+        encodings = [literal, base64.b64encode(literal.encode()).decode()]
+        for enc in encodings:
+            expect(enc not in text, f"secret literal (or its base64) found in the rendered output")
+    for s in find(objs, "Secret"):
+        expect(not s.get("data") and not s.get("stringData"), f"Secret {s['metadata']['name']} with data rendered")
+
+
+def assert_service_links(workload: dict[str, Any]) -> None:
+    expect(pod_template(workload).get("enableServiceLinks") is False, "enableServiceLinks is not false")
+
+
+def assert_secret_files(objs: list[dict[str, Any]], secret_name: str, keys: dict[str, str], mount: str) -> None:
+    """*_FILE vars point into the mounted projected volume; items map the configured keys."""
+    for workload in find(objs, "Deployment") + find(objs, "Job"):
+        c = container(workload)
+        env = env_map(c)
+        mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+        expect("secrets" in mounts and mounts["secrets"]["mountPath"] == mount and mounts["secrets"].get("readOnly"),
+               f"{workload['kind']}: secrets not mounted read-only at {mount}")
+        expect(not mounts["secrets"].get("subPath"), "a subPath mount would stop secret rotation")
+        volumes = {v["name"]: v for v in pod_template(workload).get("volumes", [])}
+        sources = volumes["secrets"]["projected"]["sources"]
+        items = {}
+        for src in sources:
+            for item in src["secret"].get("items", []):
+                items[item["path"]] = (src["secret"]["name"], item["key"])
+        for var, file in (("M2M_WEBHOOK_SECRET_FILE", "m2m-webhook-secret"),
+                          ("TRANSFERS_SIGNATURE_TOKEN_FILE", "transfers-signature-token")):
+            expect(env.get(var) == f"{mount}/{file}", f"{workload['kind']}: {var}={env.get(var)!r}")
+            expect(items.get(file, (None,))[0] == secret_name, f"{workload['kind']}: {file} not from Secret {secret_name}")
+        expect(items["m2m-webhook-secret"][1] == keys["m2m"], "m2m key mismatch")
+        expect(items["transfers-signature-token"][1] == keys["transfers"], "transfers key mismatch")
+        for name in env:
+            expect(name not in ("M2M_WEBHOOK_SECRET", "TRANSFERS_SIGNATURE_TOKEN", "KAFKA_SASL_PASSWORD"),
+                   f"{workload['kind']}: inline secret variable {name} set")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", help="write 'PASSED FAILED' to this file instead of printing the summary")
+    args = parser.parse_args()
+    r = Runner()
+    print(f"helm-python-sdk {helm_python.__version__} (Helm {helm_python.helm_sdk_version()}), "
+          f"kubernetes-validate {kubernetes_validate.__version__ if hasattr(kubernetes_validate, '__version__') else ''}, "
+          f"Kubernetes schemas v{KUBE_VERSION}", flush=True)
+
+    # --- static files
+    def values_commented() -> None:
+        lines = (CHART / "values.yaml").read_text().splitlines()
+        missing = []
+        for i, line in enumerate(lines):
+            m = re.match(r"^(\s*)([A-Za-z0-9_./-]+):(\s|$)", line)
+            if not m:
+                continue
+            j = i - 1
+            while j >= 0 and not lines[j].strip():
+                j -= 1
+            prev = lines[j].strip() if j >= 0 else ""
+            if not prev.startswith("#") and "#" not in line.split(":", 1)[1]:
+                missing.append(f"line {i + 1}: {m.group(2)}")
+        expect(not missing, f"keys without a comment: {', '.join(missing)}")
+
+    r.check("values.yaml: every key has a comment", values_commented)
+
+    def chart_metadata() -> None:
+        meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
+        expect(meta["apiVersion"] == "v2", "Chart apiVersion is not v2")
+        expect(meta["version"] == "0.1.0", "chart version is not 0.1.0")
+        expect(meta["appVersion"] == "0.1.0" and isinstance(meta["appVersion"], str), "appVersion is not the string 0.1.0")
+        cargo = (CHART.parents[2] / "Cargo.toml").read_text()
+        m = re.search(r'^version\s*=\s*"([^"]+)"', cargo, re.M)
+        expect(m and m.group(1) == meta["appVersion"], f"appVersion {meta['appVersion']} != Cargo.toml version {m and m.group(1)}")
+
+    r.check("Chart.yaml: apiVersion v2, version 0.1.0, appVersion matches Cargo.toml", chart_metadata)
+
+    def dashboard_json() -> None:
+        dash = json.loads((CHART / "dashboards" / "webhook-gateway.json").read_text())
+        titles = {p["title"] for p in dash["panels"]}
+        expect(EXPECTED_PANELS <= titles, f"dashboard lacks panels {EXPECTED_PANELS - titles}")
+        for p in dash["panels"]:
+            for t in p.get("targets", []):
+                names = set(re.findall(r"\b([a-z_]+)\{", t["expr"]))
+                unknown = names - GATEWAY_METRICS
+                expect(not unknown, f"panel {p['title']!r} uses unknown metrics {unknown}")
+        ids = [p["id"] for p in dash["panels"]]
+        expect(len(ids) == len(set(ids)), "duplicate panel ids")
+
+    r.check("dashboard JSON: required panels, only gateway metrics", dashboard_json)
+
+    # --- schema
+    def schema_rejects(values: dict[str, Any], what: str) -> Callable[[], None]:
+        def run() -> None:
+            with helm_python.Chart.load(CHART) as chart:
+                try:
+                    chart.validate_schema(values)
+                except helm_python.HelmValuesError:
+                    pass
+                else:
+                    raise Failure(f"schema accepted {what}")
+            try:
+                render(values)
+            except helm_python.HelmError:
+                return
+            raise Failure(f"render accepted {what}")
+        return run
+
+    r.check("schema rejects replicaCount: \"three\"", schema_rejects({"replicaCount": "three"}, "a string replica count"))
+    r.check("schema rejects an unknown top-level key", schema_rejects({"replicas": 3}, "an unknown key"))
+    r.check("schema rejects a nested wrong type (gateway.maxInflight: \"many\")",
+            schema_rejects({"gateway": {"maxInflight": "many"}}, "a string maxInflight"))
+    r.check("schema rejects an unknown nested key (gateway.maxInFlight)",
+            schema_rejects({"gateway": {"maxInFlight": 10}}, "a misspelt gateway key"))
+    r.check("schema rejects gateway.logFormat: xml", schema_rejects({"gateway": {"logFormat": "xml"}}, "logFormat xml"))
+    r.check("schema rejects kafka.config with a non-scalar value",
+            schema_rejects({"kafka": {"config": {"security.protocol": ["SSL"]}}}, "a list value"))
+
+    def accepts_global() -> None:
+        values = {"global": {"imageRegistry": "registry.example", "anything": {"nested": True}}}
+        with helm_python.Chart.load(CHART) as chart:
+            chart.validate_schema(values)
+        render(values)
+
+    r.check("schema accepts a `global` key (works as a subchart)", accepts_global)
+
+    def lint_rejects_bad_values() -> None:
+        report = helm_python.lint(CHART, values={"replicaCount": "three"}, strict=True, kube_version=f"v{KUBE_VERSION}")
+        expect(report.get("errors"), "lint passed with replicaCount: \"three\"")
+
+    r.check("lint fails on values the schema rejects", lint_rejects_bad_values)
+
+    def render_fails(values: dict[str, Any], needle: str) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                render(values)
+            except helm_python.HelmError as e:
+                expect(needle in str(e), f"failed, but without {needle!r}: {e}")
+                return
+            raise Failure("rendered")
+        return run
+
+    r.check("render refuses shutdownGraceSecs <= shutdownDelaySecs",
+            render_fails({"gateway": {"shutdownDelaySecs": 30, "shutdownGraceSecs": 30}}, "shutdownGraceSecs"))
+    r.check("render refuses kafka.config bootstrap.servers (use kafka.bootstrapServers)",
+            render_fails({"kafka": {"config": {"bootstrap.servers": "x:9092"}}}, "kafka.bootstrapServers"))
+    r.check("render refuses an enabled provider without any secret source",
+            render_fails({"secrets": {"existingSecret": ""}}, "providers.m2m.enabled"))
+    r.check("render refuses a NetworkPolicy that would cut Kafka off",
+            render_fails({"networkPolicy": {"enabled": True}}, "networkPolicy.kafka"))
+
+    # --- per scenario: lint, render, validate, invariants
+    rendered_by: dict[str, dict[str, str]] = {}
+    objs_by: dict[str, list[dict[str, Any]]] = {}
+    for scenario, values in SCENARIOS.items():
+        r.check(f"[{scenario}] helm lint --strict (kube v{KUBE_VERSION})", lambda v=values: lint_ok(v))
+
+        def do_render(s: str = scenario, v: dict[str, Any] = values) -> None:
+            rendered_by[s] = render(v)
+            objs_by[s] = objects(rendered_by[s])
+            expect(objs_by[s], "nothing rendered")
+
+        if not r.check(f"[{scenario}] render", do_render):
+            continue
+        objs = objs_by[scenario]
+        for obj in objs:
+            label = f"[{scenario}] {obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+            if is_custom(obj):
+                continue
+            r.check(f"{label} valid against Kubernetes v{KUBE_VERSION} schema (strict)",
+                    lambda o=obj: kubernetes_validate.validate(strip(o), KUBE_VERSION, strict=True))
+
+        def every_object_namespaced_and_labelled(o: list[dict[str, Any]] = objs) -> None:
+            for obj in o:
+                meta = obj["metadata"]
+                expect(meta.get("namespace") == NAMESPACE, f"{obj['kind']}/{meta['name']} lacks namespace")
+                labels = meta.get("labels", {})
+                for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "helm.sh/chart", "app.kubernetes.io/managed-by"):
+                    expect(key in labels, f"{obj['kind']}/{meta['name']} lacks label {key}")
+
+        r.check(f"[{scenario}] every object has the namespace and standard labels", every_object_namespaced_and_labelled)
+
+        def workload_invariants(o: list[dict[str, Any]] = objs) -> None:
+            dep = one(o, "Deployment", FULLNAME)
+            env = deployment_env(o)
+            assert_probes(dep)
+            assert_grace(dep, env)
+            assert_service_links(dep)
+            assert_security(dep)
+            expect(env["GATEWAY_ADMIN_ADDR"].endswith(f":{ADMIN_PORT}"), "GATEWAY_ADMIN_ADDR is not the admin port")
+            expect(env["GATEWAY_LISTEN_ADDR"].endswith(f":{HTTP_PORT}"), "GATEWAY_LISTEN_ADDR is not the public port")
+            expect(env["LOG_FORMAT"] == "json", "LOG_FORMAT is not json")
+            expect("KAFKA_BOOTSTRAP_SERVERS" in env, "KAFKA_BOOTSTRAP_SERVERS unset")
+            ann = dep["spec"]["template"]["metadata"].get("annotations", {})
+            expect(re.fullmatch(r"[0-9a-f]{64}", ann.get("checksum/config", "")), "checksum/config annotation missing")
+            spread = pod_template(dep).get("topologySpreadConstraints", [])
+            expect(any(t["topologyKey"] == "kubernetes.io/hostname" and t["whenUnsatisfiable"] == "ScheduleAnyway" for t in spread),
+                   "no ScheduleAnyway spread across kubernetes.io/hostname")
+            res = container(dep).get("resources", {})
+            expect(res.get("requests", {}).get("cpu") and res.get("limits", {}).get("memory"), "resources not set")
+            for job in find(o, "Job"):
+                assert_service_links(job)
+                assert_security(job)
+                jenv = env_map(container(job))
+                for k, v in env.items():
+                    expect(jenv.get(k) == v, f"topics Job env {k}={jenv.get(k)!r}, gateway has {v!r}")
+
+        r.check(f"[{scenario}] Deployment: admin-port probes, grace, enableServiceLinks, securityContext, env", workload_invariants)
+
+        def services(o: list[dict[str, Any]] = objs) -> None:
+            public = one(o, "Service", FULLNAME)
+            dep = one(o, "Deployment", FULLNAME)
+            c = container(dep)
+            targets = [resolve_container_port(c, p["targetPort"]) for p in public["spec"]["ports"]]
+            expect(targets == [HTTP_PORT], f"public Service targets {targets}, want only {HTTP_PORT}")
+            admin = one(o, "Service", ADMIN_SERVICE)
+            targets = [resolve_container_port(c, p["targetPort"]) for p in admin["spec"]["ports"]]
+            expect(targets == [ADMIN_PORT], f"admin Service targets {targets}")
+            expect(admin["spec"].get("type", "ClusterIP") == "ClusterIP", "admin Service is not ClusterIP")
+            pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+            for svc in (public, admin):
+                sel = svc["spec"]["selector"]
+                expect(all(pod_labels.get(k) == v for k, v in sel.items()), f"{svc['metadata']['name']} does not select the pods")
+            for job in find(o, "Job"):
+                jl = job["spec"]["template"]["metadata"]["labels"]
+                expect(not all(jl.get(k) == v for k, v in public["spec"]["selector"].items()), "the Service selects the topics Job pod")
+
+        r.check(f"[{scenario}] Services: public Service only on 8080, admin Service only on 9090", services)
+
+    # --- scenario-specific invariants
+    if "default" in objs_by:
+        o, text = objs_by["default"], rendered_by["default"]
+
+        def default_install() -> None:
+            env = deployment_env(o)
+            expect(env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092", "default bootstrap servers")
+            dep = one(o, "Deployment", FULLNAME)
+            expect(container(dep)["image"] == "webhook-gateway:0.1.0", f"image {container(dep)['image']}")
+            expect(pod_template(dep)["terminationGracePeriodSeconds"] == 40, "default terminationGracePeriodSeconds is not 40")
+            expect(dep["spec"]["replicas"] == 2, "default replicas")
+            for kind in ("Ingress", "ServiceMonitor", "PrometheusRule", "HorizontalPodAutoscaler", "NetworkPolicy", "Job", "Secret"):
+                expect(not find(o, kind), f"{kind} rendered by default")
+            one(o, "PodDisruptionBudget", FULLNAME)
+            expect(not find(o, "ConfigMap", f"{FULLNAME}-dashboard"), "dashboard rendered by default")
+            assert_secret_files(o, "webhook-gateway", {"m2m": "m2m-webhook-secret", "transfers": "transfers-signature-token"},
+                                "/var/run/secrets/webhook-gateway")
+
+        r.check("[default] installs as is: existing Secret webhook-gateway, kafka:9092, optional features off, PDB on", default_install)
+
+        def notes() -> None:
+            n = text[f"webhook-gateway/templates/NOTES.txt"]
+            for needle in ("webhook-gateway sign m2m --secret-file /var/run/secrets/webhook-gateway/m2m-webhook-secret",
+                           "webhook-gateway sign transfers", "kubectl -n payments exec -i deploy/wg-webhook-gateway",
+                           "/metrics", f"svc/{ADMIN_SERVICE}"):
+                expect(needle in n, f"NOTES.txt lacks {needle!r}")
+
+        r.check("[default] NOTES.txt: signed test webhook and metrics", notes)
+
+    if "all-features" in objs_by:
+        o = objs_by["all-features"]
+
+        def ingress() -> None:
+            ing = one(o, "Ingress", FULLNAME)
+            dep = one(o, "Deployment", FULLNAME)
+            svc = one(o, "Service", FULLNAME)
+            spec = ing["spec"]
+            expect(spec.get("defaultBackend") is None, "Ingress has a defaultBackend")
+            hosts = set()
+            for rule in spec["rules"]:
+                hosts.add(rule["host"])
+                for p in rule["http"]["paths"]:
+                    expect(p["path"] == "/webhooks/" and p["pathType"] == "Prefix", f"path {p['path']} ({p['pathType']})")
+                    backend = p["backend"]["service"]
+                    expect(backend["name"] == FULLNAME, f"backend Service {backend['name']}")
+                    port = backend["port"]
+                    sp = next((x for x in svc["spec"]["ports"]
+                               if x.get("name") == port.get("name") or x["port"] == port.get("number")), None)
+                    expect(sp is not None, f"backend port {port} is not a port of Service {FULLNAME}")
+                    expect(resolve_container_port(container(dep), sp["targetPort"]) == HTTP_PORT, "backend is not the public port")
+            expect(hosts == {"hooks.example.com", "hooks.example.net"}, f"hosts {hosts}")
+            tls = spec.get("tls", [])
+            expect(tls and set(tls[0]["hosts"]) == hosts and tls[0].get("secretName"), "TLS does not cover every host")
+
+        r.check("[all-features] Ingress: only /webhooks/ (Prefix) to the public port, TLS on every host", ingress)
+
+        def service_monitor() -> None:
+            sm = one(o, "ServiceMonitor", FULLNAME)
+            expect(sm["apiVersion"] == "monitoring.coreos.com/v1", "ServiceMonitor apiVersion")
+            spec = sm["spec"]
+            expect(spec.get("selector", {}).get("matchLabels"), "ServiceMonitor without selector.matchLabels")
+            expect(spec.get("endpoints"), "ServiceMonitor without endpoints")
+            expect(sm["metadata"]["labels"].get("release") == "kube-prometheus-stack", "extra labels missing")
+            selected = [s for s in find(o, "Service")
+                        if all(s["metadata"]["labels"].get(k) == v for k, v in spec["selector"]["matchLabels"].items())]
+            expect([s["metadata"]["name"] for s in selected] == [ADMIN_SERVICE], f"selects Services {[s['metadata']['name'] for s in selected]}")
+            admin = selected[0]
+            dep = one(o, "Deployment", FULLNAME)
+            for ep in spec["endpoints"]:
+                expect(ep.get("path") == "/metrics", f"endpoint path {ep.get('path')}")
+                sp = next((p for p in admin["spec"]["ports"] if p.get("name") == ep.get("port")), None)
+                expect(sp is not None, f"endpoint port {ep.get('port')!r} is not a port of {ADMIN_SERVICE}")
+                expect(resolve_container_port(container(dep), sp["targetPort"]) == ADMIN_PORT, "endpoint is not the admin port")
+                for key in ("interval", "scrapeTimeout"):
+                    expect(re.fullmatch(r"([0-9]+(ms|s|m|h))+", ep.get(key, "")), f"bad {key}")
+            expect(spec.get("namespaceSelector", {}).get("matchNames") == [NAMESPACE], "namespaceSelector")
+
+        r.check("[all-features] ServiceMonitor: structure, admin Service, admin port, /metrics", service_monitor)
+
+        def prometheus_rule() -> None:
+            pr = one(o, "PrometheusRule", FULLNAME)
+            expect(pr["apiVersion"] == "monitoring.coreos.com/v1", "PrometheusRule apiVersion")
+            groups = pr["spec"]["groups"]
+            expect(isinstance(groups, list) and groups, "no rule groups")
+            names = set()
+            for g in groups:
+                expect(isinstance(g.get("name"), str) and g["name"], "group without name")
+                expect(isinstance(g.get("rules"), list) and g["rules"], f"group {g.get('name')} without rules")
+                for rule in g["rules"]:
+                    expect(set(rule) <= {"alert", "record", "expr", "for", "labels", "annotations", "keep_firing_for"},
+                           f"unknown rule fields {set(rule)}")
+                    expect(("alert" in rule) != ("record" in rule), "a rule needs exactly one of alert/record")
+                    expr = rule.get("expr")
+                    expect(isinstance(expr, str) and expr.strip(), f"{rule.get('alert')}: empty expr")
+                    expect(expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}"),
+                           f"{rule.get('alert')}: unbalanced expr")
+                    used = set(re.findall(r"\b([a-z_]+)\{", expr))
+                    expect(not used - GATEWAY_METRICS - EXTERNAL_METRICS, f"{rule['alert']}: unknown metrics {used - GATEWAY_METRICS - EXTERNAL_METRICS}")
+                    if "for" in rule:
+                        expect(re.fullmatch(r"([0-9]+(ms|s|m|h|d|w|y))+", rule["for"]), f"{rule['alert']}: bad for")
+                    expect(rule.get("labels", {}).get("severity") in ("critical", "warning", "info"), f"{rule['alert']}: severity")
+                    expect(rule.get("labels", {}).get("team") == "payments", f"{rule['alert']}: alertLabels not applied")
+                    expect(rule.get("annotations", {}).get("summary") and rule["annotations"].get("description"),
+                           f"{rule['alert']}: summary/description")
+                    expect("{{ $" in rule["annotations"]["description"] or rule["alert"] in ("WebhookGatewayMetricsAbsent",),
+                           f"{rule['alert']}: description does not template the alert's labels/value")
+                    names.add(rule["alert"])
+            expect(EXPECTED_ALERTS <= names, f"missing alerts {EXPECTED_ALERTS - names}")
+            unavailable = next(r_ for g in groups for r_ in g["rules"] if r_["alert"] == "WebhookGatewayHighUnavailableRatio")
+            expect('outcome=~"unavailable|overloaded"' in unavailable["expr"], "503 ratio does not count the 503 outcomes")
+            expect(f'job="{ADMIN_SERVICE}"' in unavailable["expr"], "alerts not scoped to this release's job")
+
+        r.check("[all-features] PrometheusRule: structure and the required alerts", prometheus_rule)
+
+        def hpa_and_pdb() -> None:
+            hpa = one(o, "HorizontalPodAutoscaler", FULLNAME)
+            expect(hpa["apiVersion"] == "autoscaling/v2", "HPA apiVersion")
+            expect(hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": FULLNAME}, "scaleTargetRef")
+            metrics = hpa["spec"]["metrics"]
+            expect(any(m["type"] == "Resource" and m["resource"]["name"] == "cpu" for m in metrics), "no CPU metric")
+            expect(hpa["spec"]["minReplicas"] == 3 and hpa["spec"]["maxReplicas"] == 12, "replica bounds")
+            dep = one(o, "Deployment", FULLNAME)
+            expect("replicas" not in dep["spec"], "Deployment sets replicas while the HPA owns them")
+            pdb = one(o, "PodDisruptionBudget", FULLNAME)
+            expect(pdb["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items(),
+                   "PDB does not select the gateway pods")
+
+        r.check("[all-features] HPA (autoscaling/v2, CPU) owns replicas; PDB selects the pods", hpa_and_pdb)
+
+        def network_policy() -> None:
+            np = one(o, "NetworkPolicy", FULLNAME)
+            spec = np["spec"]
+            expect(set(spec["policyTypes"]) == {"Ingress", "Egress"}, "policyTypes")
+            dep = one(o, "Deployment", FULLNAME)
+            c = container(dep)
+            ingress_ports = {}
+            for rule in spec["ingress"]:
+                expect(rule.get("from"), "an ingress rule allows every source")
+                for peer in rule["from"]:
+                    expect("namespaceSelector" in peer and "ipBlock" not in peer, "ingress from something other than a namespace")
+                for p in rule["ports"]:
+                    ingress_ports[resolve_container_port(c, p["port"])] = rule["from"][0]["namespaceSelector"]
+            expect(set(ingress_ports) == {HTTP_PORT, ADMIN_PORT}, f"ingress ports {set(ingress_ports)}")
+            expect(ingress_ports[HTTP_PORT]["matchLabels"] == {"kubernetes.io/metadata.name": "ingress-nginx"}, "public port source")
+            expect(ingress_ports[ADMIN_PORT]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}, "admin port source")
+            egress_ports = set()
+            for rule in spec["egress"]:
+                for p in rule["ports"]:
+                    egress_ports.add((p["port"], p.get("protocol", "TCP")))
+                if any(p["port"] != 53 for p in rule["ports"]):
+                    expect(rule.get("to"), "Kafka egress open to everyone")
+                    expect({"ipBlock": {"cidr": "10.20.0.0/16"}} in rule["to"], "Kafka CIDR missing")
+            expect(egress_ports == {(9092, "TCP"), (9093, "TCP"), (53, "UDP"), (53, "TCP")}, f"egress ports {egress_ports}")
+            pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+            expect(spec["podSelector"]["matchLabels"].items() <= pod_labels.items(), "does not select the gateway pods")
+            job = one(o, "Job")
+            expect(spec["podSelector"]["matchLabels"].items() <= job["spec"]["template"]["metadata"]["labels"].items(),
+                   "does not select the topics Job pod")
+
+        r.check("[all-features] NetworkPolicy: public port from ingress ns, admin from monitoring, egress Kafka + DNS only", network_policy)
+
+        def topics_job() -> None:
+            job = one(o, "Job")
+            ann = job["metadata"]["annotations"]
+            expect(set(ann["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}, "hook phases")
+            expect("before-hook-creation" in ann.get("helm.sh/hook-delete-policy", ""), "hook delete policy")
+            c = container(job)
+            expect(c["args"] == ["topics", "create", "--partitions", "12", "--replication-factor", "3"], f"args {c['args']}")
+            expect(pod_template(job)["restartPolicy"] == "Never", "restartPolicy")
+            expect(not c.get("envFrom"), "the Job must not depend on the (not yet created) ConfigMap")
+            expect(not pod_template(job).get("serviceAccountName"), "the Job must not use the (not yet created) ServiceAccount")
+            dep = one(o, "Deployment", FULLNAME)
+            expect(pod_template(job)["volumes"] == pod_template(dep)["volumes"], "Job volumes differ from the gateway's")
+            expect(c["volumeMounts"] == container(dep)["volumeMounts"], "Job mounts differ from the gateway's")
+
+        r.check("[all-features] topics Job: pre-install/pre-upgrade hook, topics create, same env and mounts", topics_job)
+
+        def kafka_env() -> None:
+            env = deployment_env(o)
+            want = {
+                "KAFKA_BOOTSTRAP_SERVERS": "b-1.kafka.internal:9096,b-2.kafka.internal:9096",
+                "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                "KAFKA_SASL_USERNAME": "webhook-gateway",
+                "KAFKA_MESSAGE_MAX_BYTES": "2000000",
+                "KAFKA_LINGER_MS": "2",
+                "KAFKA_ENABLE_SSL_CERTIFICATE_VERIFICATION": "true",
+                "KAFKA_SASL_PASSWORD_FILE": "/var/run/secrets/webhook-gateway/kafka-sasl-password",
+                "GATEWAY_TOPIC_OVERRIDES": "m2m.link.opened=links.opened,unrouted=webhooks.misc",
+            }
+            for k, v in want.items():
+                expect(env.get(k) == v, f"{k}={env.get(k)!r}, want {v!r}")
+            dep = one(o, "Deployment", FULLNAME)
+            sources = pod_template(dep)["volumes"][0]["projected"]["sources"]
+            kafka = [s["secret"] for s in sources if any(i["path"] == "kafka-sasl-password" for i in s["secret"]["items"])]
+            expect(kafka == [{"name": "kafka-user-webhook-gateway", "items": [{"key": "kafka-sasl-password", "path": "kafka-sasl-password"}]}],
+                   f"kafka password source {kafka}")
+            expect(any(m["mountPath"] == "/etc/kafka-ca" for m in container(dep)["volumeMounts"]), "extraVolumeMounts missing")
+
+        r.check("[all-features] kafka.config maps to KAFKA_* (security.protocol -> KAFKA_SECURITY_PROTOCOL), password as a file", kafka_env)
+
+        def dashboard() -> None:
+            cm = one(o, "ConfigMap", f"{FULLNAME}-dashboard")
+            expect(cm["metadata"]["labels"].get("grafana_dashboard") == "1", "grafana_dashboard label")
+            dash = json.loads(cm["data"]["webhook-gateway.json"])
+            expect(EXPECTED_PANELS <= {p["title"] for p in dash["panels"]}, "panels missing")
+
+        r.check("[all-features] Grafana dashboard ConfigMap with the sidecar label", dashboard)
+
+        def zone_spread() -> None:
+            dep = one(o, "Deployment", FULLNAME)
+            keys = [t["topologyKey"] for t in pod_template(dep)["topologySpreadConstraints"]]
+            expect(keys == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"], f"keys {keys}")
+
+        r.check("[all-features] topologySpread keys are configurable", zone_spread)
+
+    if "existing-secret" in objs_by:
+        o, text = objs_by["existing-secret"], rendered_by["existing-secret"]
+        r.check("[existing-secret] no inline secret literal (plain or base64) and no Secret with data rendered",
+                lambda: assert_no_secret_literal(text, o, [LEAK_M2M, LEAK_TRANSFERS, LEAK_KAFKA]))
+        r.check("[existing-secret] secret files mounted from the existing Secret with the configured keys",
+                lambda: assert_secret_files(o, "gateway-secrets", {"m2m": "m2m", "transfers": "transfers"},
+                                            "/var/run/secrets/webhook-gateway"))
+
+        def kafka_password_key() -> None:
+            dep = one(o, "Deployment", FULLNAME)
+            items = pod_template(dep)["volumes"][0]["projected"]["sources"][0]["secret"]["items"]
+            expect({"key": "kafka", "path": "kafka-sasl-password"} in items, f"items {items}")
+            expect(env_map(container(dep)).get("KAFKA_SASL_PASSWORD_FILE") == "/var/run/secrets/webhook-gateway/kafka-sasl-password",
+                   "KAFKA_SASL_PASSWORD_FILE")
+
+        r.check("[existing-secret] Kafka SASL password from the Secret as KAFKA_SASL_PASSWORD_FILE", kafka_password_key)
+
+        def no_checksum_secret() -> None:
+            dep = one(o, "Deployment", FULLNAME)
+            expect("checksum/secret" not in dep["spec"]["template"]["metadata"]["annotations"],
+                   "checksum/secret with an existing Secret (rotation is by file reload)")
+
+        r.check("[existing-secret] no checksum/secret annotation (files rotate without a restart)", no_checksum_secret)
+
+    if "inline-secret" in objs_by:
+        o = objs_by["inline-secret"]
+
+        def inline_secret() -> None:
+            s = one(o, "Secret", FULLNAME)
+            data = {k: base64.b64decode(v).decode() for k, v in s["data"].items()}
+            expect(data == {"m2m-webhook-secret": "dev-m2m-secret", "transfers-signature-token": "dev-transfers-token",
+                            "kafka-sasl-password": "dev-kafka-password"}, f"Secret keys {sorted(data)}")
+            expect(s["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade",
+                   "with the topics Job on, the Secret must exist before it (hook)")
+            expect(int(s["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(one(o, "Job")["metadata"]["annotations"]["helm.sh/hook-weight"]),
+                   "Secret hook weight must be lower than the Job's")
+            assert_secret_files(o, FULLNAME, {"m2m": "m2m-webhook-secret", "transfers": "transfers-signature-token"},
+                                "/var/run/secrets/webhook-gateway")
+            dep = one(o, "Deployment", FULLNAME)
+            expect(re.fullmatch(r"[0-9a-f]{64}", dep["spec"]["template"]["metadata"]["annotations"].get("checksum/secret", "")),
+                   "checksum/secret missing")
+
+        r.check("[inline-secret] chart-created Secret holds the inline values, mounted as files, checksum/secret", inline_secret)
+
+        def no_pdb_single_replica() -> None:
+            expect(not find(o, "PodDisruptionBudget"), "a PDB with one replica would block node drains")
+
+        r.check("[inline-secret] no PodDisruptionBudget with replicaCount 1", no_pdb_single_replica)
+
+        def inline_without_job() -> None:
+            values = copy.deepcopy(SCENARIOS["inline-secret"])
+            values["topicsJob"] = {"enabled": False}
+            s = one(objects(render(values)), "Secret", FULLNAME)
+            expect("helm.sh/hook" not in s["metadata"].get("annotations", {}), "Secret is a hook without the topics Job")
+
+        r.check("[inline-secret] without the topics Job the Secret is an ordinary release resource", inline_without_job)
+
+    # --- value-driven behaviour
+    def grace_follows_values() -> None:
+        dep = one(objects(render({"gateway": {"shutdownDelaySecs": 10, "shutdownGraceSecs": 60}})), "Deployment", FULLNAME)
+        tgps = pod_template(dep)["terminationGracePeriodSeconds"]
+        expect(tgps > 70, f"terminationGracePeriodSeconds {tgps} <= 10 + 60")
+
+    r.check("terminationGracePeriodSeconds is computed from shutdownDelaySecs + shutdownGraceSecs", grace_follows_values)
+
+    def checksum_rolls() -> None:
+        def checksum(values: dict[str, Any]) -> str:
+            dep = one(objects(render(values)), "Deployment", FULLNAME)
+            return dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        expect(checksum({}) != checksum({"gateway": {"maxInflight": 2048}}), "config change keeps the checksum")
+        expect(checksum({}) != checksum({"kafka": {"config": {"acks": "all"}}}), "kafka.config change keeps the checksum")
+        expect(checksum({}) == checksum({}), "checksum is not stable")
+
+    r.check("a config change changes checksum/config (rolls the pods)", checksum_rolls)
+
+    def large_numbers() -> None:
+        env = deployment_env(objects(render({"gateway": {"maxBodyBytes": 10000000, "publishTimeoutMs": 120000},
+                                             "kafka": {"config": {"message.max.bytes": 20000000}}})))
+        expect(env["GATEWAY_MAX_BODY_BYTES"] == "10000000", f"GATEWAY_MAX_BODY_BYTES={env['GATEWAY_MAX_BODY_BYTES']}")
+        expect(env["KAFKA_MESSAGE_MAX_BYTES"] == "20000000", f"KAFKA_MESSAGE_MAX_BYTES={env['KAFKA_MESSAGE_MAX_BYTES']}")
+
+    r.check("large numbers render as integers, not 1e+07", large_numbers)
+
+    def disabled_provider() -> None:
+        o = objects(render({"providers": {"transfers": {"enabled": False}}}))
+        dep = one(o, "Deployment", FULLNAME)
+        env = env_map(container(dep))
+        expect("TRANSFERS_SIGNATURE_TOKEN_FILE" not in env and "M2M_WEBHOOK_SECRET_FILE" in env, "env")
+        items = pod_template(dep)["volumes"][0]["projected"]["sources"][0]["secret"]["items"]
+        expect([i["path"] for i in items] == ["m2m-webhook-secret"], f"items {items}")
+
+    r.check("a disabled provider gets no *_FILE variable and no mounted key", disabled_provider)
+
+    print(f"chart checks: {r.passed} passed, {r.failed} failed" if not args.counts else "", end="\n" if not args.counts else "")
+    if args.counts:
+        Path(args.counts).write_text(f"{r.passed} {r.failed}\n")
+    return 1 if r.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

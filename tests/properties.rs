@@ -1,0 +1,302 @@
+//! Properties of the trust boundary and the normalizer, over generated input:
+//! nothing panics; a correctly signed body always verifies and any change to
+//! it, its timestamp or its signature fails; every verified body yields
+//! exactly one record whose `data` (or dead-letter value) is the bytes sent.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use proptest::prelude::*;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::Sha256;
+use webhook_gateway::normalize::{normalize, Normalized, RequestMeta};
+use webhook_gateway::providers::ProviderId;
+use webhook_gateway::verify::{verify, KeyRing, VerifyError};
+
+const NOW: u64 = 1_790_000_000;
+const TOLERANCE: Duration = Duration::from_secs(300);
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW)
+}
+
+fn hmac(secret: &str, parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// A timestamp inside the window, in one of the three accepted forms.
+fn timestamp() -> impl Strategy<Value = String> {
+    (-299i64..299, 0u8..3).prop_map(|(offset, form)| {
+        let secs = (NOW as i64 + offset) as u64;
+        match form {
+            0 => secs.to_string(),
+            1 => (secs * 1000 + 123).to_string(),
+            _ => time::OffsetDateTime::from_unix_timestamp(secs as i64)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
+        }
+    })
+}
+
+/// Headers for `provider`, signed with `secret` over `body`.
+fn signed_headers(
+    provider: ProviderId,
+    secret: &str,
+    ts: &str,
+    body: &[u8],
+    prefix: bool,
+    upper: bool,
+) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let sig = match provider {
+        ProviderId::M2m => {
+            h.insert("x-m2m-timestamp", HeaderValue::from_str(ts).unwrap());
+            hmac(secret, &[ts.as_bytes(), b".", body])
+        }
+        ProviderId::Transfers => hmac(secret, &[body]),
+    };
+    let mut hex = hex::encode(sig);
+    if upper {
+        hex = hex.to_uppercase();
+    }
+    if prefix && provider == ProviderId::M2m {
+        hex = format!("sha256={hex}");
+    }
+    h.insert(
+        provider.provider().scheme.signature_header,
+        HeaderValue::from_str(&hex).unwrap(),
+    );
+    h
+}
+
+fn provider() -> impl Strategy<Value = ProviderId> {
+    prop_oneof![Just(ProviderId::M2m), Just(ProviderId::Transfers)]
+}
+
+fn check(
+    provider: ProviderId,
+    keys: &KeyRing,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), VerifyError> {
+    verify(
+        &provider.provider().scheme,
+        keys,
+        headers,
+        body,
+        now(),
+        TOLERANCE,
+    )
+    .map(|_| ())
+}
+
+/// JSON text with varied whitespace, long numbers, escapes and nesting.
+fn json_text() -> impl Strategy<Value = String> {
+    let ws = prop_oneof![Just(""), Just(" "), Just("\n  "), Just("\t")];
+    let leaf = prop_oneof![
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        "-?(0|[1-9][0-9]{0,24})(\\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?".prop_map(|s| s),
+        any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap()),
+        Just(r#""caf\u00e9 \ud83d\ude00 \"quoted\" \\ /""#.to_owned()),
+    ];
+    leaf.prop_recursive(4, 32, 6, move |inner| {
+        let ws = ws.clone();
+        prop_oneof![
+            (prop::collection::vec(inner.clone(), 0..5), ws.clone())
+                .prop_map(|(items, w)| format!("[{w}{}{w}]", items.join(","))),
+            (prop::collection::vec(("[a-zA-Z]{1,8}", inner), 0..5), ws).prop_map(|(fields, w)| {
+                let body: Vec<String> = fields
+                    .iter()
+                    .map(|(k, v)| format!("{w}\"{k}\"{w}:{w}{v}"))
+                    .collect();
+                format!("{{{}{w}}}", body.join(","))
+            }),
+        ]
+    })
+}
+
+/// A `data` object: generated fields plus, sometimes, the ids the extractors read.
+fn data_object() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(("[a-zA-Z]{1,8}", json_text()), 0..6),
+        prop::option::of(prop_oneof![
+            Just("Completed"),
+            Just("Failed"),
+            Just("Pending")
+        ]),
+        prop::option::of("[a-z0-9-]{1,12}"),
+    )
+        .prop_map(|(fields, status, id)| {
+            let mut parts: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("\"{k}\": {v}"))
+                .collect();
+            if let Some(s) = status {
+                parts.push(format!("\"status\":\"{s}\""));
+            }
+            if let Some(id) = id {
+                parts.push(format!(
+                    "\"operationId\":\"{id}\",\"paymentReference\":\"{id}\",\"linkId\":{id:?}"
+                ));
+            }
+            format!("{{{}}}", parts.join(", "))
+        })
+}
+
+fn event_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("link.created".to_owned()),
+        Just("link.opened".to_owned()),
+        Just("user.data_request".to_owned()),
+        Just("operation.created".to_owned()),
+        Just("operation.cancelled".to_owned()),
+        Just("Payment.Status".to_owned()),
+        "[a-zA-Z._]{0,20}",
+    ]
+}
+
+#[derive(Deserialize)]
+struct DataOf<'a> {
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// Runs a body through a real verification, then the normalizer; returns the
+/// record's `data` text (events) or value (dead letters).
+fn record_payload(provider: ProviderId, body: &[u8]) -> (bool, Vec<u8>) {
+    let keys = KeyRing::new(&["k"]);
+    let headers = signed_headers(provider, "k", &NOW.to_string(), body, false, false);
+    let verified = verify(
+        &provider.provider().scheme,
+        &keys,
+        &headers,
+        body,
+        now(),
+        TOLERANCE,
+    )
+    .expect("signed");
+    let topics = webhook_gateway::routing::Topics::new("webhooks", &Default::default()).unwrap();
+    let normalized = normalize(
+        provider.provider(),
+        &verified,
+        &RequestMeta::default(),
+        now(),
+    );
+    let route = webhook_gateway::routing::Route::of(&normalized);
+    let topic = topics.topic(route).clone();
+    match &normalized {
+        Normalized::Event(e) => {
+            let record = e.to_record(topic);
+            let value: DataOf = serde_json::from_slice(&record.value).expect("the value is JSON");
+            (true, value.data.get().as_bytes().to_vec())
+        }
+        Normalized::DeadLetter(d) => {
+            let record = d.to_record(topic);
+            assert_eq!(&*record.topic, "webhooks.deadletter");
+            (false, record.value)
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, .. ProptestConfig::default() })]
+
+    #[test]
+    fn verification_never_panics_on_any_headers_and_body(
+        provider in provider(),
+        headers in prop::collection::vec((prop_oneof![Just("x-m2m-signature"), Just("x-m2m-timestamp"), Just("x-transfers-signature"), Just("x-other")], prop::collection::vec(any::<u8>(), 0..80)), 0..5),
+        body in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            if let Ok(v) = HeaderValue::from_bytes(&value) {
+                map.append(HeaderName::from_static(name), v);
+            }
+        }
+        let _ = check(provider, &KeyRing::new(&["k"]), &map, &body);
+    }
+
+    #[test]
+    fn a_correctly_signed_body_always_verifies(
+        provider in provider(),
+        secrets in prop::collection::vec("[ -~]{1,40}", 1..4),
+        pick in any::<prop::sample::Index>(),
+        ts in timestamp(),
+        body in prop::collection::vec(any::<u8>(), 0..2048),
+        prefix in any::<bool>(),
+        upper in any::<bool>(),
+    ) {
+        let secret = pick.get(&secrets).clone();
+        let keys = KeyRing::new(&secrets);
+        let headers = signed_headers(provider, &secret, &ts, &body, prefix, upper);
+        prop_assert_eq!(check(provider, &keys, &headers, &body), Ok(()));
+    }
+
+    #[test]
+    fn any_change_to_body_timestamp_or_signature_fails(
+        provider in provider(),
+        ts in timestamp(),
+        body in prop::collection::vec(any::<u8>(), 1..1024),
+        at in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let keys = KeyRing::new(&["secret"]);
+        let headers = signed_headers(provider, "secret", &ts, &body, false, false);
+
+        let mut changed = body.clone();
+        changed[at.index(body.len())] ^= 1 << bit;
+        prop_assert_eq!(check(provider, &keys, &headers, &changed), Err(VerifyError::Mismatch));
+
+        let sig_name = provider.provider().scheme.signature_header;
+        let mut sig = hex::decode(headers[sig_name].as_bytes()).unwrap();
+        sig[at.index(32)] ^= 1 << bit;
+        let mut forged = headers.clone();
+        forged.insert(sig_name, HeaderValue::from_str(&hex::encode(&sig)).unwrap());
+        prop_assert_eq!(check(provider, &keys, &forged, &body), Err(VerifyError::Mismatch));
+
+        if provider == ProviderId::M2m {
+            let mut moved = headers.clone();
+            let other = if ts == NOW.to_string() { (NOW + 1).to_string() } else { NOW.to_string() };
+            moved.insert("x-m2m-timestamp", HeaderValue::from_str(&other).unwrap());
+            prop_assert_eq!(check(provider, &keys, &moved, &body), Err(VerifyError::Mismatch));
+        }
+    }
+
+    #[test]
+    fn every_well_formed_event_keeps_its_data_byte_for_byte(
+        provider in provider(),
+        event in event_name(),
+        data in data_object(),
+        ws in prop_oneof![Just(""), Just(" "), Just("\n")],
+    ) {
+        let body = format!("{ws}{{{ws}\"event\"{ws}:{ws}{}{ws},{ws}\"data\"{ws}:{ws}{data}{ws}}}{ws}", serde_json::to_string(&event).unwrap());
+        let (is_event, payload) = record_payload(provider, body.as_bytes());
+        prop_assert!(is_event);
+        prop_assert_eq!(String::from_utf8(payload).unwrap(), data);
+    }
+
+    #[test]
+    fn any_verified_bytes_yield_exactly_one_record_carrying_them(
+        provider in provider(),
+        body in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..512),
+            json_text().prop_map(String::into_bytes),
+        ],
+    ) {
+        let (is_event, payload) = record_payload(provider, &body);
+        if is_event {
+            // An event's `data` is a verbatim slice of the body.
+            prop_assert!(body.windows(payload.len()).any(|w| w == payload.as_slice()));
+        } else {
+            prop_assert_eq!(payload, body);
+        }
+    }
+}
