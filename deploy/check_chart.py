@@ -870,9 +870,10 @@ def main() -> int:
 
     r.check("a disabled provider gets no *_FILE variable and no mounted key", disabled_provider)
 
-    print(f"chart checks: {r.passed} passed, {r.failed} failed" if not args.counts else "", end="\n" if not args.counts else "")
     if args.counts:
         Path(args.counts).write_text(f"{r.passed} {r.failed}\n")
+    else:
+        print(f"{r.passed} passed, {r.failed} failed")
     return 1 if r.failed else 0
 
 
