@@ -10,11 +10,14 @@ TANSU_VERSION=0.6.0
 say() { printf '\n==> %s\n' "$*"; }
 
 # System packages: a C toolchain and headers for librdkafka (built from source
-# with TLS), curl for the tests that run printed commands as a user would.
+# with TLS), curl for the tests that run printed commands as a user would,
+# python3-venv for the chart checks' virtual environment.
 missing=()
-for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl; do
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl python3; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# The chart checks create a virtual environment: Debian's python3 needs python3-venv.
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     say "installing system packages: ${missing[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -35,5 +38,11 @@ cargo fmt --check
 say "lints"
 cargo clippy --locked --all-targets -- -D warnings
 
-say "tests (unit, end to end with tansu, broker faults)"
+say "tests (unit, end to end with tansu, broker faults, hostile input)"
 cargo test --locked --no-fail-fast
+
+say "benchmarks, built in the test profile and run once in smoke mode (figures: cargo bench)"
+cargo test --locked --benches
+
+say "deploy: Dockerfile lint, Helm chart lint, render and schema checks"
+bash deploy/check.sh
