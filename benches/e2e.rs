@@ -41,7 +41,11 @@ use webhook_gateway::sign::signature_headers;
 use webhook_gateway::verify::{verify, KeyRing};
 
 const SECRET: &str = "bench-secret";
-const TOPICS: [&str; 3] = ["webhooks.m2m.operation.created", "webhooks.transfers.payment.completed", "webhooks.unrouted"];
+const TOPICS: [&str; 3] = [
+    "webhooks.m2m.operation.created",
+    "webhooks.transfers.payment.completed",
+    "webhooks.unrouted",
+];
 
 struct Args {
     concurrency: usize,
@@ -53,7 +57,10 @@ struct Args {
 fn args() -> Args {
     let argv: Vec<String> = std::env::args().collect();
     fn value<T: std::str::FromStr>(argv: &[String], flag: &str) -> Option<T> {
-        argv.iter().position(|a| a == flag).and_then(|i| argv.get(i + 1)).and_then(|v| v.parse().ok())
+        argv.iter()
+            .position(|a| a == flag)
+            .and_then(|i| argv.get(i + 1))
+            .and_then(|v| v.parse().ok())
     }
     // `cargo bench` passes --bench; `cargo test --benches` does not: smoke mode.
     let smoke = argv.iter().any(|a| a == "--smoke") || !argv.iter().any(|a| a == "--bench");
@@ -66,7 +73,11 @@ fn args() -> Args {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Killed(Child);
@@ -82,7 +93,15 @@ fn start_tansu() -> (Killed, String) {
     let url = format!("tcp://127.0.0.1:{port}");
     let tansu = std::env::var("TANSU").unwrap_or_else(|_| "tansu".into());
     let child = Command::new(&tansu)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -94,7 +113,15 @@ fn start_tansu() -> (Killed, String) {
     }
     for topic in TOPICS {
         let ok = Command::new(&tansu)
-            .args(["topic", "create", topic, "--broker", &url, "--partitions", "3"])
+            .args([
+                "topic",
+                "create",
+                topic,
+                "--broker",
+                &url,
+                "--partitions",
+                "3",
+            ])
             .stdout(Stdio::null())
             .status()
             .unwrap()
@@ -114,19 +141,31 @@ enum Kind {
 fn webhook(kind: Kind, n: u64) -> (ProviderId, Vec<u8>) {
     let pad = "x".repeat(760);
     if n % 4 == 3 {
-        let body = format!(r#"{{"event":"Payment.Status","data":{{"status":"Completed","userId":"user-{n}","paymentReference":"pay-{n}","amount":100.23,"description":"Transaction Successful","senderAccountName":"A Sender","sourceAccountNumber":"0123456789","sourceBankCode":"058","destinationAccountNumber":"9876543210","destinationBankCode":"044","note":"{pad}"}}}}"#);
+        let body = format!(
+            r#"{{"event":"Payment.Status","data":{{"status":"Completed","userId":"user-{n}","paymentReference":"pay-{n}","amount":100.23,"description":"Transaction Successful","senderAccountName":"A Sender","sourceAccountNumber":"0123456789","sourceBankCode":"058","destinationAccountNumber":"9876543210","destinationBankCode":"044","note":"{pad}"}}}}"#
+        );
         (ProviderId::Transfers, body.into_bytes())
     } else {
         let _ = kind;
-        let body = format!(r#"{{"event":"operation.created","data":{{"operationId":"op-{n}","referenceId":"user-{n}","amount":{{"send":"100.00","receive":"98.50","fee":"1.50"}},"status":"completed","createdAt":"2026-11-23T10:00:00Z","note":"{pad}"}}}}"#);
+        let body = format!(
+            r#"{{"event":"operation.created","data":{{"operationId":"op-{n}","referenceId":"user-{n}","amount":{{"send":"100.00","receive":"98.50","fee":"1.50"}},"status":"completed","createdAt":"2026-11-23T10:00:00Z","note":"{pad}"}}}}"#
+        );
         (ProviderId::M2m, body.into_bytes())
     }
 }
 
 fn request(kind: Kind, n: u64) -> http::Request<Full<Bytes>> {
     let (provider, body) = webhook(kind, n);
-    let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
-    let secret = if kind == Kind::Accepted { SECRET } else { "wrong-secret" };
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let secret = if kind == Kind::Accepted {
+        SECRET
+    } else {
+        "wrong-secret"
+    };
     let mut builder = http::Request::post(format!("/webhooks/{}", provider.name()))
         .header("host", "gateway")
         .header("content-type", "application/json");
@@ -144,12 +183,29 @@ fn records(count: u64) -> Vec<Record> {
         .map(|n| {
             let (provider, body) = webhook(Kind::Accepted, n);
             let mut headers = http::HeaderMap::new();
-            let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
+            let ts = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                .to_string();
             for (k, v) in signature_headers(provider, SECRET, &body, &ts) {
                 headers.insert(k, v.parse().unwrap());
             }
-            let v = verify(&provider.provider().scheme, &keys, &headers, &body[..], SystemTime::now(), Duration::from_secs(300)).unwrap();
-            let normalized = normalize(provider.provider(), &v, &RequestMeta::default(), SystemTime::now());
+            let v = verify(
+                &provider.provider().scheme,
+                &keys,
+                &headers,
+                &body[..],
+                SystemTime::now(),
+                Duration::from_secs(300),
+            )
+            .unwrap();
+            let normalized = normalize(
+                provider.provider(),
+                &v,
+                &RequestMeta::default(),
+                SystemTime::now(),
+            );
             let topic = topics.topic(Route::of(&normalized)).clone();
             match &normalized {
                 Normalized::Event(e) => e.to_record(topic),
@@ -178,13 +234,20 @@ impl Outcome {
         *self.statuses.get(&status).unwrap_or(&0) as f64 / self.elapsed.as_secs_f64()
     }
     fn ms(&self, q: f64) -> f64 {
-        self.hist.as_ref().map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
+        self.hist
+            .as_ref()
+            .map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
     }
     fn ms_503(&self, q: f64) -> f64 {
-        self.hist_503.as_ref().map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
+        self.hist_503
+            .as_ref()
+            .map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
     }
     fn merge(&mut self, other: Outcome) {
-        for (mine, theirs) in [(&mut self.hist, other.hist), (&mut self.hist_503, other.hist_503)] {
+        for (mine, theirs) in [
+            (&mut self.hist, other.hist),
+            (&mut self.hist_503, other.hist_503),
+        ] {
             match (mine, theirs) {
                 (Some(h), Some(o)) => h.add(o).unwrap(),
                 (h @ None, o) => *h = o,
@@ -207,15 +270,24 @@ fn histogram() -> Histogram<u64> {
 enum Pace {
     Closed,
     /// Worker `j` of `w` sends its k-th request at `start + (k*w + j) / rate`.
-    Fixed { start: Instant, rate: f64, workers: usize },
+    Fixed {
+        start: Instant,
+        rate: f64,
+        workers: usize,
+    },
 }
 
 impl Pace {
     async fn next(&self, worker: usize, k: u64) -> Instant {
         match *self {
             Pace::Closed => Instant::now(),
-            Pace::Fixed { start, rate, workers } => {
-                let at = start + Duration::from_secs_f64((k as f64 * workers as f64 + worker as f64) / rate);
+            Pace::Fixed {
+                start,
+                rate,
+                workers,
+            } => {
+                let at = start
+                    + Duration::from_secs_f64((k as f64 * workers as f64 + worker as f64) / rate);
                 tokio::time::sleep_until(at.into()).await;
                 at
             }
@@ -226,19 +298,32 @@ impl Pace {
 async fn connect(addr: SocketAddr) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
     let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
     tokio::spawn(conn);
     Some(sender)
 }
 
-async fn drive_http(addr: SocketAddr, kind: Kind, workers: usize, pace: Pace, run_for: Duration, counter: Arc<AtomicU64>) -> Outcome {
+async fn drive_http(
+    addr: SocketAddr,
+    kind: Kind,
+    workers: usize,
+    pace: Pace,
+    run_for: Duration,
+    counter: Arc<AtomicU64>,
+) -> Outcome {
     let started = Instant::now();
     let deadline = started + run_for;
     let tasks: Vec<_> = (0..workers)
         .map(|w| {
             let counter = counter.clone();
             tokio::spawn(async move {
-                let mut out = Outcome { hist: Some(histogram()), hist_503: Some(histogram()), ..Default::default() };
+                let mut out = Outcome {
+                    hist: Some(histogram()),
+                    hist_503: Some(histogram()),
+                    ..Default::default()
+                };
                 let mut sender = None;
                 for k in 0.. {
                     let intended = pace.next(w, k).await;
@@ -269,30 +354,38 @@ async fn drive_http(addr: SocketAddr, kind: Kind, workers: usize, pace: Pace, ru
                     let latency = (intended.elapsed().as_micros() as u64).max(1);
                     out.hist.as_mut().unwrap().saturating_record(latency);
                     if status == 503 {
-                        out.hist_503.as_mut().unwrap().saturating_record((sent.elapsed().as_micros() as u64).max(1));
+                        out.hist_503
+                            .as_mut()
+                            .unwrap()
+                            .saturating_record((sent.elapsed().as_micros() as u64).max(1));
                     }
                 }
                 out
             })
         })
         .collect();
-    let mut total = Outcome::default();
-    for t in tasks {
-        total.merge(t.await.unwrap());
-    }
-    total.elapsed = started.elapsed();
-    total
+    collect(tasks, started).await
 }
 
-async fn drive_producer(publisher: Arc<Publisher>, records: Arc<Vec<Record>>, workers: usize, pace: Pace, run_for: Duration) -> Outcome {
+async fn drive_producer(
+    publisher: Arc<Publisher>,
+    records: Arc<Vec<Record>>,
+    workers: usize,
+    pace: Pace,
+    run_for: Duration,
+) -> Outcome {
     let started = Instant::now();
     let deadline = started + run_for;
     let counter = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..workers)
         .map(|w| {
-            let (publisher, records, counter) = (publisher.clone(), records.clone(), counter.clone());
+            let (publisher, records, counter) =
+                (publisher.clone(), records.clone(), counter.clone());
             tokio::spawn(async move {
-                let mut out = Outcome { hist: Some(histogram()), ..Default::default() };
+                let mut out = Outcome {
+                    hist: Some(histogram()),
+                    ..Default::default()
+                };
                 for k in 0.. {
                     let intended = pace.next(w, k).await;
                     if intended >= deadline {
@@ -304,12 +397,20 @@ async fn drive_producer(publisher: Arc<Publisher>, records: Arc<Vec<Record>>, wo
                         Err(_) => 503,
                     };
                     *out.statuses.entry(status).or_default() += 1;
-                    out.hist.as_mut().unwrap().saturating_record((intended.elapsed().as_micros() as u64).max(1));
+                    out.hist
+                        .as_mut()
+                        .unwrap()
+                        .saturating_record((intended.elapsed().as_micros() as u64).max(1));
                 }
                 out
             })
         })
         .collect();
+    collect(tasks, started).await
+}
+
+/// Merges the workers' outcomes into the phase's.
+async fn collect(tasks: Vec<tokio::task::JoinHandle<Outcome>>, started: Instant) -> Outcome {
     let mut total = Outcome::default();
     for t in tasks {
         total.merge(t.await.unwrap());
@@ -320,7 +421,14 @@ async fn drive_producer(publisher: Arc<Publisher>, records: Arc<Vec<Record>>, wo
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Samples the gateway's RSS every 100 ms while `f` runs: the peak, and the
@@ -345,7 +453,10 @@ async fn with_rss<F: std::future::Future<Output = Outcome>>(pid: u32, f: F) -> O
     let samples = sampler.await.unwrap();
     out.peak_rss_kib = samples.iter().max().copied();
     let (early, late) = samples.split_at(samples.len() / 2);
-    out.rss_halves_kib = Some((early.iter().max().copied().unwrap_or(0), late.iter().max().copied().unwrap_or(0)));
+    out.rss_halves_kib = Some((
+        early.iter().max().copied().unwrap_or(0),
+        late.iter().max().copied().unwrap_or(0),
+    ));
     out
 }
 
@@ -356,18 +467,28 @@ fn bare_server() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
-                        let _ = req.into_body().collect().await;
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(b"{\"id\":\"bare\"}"))))
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let service = hyper::service::service_fn(
+                        |req: http::Request<hyper::body::Incoming>| async move {
+                            let _ = req.into_body().collect().await;
+                            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                                Bytes::from_static(b"{\"id\":\"bare\"}"),
+                            )))
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -376,7 +497,9 @@ fn bare_server() -> SocketAddr {
 }
 
 fn row(name: &str, o: &Outcome, status: u16) {
-    let rss = o.peak_rss_kib.map_or("-".into(), |r| format!("{:.1} MiB", r as f64 / 1024.0));
+    let rss = o
+        .peak_rss_kib
+        .map_or("-".into(), |r| format!("{:.1} MiB", r as f64 / 1024.0));
     println!(
         "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {rss} | {:?}{} |",
         o.ok_rate(status),
@@ -384,13 +507,21 @@ fn row(name: &str, o: &Outcome, status: u16) {
         o.ms(0.99),
         o.ms(0.999),
         o.statuses,
-        if o.errors > 0 { format!(" + {} errors", o.errors) } else { String::new() }
+        if o.errors > 0 {
+            format!(" + {} errors", o.errors)
+        } else {
+            String::new()
+        }
     );
 }
 
 fn main() {
     let args = args();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(run(args));
 }
 
@@ -399,18 +530,24 @@ async fn run(args: Args) {
     let (_broker, bootstrap) = start_tansu();
     // Producer settings under test (KAFKA_LINGER_MS=1, say) apply to limit A
     // and the gateway alike.
-    let tuning: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("KAFKA_") && k != "KAFKA_BOOTSTRAP_SERVERS").collect();
+    let tuning: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("KAFKA_") && k != "KAFKA_BOOTSTRAP_SERVERS")
+        .collect();
     let env = tuning
         .iter()
         .cloned()
         .chain([("KAFKA_BOOTSTRAP_SERVERS".to_string(), bootstrap.clone())])
         .collect();
     let (settings, _) = KafkaSettings::from_env(&env, Duration::from_secs(10)).unwrap();
-    let publisher = Publisher::new(&settings, Duration::from_secs(10), Arc::new(Metrics::new())).unwrap();
+    let publisher =
+        Publisher::new(&settings, Duration::from_secs(10), Arc::new(Metrics::new())).unwrap();
     let records = Arc::new(records(4096));
     // Warm the producer (metadata, producer id) before measuring.
     for r in records.iter().take(100) {
-        publisher.publish(r).await.expect("the broker accepts the warm-up records");
+        publisher
+            .publish(r)
+            .await
+            .expect("the broker accepts the warm-up records");
     }
 
     let public = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -437,29 +574,89 @@ async fn run(args: Args) {
     }
     let counter = Arc::new(AtomicU64::new(1_000_000));
     // Warm-up: connections, producer id, topic metadata.
-    drive_http(public, Kind::Accepted, c, Pace::Closed, Duration::from_secs(1), counter.clone()).await;
+    drive_http(
+        public,
+        Kind::Accepted,
+        c,
+        Pace::Closed,
+        Duration::from_secs(1),
+        counter.clone(),
+    )
+    .await;
 
     eprintln!("limit A: direct producer, C={c}");
     let limit_a = drive_producer(publisher.clone(), records.clone(), c, Pace::Closed, secs).await;
     eprintln!("limit B: bare HTTP, C={c}");
-    let limit_b = drive_http(bare_server(), Kind::Accepted, c, Pace::Closed, secs, counter.clone()).await;
+    let limit_b = drive_http(
+        bare_server(),
+        Kind::Accepted,
+        c,
+        Pace::Closed,
+        secs,
+        counter.clone(),
+    )
+    .await;
     eprintln!("gateway, accepted path, C={c}");
-    let accepted = with_rss(pid, drive_http(public, Kind::Accepted, c, Pace::Closed, secs, counter.clone())).await;
+    let accepted = with_rss(
+        pid,
+        drive_http(
+            public,
+            Kind::Accepted,
+            c,
+            Pace::Closed,
+            secs,
+            counter.clone(),
+        ),
+    )
+    .await;
     eprintln!("gateway, rejected path, C={c}");
-    let rejected = with_rss(pid, drive_http(public, Kind::Rejected, c, Pace::Closed, secs, counter.clone())).await;
+    let rejected = with_rss(
+        pid,
+        drive_http(
+            public,
+            Kind::Rejected,
+            c,
+            Pace::Closed,
+            secs,
+            counter.clone(),
+        ),
+    )
+    .await;
 
     let rate = (limit_a.ok_rate(200) * 0.5).max(1.0);
-    let fixed = |workers| Pace::Fixed { start: Instant::now(), rate, workers };
+    let fixed = |workers| Pace::Fixed {
+        start: Instant::now(),
+        rate,
+        workers,
+    };
     eprintln!("fixed rate {rate:.0}/s: limit A, then the gateway");
     let fixed_a = drive_producer(publisher.clone(), records.clone(), c, fixed(c), secs).await;
-    let fixed_gw = with_rss(pid, drive_http(public, Kind::Accepted, c, fixed(c), secs, counter.clone())).await;
+    let fixed_gw = with_rss(
+        pid,
+        drive_http(public, Kind::Accepted, c, fixed(c), secs, counter.clone()),
+    )
+    .await;
 
     eprintln!("gateway, accepted path, C=256");
-    let wide = with_rss(pid, drive_http(public, Kind::Accepted, 256, Pace::Closed, secs, counter.clone())).await;
+    let wide = with_rss(
+        pid,
+        drive_http(
+            public,
+            Kind::Accepted,
+            256,
+            Pace::Closed,
+            secs,
+            counter.clone(),
+        ),
+    )
+    .await;
     // Twice the best rate measured, with more clients than the in-flight cap
     // (1024), so the cap must answer 503 at once.
     let overload_rate = (accepted.ok_rate(200).max(wide.ok_rate(200)) * 2.0).max(1.0);
-    eprintln!("overload: {overload_rate:.0}/s for {} s", args.overload_secs);
+    eprintln!(
+        "overload: {overload_rate:.0}/s for {} s",
+        args.overload_secs
+    );
     let over_workers = if args.smoke { 64 } else { 2048 };
     let overload = with_rss(
         pid,
@@ -467,7 +664,11 @@ async fn run(args: Args) {
             public,
             Kind::Accepted,
             over_workers,
-            Pace::Fixed { start: Instant::now(), rate: overload_rate, workers: over_workers },
+            Pace::Fixed {
+                start: Instant::now(),
+                rate: overload_rate,
+                workers: over_workers,
+            },
             Duration::from_secs(args.overload_secs),
             counter.clone(),
         ),
@@ -475,7 +676,16 @@ async fn run(args: Args) {
     .await;
 
     println!();
-    println!("C = {c}, {} s per phase, overload {} s{}", args.secs, args.overload_secs, if args.smoke { " (smoke mode: figures are not meaningful)" } else { "" });
+    println!(
+        "C = {c}, {} s per phase, overload {} s{}",
+        args.secs,
+        args.overload_secs,
+        if args.smoke {
+            " (smoke mode: figures are not meaningful)"
+        } else {
+            ""
+        }
+    );
     if !tuning.is_empty() {
         println!("producer settings changed for limit A and the gateway alike: {tuning:?}");
     }
@@ -489,7 +699,11 @@ async fn run(args: Args) {
     row(&format!("limit A at {rate:.0}/s"), &fixed_a, 200);
     row(&format!("gateway at {rate:.0}/s"), &fixed_gw, 200);
     row("gateway, accepted, C = 256", &wide, 200);
-    row(&format!("overload at {overload_rate:.0}/s (2x)"), &overload, 200);
+    row(
+        &format!("overload at {overload_rate:.0}/s (2x)"),
+        &overload,
+        200,
+    );
     println!();
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let accepted_ratio = ratio(accepted.ok_rate(200), limit_a.ok_rate(200));
@@ -501,10 +715,22 @@ async fn run(args: Args) {
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!("| target | measured | |");
     println!("| --- | --- | --- |");
-    println!("| accepted throughput >= 0.8 x limit A | {accepted_ratio:.2} x | {} |", verdict(accepted_ratio >= 0.8));
-    println!("| rejected throughput >= 0.6 x limit B | {rejected_ratio:.2} x | {} |", verdict(rejected_ratio >= 0.6));
-    println!("| p99 at fixed rate <= limit A's p99 + 2 ms | {p99_gap:+.2} ms | {} |", verdict(p99_gap <= 2.0));
-    println!("| peak RSS at C = 256 <= 64 MiB | {wide_rss:.1} MiB | {} |", verdict(wide_rss <= 64.0));
+    println!(
+        "| accepted throughput >= 0.8 x limit A | {accepted_ratio:.2} x | {} |",
+        verdict(accepted_ratio >= 0.8)
+    );
+    println!(
+        "| rejected throughput >= 0.6 x limit B | {rejected_ratio:.2} x | {} |",
+        verdict(rejected_ratio >= 0.6)
+    );
+    println!(
+        "| p99 at fixed rate <= limit A's p99 + 2 ms | {p99_gap:+.2} ms | {} |",
+        verdict(p99_gap <= 2.0)
+    );
+    println!(
+        "| peak RSS at C = 256 <= 64 MiB | {wide_rss:.1} MiB | {} |",
+        verdict(wide_rss <= 64.0)
+    );
     println!(
         "| RSS flat during overload (peak of first half, second half) | {over_early:.1} MiB, {over_late:.1} MiB | {} |",
         verdict(over_late <= over_early * 1.1 + 1.0)
@@ -518,7 +744,15 @@ async fn run(args: Args) {
     );
 
     // The bench must not rot: the accepted path accepts, the rejected path rejects.
-    assert!(accepted.statuses.get(&200).copied().unwrap_or(0) > 0, "accepted path: {:?}", accepted.statuses);
-    assert_eq!(rejected.statuses.keys().copied().collect::<Vec<_>>(), [401], "rejected path answers only 401");
+    assert!(
+        accepted.statuses.get(&200).copied().unwrap_or(0) > 0,
+        "accepted path: {:?}",
+        accepted.statuses
+    );
+    assert_eq!(
+        rejected.statuses.keys().copied().collect::<Vec<_>>(),
+        [401],
+        "rejected path answers only 401"
+    );
     drop(gateway);
 }

@@ -20,8 +20,12 @@ const TOLERANCE: Duration = Duration::from_secs(300);
 /// A realistic event padded to `size` bytes.
 fn body(provider: ProviderId, size: usize) -> Vec<u8> {
     let head = match provider {
-        ProviderId::M2m => r#"{"event":"operation.created","data":{"operationId":"op-123456","referenceId":"user-42","amount":{"send":"100.00","receive":"98.50","fee":"1.50"},"status":"completed","createdAt":"2026-11-23T10:00:00Z","note":""#,
-        ProviderId::Transfers => r#"{"event":"Payment.Status","data":{"status":"Completed","userId":"user-42","paymentReference":"pay-123456","amount":100.23,"description":"Transaction Successful","senderAccountName":"A Sender","sourceAccountNumber":"0123456789","sourceBankCode":"058","destinationAccountNumber":"9876543210","destinationBankCode":"044","note":""#,
+        ProviderId::M2m => {
+            r#"{"event":"operation.created","data":{"operationId":"op-123456","referenceId":"user-42","amount":{"send":"100.00","receive":"98.50","fee":"1.50"},"status":"completed","createdAt":"2026-11-23T10:00:00Z","note":""#
+        }
+        ProviderId::Transfers => {
+            r#"{"event":"Payment.Status","data":{"status":"Completed","userId":"user-42","paymentReference":"pay-123456","amount":100.23,"description":"Transaction Successful","senderAccountName":"A Sender","sourceAccountNumber":"0123456789","sourceBankCode":"058","destinationAccountNumber":"9876543210","destinationBankCode":"044","note":""#
+        }
     };
     let tail = r#""}}"#;
     let mut b = head.as_bytes().to_vec();
@@ -31,7 +35,11 @@ fn body(provider: ProviderId, size: usize) -> Vec<u8> {
 }
 
 fn signed(provider: ProviderId, body: &[u8]) -> HeaderMap {
-    let ts = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let ts = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
     let mut headers = HeaderMap::new();
     for (k, v) in signature_headers(provider, "bench-secret", body, &ts) {
         headers.insert(k, v.parse().unwrap());
@@ -49,7 +57,14 @@ fn verification(c: &mut Criterion) {
             group.throughput(Throughput::Bytes(size as u64));
             group.bench_with_input(BenchmarkId::new(provider.name(), size), &body, |b, body| {
                 b.iter(|| {
-                    let v = verify(&provider.provider().scheme, &keys, &headers, &body[..], SystemTime::now(), TOLERANCE);
+                    let v = verify(
+                        &provider.provider().scheme,
+                        &keys,
+                        &headers,
+                        &body[..],
+                        SystemTime::now(),
+                        TOLERANCE,
+                    );
                     black_box(v.is_ok())
                 })
             });
@@ -62,7 +77,10 @@ fn verification(c: &mut Criterion) {
 fn verify_and_normalize(c: &mut Criterion) {
     let keys = KeyRing::new(&["bench-secret"]);
     let topics = Topics::new("webhooks", &Default::default()).unwrap();
-    let meta = RequestMeta { content_type: Some("application/json".into()), traceparent: None };
+    let meta = RequestMeta {
+        content_type: Some("application/json".into()),
+        traceparent: None,
+    };
     let mut group = c.benchmark_group("verify+normalize");
     for provider in ProviderId::ALL {
         for size in [1024, 16 * 1024] {
@@ -72,7 +90,15 @@ fn verify_and_normalize(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(provider.name(), size), &body, |b, body| {
                 b.iter(|| {
                     let now = SystemTime::now();
-                    let verified = verify(&provider.provider().scheme, &keys, &headers, &body[..], now, TOLERANCE).unwrap();
+                    let verified = verify(
+                        &provider.provider().scheme,
+                        &keys,
+                        &headers,
+                        &body[..],
+                        now,
+                        TOLERANCE,
+                    )
+                    .unwrap();
                     let normalized = normalize(provider.provider(), &verified, &meta, now);
                     let topic = topics.topic(Route::of(&normalized)).clone();
                     let record = match &normalized {

@@ -9,7 +9,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 const PUBLISH_TIMEOUT_MS: u64 = 2000;
@@ -137,16 +136,6 @@ where
         out.push(h.await.unwrap());
     }
     out
-}
-
-fn mock_cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    for topic in default_topics() {
-        cluster
-            .create_topic(&topic, PARTITIONS, 1)
-            .expect("mock topic");
-    }
-    cluster
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

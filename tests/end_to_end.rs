@@ -449,3 +449,46 @@ async fn rejected_requests_publish_nothing() {
     assert_eq!(failures, 2.0);
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_w3c_traceparent_is_carried_into_the_record_and_a_malformed_one_is_not() {
+    let broker = Broker::start();
+    broker.create_default_topics();
+    let gateway = Gateway::start_ready(gateway_env(&broker.bootstrap(), &[])).await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut ids = Vec::new();
+    for (n, tp) in [(1, traceparent), (2, "00-not-a-trace-id-01")] {
+        let body = format!(
+            r#"{{"event":"Payment.Status","data":{{"status":"Failed","paymentReference":"tp-{n}"}}}}"#
+        );
+        let mut headers = transfers_headers(body.as_bytes());
+        headers.push(("traceparent".into(), tp.into()));
+        let reply = request(
+            gateway.public,
+            "POST",
+            "/webhooks/transfers",
+            &headers,
+            body.into_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reply.status, 200);
+        ids.push(reply.json()["id"].as_str().unwrap().to_owned());
+    }
+    let records = read_topic(
+        &broker.bootstrap(),
+        "webhooks.transfers.payment.failed",
+        2,
+        Duration::from_secs(20),
+    );
+    let traced = find(&records, &ids[0]);
+    assert_eq!(value_json(traced)["traceparent"], traceparent);
+    assert_eq!(
+        header(traced, "ce_traceparent").as_deref(),
+        Some(traceparent)
+    );
+    let untraced = find(&records, &ids[1]);
+    assert!(value_json(untraced).get("traceparent").is_none());
+    assert_eq!(header(untraced, "ce_traceparent"), None);
+    gateway.stop().await;
+}

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use common::faults::*;
 use common::*;
-use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 const TOPIC: &str = "webhooks.transfers.payment.completed";
@@ -71,28 +70,39 @@ async fn outage_under_load(
     (samples, ran, (down, up))
 }
 
+/// A gateway process on `bootstrap`, a 5 s outage under load, everything read
+/// back: no acknowledged event lost, every answer in time, no 2xx while the
+/// broker was unreachable.
+async fn outage_scenario(
+    name: &'static str,
+    bootstrap: &str,
+    begin: impl FnOnce(),
+    end: impl FnOnce(),
+) -> Report {
+    let gateway = Process::start(&env(bootstrap, &[]), Stdio::null());
+    gateway.wait_ready().await;
+    let (samples, ran, outage) = outage_under_load(gateway.public, begin, end).await;
+    let records = read_all(bootstrap, TOPIC, Duration::from_secs(3));
+    let report = Report::new(name, &samples, ran, outage, &records);
+    report.print();
+    assert_eq!(report.lost, 0, "acknowledged events lost");
+    assert_answers_in_time(&samples);
+    assert_no_2xx_during(&samples, outage);
+    report
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_frozen_for_5s_under_load() {
     let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
-    let gateway = Process::start(&env(&broker.bootstrap(), &[]), Stdio::null());
-    gateway.wait_ready().await;
-
-    let (samples, ran, outage) =
-        outage_under_load(gateway.public, || broker.freeze(), || broker.thaw()).await;
-    let records = read_all(&broker.bootstrap(), TOPIC, Duration::from_secs(3));
-    let report = Report::new(
+    let report = outage_scenario(
         "broker frozen (SIGSTOP/SIGCONT)",
-        &samples,
-        ran,
-        outage,
-        &records,
-    );
-    report.print();
-    assert_eq!(report.lost, 0, "acknowledged events lost");
-    assert_answers_in_time(&samples);
-    assert_no_2xx_during(&samples, outage);
+        &broker.bootstrap(),
+        || broker.freeze(),
+        || broker.thaw(),
+    )
+    .await;
     assert!(
         report.recovery.expect("200s resumed") <= Duration::from_secs(10),
         "{report:?}"
@@ -106,23 +116,14 @@ async fn every_broker_connection_cut_for_5s_under_load() {
     let broker = Broker::start_behind(proxy_port);
     let proxy = Proxy::start(proxy_port, broker.port);
     broker.create_default_topics();
-    let gateway = Process::start(&env(&broker.bootstrap(), &[]), Stdio::null());
-    gateway.wait_ready().await;
-
-    let (samples, ran, outage) =
-        outage_under_load(gateway.public, || proxy.cut(), || proxy.restore()).await;
-    let records = read_all(&broker.bootstrap(), TOPIC, Duration::from_secs(3));
-    let report = Report::new(
-        "connections cut and refused (TCP proxy)",
-        &samples,
-        ran,
-        outage,
-        &records,
-    );
-    report.print();
-    assert_eq!(report.lost, 0, "acknowledged events lost");
-    assert_answers_in_time(&samples);
-    assert_no_2xx_during(&samples, outage);
+    let name = "connections cut and refused (TCP proxy)";
+    let report = outage_scenario(
+        name,
+        &broker.bootstrap(),
+        || proxy.cut(),
+        || proxy.restore(),
+    )
+    .await;
     assert!(
         report.recovery.expect("200s resumed") <= Duration::from_secs(10),
         "{report:?}"
@@ -204,16 +205,6 @@ async fn fatal_producer_error_under_load() {
     );
     assert!(report.recovery.expect("200s resumed without a restart") <= Duration::from_secs(5));
     gateway.stop().await;
-}
-
-fn mock_cluster() -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    for topic in default_topics() {
-        cluster
-            .create_topic(&topic, PARTITIONS, 1)
-            .expect("mock topic");
-    }
-    cluster
 }
 
 fn ok_rate(samples: &[Sample], from: Instant, to: Instant) -> f64 {

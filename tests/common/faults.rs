@@ -8,13 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
-use super::{header, send_signed, PARTITIONS};
+use super::{header, send_signed};
 
 /// One answered (or failed) request.
 #[derive(Debug, Clone)]
@@ -162,19 +160,7 @@ impl Drop for Proxy {
 
 /// Every record of `topic`, read until nothing new arrives for `idle`.
 pub fn read_all(bootstrap: &str, topic: &str, idle: Duration) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "webhook-gateway-reliability")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).expect("assign");
+    let consumer = super::reader(bootstrap, topic);
     let mut out = Vec::new();
     let mut last = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(60);

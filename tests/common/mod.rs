@@ -222,6 +222,32 @@ pub fn gateway_env(bootstrap: &str, extra: &[(&str, &str)]) -> HashMap<String, S
     env
 }
 
+/// Waits until `/readyz` on `admin` answers 200 (the broker answered metadata).
+pub async fn wait_ready(admin: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = get(admin, "/readyz").await {
+            if r.status == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "gateway not ready within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// librdkafka's in-process mock cluster (one broker) with every default topic.
+pub fn mock_cluster(
+) -> rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    for topic in default_topics() {
+        cluster
+            .create_topic(&topic, PARTITIONS, 1)
+            .expect("mock topic");
+    }
+    cluster
+}
+
 /// A gateway running in this process; shut down (and drained) when dropped or by `stop`.
 pub struct Gateway {
     pub running: Option<webhook_gateway::Running>,
@@ -258,16 +284,7 @@ impl Gateway {
     }
 
     pub async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = get(self.admin, "/readyz").await {
-                if r.status == 200 {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "gateway not ready within 30 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(self.admin).await;
     }
 
     /// Starts the shutdown (as SIGTERM would) without waiting for it.
@@ -439,6 +456,20 @@ pub fn read_topic(
     expected: usize,
     within: Duration,
 ) -> Vec<OwnedMessage> {
+    let consumer = reader(bootstrap, topic);
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < expected && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            out.push(message.detach());
+        }
+    }
+    out
+}
+
+/// A consumer assigned to every partition of `topic`, from the beginning
+/// (no consumer group coordination: tests read, they never commit).
+pub fn reader(bootstrap: &str, topic: &str) -> BaseConsumer {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "webhook-gateway-tests")
@@ -453,14 +484,7 @@ pub fn read_topic(
             .unwrap();
     }
     consumer.assign(&assignment).expect("assign");
-    let deadline = Instant::now() + within;
-    let mut out = Vec::new();
-    while out.len() < expected && Instant::now() < deadline {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            out.push(message.detach());
-        }
-    }
-    out
+    consumer
 }
 
 pub fn header(message: &OwnedMessage, name: &str) -> Option<String> {
