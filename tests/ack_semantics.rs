@@ -206,14 +206,7 @@ async fn a_fatal_producer_error_is_followed_by_a_new_producer_without_restart() 
     until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
 
     gateway.publisher().inject_fatal_error();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while gateway.metric("kafka_producer_replacements_total").await < 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the dead producer was not replaced"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gateway.wait_for_replacement(Duration::from_secs(5)).await;
     until_accepted(&gateway, &mut n, Duration::from_secs(15), &mut acked).await;
     for _ in 0..5 {
         until_accepted(&gateway, &mut n, Duration::from_secs(5), &mut acked).await;

@@ -177,14 +177,7 @@ async fn fatal_producer_error_under_load() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let at = Instant::now();
     gateway.publisher().inject_fatal_error();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while gateway.metric("kafka_producer_replacements_total").await < 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the dead producer was not replaced"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    gateway.wait_for_replacement(Duration::from_secs(5)).await;
     let replaced = Instant::now();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (samples, ran) = load.finish().await;

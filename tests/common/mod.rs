@@ -307,6 +307,18 @@ impl Gateway {
         &self.running.as_ref().unwrap().publisher
     }
 
+    /// Waits until the producer has been replaced once (after an injected fatal error).
+    pub async fn wait_for_replacement(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.metric("kafka_producer_replacements_total").await < 1.0 {
+            assert!(
+                Instant::now() < deadline,
+                "the dead producer was not replaced within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// One sample's value from `/metrics`, matched by name and exact label set text.
     pub async fn metric(&self, series: &str) -> f64 {
         let text = get(self.admin, "/metrics").await.expect("scrape").text();
