@@ -41,6 +41,31 @@ pub struct Ingest {
     replay_tolerance: Duration,
 }
 
+/// A request's place under the in-flight cap. The gauge follows the permit:
+/// when hyper drops a request's future (the client went away mid-publish),
+/// both are released together instead of the gauge drifting upward.
+struct InflightSlot<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    gauge: &'a prometheus::IntGauge,
+}
+
+impl<'a> InflightSlot<'a> {
+    fn take(cap: &'a Semaphore, gauge: &'a prometheus::IntGauge) -> Result<Self, RequestError> {
+        let permit = cap.try_acquire().map_err(|_| RequestError::Overloaded)?;
+        gauge.inc();
+        Ok(InflightSlot {
+            _permit: permit,
+            gauge,
+        })
+    }
+}
+
+impl Drop for InflightSlot<'_> {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
 /// What an accepted request produced, for the response and the log line.
 struct Accepted {
     id: String,
@@ -88,12 +113,13 @@ impl Ingest {
             .and_then(ProviderId::from_name)
             .and_then(|id| self.enabled(id));
         let label = provider.map_or("unknown", |p| p.provider.id.name());
-        let trace_id = traceparent(request.headers()).map(|tp| tp[3..35].to_owned());
+        let traceparent = traceparent(request.headers()).map(str::to_owned);
+        let trace_id = traceparent.as_deref().map(|tp| &tp[3..35]);
 
         let result = match provider {
             None => Err(RequestError::NotFound),
             Some(_) if request.method() != Method::POST => Err(RequestError::MethodNotAllowed),
-            Some(p) => self.accept(p, request).await,
+            Some(p) => self.accept(p, request, traceparent.clone()).await,
         };
 
         let elapsed = started.elapsed();
@@ -107,7 +133,7 @@ impl Ingest {
                     outcome = accepted.outcome.as_str(),
                     status = 200,
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
-                    trace_id = trace_id.as_deref(),
+                    trace_id,
                     "webhook"
                 );
                 let body = format!(r#"{{"id":"{}"}}"#, accepted.id);
@@ -126,7 +152,7 @@ impl Ingest {
                     status = error.status().as_u16(),
                     reason = error.code(),
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
-                    trace_id = trace_id.as_deref(),
+                    trace_id,
                     "webhook refused"
                 );
                 (error_response(&error), error.outcome())
@@ -141,6 +167,7 @@ impl Ingest {
         &self,
         enabled: &EnabledProvider,
         request: Request<B>,
+        traceparent: Option<String>,
     ) -> Result<Accepted, RequestError>
     where
         B: Body<Data = Bytes>,
@@ -161,10 +188,7 @@ impl Ingest {
 
         // Only requests that will wait for the broker count against the cap, so
         // a flood of bad signatures never crowds out valid traffic.
-        let _permit = self
-            .inflight
-            .try_acquire()
-            .map_err(|_| RequestError::Overloaded)?;
+        let slot = InflightSlot::take(&self.inflight, &self.metrics.inflight)?;
         let meta = RequestMeta {
             content_type: parts
                 .headers
@@ -172,7 +196,7 @@ impl Ingest {
                 .and_then(|v| v.to_str().ok())
                 .filter(|v| v.len() <= 256)
                 .map(str::to_owned),
-            traceparent: traceparent(&parts.headers).map(str::to_owned),
+            traceparent,
         };
         let normalized = normalize(enabled.provider, &verified, &meta, received_at);
         let route = Route::of(&normalized);
@@ -189,9 +213,8 @@ impl Ingest {
             Route::DeadLetter => Outcome::Deadlettered,
         };
 
-        self.metrics.inflight.inc();
         let published = self.publisher.publish(&record).await;
-        self.metrics.inflight.dec();
+        drop(slot);
         published?;
         self.metrics
             .events_published

@@ -630,3 +630,49 @@ async fn topics_check_and_create_against_a_real_broker() {
     );
     assert!(table.contains("webhooks.m2m.operation.created"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_mid_publish_frees_its_inflight_slot() {
+    let _serial = serial().await;
+    let broker = Broker::start();
+    broker.create_default_topics();
+    let env = gateway_env(
+        &broker.bootstrap(),
+        &[("GATEWAY_PUBLISH_TIMEOUT_MS", "30000")],
+    );
+    let gw = Gateway::start_ready(env).await;
+    broker.freeze();
+
+    let body = transfers_body(1);
+    let mut head = format!(
+        "POST /webhooks/transfers HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in transfers_headers(&body) {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let mut stream = tokio::net::TcpStream::connect(gw.public).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(b"\r\n").await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gw.metric("webhook_inflight_requests").await < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached the broker"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(stream);
+    // Long before the 30 s publish timeout could release it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gw.metric("webhook_inflight_requests").await > 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the slot of a request whose client left is never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    broker.thaw();
+    gw.stop().await;
+}
