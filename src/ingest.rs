@@ -4,9 +4,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Body;
 use tokio::sync::Semaphore;
 
@@ -104,6 +104,7 @@ impl Ingest {
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
     where
         B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = Instant::now();
         let provider = request
@@ -171,6 +172,7 @@ impl Ingest {
     ) -> Result<Accepted, RequestError>
     where
         B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
         let body = read_body(body, &parts.headers, self.max_body_bytes, self.body_timeout).await?;
@@ -249,7 +251,7 @@ fn traceparent(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Reads the whole body, refusing it as soon as it exceeds `limit`: from
-/// `Content-Length` before reading anything, or while streaming.
+/// `Content-Length` before reading anything, or while streaming (`Limited`).
 async fn read_body<B>(
     body: B,
     headers: &HeaderMap,
@@ -258,6 +260,7 @@ async fn read_body<B>(
 ) -> Result<Bytes, RequestError>
 where
     B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -268,39 +271,13 @@ where
         drain(body.as_mut()).await;
         return Err(RequestError::TooLarge);
     }
-    let read = async {
-        // The common case is one frame: keep it without copying.
-        let mut first: Option<Bytes> = None;
-        let mut more: Option<BytesMut> = None;
-        let mut total = 0usize;
-        while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.map_err(|_| RequestError::BadBody)?.into_data() else {
-                continue; // trailers
-            };
-            total += data.len();
-            if total > limit {
-                return Err(RequestError::TooLarge);
-            }
-            match (&mut first, &mut more) {
-                (None, _) => first = Some(data),
-                (Some(f), None) => {
-                    let mut buf =
-                        BytesMut::with_capacity(declared.map_or(2 * total, |d| d as usize));
-                    buf.extend_from_slice(f);
-                    buf.extend_from_slice(&data);
-                    more = Some(buf);
-                }
-                (Some(_), Some(buf)) => buf.extend_from_slice(&data),
-            }
-        }
-        Ok(match more {
-            Some(buf) => buf.freeze(),
-            None => first.unwrap_or_default(),
-        })
-    };
+    // `collect` keeps a single-frame body (the common case) without copying.
+    let read = Limited::new(body.as_mut(), limit).collect();
     let result = match tokio::time::timeout(timeout, read).await {
-        Ok(result) => result,
         Err(_) => Err(RequestError::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(RequestError::TooLarge),
+        Ok(Err(_)) => Err(RequestError::BadBody),
     };
     if matches!(result, Err(RequestError::TooLarge)) {
         drain(body.as_mut()).await;
