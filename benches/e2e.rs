@@ -33,10 +33,10 @@ use hyper_util::rt::TokioIo;
 use webhook_gateway::config::KafkaSettings;
 use webhook_gateway::envelope::Record;
 use webhook_gateway::metrics::Metrics;
-use webhook_gateway::normalize::{normalize, Normalized, RequestMeta};
+use webhook_gateway::normalize::{normalize, RequestMeta};
 use webhook_gateway::providers::ProviderId;
 use webhook_gateway::publish::Publisher;
-use webhook_gateway::routing::{Route, Topics};
+use webhook_gateway::routing::Topics;
 use webhook_gateway::sign::signature_headers;
 use webhook_gateway::verify::{verify, KeyRing};
 
@@ -206,11 +206,7 @@ fn records(count: u64) -> Vec<Record> {
                 &RequestMeta::default(),
                 SystemTime::now(),
             );
-            let topic = topics.topic(Route::of(&normalized)).clone();
-            match &normalized {
-                Normalized::Event(e) => e.to_record(topic),
-                Normalized::DeadLetter(d) => d.to_record(topic),
-            }
+            topics.record(&normalized)
         })
         .collect()
 }

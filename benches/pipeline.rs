@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use http::HeaderMap;
-use webhook_gateway::normalize::{normalize, Normalized, RequestMeta};
+use webhook_gateway::normalize::{normalize, RequestMeta};
 use webhook_gateway::providers::ProviderId;
-use webhook_gateway::routing::{Route, Topics};
+use webhook_gateway::routing::Topics;
 use webhook_gateway::sign::signature_headers;
 use webhook_gateway::verify::{verify, KeyRing};
 
@@ -100,12 +100,7 @@ fn verify_and_normalize(c: &mut Criterion) {
                     )
                     .unwrap();
                     let normalized = normalize(provider.provider(), &verified, &meta, now);
-                    let topic = topics.topic(Route::of(&normalized)).clone();
-                    let record = match &normalized {
-                        Normalized::Event(e) => e.to_record(topic),
-                        Normalized::DeadLetter(d) => d.to_record(topic),
-                    };
-                    black_box(record)
+                    black_box(topics.record(&normalized))
                 })
             });
         }

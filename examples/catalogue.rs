@@ -6,9 +6,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use webhook_gateway::config::{Config, RunArgs};
-use webhook_gateway::normalize::{normalize, Normalized, RequestMeta};
+use webhook_gateway::normalize::{normalize, RequestMeta};
 use webhook_gateway::providers::ProviderId;
-use webhook_gateway::routing::Route;
+
 use webhook_gateway::sign::signature_headers;
 use webhook_gateway::verify::{verify, KeyRing};
 
@@ -75,11 +75,7 @@ fn main() {
             traceparent: None,
         };
         let normalized = normalize(provider.provider(), &verified, &meta, received);
-        let topic = config.topics.topic(Route::of(&normalized)).clone();
-        let record = match &normalized {
-            Normalized::Event(e) => e.to_record(topic),
-            Normalized::DeadLetter(d) => d.to_record(topic),
-        };
+        let record = config.topics.record(&normalized);
         println!("topic: {}\nkey: {}", record.topic, record.key);
         for (k, v) in &record.headers {
             println!("header {k}: {}", String::from_utf8_lossy(v));

@@ -1,6 +1,7 @@
 //! The canonical event: CloudEvents 1.0 in Kafka's structured mode, and the
 //! dead-letter record for verified bodies that cannot be read as an event.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -138,16 +139,12 @@ struct CloudEvent<'a> {
     data: &'a RawValue,
 }
 
-pub fn source(provider: ProviderId) -> String {
-    format!("/providers/{}", provider.name())
-}
-
 impl Envelope<'_> {
     /// The canonical type name (`m2m.operation.created`, or `m2m.unknown`).
-    pub fn type_name(&self) -> String {
+    pub fn type_name(&self) -> Cow<'static, str> {
         match self.event_type {
-            Some(t) => t.as_str().to_owned(),
-            None => format!("{}.unknown", self.provider.name()),
+            Some(t) => Cow::Borrowed(t.as_str()),
+            None => Cow::Owned(format!("{}.unknown", self.provider.name())),
         }
     }
 
@@ -160,11 +157,11 @@ impl Envelope<'_> {
     pub fn to_record(&self, topic: Arc<str>) -> Record {
         let id = self.id.to_hex();
         let ty = self.type_name();
-        let source = source(self.provider);
+        let source = self.provider.source();
         let event = CloudEvent {
             specversion: "1.0",
             id: &id,
-            source: &source,
+            source,
             ty: &ty,
             subject: self.subject.as_deref(),
             time: &self.time,
@@ -181,8 +178,8 @@ impl Envelope<'_> {
         let mut headers = vec![
             ("content-type", CLOUDEVENTS_CONTENT_TYPE.as_bytes().to_vec()),
             ("ce_id", id.into_bytes()),
-            ("ce_type", ty.into_bytes()),
-            ("ce_source", source.into_bytes()),
+            ("ce_type", ty.as_bytes().to_vec()),
+            ("ce_source", source.as_bytes().to_vec()),
         ];
         if let Some(subject) = &self.subject {
             headers.push(("ce_subject", subject.as_bytes().to_vec()));

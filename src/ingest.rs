@@ -70,7 +70,7 @@ impl Drop for InflightSlot<'_> {
 struct Accepted {
     id: String,
     outcome: Outcome,
-    event_type: String,
+    event_type: std::borrow::Cow<'static, str>,
     entity: Option<String>,
 }
 
@@ -201,15 +201,8 @@ impl Ingest {
             traceparent,
         };
         let normalized = normalize(enabled.provider, &verified, &meta, received_at);
-        let route = Route::of(&normalized);
-        let topic = self.topics.topic(route).clone();
-        let (record, event_type, entity) = match &normalized {
-            Normalized::Event(e) => (e.to_record(topic.clone()), e.type_name(), e.subject.clone()),
-            Normalized::DeadLetter(d) => {
-                (d.to_record(topic.clone()), "deadletter".to_owned(), None)
-            }
-        };
-        let outcome = match route {
+        let record = self.topics.record(&normalized);
+        let outcome = match Route::of(&normalized) {
             Route::Typed(_) => Outcome::Accepted,
             Route::Unrouted => Outcome::Unrouted,
             Route::DeadLetter => Outcome::Deadlettered,
@@ -218,15 +211,19 @@ impl Ingest {
         let published = self.publisher.publish(&record).await;
         drop(slot);
         published?;
+        let event_type = normalized.type_name();
         self.metrics
             .events_published
-            .with_label_values(&[enabled.provider.id.name(), &event_type, &topic])
+            .with_label_values(&[enabled.provider.id.name(), &event_type, &record.topic])
             .inc();
         Ok(Accepted {
             id: normalized.id().to_hex(),
             outcome,
             event_type,
-            entity,
+            entity: match &normalized {
+                Normalized::Event(e) => e.subject.clone(),
+                Normalized::DeadLetter(_) => None,
+            },
         })
     }
 }

@@ -26,6 +26,14 @@ pub enum Normalized<'a> {
 }
 
 impl Normalized<'_> {
+    /// The canonical type, or `deadletter`: the `type` label of published events.
+    pub fn type_name(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Normalized::Event(e) => e.type_name(),
+            Normalized::DeadLetter(_) => std::borrow::Cow::Borrowed("deadletter"),
+        }
+    }
+
     pub fn id(&self) -> EventId {
         match self {
             Normalized::Event(e) => e.id,
@@ -187,12 +195,13 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
         Some(_) => extracted.subject,
         None => fields.any_entity(),
     };
+    let received_at = rfc3339(received_at);
     let time = fields
         .created_at
         .as_deref()
         .and_then(|t| parse_timestamp(t.as_bytes()))
         .map(rfc3339)
-        .unwrap_or_else(|| rfc3339(received_at));
+        .unwrap_or_else(|| received_at.clone());
     Normalized::Event(Envelope {
         id,
         provider: provider.id,
@@ -201,7 +210,7 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
         subject,
         user_id: extracted.user_id,
         time,
-        received_at: rfc3339(received_at),
+        received_at,
         traceparent: meta.traceparent.clone(),
         data,
     })

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::envelope::EventType;
+use crate::envelope::{EventType, Record};
 use crate::normalize::Normalized;
 
 pub const UNROUTED: &str = "unrouted";
@@ -83,6 +83,15 @@ impl Topics {
             Route::Typed(t) => &self.typed[t.index()],
             Route::Unrouted => &self.unrouted,
             Route::DeadLetter => &self.deadletter,
+        }
+    }
+
+    /// The Kafka record for a normalized webhook, on its route's topic.
+    pub fn record(&self, normalized: &Normalized<'_>) -> Record {
+        let topic = self.topic(Route::of(normalized)).clone();
+        match normalized {
+            Normalized::Event(e) => e.to_record(topic),
+            Normalized::DeadLetter(d) => d.to_record(topic),
         }
     }
 

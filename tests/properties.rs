@@ -190,16 +190,13 @@ fn record_payload(provider: ProviderId, body: &[u8]) -> (bool, Vec<u8>) {
         &RequestMeta::default(),
         now(),
     );
-    let route = webhook_gateway::routing::Route::of(&normalized);
-    let topic = topics.topic(route).clone();
+    let record = topics.record(&normalized);
     match &normalized {
-        Normalized::Event(e) => {
-            let record = e.to_record(topic);
+        Normalized::Event(_) => {
             let value: DataOf = serde_json::from_slice(&record.value).expect("the value is JSON");
             (true, value.data.get().as_bytes().to_vec())
         }
-        Normalized::DeadLetter(d) => {
-            let record = d.to_record(topic);
+        Normalized::DeadLetter(_) => {
             assert_eq!(&*record.topic, "webhooks.deadletter");
             (false, record.value)
         }

@@ -26,6 +26,14 @@ impl ProviderId {
         }
     }
 
+    /// The CloudEvents `source` attribute.
+    pub fn source(self) -> &'static str {
+        match self {
+            ProviderId::M2m => "/providers/m2m",
+            ProviderId::Transfers => "/providers/transfers",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<ProviderId> {
         ProviderId::ALL.into_iter().find(|p| p.name() == name)
     }
