@@ -1,6 +1,7 @@
 //! The Kafka producer: send a record, await the broker's acknowledgement,
-//! classify failures, and replace the producer when librdkafka declares it
-//! dead (a fatal error), so the process never lives on with a dead producer.
+//! classify failures, and replace the producer when it can no longer deliver
+//! (a librdkafka fatal error, or a broker that rejects its idempotence state),
+//! so the process never lives on with a dead producer.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -55,13 +56,6 @@ impl PublishError {
             None => PublishError::Closed,
         }
     }
-}
-
-/// Where a record landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ack {
-    pub partition: i32,
-    pub offset: i64,
 }
 
 /// librdkafka's callbacks: statistics into metrics, logs into tracing, and a
@@ -119,7 +113,8 @@ pub struct Publisher {
     config: ClientConfig,
     timeout: Duration,
     metrics: Arc<Metrics>,
-    fatal: Arc<Notify>,
+    /// Signalled by the client context on every client error.
+    errors: Arc<Notify>,
     /// Permanent errors already logged, per topic: a misconfiguration would
     /// otherwise write one error line per request.
     logged_permanent: Mutex<HashSet<(String, i32)>>,
@@ -166,14 +161,14 @@ impl Publisher {
         if kafka.get("statistics.interval.ms").is_none() {
             config.set("statistics.interval.ms", "5000");
         }
-        let fatal = Arc::new(Notify::new());
-        let producer = create(&config, &metrics, &fatal)?;
+        let errors = Arc::new(Notify::new());
+        let producer = create(&config, &metrics, &errors)?;
         Ok(Arc::new(Publisher {
             current: RwLock::new((0, producer)),
             config,
             timeout,
             metrics,
-            fatal,
+            errors,
             logged_permanent: Mutex::new(HashSet::new()),
         }))
     }
@@ -186,10 +181,10 @@ impl Publisher {
     /// notice: after each client error, asks the client whether it is dead.
     pub fn spawn_supervisor(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let publisher = Arc::downgrade(self);
-        let fatal = self.fatal.clone();
+        let errors = self.errors.clone();
         tokio::spawn(async move {
             loop {
-                fatal.notified().await;
+                errors.notified().await;
                 let Some(publisher) = publisher.upgrade() else {
                     return;
                 };
@@ -201,7 +196,24 @@ impl Publisher {
 
     /// Sends one record and waits for the broker's acknowledgement (acks=all),
     /// at most the publish timeout. Only `Ok` may be answered with a 2xx.
-    pub async fn publish(&self, record: &Record) -> Result<Ack, PublishError> {
+    pub async fn publish(&self, record: &Record) -> Result<(), PublishError> {
+        let started = Instant::now();
+        let result = self.deliver(record).await;
+        match &result {
+            Ok(()) => self
+                .metrics
+                .publish_histogram(&record.topic)
+                .observe(started.elapsed().as_secs_f64()),
+            Err(e) => self
+                .metrics
+                .publish_errors
+                .with_label_values(&[&e.reason()])
+                .inc(),
+        }
+        result
+    }
+
+    async fn deliver(&self, record: &Record) -> Result<(), PublishError> {
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (key, value) in &record.headers {
             headers = headers.insert(Header {
@@ -214,46 +226,22 @@ impl Publisher {
             .payload(&record.value)
             .headers(headers);
 
-        let started = Instant::now();
         // The delivery future is a plain channel: the producer handle is released
         // before awaiting, so a replaced producer is dropped where the
         // replacement chooses (off the async workers), not by a request.
-        let (generation, delivery) = {
-            let (generation, producer) = self.producer();
-            match producer.send_result(kafka_record) {
-                Ok(delivery) => (generation, delivery),
-                Err((error, _)) => {
-                    drop(producer);
-                    let e = self.failed(generation, &record.topic, &error);
-                    self.metrics
-                        .publish_errors
-                        .with_label_values(&[&e.reason()])
-                        .inc();
-                    return Err(e);
-                }
-            }
+        let (generation, producer) = self.producer();
+        let delivery = producer.send_result(kafka_record);
+        drop(producer);
+        let delivery = match delivery {
+            Ok(delivery) => delivery,
+            Err((error, _)) => return Err(self.failed(generation, &record.topic, &error)),
         };
-        let result = match tokio::time::timeout(self.timeout, delivery).await {
+        match tokio::time::timeout(self.timeout, delivery).await {
             Err(_) => Err(PublishError::Timeout),
             Ok(Err(_canceled)) => Err(PublishError::Closed),
             Ok(Ok(Err((error, _)))) => Err(self.failed(generation, &record.topic, &error)),
-            Ok(Ok(Ok(delivery))) => Ok(Ack {
-                partition: delivery.partition,
-                offset: delivery.offset,
-            }),
-        };
-        match &result {
-            Ok(_) => self
-                .metrics
-                .publish_histogram(&record.topic)
-                .observe(started.elapsed().as_secs_f64()),
-            Err(e) => self
-                .metrics
-                .publish_errors
-                .with_label_values(&[&e.reason()])
-                .inc(),
+            Ok(Ok(Ok(_))) => Ok(()),
         }
-        result
     }
 
     fn failed(&self, generation: u64, topic: &str, error: &KafkaError) -> PublishError {
@@ -298,7 +286,7 @@ impl Publisher {
         if current.0 != seen {
             return;
         }
-        match create(&self.config, &self.metrics, &self.fatal) {
+        match create(&self.config, &self.metrics, &self.errors) {
             Ok(fresh) => {
                 let (_, dead) = std::mem::replace(&mut *current, (seen + 1, fresh));
                 drop(current);
@@ -361,11 +349,11 @@ impl Publisher {
 fn create(
     config: &ClientConfig,
     metrics: &Arc<Metrics>,
-    fatal: &Arc<Notify>,
+    errors: &Arc<Notify>,
 ) -> Result<Kafka, KafkaError> {
     let context = GatewayContext {
         metrics: metrics.clone(),
-        errors: fatal.clone(),
+        errors: errors.clone(),
     };
     FutureProducer::from_config_and_context(config, context)
 }
