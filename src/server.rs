@@ -44,14 +44,12 @@ pub enum StartError {
     Producer(#[from] rdkafka::error::KafkaError),
 }
 
-/// A started gateway. Tests use the bound addresses and the shared parts.
+/// A started gateway: its bound addresses (port 0 in tests) and its publisher
+/// (for the fatal-error test hook).
 pub struct Running {
     pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub publisher: Arc<Publisher>,
-    pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
-    pub ingest: Arc<Ingest>,
     done: JoinHandle<()>,
 }
 
@@ -142,9 +140,6 @@ where
         public_addr,
         admin_addr,
         publisher,
-        metrics,
-        health,
-        ingest,
         done,
     })
 }
