@@ -243,64 +243,59 @@ impl Config {
 
     /// Resolves every setting: flag, else environment, else default.
     pub fn from_sources(args: &RunArgs, env: &Env) -> Result<Config, ConfigError> {
-        let pick = |flag: &Option<String>, var: &'static str| -> Option<String> {
-            flag.clone().or_else(|| env.get(var).cloned())
-        };
         let listen_addr = parse(
-            pick(&args.listen_addr, "GATEWAY_LISTEN_ADDR"),
+            &args.listen_addr,
+            env,
             "GATEWAY_LISTEN_ADDR",
             "0.0.0.0:8080",
             "a socket address such as 0.0.0.0:8080 or [::]:8080",
         )?;
         let admin_addr = parse(
-            pick(&args.admin_addr, "GATEWAY_ADMIN_ADDR"),
+            &args.admin_addr,
+            env,
             "GATEWAY_ADMIN_ADDR",
             "0.0.0.0:9090",
             "a socket address such as 0.0.0.0:9090",
         )?;
-        let max_body_bytes: usize = positive(
-            pick(&args.max_body_bytes, "GATEWAY_MAX_BODY_BYTES"),
-            "GATEWAY_MAX_BODY_BYTES",
-            262_144,
-        )?;
+        let max_body_bytes: usize =
+            positive(&args.max_body_bytes, env, "GATEWAY_MAX_BODY_BYTES", 262_144)?;
         let body_timeout = Duration::from_millis(positive(
-            pick(&args.body_timeout_ms, "GATEWAY_BODY_TIMEOUT_MS"),
+            &args.body_timeout_ms,
+            env,
             "GATEWAY_BODY_TIMEOUT_MS",
             10_000,
         )?);
         let header_timeout = Duration::from_secs(positive(
-            pick(&args.header_timeout_secs, "GATEWAY_HEADER_TIMEOUT_SECS"),
+            &args.header_timeout_secs,
+            env,
             "GATEWAY_HEADER_TIMEOUT_SECS",
             75,
         )?);
         let replay_tolerance = Duration::from_secs(positive(
-            pick(&args.replay_tolerance_secs, "GATEWAY_REPLAY_TOLERANCE_SECS"),
+            &args.replay_tolerance_secs,
+            env,
             "GATEWAY_REPLAY_TOLERANCE_SECS",
             300,
         )?);
         let publish_timeout = Duration::from_millis(positive(
-            pick(&args.publish_timeout_ms, "GATEWAY_PUBLISH_TIMEOUT_MS"),
+            &args.publish_timeout_ms,
+            env,
             "GATEWAY_PUBLISH_TIMEOUT_MS",
             10_000,
         )?);
-        let max_inflight = positive(
-            pick(&args.max_inflight, "GATEWAY_MAX_INFLIGHT"),
-            "GATEWAY_MAX_INFLIGHT",
-            1024,
-        )?;
-        let max_connections = positive(
-            pick(&args.max_connections, "GATEWAY_MAX_CONNECTIONS"),
-            "GATEWAY_MAX_CONNECTIONS",
-            4096,
-        )?;
+        let max_inflight = positive(&args.max_inflight, env, "GATEWAY_MAX_INFLIGHT", 1024)?;
+        let max_connections =
+            positive(&args.max_connections, env, "GATEWAY_MAX_CONNECTIONS", 4096)?;
         let shutdown_delay = Duration::from_secs(parse(
-            pick(&args.shutdown_delay_secs, "GATEWAY_SHUTDOWN_DELAY_SECS"),
+            &args.shutdown_delay_secs,
+            env,
             "GATEWAY_SHUTDOWN_DELAY_SECS",
             "5",
             "a whole number of seconds",
         )?);
         let shutdown_grace = Duration::from_secs(positive(
-            pick(&args.shutdown_grace_secs, "GATEWAY_SHUTDOWN_GRACE_SECS"),
+            &args.shutdown_grace_secs,
+            env,
             "GATEWAY_SHUTDOWN_GRACE_SECS",
             30,
         )?);
@@ -311,11 +306,12 @@ impl Config {
             ));
         }
         let secret_reload = Duration::from_secs(positive(
-            pick(&args.secret_reload_secs, "GATEWAY_SECRET_RELOAD_SECS"),
+            &args.secret_reload_secs,
+            env,
             "GATEWAY_SECRET_RELOAD_SECS",
             10,
         )?);
-        let log_format = match pick(&args.log_format, "LOG_FORMAT").as_deref() {
+        let log_format = match setting(&args.log_format, env, "LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
             Some(other) => {
@@ -326,10 +322,11 @@ impl Config {
             }
         };
 
-        let topic_prefix =
-            pick(&args.topic_prefix, "GATEWAY_TOPIC_PREFIX").unwrap_or_else(|| "webhooks".into());
-        let overrides =
-            parse_overrides(pick(&args.topic_overrides, "GATEWAY_TOPIC_OVERRIDES").as_deref())?;
+        let topic_prefix = setting(&args.topic_prefix, env, "GATEWAY_TOPIC_PREFIX")
+            .unwrap_or_else(|| "webhooks".into());
+        let overrides = parse_overrides(
+            setting(&args.topic_overrides, env, "GATEWAY_TOPIC_OVERRIDES").as_deref(),
+        )?;
         let topics = Topics::new(&topic_prefix, &overrides).map_err(|e| {
             let setting = if overrides.is_empty() {
                 "GATEWAY_TOPIC_PREFIX"
@@ -383,31 +380,41 @@ impl Config {
     }
 }
 
+/// The setting `var`: its flag's value (clap also fills it from the process
+/// environment), else the environment handed in.
+fn setting(flag: &Option<String>, env: &Env, var: &str) -> Option<String> {
+    flag.clone().or_else(|| env.get(var).cloned())
+}
+
+/// The setting `var` parsed, `default` when unset.
 fn parse<T: FromStr>(
-    value: Option<String>,
-    setting: &str,
+    flag: &Option<String>,
+    env: &Env,
+    var: &str,
     default: &str,
     expected: &str,
 ) -> Result<T, ConfigError> {
-    let text = value.unwrap_or_else(|| default.to_owned());
+    let text = setting(flag, env, var).unwrap_or_else(|| default.to_owned());
     text.trim()
         .parse()
-        .map_err(|_| invalid(setting, format!("expected {expected}, got `{text}`")))
+        .map_err(|_| invalid(var, format!("expected {expected}, got `{text}`")))
 }
 
 fn positive<T: FromStr + PartialOrd + Default + ToString>(
-    value: Option<String>,
-    setting: &str,
+    flag: &Option<String>,
+    env: &Env,
+    var: &str,
     default: T,
 ) -> Result<T, ConfigError> {
     let v: T = parse(
-        value,
-        setting,
+        flag,
+        env,
+        var,
         &default.to_string(),
         "a positive whole number",
     )?;
     if v <= T::default() {
-        return Err(invalid(setting, "must be greater than zero"));
+        return Err(invalid(var, "must be greater than zero"));
     }
     Ok(v)
 }
@@ -474,7 +481,8 @@ pub fn read_secret_file(path: &Path) -> Result<Vec<String>, String> {
     split_secrets(text.trim_end_matches(['\n', '\r']), '\n')
 }
 
-fn split_secrets(text: &str, separator: char) -> Result<Vec<String>, String> {
+/// A list of secrets; an empty list or element is an error (never echoing a secret).
+pub(crate) fn split_secrets(text: &str, separator: char) -> Result<Vec<String>, String> {
     if text.trim().is_empty() {
         return Err("is empty".into());
     }
@@ -483,6 +491,12 @@ fn split_secrets(text: &str, separator: char) -> Result<Vec<String>, String> {
         return Err("contains an empty secret".into());
     }
     Ok(secrets)
+}
+
+/// A variable Kubernetes injects for a Service named `kafka` (`KAFKA_PORT`,
+/// `KAFKA_PORT_*`, `KAFKA_SERVICE_*`): not a librdkafka property.
+pub fn is_service_link(var: &str) -> bool {
+    var == "KAFKA_PORT" || var.starts_with("KAFKA_PORT_") || var.starts_with("KAFKA_SERVICE_")
 }
 
 /// librdkafka properties: the gateway's defaults, overridden by `KAFKA_*`
@@ -556,8 +570,7 @@ impl KafkaSettings {
         let mut seen = BTreeMap::new();
         for (var, value) in vars {
             let rest = &var["KAFKA_".len()..];
-            // Kubernetes service links for a Service named `kafka`.
-            if rest == "PORT" || rest.starts_with("PORT_") || rest.starts_with("SERVICE_") {
+            if is_service_link(var) {
                 warnings.push(format!("ignoring {var}: a Kubernetes service-link variable, not a librdkafka property (set enableServiceLinks: false)"));
                 continue;
             }

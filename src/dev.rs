@@ -13,7 +13,8 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::config::{Config, Env, LogFormat, RunArgs};
+use crate::config::{is_service_link, Config, Env, LogFormat, RunArgs};
+use crate::providers::ProviderId;
 use crate::sign::shell_quote;
 
 pub const DEMO_M2M_SECRET: &str = "dev-m2m-secret";
@@ -26,18 +27,15 @@ const SAMPLE_TRANSFERS: &str = r#"{"event":"Payment.Status","data":{"status":"Co
 /// Settings `--dev` would silently ignore: refuse them instead, so nobody
 /// believes they are talking to their real Kafka with their real secrets.
 pub fn ignored_settings(env: &Env) -> Vec<String> {
+    let secret = |var: &str| {
+        ProviderId::ALL.iter().any(|p| {
+            let name = p.provider().secret_env;
+            var == name || var.strip_prefix(name) == Some("_FILE")
+        })
+    };
     let mut found: Vec<String> = env
         .keys()
-        .filter(|k| {
-            let kafka = k.starts_with("KAFKA_")
-                && !(k.as_str() == "KAFKA_PORT"
-                    || k.starts_with("KAFKA_PORT_")
-                    || k.starts_with("KAFKA_SERVICE_"));
-            let secret = ["M2M_WEBHOOK_SECRET", "TRANSFERS_SIGNATURE_TOKEN"]
-                .iter()
-                .any(|s| k.as_str() == *s || **k == format!("{s}_FILE"));
-            kafka || secret
-        })
+        .filter(|k| (k.starts_with("KAFKA_") && !is_service_link(k)) || secret(k))
         .cloned()
         .collect();
     found.sort();

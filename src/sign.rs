@@ -9,7 +9,7 @@ use clap::Args;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::{read_secret_file, Env};
+use crate::config::{read_secret_file, split_secrets, Env};
 use crate::providers::ProviderId;
 
 #[derive(Args, Debug)]
@@ -62,12 +62,9 @@ fn secret(args: &SignArgs, provider: ProviderId, env: &Env) -> Result<String, St
         return from_file(path).map_err(|e| format!("--secret-file: {e}"));
     }
     if let Some(list) = env.get(var) {
-        return list
-            .split(',')
-            .map(str::trim)
-            .find(|s| !s.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| format!("{var} is empty"));
+        return split_secrets(list, ',')
+            .map(|s| s[0].clone())
+            .map_err(|e| format!("{var} {e}"));
     }
     if let Some(path) = env.get(&file_var) {
         return from_file(&PathBuf::from(path)).map_err(|e| format!("{file_var}: {e}"));
