@@ -185,21 +185,15 @@ fn tansu() -> String {
     std::env::var("TANSU").unwrap_or_else(|_| "tansu".into())
 }
 
+/// The topics a gateway with default settings routes to (tests assert the
+/// names themselves; this only creates them).
 pub fn default_topics() -> Vec<String> {
-    [
-        "m2m.link.created",
-        "m2m.link.opened",
-        "m2m.user.data_request",
-        "m2m.operation.created",
-        "m2m.operation.cancelled",
-        "transfers.payment.completed",
-        "transfers.payment.failed",
-        "unrouted",
-        "deadletter",
-    ]
-    .iter()
-    .map(|t| format!("webhooks.{t}"))
-    .collect()
+    webhook_gateway::routing::Topics::new("webhooks", &Default::default())
+        .unwrap()
+        .all()
+        .iter()
+        .map(|t| t.to_string())
+        .collect()
 }
 
 /// Gateway settings for tests: loopback on port 0, both providers enabled.
