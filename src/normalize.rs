@@ -2,7 +2,7 @@
 //! cannot be read as `{"event": "<name>", "data": {...}}`. Every verified body
 //! yields exactly one of the two: nothing verified is dropped.
 
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -135,14 +135,27 @@ struct Wire<'a> {
     data: Option<&'a RawValue>,
 }
 
-pub fn rfc3339(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t);
+/// RFC 3339 in UTC, to the millisecond, or `None` for an instant the format
+/// cannot hold (outside years 0 to 9999). Total on purpose: a signed body may
+/// carry any timestamp (a microsecond epoch read as milliseconds lands in the
+/// year 55 000), and a verified webhook must never be lost to a panic here.
+pub fn rfc3339(t: SystemTime) -> Option<String> {
+    let nanos = match t.duration_since(UNIX_EPOCH) {
+        Ok(after) => i128::try_from(after.as_nanos()).ok()?,
+        Err(before) => -i128::try_from(before.duration().as_nanos()).ok()?,
+    };
     // Milliseconds are enough for a receive time and keep the attribute short.
-    let t = t
-        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .unwrap_or(t);
-    t.format(&Rfc3339)
-        .expect("a SystemTime formats as RFC 3339")
+    let millis = nanos.div_euclid(1_000_000) * 1_000_000;
+    OffsetDateTime::from_unix_timestamp_nanos(millis)
+        .ok()?
+        .format(&Rfc3339)
+        .ok()
+}
+
+/// The receive time as RFC 3339. The clock reads a time the format holds on
+/// any machine that runs the gateway; the epoch stands in for one that does not.
+fn received_rfc3339(t: SystemTime) -> String {
+    rfc3339(t).unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
 pub fn normalize<'a, B: AsRef<[u8]>>(
@@ -195,12 +208,13 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
         Some(_) => extracted.subject,
         None => fields.any_entity(),
     };
-    let received_at = rfc3339(received_at);
+    let received_at = received_rfc3339(received_at);
+    // A time the format cannot hold falls back to the receive time.
     let time = fields
         .created_at
         .as_deref()
         .and_then(|t| parse_timestamp(t.as_bytes()))
-        .map(rfc3339)
+        .and_then(rfc3339)
         .unwrap_or_else(|| received_at.clone());
     Normalized::Event(Envelope {
         id,
@@ -296,6 +310,45 @@ mod tests {
             br#"{"event":"link.opened","data":{"createdAt":"soon"}}"#,
         );
         assert_eq!(time, "2026-09-21T14:13:20.123Z");
+    }
+
+    #[test]
+    fn a_created_at_the_format_cannot_hold_falls_back_to_the_receive_time() {
+        let receive = "2026-09-21T14:13:20.123Z";
+        for created_at in [
+            // A microsecond epoch, read as milliseconds: the year 55 000.
+            "1763892000000000",
+            "18446744073709551615",
+            "99999999999999999999999",
+            "\"9999-12-31T23:59:59-23:59\"",
+            "\"0000-01-01T00:00:00+23:59\"",
+            "-1",
+            "1e400",
+        ] {
+            let body = format!(
+                r#"{{"event":"link.opened","data":{{"linkId":"l","createdAt":{created_at}}}}}"#
+            );
+            let (_, _, time, _) = run(ProviderId::M2m, body.as_bytes());
+            assert_eq!(time, receive, "createdAt {created_at}");
+        }
+        // Extremes the format does hold are kept, leap second included.
+        for (created_at, want) in [
+            ("\"9999-12-31T23:59:59.999Z\"", "9999-12-31T23:59:59.999Z"),
+            ("\"0000-01-01T00:00:00Z\"", "0000-01-01T00:00:00Z"),
+            ("0", "1970-01-01T00:00:00Z"),
+        ] {
+            let body = format!(
+                r#"{{"event":"link.opened","data":{{"linkId":"l","createdAt":{created_at}}}}}"#
+            );
+            let (_, _, time, _) = run(ProviderId::M2m, body.as_bytes());
+            assert_eq!(time, want, "createdAt {created_at}");
+        }
+        let leap = br#"{"event":"link.opened","data":{"createdAt":"2016-12-31T23:59:60Z"}}"#;
+        let (_, _, time, _) = run(ProviderId::M2m, leap);
+        assert!(
+            time.starts_with("2016-12-31T23:59:59") || time == receive,
+            "{time}"
+        );
     }
 
     #[test]

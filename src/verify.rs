@@ -191,11 +191,17 @@ pub fn parse_timestamp(value: &[u8]) -> Option<SystemTime> {
         return UNIX_EPOCH.checked_add(since_epoch);
     }
     let parsed = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    // Seconds and nanoseconds apart: u64 nanoseconds end in the year 2554.
     let nanos = parsed.unix_timestamp_nanos();
+    let magnitude = nanos.unsigned_abs();
+    let offset = Duration::new(
+        u64::try_from(magnitude / 1_000_000_000).ok()?,
+        (magnitude % 1_000_000_000) as u32,
+    );
     if nanos >= 0 {
-        UNIX_EPOCH.checked_add(Duration::from_nanos(u64::try_from(nanos).ok()?))
+        UNIX_EPOCH.checked_add(offset)
     } else {
-        UNIX_EPOCH.checked_sub(Duration::from_nanos(u64::try_from(-nanos).ok()?))
+        UNIX_EPOCH.checked_sub(offset)
     }
 }
 

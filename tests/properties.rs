@@ -163,6 +163,68 @@ fn event_name() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Values at the edges of what the providers' fields may carry: timestamps
+/// far in the past or future (seconds, milliseconds, microseconds, RFC 3339
+/// with any year and offset, leap seconds), huge integers and exponents,
+/// strings, and the wrong JSON types.
+fn extreme_value() -> impl Strategy<Value = String> {
+    let rfc3339 = (
+        0u32..10_000,
+        1u32..13,
+        1u32..32,
+        0u32..25,
+        0u32..61,
+        0u32..62,
+        prop_oneof![
+            Just("Z".to_owned()),
+            (0u32..24, 0u32..60).prop_map(|(h, m)| format!("+{h:02}:{m:02}")),
+            (0u32..24, 0u32..60).prop_map(|(h, m)| format!("-{h:02}:{m:02}")),
+        ],
+        prop::option::of("[0-9]{1,12}"),
+    )
+        .prop_map(|(y, mo, d, h, mi, s, offset, frac)| {
+            let frac = frac.map(|f| format!(".{f}")).unwrap_or_default();
+            format!("\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{offset}\"")
+        });
+    prop_oneof![
+        any::<u64>().prop_map(|n| n.to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        (0u64..4_000_000_000).prop_map(|s| (s * 1_000_000).to_string()),
+        "[1-9][0-9]{0,59}",
+        "-?(0|[1-9][0-9]{0,2})(\\.[0-9]{1,5})?[eE][+-]?[0-9]{1,5}",
+        rfc3339,
+        "\"[0-9T:.+Z-]{0,30}\"",
+        Just(r#""2016-12-31T23:59:60Z""#.to_owned()),
+        Just(r#""9999-12-31T23:59:59.999999999-23:59""#.to_owned()),
+        Just(r#""0000-01-01T00:00:00+23:59""#.to_owned()),
+        any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap()),
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        Just("{}".to_owned()),
+        Just("[1e999]".to_owned()),
+    ]
+}
+
+/// A `data` object made of the field names the providers read, with extreme values.
+fn provider_fields() -> impl Strategy<Value = String> {
+    let name = prop::sample::select(vec![
+        "createdAt",
+        "paymentReference",
+        "amount",
+        "status",
+        "linkId",
+        "operationId",
+        "dataRequestId",
+        "referenceId",
+        "userId",
+        "currency",
+    ]);
+    prop::collection::vec((name, extreme_value()), 0..8).prop_map(|fields| {
+        let fields: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!("{{{}}}", fields.join(","))
+    })
+}
+
 #[derive(Deserialize)]
 struct DataOf<'a> {
     #[serde(borrow)]
@@ -295,5 +357,25 @@ proptest! {
         } else {
             prop_assert_eq!(payload, body);
         }
+    }
+
+    #[test]
+    fn provider_fields_with_extreme_values_are_always_published_with_a_valid_time(
+        provider in provider(),
+        event in event_name(),
+        data in provider_fields(),
+    ) {
+        let body = format!(r#"{{"event":{},"data":{data}}}"#, serde_json::to_string(&event).unwrap());
+        let (is_event, payload) = record_payload(provider, body.as_bytes());
+        prop_assert!(is_event);
+        prop_assert_eq!(String::from_utf8(payload).unwrap(), data);
+        let keys = KeyRing::new(&["k"]);
+        let headers = signed_headers(provider, "k", &NOW.to_string(), body.as_bytes(), false, false);
+        let verified = verify(&provider.provider().scheme, &keys, &headers, body.as_bytes(), now(), TOLERANCE).unwrap();
+        let Normalized::Event(event) = normalize(provider.provider(), &verified, &RequestMeta::default(), now()) else {
+            panic!("a well-formed body is an event");
+        };
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        prop_assert!(time::OffsetDateTime::parse(&event.time, rfc3339).is_ok(), "time {}", event.time);
     }
 }
