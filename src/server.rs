@@ -30,6 +30,11 @@ use crate::publish::Publisher;
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Most header fields in one request; beyond it hyper answers 431.
 const MAX_HEADERS: usize = 100;
+/// Open connections on the admin port: probes and scrapers need a handful, and
+/// further connections wait in the accept backlog instead of costing memory.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
+/// Time to receive a request head on the admin port, and its idle timeout.
+const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often topic availability is refreshed after start-up.
 const METADATA_REFRESH: Duration = Duration::from_secs(30);
 
@@ -180,6 +185,7 @@ fn log_startup(config: &Config, public: SocketAddr, admin: SocketAddr) {
         %public,
         %admin,
         max_body_bytes = config.max_body_bytes,
+        max_buffered_bytes = config.max_buffered_bytes,
         body_timeout_ms = config.body_timeout.as_millis() as u64,
         header_timeout_secs = config.header_timeout.as_secs(),
         replay_tolerance_secs = config.replay_tolerance.as_secs(),
@@ -249,15 +255,9 @@ async fn serve_public(
 ) {
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        // hyper applies this to idle keep-alive connections too, so it doubles as
-        // the idle timeout: longer than the 60 s idle pools of ingress proxies.
-        .header_read_timeout(config.header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS);
-    let builder = Arc::new(builder);
+    // hyper applies the header timeout to idle keep-alive connections too, so it
+    // doubles as the idle timeout: longer than the 60 s idle pools of ingress proxies.
+    let builder = Arc::new(http1_builder(config.header_timeout));
 
     loop {
         // Wait for a free slot before accepting: excess connections queue in
@@ -300,8 +300,27 @@ async fn serve_public(
     }
 }
 
+/// The HTTP/1 settings both listeners share: head size and count limits (431
+/// beyond them) and the time to receive a head.
+fn http1_builder(header_timeout: Duration) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
+    builder
+}
+
 async fn serve_admin(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
+    let connections = Arc::new(Semaphore::new(ADMIN_MAX_CONNECTIONS));
+    let builder = Arc::new(http1_builder(ADMIN_HEADER_TIMEOUT));
     loop {
+        let permit = connections
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -311,12 +330,12 @@ async fn serve_admin(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<H
             let response = admin_response(&request, &metrics, &health);
             async move { Ok::<_, Infallible>(response) }
         });
+        let builder = builder.clone();
         tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
+            let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            drop(permit);
         });
     }
 }
