@@ -78,6 +78,14 @@ pub struct RunArgs {
         value_name = "BYTES"
     )]
     pub max_body_bytes: Option<String>,
+    /// Bytes all request bodies not yet verified may hold together; a body that does not fit within about a second answers 503 [default: 67108864]
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_BUFFERED_BYTES",
+        hide_env_values = true,
+        value_name = "BYTES"
+    )]
+    pub max_buffered_bytes: Option<String>,
     /// Time to receive a whole body; slower answers 408 [default: 10000]
     #[arg(
         long,
@@ -214,6 +222,7 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub max_body_bytes: usize,
+    pub max_buffered_bytes: usize,
     pub body_timeout: Duration,
     pub header_timeout: Duration,
     pub replay_tolerance: Duration,
@@ -259,6 +268,18 @@ impl Config {
         )?;
         let max_body_bytes: usize =
             positive(&args.max_body_bytes, env, "GATEWAY_MAX_BODY_BYTES", 262_144)?;
+        let max_buffered_bytes: usize = positive(
+            &args.max_buffered_bytes,
+            env,
+            "GATEWAY_MAX_BUFFERED_BYTES",
+            64 * 1024 * 1024,
+        )?;
+        if max_buffered_bytes < max_body_bytes {
+            return Err(invalid(
+                "GATEWAY_MAX_BUFFERED_BYTES",
+                format!("must hold at least one body of GATEWAY_MAX_BODY_BYTES ({max_body_bytes})"),
+            ));
+        }
         let body_timeout = Duration::from_millis(positive(
             &args.body_timeout_ms,
             env,
@@ -360,6 +381,7 @@ impl Config {
             listen_addr,
             admin_addr,
             max_body_bytes,
+            max_buffered_bytes,
             body_timeout,
             header_timeout,
             replay_tolerance,
@@ -741,6 +763,7 @@ mod tests {
         assert_eq!(c.listen_addr, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(c.admin_addr, "0.0.0.0:9090".parse().unwrap());
         assert_eq!(c.max_body_bytes, 262_144);
+        assert_eq!(c.max_buffered_bytes, 64 * 1024 * 1024);
         assert_eq!(c.replay_tolerance, Duration::from_secs(300));
         assert_eq!(c.publish_timeout, Duration::from_secs(10));
         assert!(c.m2m.is_none() && c.transfers.is_none());

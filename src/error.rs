@@ -24,6 +24,10 @@ pub enum RequestError {
     Unauthorized(#[from] VerifyError),
     #[error("too many requests awaiting the broker")]
     Overloaded,
+    #[error("no room to buffer the body before verification")]
+    BufferFull,
+    #[error("internal error after verification, and the dead-letter publish failed too")]
+    Internal,
     #[error("broker did not acknowledge: {0}")]
     Unavailable(#[from] PublishError),
 }
@@ -37,9 +41,10 @@ impl RequestError {
             RequestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             RequestError::BadBody => StatusCode::BAD_REQUEST,
             RequestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            RequestError::Overloaded | RequestError::Unavailable(_) => {
+            RequestError::Overloaded | RequestError::BufferFull | RequestError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            RequestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -56,7 +61,9 @@ impl RequestError {
             RequestError::Unauthorized(VerifyError::Mismatch) => "signature_mismatch",
             RequestError::Unauthorized(VerifyError::StaleTimestamp) => "timestamp_outside_window",
             RequestError::Overloaded => "overloaded",
+            RequestError::BufferFull => "buffers_full",
             RequestError::Unavailable(_) => "broker_unavailable",
+            RequestError::Internal => "internal_error",
         }
     }
 
@@ -68,15 +75,16 @@ impl RequestError {
             RequestError::BodyTimeout => Outcome::Timeout,
             RequestError::BadBody => Outcome::BadRequest,
             RequestError::Unauthorized(_) => Outcome::Unauthorized,
-            RequestError::Overloaded => Outcome::Overloaded,
+            RequestError::Overloaded | RequestError::BufferFull => Outcome::Overloaded,
             RequestError::Unavailable(_) => Outcome::Unavailable,
+            RequestError::Internal => Outcome::InternalError,
         }
     }
 
     /// Seconds a client should wait before retrying, for the 503s.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            RequestError::Overloaded => Some(1),
+            RequestError::Overloaded | RequestError::BufferFull => Some(1),
             RequestError::Unavailable(_) => Some(5),
             _ => None,
         }

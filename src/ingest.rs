@@ -1,23 +1,27 @@
 //! One webhook request: read the body (bounded) -> verify -> normalize -> route
 //! -> publish and await the ack -> respond. 2xx only after the broker's ack.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use tokio::sync::Semaphore;
 
+use crate::budget::{BodyBudget, Reservation, SMALL_BODY_BYTES};
 use crate::config::Config;
+use crate::envelope::{DeadLetter, EventId};
 use crate::error::RequestError;
 use crate::metrics::{Metrics, Outcome};
 use crate::normalize::{normalize, Normalized, RequestMeta};
 use crate::providers::{Provider, ProviderId};
 use crate::publish::Publisher;
 use crate::routing::{Route, Topics};
-use crate::verify::{verify, KeyRing};
+use crate::verify::{verify, KeyRing, Verified};
 
 /// After a body proves too large, read at most this much more (within
 /// [`DRAIN_TIME`]) so that a client still sending sees the 413 instead of a reset.
@@ -36,6 +40,8 @@ pub struct Ingest {
     publisher: Arc<Publisher>,
     metrics: Arc<Metrics>,
     inflight: Semaphore,
+    /// Memory for bodies not yet verified (verified ones count against `inflight`).
+    budget: BodyBudget,
     max_body_bytes: usize,
     body_timeout: Duration,
     replay_tolerance: Duration,
@@ -89,8 +95,9 @@ impl Ingest {
             providers,
             topics: config.topics.clone(),
             publisher,
-            metrics,
+            metrics: metrics.clone(),
             inflight: Semaphore::new(config.max_inflight),
+            budget: BodyBudget::new(config.max_buffered_bytes, metrics.buffered_bytes.clone()),
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout,
             replay_tolerance: config.replay_tolerance,
@@ -115,7 +122,7 @@ impl Ingest {
             .and_then(|id| self.enabled(id));
         let label = provider.map_or("unknown", |p| p.provider.id.name());
         let traceparent = traceparent(request.headers()).map(str::to_owned);
-        let trace_id = traceparent.as_deref().map(|tp| &tp[3..35]);
+        let trace_id = traceparent.as_deref().map(trace_id);
 
         let result = match provider {
             None => Err(RequestError::NotFound),
@@ -175,7 +182,7 @@ impl Ingest {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
-        let body = read_body(body, &parts.headers, self.max_body_bytes, self.body_timeout).await?;
+        let (body, reservation) = self.read_body(body, &parts.headers).await?;
 
         let keys = enabled.keys.read().expect("keys lock").clone();
         let received_at = SystemTime::now();
@@ -187,6 +194,8 @@ impl Ingest {
             received_at,
             self.replay_tolerance,
         )?;
+        // Verified bodies leave the buffer budget for the in-flight cap.
+        drop(reservation);
 
         // Only requests that will wait for the broker count against the cap, so
         // a flood of bad signatures never crowds out valid traffic.
@@ -200,17 +209,38 @@ impl Ingest {
                 .map(str::to_owned),
             traceparent,
         };
-        let normalized = normalize(enabled.provider, &verified, &meta, received_at);
+        // Nothing verified is dropped, not even to a bug: a panic past this
+        // point keeps the body on the dead-letter topic instead of closing the
+        // connection on a provider that would redeliver it (and fail) forever.
+        let routed = AssertUnwindSafe(self.publish(enabled, &verified, &meta, received_at))
+            .catch_unwind()
+            .await;
+        let result = match routed {
+            Ok(result) => result,
+            Err(_panic) => self.rescue(enabled, &verified, &meta).await,
+        };
+        drop(slot);
+        result
+    }
+
+    /// Verified body -> normalized event or dead letter -> record -> broker ack.
+    async fn publish(
+        &self,
+        enabled: &EnabledProvider,
+        verified: &Verified<Bytes>,
+        meta: &RequestMeta,
+        received_at: SystemTime,
+    ) -> Result<Accepted, RequestError> {
+        #[cfg(feature = "test-hooks")]
+        crate::test_hooks::panic_on_marker(verified.get());
+        let normalized = normalize(enabled.provider, verified, meta, received_at);
         let record = self.topics.record(&normalized);
         let outcome = match Route::of(&normalized) {
             Route::Typed(_) => Outcome::Accepted,
             Route::Unrouted => Outcome::Unrouted,
             Route::DeadLetter => Outcome::Deadlettered,
         };
-
-        let published = self.publisher.publish(&record).await;
-        drop(slot);
-        published?;
+        self.publisher.publish(&record).await?;
         let event_type = normalized.type_name();
         self.metrics
             .events_published
@@ -226,9 +256,137 @@ impl Ingest {
             },
         })
     }
+
+    /// After a panic past verification: the body goes whole to the dead-letter
+    /// topic with reason `internal_error`, built here from the raw bytes alone
+    /// (none of normalize's or routing's code, which may be what panicked). A
+    /// 2xx follows its ack; a 500 only when this publish fails (or panics) too.
+    async fn rescue(
+        &self,
+        enabled: &EnabledProvider,
+        verified: &Verified<Bytes>,
+        meta: &RequestMeta,
+    ) -> Result<Accepted, RequestError> {
+        let provider = enabled.provider.id;
+        let id = EventId::derive(provider, verified.get());
+        self.metrics
+            .internal_errors
+            .with_label_values(&[provider.name()])
+            .inc();
+        tracing::error!(
+            provider = provider.name(),
+            event_id = %id,
+            "internal error after verification; keeping the webhook on the dead-letter topic"
+        );
+        let record = DeadLetter {
+            id,
+            provider,
+            reason: "internal_error",
+            content_type: meta.content_type.clone(),
+            body: verified.get(),
+        }
+        .to_record(self.topics.topic(Route::DeadLetter).clone());
+        match AssertUnwindSafe(self.publisher.publish(&record))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(())) => {
+                self.metrics
+                    .events_published
+                    .with_label_values(&[provider.name(), "deadletter", &record.topic])
+                    .inc();
+                Ok(Accepted {
+                    id: id.to_hex(),
+                    outcome: Outcome::Deadlettered,
+                    event_type: std::borrow::Cow::Borrowed("deadletter"),
+                    entity: None,
+                })
+            }
+            Ok(Err(_)) | Err(_) => Err(RequestError::Internal),
+        }
+    }
+
+    /// Reads the whole body within the body timeout, refusing it as soon as it
+    /// exceeds the limit: from `Content-Length` before reading anything, or
+    /// while streaming. The bytes are held under a [`Reservation`] of the
+    /// buffer budget, taken before the first byte is read.
+    async fn read_body<B>(
+        &self,
+        body: B,
+        headers: &HeaderMap,
+    ) -> Result<(Bytes, Reservation), RequestError>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let limit = self.max_body_bytes;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut body = std::pin::pin!(body);
+        if declared.is_some_and(|len| len > limit as u64) {
+            // Reading would make hyper send `100 Continue`, inviting the upload.
+            if !expects_continue(headers) {
+                drain(body.as_mut()).await;
+            }
+            return Err(RequestError::TooLarge);
+        }
+        // Reserved before reading: hyper sends `100 Continue` only once polled.
+        let first = declared.map_or(SMALL_BODY_BYTES.min(limit), |len| len as usize);
+        let mut reservation = self
+            .budget
+            .reserve(first)
+            .await
+            .map_err(|_| RequestError::BufferFull)?;
+        let read = async {
+            let mut frames: Vec<Bytes> = Vec::new();
+            let mut total = 0usize;
+            while let Some(frame) = body.frame().await {
+                let Ok(data) = frame.map_err(|_| RequestError::BadBody)?.into_data() else {
+                    continue; // trailers
+                };
+                total += data.len();
+                if total > limit {
+                    return Err(RequestError::TooLarge);
+                }
+                reservation
+                    .cover(&self.budget, total, limit)
+                    .await
+                    .map_err(|_| RequestError::BufferFull)?;
+                frames.push(data);
+            }
+            Ok(concat(frames, total))
+        };
+        let result = match tokio::time::timeout(self.body_timeout, read).await {
+            Err(_) => Err(RequestError::BodyTimeout),
+            Ok(result) => result,
+        };
+        if matches!(result, Err(RequestError::TooLarge)) {
+            drain(body.as_mut()).await;
+        }
+        result.map(|bytes| (bytes, reservation))
+    }
 }
 
-/// A W3C `traceparent` of the only defined version, else nothing (never copied unchecked).
+/// The body as one buffer; a single frame (the common case) without copying.
+fn concat(mut frames: Vec<Bytes>, total: usize) -> Bytes {
+    if frames.len() == 1 {
+        return frames.pop().expect("one frame");
+    }
+    let mut out = BytesMut::with_capacity(total);
+    frames.iter().for_each(|f| out.extend_from_slice(f));
+    out.freeze()
+}
+
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// A W3C `traceparent` (trace-context level 1), else nothing: never copied
+/// unchecked. Version `ff` is invalid, and so are all-zero trace and parent ids.
 fn traceparent(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get("traceparent")?.to_str().ok()?;
     let b = value.as_bytes();
@@ -236,6 +394,7 @@ fn traceparent(headers: &HeaderMap) -> Option<&str> {
         b[r].iter()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
     };
+    let zero = |r: std::ops::Range<usize>| b[r].iter().all(|&c| c == b'0');
     let ok = b.len() == 55
         && b[2] == b'-'
         && b[35] == b'-'
@@ -243,43 +402,16 @@ fn traceparent(headers: &HeaderMap) -> Option<&str> {
         && hex(0..2)
         && hex(3..35)
         && hex(36..52)
-        && hex(53..55);
+        && hex(53..55)
+        && &b[0..2] != b"ff"
+        && !zero(3..35)
+        && !zero(36..52);
     ok.then_some(value)
 }
 
-/// Reads the whole body, refusing it as soon as it exceeds `limit`: from
-/// `Content-Length` before reading anything, or while streaming (`Limited`).
-async fn read_body<B>(
-    body: B,
-    headers: &HeaderMap,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, RequestError>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let mut body = std::pin::pin!(body);
-    if declared.is_some_and(|len| len > limit as u64) {
-        drain(body.as_mut()).await;
-        return Err(RequestError::TooLarge);
-    }
-    // `collect` keeps a single-frame body (the common case) without copying.
-    let read = Limited::new(body.as_mut(), limit).collect();
-    let result = match tokio::time::timeout(timeout, read).await {
-        Err(_) => Err(RequestError::BodyTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(RequestError::TooLarge),
-        Ok(Err(_)) => Err(RequestError::BadBody),
-    };
-    if matches!(result, Err(RequestError::TooLarge)) {
-        drain(body.as_mut()).await;
-    }
-    result
+/// The trace id of a valid `traceparent`.
+fn trace_id(traceparent: &str) -> &str {
+    &traceparent[3..35]
 }
 
 /// Reads and discards up to [`DRAIN_BYTES`] within [`DRAIN_TIME`].
@@ -320,9 +452,43 @@ pub fn error_response(error: &RequestError) -> Response<Full<Bytes>> {
     // The rest of an oversized, slow or broken body may still be on the wire.
     if matches!(
         error,
-        RequestError::TooLarge | RequestError::BodyTimeout | RequestError::BadBody
+        RequestError::TooLarge
+            | RequestError::BodyTimeout
+            | RequestError::BadBody
+            | RequestError::BufferFull
     ) {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(value: &str) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_str(value).unwrap());
+        traceparent(&headers).map(str::to_owned)
+    }
+
+    #[test]
+    fn traceparent_follows_w3c_trace_context_exactly() {
+        let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(parsed(valid).as_deref(), Some(valid));
+        assert_eq!(trace_id(valid), "4bf92f3577b34da6a3ce929d0e0e4736");
+        for invalid in [
+            // Version ff is forbidden.
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            // All-zero trace id, all-zero parent id.
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            // Upper case, wrong length, wrong separators.
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(parsed(invalid), None, "{invalid}");
+        }
+    }
 }

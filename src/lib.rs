@@ -10,6 +10,7 @@
 //!
 //! - [`server`]: listeners, connection and size limits, timeouts, graceful shutdown
 //! - [`ingest`]: one request: read body -> verify -> normalize -> route -> publish -> respond
+//! - [`budget`]: the memory budget for bodies not yet verified
 //! - [`verify`]: HMAC signature schemes; [`verify::Verified`] is built only there
 //! - [`providers`]: M2M and Transfers: a signature scheme plus an event extractor each
 //! - [`normalize`]: verified body -> canonical envelope, or a dead letter
@@ -28,6 +29,7 @@
 //! - [`topics`]: the `topics check|create` subcommand
 //! - [`dev`]: `--dev`: an embedded broker, demo secrets, a live view of the topics
 
+pub mod budget;
 pub mod config;
 pub mod dev;
 pub mod envelope;
@@ -44,6 +46,10 @@ pub mod server;
 pub mod sign;
 pub mod topics;
 pub mod verify;
+
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub mod test_hooks;
 
 pub use server::{run, start, Running};
 

@@ -22,6 +22,8 @@ pub enum Outcome {
     Unavailable,
     /// Malformed framing (a broken chunked body): the client gets a 400.
     BadRequest,
+    /// Something after verification failed and the dead-letter rescue too: a 500.
+    InternalError,
 }
 
 impl Outcome {
@@ -38,6 +40,7 @@ impl Outcome {
             Outcome::Overloaded => "overloaded",
             Outcome::Unavailable => "unavailable",
             Outcome::BadRequest => "bad_request",
+            Outcome::InternalError => "internal_error",
         }
     }
 }
@@ -52,6 +55,8 @@ pub struct Metrics {
     pub publish_errors: IntCounterVec,
     pub producer_replacements: IntCounter,
     pub inflight: IntGauge,
+    pub buffered_bytes: IntGauge,
+    pub internal_errors: IntCounterVec,
     pub topic_available: IntGaugeVec,
     pub producer_queue_messages: IntGauge,
     pub producer_queue_bytes: IntGauge,
@@ -140,6 +145,15 @@ impl Metrics {
             "webhook_inflight_requests",
             "Requests awaiting a broker acknowledgement.",
         );
+        let buffered_bytes = gauge(
+            "webhook_buffered_bytes",
+            "Bytes reserved by request bodies not yet verified (bounded by GATEWAY_MAX_BUFFERED_BYTES).",
+        );
+        let internal_errors = counter(
+            "webhook_internal_errors_total",
+            "Verified webhooks that hit an internal error (a panic) after verification; each is dead-lettered with reason internal_error.",
+            &["provider"],
+        );
         let topic_available = IntGaugeVec::new(
             Opts::new(
                 "kafka_topic_available",
@@ -202,6 +216,8 @@ impl Metrics {
             publish_errors,
             producer_replacements,
             inflight,
+            buffered_bytes,
+            internal_errors,
             topic_available,
             producer_queue_messages,
             producer_queue_bytes,

@@ -456,8 +456,15 @@ async fn a_w3c_traceparent_is_carried_into_the_record_and_a_malformed_one_is_not
     broker.create_default_topics();
     let gateway = Gateway::start_ready(gateway_env(&broker.bootstrap(), &[])).await;
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let invalid = [
+        "00-not-a-trace-id-01",
+        // Valid in shape, invalid by the W3C rules: version ff, all-zero ids.
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+    ];
     let mut ids = Vec::new();
-    for (n, tp) in [(1, traceparent), (2, "00-not-a-trace-id-01")] {
+    for (n, tp) in std::iter::once(traceparent).chain(invalid).enumerate() {
         let body = format!(
             r#"{{"event":"Payment.Status","data":{{"status":"Failed","paymentReference":"tp-{n}"}}}}"#
         );
@@ -478,7 +485,7 @@ async fn a_w3c_traceparent_is_carried_into_the_record_and_a_malformed_one_is_not
     let records = read_topic(
         &broker.bootstrap(),
         "webhooks.transfers.payment.failed",
-        2,
+        ids.len(),
         Duration::from_secs(20),
     );
     let traced = find(&records, &ids[0]);
@@ -487,8 +494,10 @@ async fn a_w3c_traceparent_is_carried_into_the_record_and_a_malformed_one_is_not
         header(traced, "ce_traceparent").as_deref(),
         Some(traceparent)
     );
-    let untraced = find(&records, &ids[1]);
-    assert!(value_json(untraced).get("traceparent").is_none());
-    assert_eq!(header(untraced, "ce_traceparent"), None);
+    for (id, tp) in ids[1..].iter().zip(invalid) {
+        let untraced = find(&records, id);
+        assert!(value_json(untraced).get("traceparent").is_none(), "{tp}");
+        assert_eq!(header(untraced, "ce_traceparent"), None, "{tp}");
+    }
     gateway.stop().await;
 }

@@ -469,3 +469,353 @@ async fn secrets_and_account_data_never_leave_in_logs_metrics_bodies_or_help() {
         }
     }
 }
+
+/// Peak resident set size in KiB (`VmHWM`), from /proc.
+fn peak_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// Raises this process's open-file limit (inherited by the gateway process)
+/// so that a thousand connections fit on both sides.
+fn raise_open_file_limit(want: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on this process with a valid struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < want {
+            limit.rlim_cur = want.min(limit.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+    assert!(
+        limit.rlim_cur >= want,
+        "the open-file limit ({}) is below the {want} this test needs",
+        limit.rlim_cur
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_stalled_uploads_stay_within_the_buffer_budget_while_webhooks_flow() {
+    let _serial = serial().await;
+    raise_open_file_limit(8192);
+    let broker = Broker::start();
+    broker.create_default_topics();
+    const BUDGET: u64 = 32 * 1024 * 1024;
+    // What the gateway holds besides buffered bodies with a thousand open
+    // connections: hyper's per-connection buffers and tasks, the producer and
+    // allocator slack. Measured at about 20 MiB (see RELIABILITY.md).
+    const OVERHEAD: u64 = 40 * 1024 * 1024;
+    const UPLOADS: usize = 1000;
+    let mut env = gateway_env(
+        &broker.bootstrap(),
+        &[
+            ("GATEWAY_MAX_BUFFERED_BYTES", &BUDGET.to_string()),
+            ("GATEWAY_BODY_TIMEOUT_MS", "30000"),
+        ],
+    );
+    env.remove("GATEWAY_LISTEN_ADDR");
+    env.remove("GATEWAY_ADMIN_ADDR");
+    let gateway = Process::start(&env, Stdio::null());
+    gateway.wait_ready().await;
+    // Warm the request path so the baseline includes the producer's buffers.
+    for n in 0..20 {
+        let body = transfers_small_body(n);
+        assert_eq!(
+            send_signed(gateway.public, "transfers", &body)
+                .await
+                .unwrap()
+                .status,
+            200
+        );
+    }
+    let baseline = gateway.rss_kib() * 1024;
+
+    // A thousand clients each declare a near-limit body, send most of it and
+    // stall; one that is refused (503) or closed comes straight back.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (near_limit, sent) = (250_000usize, 240_000usize);
+    let mut clients = Vec::new();
+    for _ in 0..UPLOADS {
+        let (addr, stop) = (gateway.public, stop.clone());
+        clients.push(tokio::spawn(async move {
+            let head = format!(
+                "POST /webhooks/transfers HTTP/1.1\r\nhost: x\r\ncontent-length: {near_limit}\r\nx-transfers-signature: {}\r\n\r\n",
+                "0".repeat(64)
+            );
+            let mut refused = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(mut stream) = TcpStream::connect(addr).await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let body = vec![b'x'; sent];
+                let mut answer = [0u8; 64];
+                let upload = async {
+                    stream.write_all(head.as_bytes()).await?;
+                    stream.write_all(&body).await?;
+                    // Stall: wait for an answer that only a refusal brings.
+                    stream.read(&mut answer).await
+                };
+                let outcome = tokio::time::timeout(Duration::from_secs(20), upload).await;
+                if let Ok(Ok(n)) = outcome {
+                    if answer[..n].starts_with(b"HTTP/1.1 503") {
+                        refused += 1;
+                    }
+                }
+            }
+            refused
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // Ordinary webhooks are accepted meanwhile.
+    for n in 20..40 {
+        let body = transfers_small_body(n);
+        let reply = tokio::time::timeout(
+            Duration::from_secs(5),
+            send_signed(gateway.public, "transfers", &body),
+        )
+        .await
+        .expect("a small webhook is answered while uploads stall")
+        .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let buffered = gateway_metric(gateway.admin, "webhook_buffered_bytes").await;
+    let peak = peak_rss_kib(gateway.pid()) * 1024;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut refused = 0;
+    for c in clients {
+        c.abort();
+        if let Ok(n) = c.await {
+            refused += n;
+        }
+    }
+    println!(
+        "{UPLOADS} stalled uploads: RSS {} MiB before, peak {} MiB; {} MiB buffered at once (budget {} MiB); {refused} refusals seen",
+        baseline >> 20,
+        peak >> 20,
+        (buffered as u64) >> 20,
+        BUDGET >> 20
+    );
+    assert!(buffered > 0.0 && buffered as u64 <= BUDGET);
+    assert!(
+        peak <= baseline + BUDGET + OVERHEAD,
+        "peak RSS {peak} exceeds {baseline} + budget {BUDGET} + overhead {OVERHEAD}"
+    );
+}
+
+fn transfers_small_body(n: usize) -> Vec<u8> {
+    format!(
+        r#"{{"event":"Payment.Status","data":{{"status":"Completed","paymentReference":"budget-{n}","note":"{}"}}}}"#,
+        "n".repeat(2048)
+    )
+    .into_bytes()
+}
+
+async fn gateway_metric(admin: std::net::SocketAddr, series: &str) -> f64 {
+    metric_value(&get(admin, "/metrics").await.unwrap().text(), series)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_continue_with_an_oversized_length_is_refused_before_any_upload() {
+    let gateway = Gateway::start(gateway_env("127.0.0.1:1", &[])).await;
+    let mut stream = TcpStream::connect(gateway.public).await.unwrap();
+    stream
+        .write_all(
+            b"POST /webhooks/transfers HTTP/1.1\r\nhost: x\r\ncontent-length: 10485760\r\nexpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut answer))
+        .await
+        .expect("answered at once, without waiting for a body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text:?}");
+    assert!(!text.contains("100 Continue"), "{text:?}");
+
+    // Within the limit, the client is invited to send as usual.
+    let mut stream = TcpStream::connect(gateway.public).await.unwrap();
+    stream
+        .write_all(
+            b"POST /webhooks/transfers HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nexpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 100 Continue"));
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_port_caps_connections_and_limits_request_heads_like_the_public_one() {
+    let _serial = serial().await;
+    let gateway = Gateway::start(gateway_env("127.0.0.1:1", &[])).await;
+    let admin = gateway.admin;
+    for (what, head) in [
+        (
+            "a 20 KiB header",
+            format!(
+                "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+                "b".repeat(20 * 1024)
+            ),
+        ),
+        (
+            "101 headers",
+            format!(
+                "GET /healthz HTTP/1.1\r\nhost: x\r\n{}\r\n",
+                (0..101)
+                    .map(|i| format!("x-h{i}: v\r\n"))
+                    .collect::<String>()
+            ),
+        ),
+    ] {
+        let response = raw_exchange(admin, head.as_bytes()).await;
+        assert!(response.starts_with("HTTP/1.1 431"), "{what}: {response:?}");
+    }
+
+    // 64 idle connections fill the cap: a probe waits in the backlog...
+    let mut idle = Vec::new();
+    for _ in 0..64 {
+        idle.push(TcpStream::connect(admin).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = tokio::spawn(async move { get(admin, "/healthz").await });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!waiting.is_finished(), "a 65th connection was served");
+    // ...and is served as soon as one of them leaves.
+    idle.pop();
+    let reply = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served once a slot is free")
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    drop(idle);
+    gateway.stop().await;
+}
+
+async fn raw_exchange(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_at_beyond_the_date_range_is_published_with_the_receive_time() {
+    let broker = Broker::start();
+    broker.create_default_topics();
+    let gateway = Gateway::start_ready(gateway_env(&broker.bootstrap(), &[])).await;
+    let mut ids = Vec::new();
+    // A microsecond epoch (read as milliseconds: the year 55 000), and a
+    // well-formed RFC 3339 time that is the year 10 000 in UTC.
+    for (n, created_at) in ["1763892000000000", r#""9999-12-31T23:59:59-23:59""#]
+        .into_iter()
+        .enumerate()
+    {
+        let body = format!(
+            r#"{{"event":"link.opened","data":{{"linkId":"far-{n}","createdAt":{created_at}}}}}"#
+        );
+        let reply = send_signed(gateway.public, "m2m", body.as_bytes())
+            .await
+            .expect("answered, not a closed connection");
+        assert_eq!(reply.status, 200, "{created_at}: {}", reply.text());
+        ids.push(reply.json()["id"].as_str().unwrap().to_owned());
+    }
+    let records = read_topic(
+        &broker.bootstrap(),
+        "webhooks.m2m.link.opened",
+        ids.len(),
+        Duration::from_secs(20),
+    );
+    assert_eq!(records.len(), ids.len());
+    for record in &records {
+        let event = value_json(record);
+        assert_eq!(event["time"], event["receivedat"], "{event}");
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_after_verification_dead_letters_the_body_and_the_gateway_keeps_serving() {
+    let _serial = serial().await;
+    let broker = Broker::start();
+    broker.create_default_topics();
+    let gateway = Gateway::start_ready(gateway_env(
+        &broker.bootstrap(),
+        &[("GATEWAY_PUBLISH_TIMEOUT_MS", "1500")],
+    ))
+    .await;
+    let marker = webhook_gateway::test_hooks::PANIC_MARKER;
+    let poisoned = |n: usize| {
+        format!(
+            r#"{{"event":"Payment.Status","data":{{"status":"Completed","paymentReference":"{marker}-{n}"}}}}"#
+        )
+    };
+    let body = poisoned(1);
+    let reply = send_signed(gateway.public, "transfers", body.as_bytes())
+        .await
+        .expect("answered, not a closed connection");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let dead = read_topic(
+        &broker.bootstrap(),
+        "webhooks.deadletter",
+        1,
+        Duration::from_secs(20),
+    );
+    let record = dead
+        .iter()
+        .find(|m| header(m, "ce_id").as_deref() == Some(id.as_str()))
+        .expect("kept on the dead-letter topic");
+    assert_eq!(record.payload(), Some(body.as_bytes()));
+    assert_eq!(
+        header(record, "x-deadletter-reason").as_deref(),
+        Some("internal_error")
+    );
+    assert_eq!(header(record, "x-provider").as_deref(), Some("transfers"));
+
+    // The process keeps serving, and counts what happened.
+    let ok = transfers_small_body(1);
+    assert_eq!(
+        send_signed(gateway.public, "transfers", &ok)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let internal = r#"webhook_internal_errors_total{provider="transfers"}"#;
+    assert_eq!(gateway.metric(internal).await, 1.0);
+
+    // When the dead-letter publish fails too, the answer is a 500 (and the
+    // provider retries).
+    broker.freeze();
+    let reply = send_signed(gateway.public, "transfers", poisoned(2).as_bytes())
+        .await
+        .expect("answered");
+    broker.thaw();
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.json()["error"], "internal_error");
+    assert_eq!(gateway.metric(internal).await, 2.0);
+    assert_eq!(
+        gateway
+            .metric(r#"webhook_requests_total{provider="transfers",outcome="internal_error"}"#)
+            .await,
+        1.0
+    );
+    gateway.stop().await;
+}

@@ -1,0 +1,16 @@
+//! Fault injection for the tests, compiled only with the `test-hooks` feature
+//! (the integration tests turn it on through a dev-dependency on this crate):
+//! never part of a release build.
+
+/// A verified body containing this marker panics right after verification, as
+/// a bug in normalize or routing would.
+pub const PANIC_MARKER: &str = "__webhook_gateway_test_panic__";
+
+pub fn panic_on_marker(body: &[u8]) {
+    if body
+        .windows(PANIC_MARKER.len())
+        .any(|w| w == PANIC_MARKER.as_bytes())
+    {
+        panic!("test hook: injected panic after verification");
+    }
+}
