@@ -853,10 +853,12 @@ def main() -> int:
     r.check("a config change changes checksum/config (rolls the pods)", checksum_rolls)
 
     def large_numbers() -> None:
-        env = deployment_env(objects(render({"gateway": {"maxBodyBytes": 10000000, "publishTimeoutMs": 120000},
+        env = deployment_env(objects(render({"gateway": {"maxBodyBytes": 10000000, "publishTimeoutMs": 120000,
+                                                         "maxBufferedBytes": 268435456},
                                              "kafka": {"config": {"message.max.bytes": 20000000}}})))
         expect(env["GATEWAY_MAX_BODY_BYTES"] == "10000000", f"GATEWAY_MAX_BODY_BYTES={env['GATEWAY_MAX_BODY_BYTES']}")
         expect(env["KAFKA_MESSAGE_MAX_BYTES"] == "20000000", f"KAFKA_MESSAGE_MAX_BYTES={env['KAFKA_MESSAGE_MAX_BYTES']}")
+        expect(env["GATEWAY_MAX_BUFFERED_BYTES"] == "268435456", f"GATEWAY_MAX_BUFFERED_BYTES={env.get('GATEWAY_MAX_BUFFERED_BYTES')}")
 
     r.check("large numbers render as integers, not 1e+07", large_numbers)
 

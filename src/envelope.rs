@@ -202,7 +202,8 @@ impl Envelope<'_> {
 pub struct DeadLetter<'a> {
     pub id: EventId,
     pub provider: ProviderId,
-    /// A short code: `not_json`, `not_object`, `missing_event`, `missing_data`, `event_too_long`.
+    /// A short code: `not_json`, `not_object`, `missing_event`, `missing_data`, `event_too_long`,
+    /// or `internal_error` (a panic after verification; see `ingest`).
     pub reason: &'static str,
     pub content_type: Option<String>,
     pub body: &'a [u8],

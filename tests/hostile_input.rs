@@ -813,7 +813,7 @@ async fn a_panic_after_verification_dead_letters_the_body_and_the_gateway_keeps_
     assert_eq!(gateway.metric(internal).await, 2.0);
     assert_eq!(
         gateway
-            .metric(r#"webhook_requests_total{provider="transfers",outcome="internal_error"}"#)
+            .metric(r#"webhook_requests_total{outcome="internal_error",provider="transfers"}"#)
             .await,
         1.0
     );

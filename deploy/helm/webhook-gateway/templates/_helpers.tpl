@@ -149,6 +149,7 @@ Numbers go through int64 so that large values never print in exponent form.
 GATEWAY_LISTEN_ADDR: {{ printf "%s:%d" $g.bindAddress (int64 .Values.containerPorts.http) | quote }}
 GATEWAY_ADMIN_ADDR: {{ printf "%s:%d" $g.bindAddress (int64 .Values.containerPorts.admin) | quote }}
 GATEWAY_MAX_BODY_BYTES: {{ int64 $g.maxBodyBytes | quote }}
+GATEWAY_MAX_BUFFERED_BYTES: {{ int64 $g.maxBufferedBytes | quote }}
 GATEWAY_PUBLISH_TIMEOUT_MS: {{ int64 $g.publishTimeoutMs | quote }}
 GATEWAY_MAX_INFLIGHT: {{ int64 $g.maxInflight | quote }}
 GATEWAY_MAX_CONNECTIONS: {{ int64 $g.maxConnections | quote }}
