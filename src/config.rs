@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,6 +26,33 @@ pub type Env = HashMap<String, String>;
 pub const ENVELOPE_OVERHEAD_BYTES: usize = 8 * 1024;
 /// librdkafka's own default for `message.max.bytes`.
 const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+// Upper bounds. Past them a value is a typo or a unit mistake, and some would
+// fail far from here: tokio's Semaphore panics above `MAX_PERMITS`,
+// `Instant + Duration` panics on overflow, librdkafka's `message.timeout.ms` is
+// a C int of milliseconds. Each is far above any sane setting.
+
+/// Every in-flight request may hold a whole body; webhooks are KiBs.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// One request's body: an hour is already a stalled client.
+pub const MAX_BODY_TIMEOUT_MS: u64 = 60 * 60 * 1000;
+/// A request's headers, and a kept-alive connection's idle time: an hour.
+pub const MAX_HEADER_TIMEOUT_SECS: u64 = 60 * 60;
+/// A day: a wider replay window no longer protects against replays.
+pub const MAX_REPLAY_TOLERANCE_SECS: u64 = 24 * 60 * 60;
+/// librdkafka's own default delivery timeout (5 minutes); no provider holds a
+/// request open that long, and it stays well inside the C int of `message.timeout.ms`.
+pub const MAX_PUBLISH_TIMEOUT_MS: u64 = 5 * 60 * 1000;
+/// A million: beyond one process's file descriptors (Linux's `nr_open` default
+/// is 1048576) and far below tokio's `Semaphore::MAX_PERMITS`.
+pub const MAX_INFLIGHT: u64 = 1_000_000;
+pub const MAX_CONNECTIONS: u64 = 1_000_000;
+/// Serving on after SIGTERM while load balancers notice: ten minutes at most.
+pub const MAX_SHUTDOWN_DELAY_SECS: u64 = 10 * 60;
+/// From SIGTERM to exit: an hour at most (and more than the delay).
+pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 60 * 60;
+/// A rotated secret takes effect within this: an hour at most.
+pub const MAX_SECRET_RELOAD_SECS: u64 = 60 * 60;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -257,47 +285,77 @@ impl Config {
             "0.0.0.0:9090",
             "a socket address such as 0.0.0.0:9090",
         )?;
-        let max_body_bytes: usize =
-            positive(&args.max_body_bytes, env, "GATEWAY_MAX_BODY_BYTES", 262_144)?;
-        let body_timeout = Duration::from_millis(positive(
+        let max_body_bytes = bounded(
+            &args.max_body_bytes,
+            env,
+            "GATEWAY_MAX_BODY_BYTES",
+            262_144,
+            MAX_BODY_BYTES,
+            "bytes",
+        )? as usize;
+        let body_timeout = Duration::from_millis(bounded(
             &args.body_timeout_ms,
             env,
             "GATEWAY_BODY_TIMEOUT_MS",
             10_000,
+            MAX_BODY_TIMEOUT_MS,
+            "ms",
         )?);
-        let header_timeout = Duration::from_secs(positive(
+        let header_timeout = Duration::from_secs(bounded(
             &args.header_timeout_secs,
             env,
             "GATEWAY_HEADER_TIMEOUT_SECS",
             75,
+            MAX_HEADER_TIMEOUT_SECS,
+            "s",
         )?);
-        let replay_tolerance = Duration::from_secs(positive(
+        let replay_tolerance = Duration::from_secs(bounded(
             &args.replay_tolerance_secs,
             env,
             "GATEWAY_REPLAY_TOLERANCE_SECS",
             300,
+            MAX_REPLAY_TOLERANCE_SECS,
+            "s",
         )?);
-        let publish_timeout = Duration::from_millis(positive(
+        let publish_timeout = Duration::from_millis(bounded(
             &args.publish_timeout_ms,
             env,
             "GATEWAY_PUBLISH_TIMEOUT_MS",
             10_000,
+            MAX_PUBLISH_TIMEOUT_MS,
+            "ms",
         )?);
-        let max_inflight = positive(&args.max_inflight, env, "GATEWAY_MAX_INFLIGHT", 1024)?;
-        let max_connections =
-            positive(&args.max_connections, env, "GATEWAY_MAX_CONNECTIONS", 4096)?;
-        let shutdown_delay = Duration::from_secs(parse(
+        let max_inflight = bounded(
+            &args.max_inflight,
+            env,
+            "GATEWAY_MAX_INFLIGHT",
+            1024,
+            MAX_INFLIGHT,
+            "requests",
+        )? as usize;
+        let max_connections = bounded(
+            &args.max_connections,
+            env,
+            "GATEWAY_MAX_CONNECTIONS",
+            4096,
+            MAX_CONNECTIONS,
+            "connections",
+        )? as usize;
+        let shutdown_delay = Duration::from_secs(in_range(
             &args.shutdown_delay_secs,
             env,
             "GATEWAY_SHUTDOWN_DELAY_SECS",
-            "5",
-            "a whole number of seconds",
+            5,
+            0..=MAX_SHUTDOWN_DELAY_SECS,
+            "s",
         )?);
-        let shutdown_grace = Duration::from_secs(positive(
+        let shutdown_grace = Duration::from_secs(bounded(
             &args.shutdown_grace_secs,
             env,
             "GATEWAY_SHUTDOWN_GRACE_SECS",
             30,
+            MAX_SHUTDOWN_GRACE_SECS,
+            "s",
         )?);
         if shutdown_grace <= shutdown_delay {
             return Err(invalid(
@@ -305,11 +363,13 @@ impl Config {
                 "must be larger than GATEWAY_SHUTDOWN_DELAY_SECS",
             ));
         }
-        let secret_reload = Duration::from_secs(positive(
+        let secret_reload = Duration::from_secs(bounded(
             &args.secret_reload_secs,
             env,
             "GATEWAY_SECRET_RELOAD_SECS",
             10,
+            MAX_SECRET_RELOAD_SECS,
+            "s",
         )?);
         let log_format = match setting(&args.log_format, env, "LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -347,7 +407,7 @@ impl Config {
             ));
         }
         let message_max = kafka.message_max_bytes()?;
-        if max_body_bytes + ENVELOPE_OVERHEAD_BYTES > message_max {
+        if max_body_bytes.saturating_add(ENVELOPE_OVERHEAD_BYTES) > message_max {
             return Err(invalid(
                 "GATEWAY_MAX_BODY_BYTES",
                 format!(
@@ -400,21 +460,33 @@ fn parse<T: FromStr>(
         .map_err(|_| invalid(var, format!("expected {expected}, got `{text}`")))
 }
 
-fn positive<T: FromStr + PartialOrd + Default + ToString>(
+/// The setting `var`, a whole number from 1 to `max` (`unit` for messages).
+fn bounded(
     flag: &Option<String>,
     env: &Env,
     var: &str,
-    default: T,
-) -> Result<T, ConfigError> {
-    let v: T = parse(
-        flag,
-        env,
-        var,
-        &default.to_string(),
-        "a positive whole number",
-    )?;
-    if v <= T::default() {
-        return Err(invalid(var, "must be greater than zero"));
+    default: u64,
+    max: u64,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    in_range(flag, env, var, default, 1..=max, unit)
+}
+
+/// The setting `var`, a whole number within `range`. A number too large even
+/// to parse gets the same answer as one past the bound.
+fn in_range(
+    flag: &Option<String>,
+    env: &Env,
+    var: &str,
+    default: u64,
+    range: RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    let (min, max) = (range.start(), range.end());
+    let expected = format!("a whole number from {min} to {max} ({unit})");
+    let v: u64 = parse(flag, env, var, &default.to_string(), &expected)?;
+    if !range.contains(&v) {
+        return Err(invalid(var, format!("expected {expected}, got `{v}`")));
     }
     Ok(v)
 }
@@ -888,6 +960,62 @@ mod tests {
             assert_eq!(err.setting, var);
         }
         assert!(config(&[BROKER, ("KAFKA_ACKS", "-1")]).is_ok());
+    }
+
+    /// Each bounded setting with its largest accepted value, and what else it needs to pass.
+    const BOUNDED: &[(&str, u64, &[(&str, &str)])] = &[
+        (
+            "GATEWAY_MAX_BODY_BYTES",
+            MAX_BODY_BYTES,
+            &[("KAFKA_MESSAGE_MAX_BYTES", "1000000000")],
+        ),
+        ("GATEWAY_BODY_TIMEOUT_MS", MAX_BODY_TIMEOUT_MS, &[]),
+        ("GATEWAY_HEADER_TIMEOUT_SECS", MAX_HEADER_TIMEOUT_SECS, &[]),
+        (
+            "GATEWAY_REPLAY_TOLERANCE_SECS",
+            MAX_REPLAY_TOLERANCE_SECS,
+            &[],
+        ),
+        ("GATEWAY_PUBLISH_TIMEOUT_MS", MAX_PUBLISH_TIMEOUT_MS, &[]),
+        ("GATEWAY_MAX_INFLIGHT", MAX_INFLIGHT, &[]),
+        ("GATEWAY_MAX_CONNECTIONS", MAX_CONNECTIONS, &[]),
+        (
+            "GATEWAY_SHUTDOWN_DELAY_SECS",
+            MAX_SHUTDOWN_DELAY_SECS,
+            &[("GATEWAY_SHUTDOWN_GRACE_SECS", "3600")],
+        ),
+        ("GATEWAY_SHUTDOWN_GRACE_SECS", MAX_SHUTDOWN_GRACE_SECS, &[]),
+        ("GATEWAY_SECRET_RELOAD_SECS", MAX_SECRET_RELOAD_SECS, &[]),
+    ];
+
+    #[test]
+    fn values_past_a_settings_bound_are_refused_naming_it() {
+        for (var, max, needs) in BOUNDED {
+            let with = |value: &str| {
+                let mut pairs = vec![BROKER, (*var, value)];
+                pairs.extend_from_slice(needs);
+                config(&pairs)
+            };
+            assert!(with(&max.to_string()).is_ok(), "{var}={max} is accepted");
+            for value in [
+                (max + 1).to_string(),
+                u64::MAX.to_string(),
+                format!("{}0", u64::MAX),
+            ] {
+                let err = with(&value).unwrap_err();
+                assert_eq!(err.setting, *var, "{var}={value}: {err}");
+                assert!(err.reason.contains(&max.to_string()), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn bounds_keep_clear_of_the_limits_below_them() {
+        assert!(MAX_INFLIGHT as usize <= tokio::sync::Semaphore::MAX_PERMITS);
+        assert!(MAX_CONNECTIONS as usize <= tokio::sync::Semaphore::MAX_PERMITS);
+        // message.timeout.ms is a C int of milliseconds.
+        assert!(MAX_PUBLISH_TIMEOUT_MS <= i32::MAX as u64);
+        assert!(MAX_SHUTDOWN_DELAY_SECS < MAX_SHUTDOWN_GRACE_SECS);
     }
 
     #[test]

@@ -48,6 +48,13 @@ fn bad_configuration_exits_64_with_one_line_naming_the_setting() {
             ],
             "M2M_WEBHOOK_SECRET",
         ),
+        (
+            vec![
+                ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                ("GATEWAY_MAX_BODY_BYTES", "18446744073709551615"),
+            ],
+            "GATEWAY_MAX_BODY_BYTES",
+        ),
     ] {
         let out = run(&[], &env, b"");
         assert_eq!(out.status.code(), Some(64), "{setting}");
