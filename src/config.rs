@@ -586,6 +586,74 @@ struct KafkaValue {
     sensitive: bool,
 }
 
+impl KafkaValue {
+    /// One of the gateway's own values.
+    fn gateway(value: &str) -> KafkaValue {
+        KafkaValue {
+            value: value.to_owned(),
+            origin: String::new(),
+            sensitive: false,
+        }
+    }
+}
+
+/// One `KAFKA_*` variable: the property it sets (by its first name in
+/// [`KAFKA_ALIASES`]) and its value, or the file holding it.
+struct KafkaVariable {
+    var: String,
+    property: String,
+    from_file: bool,
+    value: String,
+}
+
+/// The `KAFKA_*` variables in name order, and warnings for those ignored.
+/// Refuses two variables that set one property (`X` and `X_FILE`, or a
+/// property and its alias) before any value is looked at.
+fn kafka_variables(env: &Env) -> Result<(Vec<KafkaVariable>, Vec<String>), ConfigError> {
+    let mut vars: Vec<(&String, &String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("KAFKA_"))
+        .collect();
+    vars.sort();
+    let mut variables = Vec::new();
+    let mut warnings = Vec::new();
+    let mut seen = BTreeMap::new();
+    for (var, value) in vars {
+        if is_service_link(var) {
+            warnings.push(format!("ignoring {var}: a Kubernetes service-link variable, not a librdkafka property (set enableServiceLinks: false)"));
+            continue;
+        }
+        let rest = &var["KAFKA_".len()..];
+        let (name, from_file) = match rest.strip_suffix("_FILE") {
+            Some(name) => (name, true),
+            None => (rest, false),
+        };
+        let spelled = name.to_ascii_lowercase().replace('_', ".");
+        if spelled.is_empty() {
+            return Err(invalid(var.as_str(), "names no property"));
+        }
+        let property = canonical(&spelled).to_owned();
+        if let Some(other) = seen.insert(property.clone(), var.clone()) {
+            let alias = if spelled == property {
+                String::new()
+            } else {
+                format!(" (as its alias `{spelled}`)")
+            };
+            return Err(invalid(
+                var.as_str(),
+                format!("sets `{property}`{alias} like {other}; set only one"),
+            ));
+        }
+        variables.push(KafkaVariable {
+            var: var.clone(),
+            property,
+            from_file,
+            value: value.clone(),
+        });
+    }
+    Ok((variables, warnings))
+}
+
 /// The gateway's choices, any of which a `KAFKA_*` variable may change.
 const KAFKA_DEFAULTS: &[(&str, &str)] = &[
     ("client.id", "webhook-gateway"),
@@ -599,6 +667,41 @@ const KAFKA_DEFAULTS: &[(&str, &str)] = &[
     ("queue.buffering.max.messages", "100000"),
     ("socket.keepalive.enable", "true"),
 ];
+
+/// librdkafka properties with two names (`_RK_C_ALIAS` in librdkafka 2.12's
+/// rdkafka_conf.c; CONFIGURATION.md's "Alias for" entries): setting both leaves
+/// which one applies to the order they are set in. Each `KAFKA_*` variable is
+/// read as the first name, so the gateway's defaults and enforced values apply
+/// to either spelling and setting both is refused. The first name is the one
+/// the gateway uses, else the Java client's, which operators know.
+const KAFKA_ALIASES: &[(&str, &str)] = &[
+    ("bootstrap.servers", "metadata.broker.list"),
+    ("max.in.flight.requests.per.connection", "max.in.flight"),
+    ("sasl.mechanism", "sasl.mechanisms"),
+    (
+        "sasl.oauthbearer.client.id",
+        "sasl.oauthbearer.client.credentials.client.id",
+    ),
+    (
+        "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.client.credentials.client.secret",
+    ),
+    ("max.partition.fetch.bytes", "fetch.message.max.bytes"),
+    ("linger.ms", "queue.buffering.max.ms"),
+    ("retries", "message.send.max.retries"),
+    ("compression.type", "compression.codec"),
+    ("acks", "request.required.acks"),
+    ("message.timeout.ms", "delivery.timeout.ms"),
+    ("enable.auto.commit", "auto.commit.enable"),
+];
+
+/// The name the gateway keys `property` by: its first name in [`KAFKA_ALIASES`].
+fn canonical(property: &str) -> &str {
+    KAFKA_ALIASES
+        .iter()
+        .find(|(_, alias)| *alias == property)
+        .map_or(property, |(name, _)| name)
+}
 
 /// Not overridable: they are what "acknowledged" means.
 const KAFKA_ENFORCED: &[(&str, &str)] = &[("acks", "all"), ("enable.idempotence", "true")];
@@ -622,51 +725,23 @@ impl KafkaSettings {
     ) -> Result<(KafkaSettings, Vec<String>), ConfigError> {
         let mut properties: BTreeMap<String, KafkaValue> = KAFKA_DEFAULTS
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    KafkaValue {
-                        value: v.to_string(),
-                        origin: String::new(),
-                        sensitive: false,
-                    },
-                )
-            })
+            .map(|(k, v)| (k.to_string(), KafkaValue::gateway(v)))
             .collect();
-        let mut warnings = Vec::new();
-        let mut vars: Vec<(&String, &String)> = env
-            .iter()
-            .filter(|(k, _)| k.starts_with("KAFKA_"))
-            .collect();
-        vars.sort();
-        let mut seen = BTreeMap::new();
-        for (var, value) in vars {
-            let rest = &var["KAFKA_".len()..];
-            if is_service_link(var) {
-                warnings.push(format!("ignoring {var}: a Kubernetes service-link variable, not a librdkafka property (set enableServiceLinks: false)"));
-                continue;
-            }
-            let (name, from_file) = match rest.strip_suffix("_FILE") {
-                Some(name) => (name, true),
-                None => (rest, false),
-            };
-            let property = name.to_ascii_lowercase().replace('_', ".");
-            if property.is_empty() {
-                return Err(invalid(var.as_str(), "names no property"));
-            }
-            if let Some(other) = seen.insert(property.clone(), var.clone()) {
-                return Err(invalid(
-                    var.as_str(),
-                    format!("sets `{property}` like {other}; set only one"),
-                ));
-            }
+        let (variables, warnings) = kafka_variables(env)?;
+        for KafkaVariable {
+            var,
+            property,
+            from_file,
+            value,
+        } in variables
+        {
             let value = if from_file {
-                let text = std::fs::read_to_string(value).map_err(|e| {
+                let text = std::fs::read_to_string(&value).map_err(|e| {
                     invalid(var.as_str(), format!("cannot read `{value}`: {}", e.kind()))
                 })?;
                 text.trim_end_matches(['\n', '\r']).to_owned()
             } else {
-                value.clone()
+                value
             };
             if let Some((_, required)) = KAFKA_ENFORCED.iter().find(|(k, _)| *k == property) {
                 let same = value == *required || (property == "acks" && value == "-1");
@@ -674,7 +749,7 @@ impl KafkaSettings {
                     return Err(invalid(var.as_str(), format!("`{property}` is always `{required}`: it is what an acknowledged webhook means")));
                 }
             }
-            if property == "message.timeout.ms" || property == "delivery.timeout.ms" {
+            if property == "message.timeout.ms" {
                 return Err(invalid(
                     var.as_str(),
                     "set GATEWAY_PUBLISH_TIMEOUT_MS instead: the producer's timeout follows it",
@@ -685,27 +760,19 @@ impl KafkaSettings {
                 property,
                 KafkaValue {
                     value,
-                    origin: var.clone(),
+                    origin: var,
                     sensitive,
                 },
             );
         }
         for (k, v) in KAFKA_ENFORCED {
-            properties.insert(
-                k.to_string(),
-                KafkaValue {
-                    value: v.to_string(),
-                    origin: String::new(),
-                    sensitive: false,
-                },
-            );
+            properties.insert(k.to_string(), KafkaValue::gateway(v));
         }
         properties.insert(
             "message.timeout.ms".into(),
             KafkaValue {
-                value: publish_timeout.as_millis().to_string(),
                 origin: "GATEWAY_PUBLISH_TIMEOUT_MS".into(),
-                sensitive: false,
+                ..KafkaValue::gateway(&publish_timeout.as_millis().to_string())
             },
         );
         let settings = KafkaSettings { properties };
@@ -735,19 +802,16 @@ impl KafkaSettings {
         }
     }
 
+    /// The value of `property`, under either of its names.
     pub fn get(&self, property: &str) -> Option<&str> {
-        self.properties.get(property).map(|v| v.value.as_str())
+        self.properties
+            .get(canonical(property))
+            .map(|v| v.value.as_str())
     }
 
     pub fn set(&mut self, property: &str, value: &str) {
-        self.properties.insert(
-            property.to_owned(),
-            KafkaValue {
-                value: value.to_owned(),
-                origin: String::new(),
-                sensitive: false,
-            },
-        );
+        self.properties
+            .insert(canonical(property).to_owned(), KafkaValue::gateway(value));
     }
 
     pub fn has_bootstrap(&self) -> bool {
@@ -960,6 +1024,35 @@ mod tests {
             assert_eq!(err.setting, var);
         }
         assert!(config(&[BROKER, ("KAFKA_ACKS", "-1")]).is_ok());
+    }
+
+    fn kafka_var(property: &str) -> String {
+        format!("KAFKA_{}", property.to_ascii_uppercase().replace('.', "_"))
+    }
+
+    #[test]
+    fn an_alias_is_its_property_under_another_name() {
+        // It overrides the gateway's default as the usual name would...
+        let c = config(&[BROKER, ("KAFKA_QUEUE_BUFFERING_MAX_MS", "2")]).unwrap();
+        assert_eq!(c.kafka.get("linger.ms"), Some("2"));
+        assert_eq!(c.kafka.get("queue.buffering.max.ms"), Some("2"));
+        // ...is held to the enforced values...
+        let err = config(&[BROKER, ("KAFKA_REQUEST_REQUIRED_ACKS", "1")]).unwrap_err();
+        assert_eq!(err.setting, "KAFKA_REQUEST_REQUIRED_ACKS");
+        assert!(config(&[BROKER, ("KAFKA_REQUEST_REQUIRED_ACKS", "all")]).is_ok());
+        // ...and names the brokers as well as bootstrap.servers does.
+        let c = config(&[("KAFKA_METADATA_BROKER_LIST", "127.0.0.1:9092")]).unwrap();
+        assert_eq!(c.kafka.get("bootstrap.servers"), Some("127.0.0.1:9092"));
+    }
+
+    #[test]
+    fn a_property_set_under_both_its_names_is_refused() {
+        for (name, alias) in KAFKA_ALIASES {
+            let (a, b) = (kafka_var(name), kafka_var(alias));
+            let err = config(&[BROKER, (&a, "1"), (&b, "1")]).unwrap_err();
+            assert!(err.setting == a || err.setting == b, "{name}: {err}");
+            assert!(err.reason.contains(name), "{name}: {err}");
+        }
     }
 
     /// Each bounded setting with its largest accepted value, and what else it needs to pass.
