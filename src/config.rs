@@ -14,6 +14,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaConfRes;
 
 use crate::providers::ProviderId;
 use crate::routing::Topics;
@@ -583,17 +584,22 @@ struct KafkaValue {
     value: String,
     /// The variable it came from, for error messages; empty for the gateway's own.
     origin: String,
-    sensitive: bool,
+    /// Whether the value may be printed: see [`may_show`].
+    shown: bool,
 }
 
 impl KafkaValue {
-    /// One of the gateway's own values.
-    fn gateway(value: &str) -> KafkaValue {
+    fn new(property: &str, value: String, origin: String, from_file: bool) -> KafkaValue {
         KafkaValue {
-            value: value.to_owned(),
-            origin: String::new(),
-            sensitive: false,
+            shown: may_show(property, from_file),
+            value,
+            origin,
         }
+    }
+
+    /// One of the gateway's own values.
+    fn gateway(property: &str, value: &str) -> KafkaValue {
+        KafkaValue::new(property, value.to_owned(), String::new(), false)
     }
 }
 
@@ -712,11 +718,116 @@ impl fmt::Debug for KafkaSettings {
     }
 }
 
-fn looks_sensitive(property: &str) -> bool {
-    ["password", "secret", "pem", "jaas", "token", "credential"]
-        .iter()
-        .any(|w| property.contains(w))
+/// Whether a property's value may appear in the start-up log or an error
+/// message: only when it is on [`KAFKA_SHOWN`] and was not read from a file
+/// (putting a value in a file is how an operator marks it secret). Every other
+/// value is redacted, so a property the gateway has never heard of, or one a
+/// later librdkafka adds, is hidden until someone has judged it safe.
+fn may_show(property: &str, from_file: bool) -> bool {
+    !from_file && KAFKA_SHOWN.contains(&property)
 }
+
+/// librdkafka properties whose values carry no credential: names, numbers,
+/// booleans, enums, and paths to public certificates. What an operator needs
+/// to read from the start-up line to debug connectivity and delivery.
+///
+/// Deliberately absent, so redacted:
+/// - everything librdkafka itself marks sensitive (`_RK_SENSITIVE`), which
+///   includes `sasl.username` and `ssl.key.location`. The username is half of
+///   a credential pair and with some managed Kafka services it is an issued
+///   API key; the broker logs the principal of a failed login anyway.
+/// - free text that may embed a credential: `sasl.oauthbearer.config` and the
+///   other `sasl.oauthbearer.*` settings (extensions, endpoint URLs, assertion
+///   keys and passphrases), `sasl.kerberos.kinit.cmd`, `sasl.kerberos.principal`
+///   and `.keytab`, every `ssl.*.pem`, `ssl.key.*`, `ssl.keystore.*`, `ssl.engine.*`.
+/// - anything not listed, such as `plugin.library.paths` or `transactional.id`:
+///   unknown is treated as secret.
+///
+/// Names are the first names of [`KAFKA_ALIASES`]: variables are keyed by them.
+const KAFKA_SHOWN: &[&str] = &[
+    // Brokers and identity.
+    "bootstrap.servers",
+    "client.id",
+    "client.rack",
+    "client.dns.lookup",
+    "broker.address.family",
+    "broker.address.ttl",
+    "broker.version.fallback",
+    "api.version.request",
+    "api.version.request.timeout.ms",
+    "api.version.fallback.ms",
+    "allow.auto.create.topics",
+    // Security: which mechanisms, never their credentials.
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.kerberos.service.name",
+    "sasl.kerberos.min.time.before.relogin",
+    "sasl.oauthbearer.method",
+    "enable.sasl.oauthbearer.unsecure.jwt",
+    "enable.ssl.certificate.verification",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.ca.location",
+    "ssl.ca.certificate.stores",
+    "ssl.certificate.location",
+    "ssl.crl.location",
+    "https.ca.location",
+    "ssl.cipher.suites",
+    "ssl.curves.list",
+    "ssl.sigalgs.list",
+    // Delivery.
+    "acks",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "message.timeout.ms",
+    "request.timeout.ms",
+    "retries",
+    "retry.backoff.ms",
+    "retry.backoff.max.ms",
+    "max.in.flight.requests.per.connection",
+    "partitioner",
+    "queuing.strategy",
+    "delivery.report.only.error",
+    // Batching, compression and the local queue.
+    "linger.ms",
+    "sticky.partitioning.linger.ms",
+    "batch.num.messages",
+    "batch.size",
+    "compression.type",
+    "compression.level",
+    "message.max.bytes",
+    "message.copy.max.bytes",
+    "receive.message.max.bytes",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.backpressure.threshold",
+    // Sockets, reconnection and metadata.
+    "socket.timeout.ms",
+    "socket.connection.setup.timeout.ms",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "socket.keepalive.enable",
+    "socket.nagle.disable",
+    "socket.max.fails",
+    "connections.max.idle.ms",
+    "reconnect.backoff.ms",
+    "reconnect.backoff.max.ms",
+    "reconnect.backoff.jitter.ms",
+    "metadata.max.age.ms",
+    "metadata.recovery.strategy",
+    "metadata.recovery.rebootstrap.trigger.ms",
+    "topic.metadata.refresh.interval.ms",
+    "topic.metadata.refresh.fast.interval.ms",
+    "topic.metadata.refresh.sparse",
+    "topic.metadata.propagation.max.ms",
+    // Observability.
+    "statistics.interval.ms",
+    "enable.metrics.push",
+    "debug",
+    "log_level",
+    "log.connection.close",
+    "log.queue",
+    "log.thread.name",
+];
 
 impl KafkaSettings {
     pub fn from_env(
@@ -725,7 +836,7 @@ impl KafkaSettings {
     ) -> Result<(KafkaSettings, Vec<String>), ConfigError> {
         let mut properties: BTreeMap<String, KafkaValue> = KAFKA_DEFAULTS
             .iter()
-            .map(|(k, v)| (k.to_string(), KafkaValue::gateway(v)))
+            .map(|(k, v)| (k.to_string(), KafkaValue::gateway(k, v)))
             .collect();
         let (variables, warnings) = kafka_variables(env)?;
         for KafkaVariable {
@@ -755,24 +866,20 @@ impl KafkaSettings {
                     "set GATEWAY_PUBLISH_TIMEOUT_MS instead: the producer's timeout follows it",
                 ));
             }
-            let sensitive = from_file || looks_sensitive(&property);
-            properties.insert(
-                property,
-                KafkaValue {
-                    value,
-                    origin: var,
-                    sensitive,
-                },
-            );
+            let entry = KafkaValue::new(&property, value, var, from_file);
+            properties.insert(property, entry);
         }
         for (k, v) in KAFKA_ENFORCED {
-            properties.insert(k.to_string(), KafkaValue::gateway(v));
+            properties.insert(k.to_string(), KafkaValue::gateway(k, v));
         }
         properties.insert(
             "message.timeout.ms".into(),
             KafkaValue {
                 origin: "GATEWAY_PUBLISH_TIMEOUT_MS".into(),
-                ..KafkaValue::gateway(&publish_timeout.as_millis().to_string())
+                ..KafkaValue::gateway(
+                    "message.timeout.ms",
+                    &publish_timeout.as_millis().to_string(),
+                )
             },
         );
         let settings = KafkaSettings { properties };
@@ -784,17 +891,20 @@ impl KafkaSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         match self.client_config().create_native_config() {
             Ok(_) => Ok(()),
-            Err(KafkaError::ClientConfig(_, description, key, _)) => {
+            Err(KafkaError::ClientConfig(result, description, key, _)) => {
                 let entry = self.properties.get(&key);
                 let setting = entry
                     .map(|e| e.origin.clone())
                     .filter(|o| !o.is_empty())
                     .unwrap_or_else(|| key.clone());
-                // librdkafka's description may quote the value: never for a secret.
-                let reason = if entry.is_some_and(|e| e.sensitive) {
-                    format!("invalid value for `{key}`")
-                } else {
+                // An unknown name is reported by name alone; any other reason
+                // may quote the value, so it is shown only when the value may be.
+                let reason = if result == RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN
+                    || entry.is_some_and(|e| e.shown)
+                {
                     description
+                } else {
+                    format!("librdkafka refused the value of `{key}` (its reason is withheld: it may quote the value, which is not known to be free of secrets)")
                 };
                 Err(invalid(setting, reason))
             }
@@ -810,8 +920,9 @@ impl KafkaSettings {
     }
 
     pub fn set(&mut self, property: &str, value: &str) {
+        let property = canonical(property);
         self.properties
-            .insert(canonical(property).to_owned(), KafkaValue::gateway(value));
+            .insert(property.to_owned(), KafkaValue::gateway(property, value));
     }
 
     pub fn has_bootstrap(&self) -> bool {
@@ -836,19 +947,13 @@ impl KafkaSettings {
         config
     }
 
-    /// Every property, secrets replaced, for the start-up log.
+    /// Every property, each value not known to be safe replaced, for the start-up log.
     pub fn redacted(&self) -> Vec<(String, String)> {
         self.properties
             .iter()
             .map(|(k, v)| {
-                (
-                    k.clone(),
-                    if v.sensitive {
-                        "<redacted>".to_owned()
-                    } else {
-                        v.value.clone()
-                    },
-                )
+                let value = if v.shown { &v.value } else { "<redacted>" };
+                (k.clone(), value.to_owned())
             })
             .collect()
     }
@@ -991,6 +1096,71 @@ mod tests {
             .kafka
             .redacted()
             .contains(&("sasl.password".into(), "<redacted>".into())));
+    }
+
+    #[test]
+    fn only_properties_known_to_hold_no_secret_are_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = dir.path().join("client-id");
+        std::fs::write(&id, "hunter2-from-a-file\n").unwrap();
+        let c = config(&[
+            BROKER,
+            ("KAFKA_SASL_MECHANISM", "OAUTHBEARER"),
+            (
+                "KAFKA_SASL_OAUTHBEARER_CONFIG",
+                "principal=svc extension_apikey=hunter2-oauth",
+            ),
+            // Valid, and no keyword of a deny-list would catch it.
+            (
+                "KAFKA_SASL_KERBEROS_KINIT_CMD",
+                "kinit -k -t /k hunter2-kinit",
+            ),
+            ("KAFKA_SASL_USERNAME", "hunter2-user"),
+            ("KAFKA_CLIENT_ID_FILE", id.to_str().unwrap()),
+            ("KAFKA_LINGER_MS", "7"),
+        ])
+        .unwrap();
+        let shown = format!("{:?} {:?}", c, c.kafka.redacted());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let redacted = c.kafka.redacted();
+        for (property, value) in [
+            ("sasl.oauthbearer.config", "<redacted>"),
+            ("sasl.kerberos.kinit.cmd", "<redacted>"),
+            ("sasl.username", "<redacted>"),
+            ("client.id", "<redacted>"),
+            ("linger.ms", "7"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+        ] {
+            assert!(
+                redacted.contains(&(property.into(), value.into())),
+                "{property}: {redacted:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_gateways_own_properties_are_all_shown() {
+        let c = config(&[BROKER]).unwrap();
+        for (property, value) in c.kafka.redacted() {
+            assert_ne!(value, "<redacted>", "{property}");
+        }
+    }
+
+    #[test]
+    fn librdkafkas_refusal_never_quotes_a_value_not_known_to_be_safe() {
+        // librdkafka's reason quotes the value: "dlopen() failed: hunter2-plugin.so ...".
+        let err = config(&[BROKER, ("KAFKA_PLUGIN_LIBRARY_PATHS", "hunter2-plugin")]).unwrap_err();
+        assert_eq!(err.setting, "KAFKA_PLUGIN_LIBRARY_PATHS");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        // A known-safe property keeps librdkafka's reason, and a misspelt name says so.
+        let err = config(&[BROKER, ("KAFKA_LINGER_MS", "soon")]).unwrap_err();
+        assert_eq!(err.setting, "KAFKA_LINGER_MS");
+        assert!(err.reason.contains("Invalid value"), "{err}");
+        let err = config(&[BROKER, ("KAFKA_LINGERR_MS", "5")]).unwrap_err();
+        assert!(
+            err.reason.contains("No such configuration property"),
+            "{err}"
+        );
     }
 
     #[test]
