@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaConfRes;
+use sha2::{Digest, Sha256};
 
 use crate::providers::ProviderId;
 use crate::routing::Topics;
@@ -229,7 +230,28 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
     Env(&'static str),
-    File(PathBuf),
+    /// The file, and the fingerprint of the bytes the secrets were read from:
+    /// the reload watcher compares against it, so a rotation that lands
+    /// between start-up's read and the watcher's first look is still applied.
+    File(PathBuf, Fingerprint),
+}
+
+/// A SHA-256 digest of a secret file's content, to tell a changed file from an
+/// unchanged one. Its Debug shows no digest: a hash of a short secret can be
+/// brute-forced, and `SecretSource` is in the start-up log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub fn of(bytes: &[u8]) -> Fingerprint {
+        Fingerprint(Sha256::digest(bytes).into())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fingerprint(..)")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -538,20 +560,32 @@ fn load_secrets(env: &Env, var: &'static str) -> Result<Option<ProviderSecrets>,
         }
         (None, Some(path)) => {
             let path = PathBuf::from(path);
-            let secrets = read_secret_file(&path).map_err(|e| invalid(file_var, e))?;
+            let (secrets, loaded) = read_secret_file(&path).map_err(|e| invalid(file_var, e))?;
             Ok(Some(ProviderSecrets {
-                source: SecretSource::File(path),
+                source: SecretSource::File(path, loaded),
                 keys: KeyRing::new(&secrets),
             }))
         }
     }
 }
 
+/// A secret file's secrets and the fingerprint of the very bytes they came
+/// from (one read, so the two always agree).
+pub fn read_secret_file(path: &Path) -> Result<(Vec<String>, Fingerprint), String> {
+    let bytes = std::fs::read(path).map_err(|e| secret_file_error(path, e.kind()))?;
+    Ok((parse_secret_file(path, &bytes)?, Fingerprint::of(&bytes)))
+}
+
 /// One secret per line; trailing newlines are trimmed, an empty line is an error.
-pub fn read_secret_file(path: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.kind()))?;
+pub fn parse_secret_file(path: &Path, bytes: &[u8]) -> Result<Vec<String>, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| secret_file_error(path, std::io::ErrorKind::InvalidData))?;
     split_secrets(text.trim_end_matches(['\n', '\r']), '\n')
+}
+
+/// Why a secret file cannot be read: its path and the kind of error, never content.
+pub fn secret_file_error(path: &Path, kind: std::io::ErrorKind) -> String {
+    format!("cannot read `{}`: {kind}", path.display())
 }
 
 /// A list of secrets; an empty list or element is an error (never echoing a secret).
@@ -1043,7 +1077,10 @@ mod tests {
         let c = config(&[BROKER, ("M2M_WEBHOOK_SECRET_FILE", path)]).unwrap();
         let m2m = c.m2m.unwrap();
         assert_eq!(m2m.keys.len(), 2);
-        assert_eq!(m2m.source, SecretSource::File(good.clone()));
+        assert_eq!(
+            m2m.source,
+            SecretSource::File(good.clone(), Fingerprint::of(b"first\nsecond\n\n"))
+        );
 
         let holey = dir.path().join("holey");
         std::fs::write(&holey, "first\n\nsecond\n").unwrap();
