@@ -56,6 +56,17 @@ pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 60 * 60;
 /// A rotated secret takes effect within this: an hour at most.
 pub const MAX_SECRET_RELOAD_SECS: u64 = 60 * 60;
 
+// The bounds stay clear of the limits they guard (checked when compiling).
+const _: () = {
+    assert!(MAX_INFLIGHT as usize <= tokio::sync::Semaphore::MAX_PERMITS);
+    assert!(MAX_CONNECTIONS as usize <= tokio::sync::Semaphore::MAX_PERMITS);
+    // message.timeout.ms is a C int of milliseconds.
+    assert!(MAX_PUBLISH_TIMEOUT_MS <= i32::MAX as u64);
+    assert!(MAX_SHUTDOWN_DELAY_SECS < MAX_SHUTDOWN_GRACE_SECS);
+    // The largest body fits the largest message.max.bytes librdkafka accepts.
+    assert!(MAX_BODY_BYTES as usize + ENVELOPE_OVERHEAD_BYTES <= 1_000_000_000);
+};
+
 #[derive(Parser, Debug)]
 #[command(
     name = "webhook-gateway",
@@ -1263,7 +1274,8 @@ mod tests {
     }
 
     /// Each bounded setting with its largest accepted value, and what else it needs to pass.
-    const BOUNDED: &[(&str, u64, &[(&str, &str)])] = &[
+    type Bounded = (&'static str, u64, &'static [(&'static str, &'static str)]);
+    const BOUNDED: &[Bounded] = &[
         (
             "GATEWAY_MAX_BODY_BYTES",
             MAX_BODY_BYTES,
@@ -1307,15 +1319,6 @@ mod tests {
                 assert!(err.reason.contains(&max.to_string()), "{err}");
             }
         }
-    }
-
-    #[test]
-    fn bounds_keep_clear_of_the_limits_below_them() {
-        assert!(MAX_INFLIGHT as usize <= tokio::sync::Semaphore::MAX_PERMITS);
-        assert!(MAX_CONNECTIONS as usize <= tokio::sync::Semaphore::MAX_PERMITS);
-        // message.timeout.ms is a C int of milliseconds.
-        assert!(MAX_PUBLISH_TIMEOUT_MS <= i32::MAX as u64);
-        assert!(MAX_SHUTDOWN_DELAY_SECS < MAX_SHUTDOWN_GRACE_SECS);
     }
 
     #[test]
