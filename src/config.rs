@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,6 +14,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaConfRes;
+use sha2::{Digest, Sha256};
 
 use crate::providers::ProviderId;
 use crate::routing::Topics;
@@ -25,6 +28,49 @@ pub type Env = HashMap<String, String>;
 pub const ENVELOPE_OVERHEAD_BYTES: usize = 8 * 1024;
 /// librdkafka's own default for `message.max.bytes`.
 const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+// Upper bounds. Past them a value is a typo or a unit mistake, and some would
+// fail far from here: tokio's Semaphore panics above `MAX_PERMITS`,
+// `Instant + Duration` panics on overflow, librdkafka's `message.timeout.ms` is
+// a C int of milliseconds. Each is far above any sane setting.
+
+/// Every in-flight request may hold a whole body; webhooks are KiBs.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// Bodies not yet verified, all together: 64 GiB is more than any one pod has.
+pub const MAX_BUFFERED_BYTES: u64 = 64 * 1024 * 1024 * 1024;
+/// One request's body: an hour is already a stalled client.
+pub const MAX_BODY_TIMEOUT_MS: u64 = 60 * 60 * 1000;
+/// A request's headers, and a kept-alive connection's idle time: an hour.
+pub const MAX_HEADER_TIMEOUT_SECS: u64 = 60 * 60;
+/// A day: a wider replay window no longer protects against replays.
+pub const MAX_REPLAY_TOLERANCE_SECS: u64 = 24 * 60 * 60;
+/// librdkafka's own default delivery timeout (5 minutes); no provider holds a
+/// request open that long, and it stays well inside the C int of `message.timeout.ms`.
+pub const MAX_PUBLISH_TIMEOUT_MS: u64 = 5 * 60 * 1000;
+/// A million: beyond one process's file descriptors (Linux's `nr_open` default
+/// is 1048576) and far below tokio's `Semaphore::MAX_PERMITS`.
+pub const MAX_INFLIGHT: u64 = 1_000_000;
+pub const MAX_CONNECTIONS: u64 = 1_000_000;
+/// Serving on after SIGTERM while load balancers notice: ten minutes at most.
+pub const MAX_SHUTDOWN_DELAY_SECS: u64 = 10 * 60;
+/// From SIGTERM to exit: an hour at most (and more than the delay).
+pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 60 * 60;
+/// A rotated secret takes effect within this: an hour at most.
+pub const MAX_SECRET_RELOAD_SECS: u64 = 60 * 60;
+
+// The bounds stay clear of the limits they guard (checked when compiling).
+const _: () = {
+    assert!(MAX_INFLIGHT as usize <= tokio::sync::Semaphore::MAX_PERMITS);
+    assert!(MAX_CONNECTIONS as usize <= tokio::sync::Semaphore::MAX_PERMITS);
+    assert!(MAX_BUFFERED_BYTES as usize <= tokio::sync::Semaphore::MAX_PERMITS);
+    // One body's reservation is a u32 of permits.
+    assert!(MAX_BODY_BYTES <= u32::MAX as u64);
+    // message.timeout.ms is a C int of milliseconds.
+    assert!(MAX_PUBLISH_TIMEOUT_MS <= i32::MAX as u64);
+    assert!(MAX_SHUTDOWN_DELAY_SECS < MAX_SHUTDOWN_GRACE_SECS);
+    // The largest body fits the largest message.max.bytes librdkafka accepts.
+    assert!(MAX_BODY_BYTES as usize + ENVELOPE_OVERHEAD_BYTES <= 1_000_000_000);
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -208,7 +254,28 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
     Env(&'static str),
-    File(PathBuf),
+    /// The file, and the fingerprint of the bytes the secrets were read from:
+    /// the reload watcher compares against it, so a rotation that lands
+    /// between start-up's read and the watcher's first look is still applied.
+    File(PathBuf, Fingerprint),
+}
+
+/// A SHA-256 digest of a secret file's content, to tell a changed file from an
+/// unchanged one. Its Debug shows no digest: a hash of a short secret can be
+/// brute-forced, and `SecretSource` is in the start-up log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub fn of(bytes: &[u8]) -> Fingerprint {
+        Fingerprint(Sha256::digest(bytes).into())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fingerprint(..)")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -266,59 +333,91 @@ impl Config {
             "0.0.0.0:9090",
             "a socket address such as 0.0.0.0:9090",
         )?;
-        let max_body_bytes: usize =
-            positive(&args.max_body_bytes, env, "GATEWAY_MAX_BODY_BYTES", 262_144)?;
-        let max_buffered_bytes: usize = positive(
+        let max_body_bytes = bounded(
+            &args.max_body_bytes,
+            env,
+            "GATEWAY_MAX_BODY_BYTES",
+            262_144,
+            MAX_BODY_BYTES,
+            "bytes",
+        )? as usize;
+        let max_buffered_bytes = bounded(
             &args.max_buffered_bytes,
             env,
             "GATEWAY_MAX_BUFFERED_BYTES",
             64 * 1024 * 1024,
-        )?;
+            MAX_BUFFERED_BYTES,
+            "bytes",
+        )? as usize;
         if max_buffered_bytes < max_body_bytes {
             return Err(invalid(
                 "GATEWAY_MAX_BUFFERED_BYTES",
                 format!("must hold at least one body of GATEWAY_MAX_BODY_BYTES ({max_body_bytes})"),
             ));
         }
-        let body_timeout = Duration::from_millis(positive(
+        let body_timeout = Duration::from_millis(bounded(
             &args.body_timeout_ms,
             env,
             "GATEWAY_BODY_TIMEOUT_MS",
             10_000,
+            MAX_BODY_TIMEOUT_MS,
+            "ms",
         )?);
-        let header_timeout = Duration::from_secs(positive(
+        let header_timeout = Duration::from_secs(bounded(
             &args.header_timeout_secs,
             env,
             "GATEWAY_HEADER_TIMEOUT_SECS",
             75,
+            MAX_HEADER_TIMEOUT_SECS,
+            "s",
         )?);
-        let replay_tolerance = Duration::from_secs(positive(
+        let replay_tolerance = Duration::from_secs(bounded(
             &args.replay_tolerance_secs,
             env,
             "GATEWAY_REPLAY_TOLERANCE_SECS",
             300,
+            MAX_REPLAY_TOLERANCE_SECS,
+            "s",
         )?);
-        let publish_timeout = Duration::from_millis(positive(
+        let publish_timeout = Duration::from_millis(bounded(
             &args.publish_timeout_ms,
             env,
             "GATEWAY_PUBLISH_TIMEOUT_MS",
             10_000,
+            MAX_PUBLISH_TIMEOUT_MS,
+            "ms",
         )?);
-        let max_inflight = positive(&args.max_inflight, env, "GATEWAY_MAX_INFLIGHT", 1024)?;
-        let max_connections =
-            positive(&args.max_connections, env, "GATEWAY_MAX_CONNECTIONS", 4096)?;
-        let shutdown_delay = Duration::from_secs(parse(
+        let max_inflight = bounded(
+            &args.max_inflight,
+            env,
+            "GATEWAY_MAX_INFLIGHT",
+            1024,
+            MAX_INFLIGHT,
+            "requests",
+        )? as usize;
+        let max_connections = bounded(
+            &args.max_connections,
+            env,
+            "GATEWAY_MAX_CONNECTIONS",
+            4096,
+            MAX_CONNECTIONS,
+            "connections",
+        )? as usize;
+        let shutdown_delay = Duration::from_secs(in_range(
             &args.shutdown_delay_secs,
             env,
             "GATEWAY_SHUTDOWN_DELAY_SECS",
-            "5",
-            "a whole number of seconds",
+            5,
+            0..=MAX_SHUTDOWN_DELAY_SECS,
+            "s",
         )?);
-        let shutdown_grace = Duration::from_secs(positive(
+        let shutdown_grace = Duration::from_secs(bounded(
             &args.shutdown_grace_secs,
             env,
             "GATEWAY_SHUTDOWN_GRACE_SECS",
             30,
+            MAX_SHUTDOWN_GRACE_SECS,
+            "s",
         )?);
         if shutdown_grace <= shutdown_delay {
             return Err(invalid(
@@ -326,11 +425,13 @@ impl Config {
                 "must be larger than GATEWAY_SHUTDOWN_DELAY_SECS",
             ));
         }
-        let secret_reload = Duration::from_secs(positive(
+        let secret_reload = Duration::from_secs(bounded(
             &args.secret_reload_secs,
             env,
             "GATEWAY_SECRET_RELOAD_SECS",
             10,
+            MAX_SECRET_RELOAD_SECS,
+            "s",
         )?);
         let log_format = match setting(&args.log_format, env, "LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -368,7 +469,7 @@ impl Config {
             ));
         }
         let message_max = kafka.message_max_bytes()?;
-        if max_body_bytes + ENVELOPE_OVERHEAD_BYTES > message_max {
+        if max_body_bytes.saturating_add(ENVELOPE_OVERHEAD_BYTES) > message_max {
             return Err(invalid(
                 "GATEWAY_MAX_BODY_BYTES",
                 format!(
@@ -422,21 +523,33 @@ fn parse<T: FromStr>(
         .map_err(|_| invalid(var, format!("expected {expected}, got `{text}`")))
 }
 
-fn positive<T: FromStr + PartialOrd + Default + ToString>(
+/// The setting `var`, a whole number from 1 to `max` (`unit` for messages).
+fn bounded(
     flag: &Option<String>,
     env: &Env,
     var: &str,
-    default: T,
-) -> Result<T, ConfigError> {
-    let v: T = parse(
-        flag,
-        env,
-        var,
-        &default.to_string(),
-        "a positive whole number",
-    )?;
-    if v <= T::default() {
-        return Err(invalid(var, "must be greater than zero"));
+    default: u64,
+    max: u64,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    in_range(flag, env, var, default, 1..=max, unit)
+}
+
+/// The setting `var`, a whole number within `range`. A number too large even
+/// to parse gets the same answer as one past the bound.
+fn in_range(
+    flag: &Option<String>,
+    env: &Env,
+    var: &str,
+    default: u64,
+    range: RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    let (min, max) = (range.start(), range.end());
+    let expected = format!("a whole number from {min} to {max} ({unit})");
+    let v: u64 = parse(flag, env, var, &default.to_string(), &expected)?;
+    if !range.contains(&v) {
+        return Err(invalid(var, format!("expected {expected}, got `{v}`")));
     }
     Ok(v)
 }
@@ -487,20 +600,32 @@ fn load_secrets(env: &Env, var: &'static str) -> Result<Option<ProviderSecrets>,
         }
         (None, Some(path)) => {
             let path = PathBuf::from(path);
-            let secrets = read_secret_file(&path).map_err(|e| invalid(file_var, e))?;
+            let (secrets, loaded) = read_secret_file(&path).map_err(|e| invalid(file_var, e))?;
             Ok(Some(ProviderSecrets {
-                source: SecretSource::File(path),
+                source: SecretSource::File(path, loaded),
                 keys: KeyRing::new(&secrets),
             }))
         }
     }
 }
 
+/// A secret file's secrets and the fingerprint of the very bytes they came
+/// from (one read, so the two always agree).
+pub fn read_secret_file(path: &Path) -> Result<(Vec<String>, Fingerprint), String> {
+    let bytes = std::fs::read(path).map_err(|e| secret_file_error(path, e.kind()))?;
+    Ok((parse_secret_file(path, &bytes)?, Fingerprint::of(&bytes)))
+}
+
 /// One secret per line; trailing newlines are trimmed, an empty line is an error.
-pub fn read_secret_file(path: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {}", path.display(), e.kind()))?;
+pub fn parse_secret_file(path: &Path, bytes: &[u8]) -> Result<Vec<String>, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| secret_file_error(path, std::io::ErrorKind::InvalidData))?;
     split_secrets(text.trim_end_matches(['\n', '\r']), '\n')
+}
+
+/// Why a secret file cannot be read: its path and the kind of error, never content.
+pub fn secret_file_error(path: &Path, kind: std::io::ErrorKind) -> String {
+    format!("cannot read `{}`: {kind}", path.display())
 }
 
 /// A list of secrets; an empty list or element is an error (never echoing a secret).
@@ -533,7 +658,80 @@ struct KafkaValue {
     value: String,
     /// The variable it came from, for error messages; empty for the gateway's own.
     origin: String,
-    sensitive: bool,
+    /// Whether the value may be printed: see [`may_show`].
+    shown: bool,
+}
+
+impl KafkaValue {
+    fn new(property: &str, value: String, origin: String, from_file: bool) -> KafkaValue {
+        KafkaValue {
+            shown: may_show(property, from_file),
+            value,
+            origin,
+        }
+    }
+
+    /// One of the gateway's own values.
+    fn gateway(property: &str, value: &str) -> KafkaValue {
+        KafkaValue::new(property, value.to_owned(), String::new(), false)
+    }
+}
+
+/// One `KAFKA_*` variable: the property it sets (by its first name in
+/// [`KAFKA_ALIASES`]) and its value, or the file holding it.
+struct KafkaVariable {
+    var: String,
+    property: String,
+    from_file: bool,
+    value: String,
+}
+
+/// The `KAFKA_*` variables in name order, and warnings for those ignored.
+/// Refuses two variables that set one property (`X` and `X_FILE`, or a
+/// property and its alias) before any value is looked at.
+fn kafka_variables(env: &Env) -> Result<(Vec<KafkaVariable>, Vec<String>), ConfigError> {
+    let mut vars: Vec<(&String, &String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("KAFKA_"))
+        .collect();
+    vars.sort();
+    let mut variables = Vec::new();
+    let mut warnings = Vec::new();
+    let mut seen = BTreeMap::new();
+    for (var, value) in vars {
+        if is_service_link(var) {
+            warnings.push(format!("ignoring {var}: a Kubernetes service-link variable, not a librdkafka property (set enableServiceLinks: false)"));
+            continue;
+        }
+        let rest = &var["KAFKA_".len()..];
+        let (name, from_file) = match rest.strip_suffix("_FILE") {
+            Some(name) => (name, true),
+            None => (rest, false),
+        };
+        let spelled = name.to_ascii_lowercase().replace('_', ".");
+        if spelled.is_empty() {
+            return Err(invalid(var.as_str(), "names no property"));
+        }
+        let property = canonical(&spelled).to_owned();
+        if let Some(other) = seen.insert(property.clone(), var.clone()) {
+            let alias = if spelled == property {
+                String::new()
+            } else {
+                format!(" (as its alias `{spelled}`)")
+            };
+            return Err(invalid(
+                var.as_str(),
+                format!("sets `{property}`{alias} like {other}; set only one"),
+            ));
+        }
+        variables.push(KafkaVariable {
+            var: var.clone(),
+            property,
+            from_file,
+            value: value.clone(),
+        });
+    }
+    Ok((variables, warnings))
 }
 
 /// The gateway's choices, any of which a `KAFKA_*` variable may change.
@@ -550,6 +748,41 @@ const KAFKA_DEFAULTS: &[(&str, &str)] = &[
     ("socket.keepalive.enable", "true"),
 ];
 
+/// librdkafka properties with two names (`_RK_C_ALIAS` in librdkafka 2.12's
+/// rdkafka_conf.c; CONFIGURATION.md's "Alias for" entries): setting both leaves
+/// which one applies to the order they are set in. Each `KAFKA_*` variable is
+/// read as the first name, so the gateway's defaults and enforced values apply
+/// to either spelling and setting both is refused. The first name is the one
+/// the gateway uses, else the Java client's, which operators know.
+const KAFKA_ALIASES: &[(&str, &str)] = &[
+    ("bootstrap.servers", "metadata.broker.list"),
+    ("max.in.flight.requests.per.connection", "max.in.flight"),
+    ("sasl.mechanism", "sasl.mechanisms"),
+    (
+        "sasl.oauthbearer.client.id",
+        "sasl.oauthbearer.client.credentials.client.id",
+    ),
+    (
+        "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.client.credentials.client.secret",
+    ),
+    ("max.partition.fetch.bytes", "fetch.message.max.bytes"),
+    ("linger.ms", "queue.buffering.max.ms"),
+    ("retries", "message.send.max.retries"),
+    ("compression.type", "compression.codec"),
+    ("acks", "request.required.acks"),
+    ("message.timeout.ms", "delivery.timeout.ms"),
+    ("enable.auto.commit", "auto.commit.enable"),
+];
+
+/// The name the gateway keys `property` by: its first name in [`KAFKA_ALIASES`].
+fn canonical(property: &str) -> &str {
+    KAFKA_ALIASES
+        .iter()
+        .find(|(_, alias)| *alias == property)
+        .map_or(property, |(name, _)| name)
+}
+
 /// Not overridable: they are what "acknowledged" means.
 const KAFKA_ENFORCED: &[(&str, &str)] = &[("acks", "all"), ("enable.idempotence", "true")];
 
@@ -559,11 +792,116 @@ impl fmt::Debug for KafkaSettings {
     }
 }
 
-fn looks_sensitive(property: &str) -> bool {
-    ["password", "secret", "pem", "jaas", "token", "credential"]
-        .iter()
-        .any(|w| property.contains(w))
+/// Whether a property's value may appear in the start-up log or an error
+/// message: only when it is on [`KAFKA_SHOWN`] and was not read from a file
+/// (putting a value in a file is how an operator marks it secret). Every other
+/// value is redacted, so a property the gateway has never heard of, or one a
+/// later librdkafka adds, is hidden until someone has judged it safe.
+fn may_show(property: &str, from_file: bool) -> bool {
+    !from_file && KAFKA_SHOWN.contains(&property)
 }
+
+/// librdkafka properties whose values carry no credential: names, numbers,
+/// booleans, enums, and paths to public certificates. What an operator needs
+/// to read from the start-up line to debug connectivity and delivery.
+///
+/// Deliberately absent, so redacted:
+/// - everything librdkafka itself marks sensitive (`_RK_SENSITIVE`), which
+///   includes `sasl.username` and `ssl.key.location`. The username is half of
+///   a credential pair and with some managed Kafka services it is an issued
+///   API key; the broker logs the principal of a failed login anyway.
+/// - free text that may embed a credential: `sasl.oauthbearer.config` and the
+///   other `sasl.oauthbearer.*` settings (extensions, endpoint URLs, assertion
+///   keys and passphrases), `sasl.kerberos.kinit.cmd`, `sasl.kerberos.principal`
+///   and `.keytab`, every `ssl.*.pem`, `ssl.key.*`, `ssl.keystore.*`, `ssl.engine.*`.
+/// - anything not listed, such as `plugin.library.paths` or `transactional.id`:
+///   unknown is treated as secret.
+///
+/// Names are the first names of [`KAFKA_ALIASES`]: variables are keyed by them.
+const KAFKA_SHOWN: &[&str] = &[
+    // Brokers and identity.
+    "bootstrap.servers",
+    "client.id",
+    "client.rack",
+    "client.dns.lookup",
+    "broker.address.family",
+    "broker.address.ttl",
+    "broker.version.fallback",
+    "api.version.request",
+    "api.version.request.timeout.ms",
+    "api.version.fallback.ms",
+    "allow.auto.create.topics",
+    // Security: which mechanisms, never their credentials.
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.kerberos.service.name",
+    "sasl.kerberos.min.time.before.relogin",
+    "sasl.oauthbearer.method",
+    "enable.sasl.oauthbearer.unsecure.jwt",
+    "enable.ssl.certificate.verification",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.ca.location",
+    "ssl.ca.certificate.stores",
+    "ssl.certificate.location",
+    "ssl.crl.location",
+    "https.ca.location",
+    "ssl.cipher.suites",
+    "ssl.curves.list",
+    "ssl.sigalgs.list",
+    // Delivery.
+    "acks",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "message.timeout.ms",
+    "request.timeout.ms",
+    "retries",
+    "retry.backoff.ms",
+    "retry.backoff.max.ms",
+    "max.in.flight.requests.per.connection",
+    "partitioner",
+    "queuing.strategy",
+    "delivery.report.only.error",
+    // Batching, compression and the local queue.
+    "linger.ms",
+    "sticky.partitioning.linger.ms",
+    "batch.num.messages",
+    "batch.size",
+    "compression.type",
+    "compression.level",
+    "message.max.bytes",
+    "message.copy.max.bytes",
+    "receive.message.max.bytes",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.backpressure.threshold",
+    // Sockets, reconnection and metadata.
+    "socket.timeout.ms",
+    "socket.connection.setup.timeout.ms",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "socket.keepalive.enable",
+    "socket.nagle.disable",
+    "socket.max.fails",
+    "connections.max.idle.ms",
+    "reconnect.backoff.ms",
+    "reconnect.backoff.max.ms",
+    "reconnect.backoff.jitter.ms",
+    "metadata.max.age.ms",
+    "metadata.recovery.strategy",
+    "metadata.recovery.rebootstrap.trigger.ms",
+    "topic.metadata.refresh.interval.ms",
+    "topic.metadata.refresh.fast.interval.ms",
+    "topic.metadata.refresh.sparse",
+    "topic.metadata.propagation.max.ms",
+    // Observability.
+    "statistics.interval.ms",
+    "enable.metrics.push",
+    "debug",
+    "log_level",
+    "log.connection.close",
+    "log.queue",
+    "log.thread.name",
+];
 
 impl KafkaSettings {
     pub fn from_env(
@@ -572,51 +910,23 @@ impl KafkaSettings {
     ) -> Result<(KafkaSettings, Vec<String>), ConfigError> {
         let mut properties: BTreeMap<String, KafkaValue> = KAFKA_DEFAULTS
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    KafkaValue {
-                        value: v.to_string(),
-                        origin: String::new(),
-                        sensitive: false,
-                    },
-                )
-            })
+            .map(|(k, v)| (k.to_string(), KafkaValue::gateway(k, v)))
             .collect();
-        let mut warnings = Vec::new();
-        let mut vars: Vec<(&String, &String)> = env
-            .iter()
-            .filter(|(k, _)| k.starts_with("KAFKA_"))
-            .collect();
-        vars.sort();
-        let mut seen = BTreeMap::new();
-        for (var, value) in vars {
-            let rest = &var["KAFKA_".len()..];
-            if is_service_link(var) {
-                warnings.push(format!("ignoring {var}: a Kubernetes service-link variable, not a librdkafka property (set enableServiceLinks: false)"));
-                continue;
-            }
-            let (name, from_file) = match rest.strip_suffix("_FILE") {
-                Some(name) => (name, true),
-                None => (rest, false),
-            };
-            let property = name.to_ascii_lowercase().replace('_', ".");
-            if property.is_empty() {
-                return Err(invalid(var.as_str(), "names no property"));
-            }
-            if let Some(other) = seen.insert(property.clone(), var.clone()) {
-                return Err(invalid(
-                    var.as_str(),
-                    format!("sets `{property}` like {other}; set only one"),
-                ));
-            }
+        let (variables, warnings) = kafka_variables(env)?;
+        for KafkaVariable {
+            var,
+            property,
+            from_file,
+            value,
+        } in variables
+        {
             let value = if from_file {
-                let text = std::fs::read_to_string(value).map_err(|e| {
+                let text = std::fs::read_to_string(&value).map_err(|e| {
                     invalid(var.as_str(), format!("cannot read `{value}`: {}", e.kind()))
                 })?;
                 text.trim_end_matches(['\n', '\r']).to_owned()
             } else {
-                value.clone()
+                value
             };
             if let Some((_, required)) = KAFKA_ENFORCED.iter().find(|(k, _)| *k == property) {
                 let same = value == *required || (property == "acks" && value == "-1");
@@ -624,38 +934,26 @@ impl KafkaSettings {
                     return Err(invalid(var.as_str(), format!("`{property}` is always `{required}`: it is what an acknowledged webhook means")));
                 }
             }
-            if property == "message.timeout.ms" || property == "delivery.timeout.ms" {
+            if property == "message.timeout.ms" {
                 return Err(invalid(
                     var.as_str(),
                     "set GATEWAY_PUBLISH_TIMEOUT_MS instead: the producer's timeout follows it",
                 ));
             }
-            let sensitive = from_file || looks_sensitive(&property);
-            properties.insert(
-                property,
-                KafkaValue {
-                    value,
-                    origin: var.clone(),
-                    sensitive,
-                },
-            );
+            let entry = KafkaValue::new(&property, value, var, from_file);
+            properties.insert(property, entry);
         }
         for (k, v) in KAFKA_ENFORCED {
-            properties.insert(
-                k.to_string(),
-                KafkaValue {
-                    value: v.to_string(),
-                    origin: String::new(),
-                    sensitive: false,
-                },
-            );
+            properties.insert(k.to_string(), KafkaValue::gateway(k, v));
         }
         properties.insert(
             "message.timeout.ms".into(),
             KafkaValue {
-                value: publish_timeout.as_millis().to_string(),
                 origin: "GATEWAY_PUBLISH_TIMEOUT_MS".into(),
-                sensitive: false,
+                ..KafkaValue::gateway(
+                    "message.timeout.ms",
+                    &publish_timeout.as_millis().to_string(),
+                )
             },
         );
         let settings = KafkaSettings { properties };
@@ -667,17 +965,20 @@ impl KafkaSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         match self.client_config().create_native_config() {
             Ok(_) => Ok(()),
-            Err(KafkaError::ClientConfig(_, description, key, _)) => {
+            Err(KafkaError::ClientConfig(result, description, key, _)) => {
                 let entry = self.properties.get(&key);
                 let setting = entry
                     .map(|e| e.origin.clone())
                     .filter(|o| !o.is_empty())
                     .unwrap_or_else(|| key.clone());
-                // librdkafka's description may quote the value: never for a secret.
-                let reason = if entry.is_some_and(|e| e.sensitive) {
-                    format!("invalid value for `{key}`")
-                } else {
+                // An unknown name is reported by name alone; any other reason
+                // may quote the value, so it is shown only when the value may be.
+                let reason = if result == RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN
+                    || entry.is_some_and(|e| e.shown)
+                {
                     description
+                } else {
+                    format!("librdkafka refused the value of `{key}` (its reason is withheld: it may quote the value, which is not known to be free of secrets)")
                 };
                 Err(invalid(setting, reason))
             }
@@ -685,19 +986,17 @@ impl KafkaSettings {
         }
     }
 
+    /// The value of `property`, under either of its names.
     pub fn get(&self, property: &str) -> Option<&str> {
-        self.properties.get(property).map(|v| v.value.as_str())
+        self.properties
+            .get(canonical(property))
+            .map(|v| v.value.as_str())
     }
 
     pub fn set(&mut self, property: &str, value: &str) {
-        self.properties.insert(
-            property.to_owned(),
-            KafkaValue {
-                value: value.to_owned(),
-                origin: String::new(),
-                sensitive: false,
-            },
-        );
+        let property = canonical(property);
+        self.properties
+            .insert(property.to_owned(), KafkaValue::gateway(property, value));
     }
 
     pub fn has_bootstrap(&self) -> bool {
@@ -722,19 +1021,13 @@ impl KafkaSettings {
         config
     }
 
-    /// Every property, secrets replaced, for the start-up log.
+    /// Every property, each value not known to be safe replaced, for the start-up log.
     pub fn redacted(&self) -> Vec<(String, String)> {
         self.properties
             .iter()
             .map(|(k, v)| {
-                (
-                    k.clone(),
-                    if v.sensitive {
-                        "<redacted>".to_owned()
-                    } else {
-                        v.value.clone()
-                    },
-                )
+                let value = if v.shown { &v.value } else { "<redacted>" };
+                (k.clone(), value.to_owned())
             })
             .collect()
     }
@@ -825,7 +1118,10 @@ mod tests {
         let c = config(&[BROKER, ("M2M_WEBHOOK_SECRET_FILE", path)]).unwrap();
         let m2m = c.m2m.unwrap();
         assert_eq!(m2m.keys.len(), 2);
-        assert_eq!(m2m.source, SecretSource::File(good.clone()));
+        assert_eq!(
+            m2m.source,
+            SecretSource::File(good.clone(), Fingerprint::of(b"first\nsecond\n\n"))
+        );
 
         let holey = dir.path().join("holey");
         std::fs::write(&holey, "first\n\nsecond\n").unwrap();
@@ -881,6 +1177,71 @@ mod tests {
     }
 
     #[test]
+    fn only_properties_known_to_hold_no_secret_are_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = dir.path().join("client-id");
+        std::fs::write(&id, "hunter2-from-a-file\n").unwrap();
+        let c = config(&[
+            BROKER,
+            ("KAFKA_SASL_MECHANISM", "OAUTHBEARER"),
+            (
+                "KAFKA_SASL_OAUTHBEARER_CONFIG",
+                "principal=svc extension_apikey=hunter2-oauth",
+            ),
+            // Valid, and no keyword of a deny-list would catch it.
+            (
+                "KAFKA_SASL_KERBEROS_KINIT_CMD",
+                "kinit -k -t /k hunter2-kinit",
+            ),
+            ("KAFKA_SASL_USERNAME", "hunter2-user"),
+            ("KAFKA_CLIENT_ID_FILE", id.to_str().unwrap()),
+            ("KAFKA_LINGER_MS", "7"),
+        ])
+        .unwrap();
+        let shown = format!("{:?} {:?}", c, c.kafka.redacted());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let redacted = c.kafka.redacted();
+        for (property, value) in [
+            ("sasl.oauthbearer.config", "<redacted>"),
+            ("sasl.kerberos.kinit.cmd", "<redacted>"),
+            ("sasl.username", "<redacted>"),
+            ("client.id", "<redacted>"),
+            ("linger.ms", "7"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+        ] {
+            assert!(
+                redacted.contains(&(property.into(), value.into())),
+                "{property}: {redacted:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_gateways_own_properties_are_all_shown() {
+        let c = config(&[BROKER]).unwrap();
+        for (property, value) in c.kafka.redacted() {
+            assert_ne!(value, "<redacted>", "{property}");
+        }
+    }
+
+    #[test]
+    fn librdkafkas_refusal_never_quotes_a_value_not_known_to_be_safe() {
+        // librdkafka's reason quotes the value: "dlopen() failed: hunter2-plugin.so ...".
+        let err = config(&[BROKER, ("KAFKA_PLUGIN_LIBRARY_PATHS", "hunter2-plugin")]).unwrap_err();
+        assert_eq!(err.setting, "KAFKA_PLUGIN_LIBRARY_PATHS");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        // A known-safe property keeps librdkafka's reason, and a misspelt name says so.
+        let err = config(&[BROKER, ("KAFKA_LINGER_MS", "soon")]).unwrap_err();
+        assert_eq!(err.setting, "KAFKA_LINGER_MS");
+        assert!(err.reason.contains("Invalid value"), "{err}");
+        let err = config(&[BROKER, ("KAFKA_LINGERR_MS", "5")]).unwrap_err();
+        assert!(
+            err.reason.contains("No such configuration property"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn service_link_variables_are_ignored_with_a_warning() {
         let c = config(&[
             BROKER,
@@ -911,6 +1272,84 @@ mod tests {
             assert_eq!(err.setting, var);
         }
         assert!(config(&[BROKER, ("KAFKA_ACKS", "-1")]).is_ok());
+    }
+
+    fn kafka_var(property: &str) -> String {
+        format!("KAFKA_{}", property.to_ascii_uppercase().replace('.', "_"))
+    }
+
+    #[test]
+    fn an_alias_is_its_property_under_another_name() {
+        // It overrides the gateway's default as the usual name would...
+        let c = config(&[BROKER, ("KAFKA_QUEUE_BUFFERING_MAX_MS", "2")]).unwrap();
+        assert_eq!(c.kafka.get("linger.ms"), Some("2"));
+        assert_eq!(c.kafka.get("queue.buffering.max.ms"), Some("2"));
+        // ...is held to the enforced values...
+        let err = config(&[BROKER, ("KAFKA_REQUEST_REQUIRED_ACKS", "1")]).unwrap_err();
+        assert_eq!(err.setting, "KAFKA_REQUEST_REQUIRED_ACKS");
+        assert!(config(&[BROKER, ("KAFKA_REQUEST_REQUIRED_ACKS", "all")]).is_ok());
+        // ...and names the brokers as well as bootstrap.servers does.
+        let c = config(&[("KAFKA_METADATA_BROKER_LIST", "127.0.0.1:9092")]).unwrap();
+        assert_eq!(c.kafka.get("bootstrap.servers"), Some("127.0.0.1:9092"));
+    }
+
+    #[test]
+    fn a_property_set_under_both_its_names_is_refused() {
+        for (name, alias) in KAFKA_ALIASES {
+            let (a, b) = (kafka_var(name), kafka_var(alias));
+            let err = config(&[BROKER, (&a, "1"), (&b, "1")]).unwrap_err();
+            assert!(err.setting == a || err.setting == b, "{name}: {err}");
+            assert!(err.reason.contains(name), "{name}: {err}");
+        }
+    }
+
+    /// Each bounded setting with its largest accepted value, and what else it needs to pass.
+    type Bounded = (&'static str, u64, &'static [(&'static str, &'static str)]);
+    const BOUNDED: &[Bounded] = &[
+        (
+            "GATEWAY_MAX_BODY_BYTES",
+            MAX_BODY_BYTES,
+            &[("KAFKA_MESSAGE_MAX_BYTES", "1000000000")],
+        ),
+        ("GATEWAY_MAX_BUFFERED_BYTES", MAX_BUFFERED_BYTES, &[]),
+        ("GATEWAY_BODY_TIMEOUT_MS", MAX_BODY_TIMEOUT_MS, &[]),
+        ("GATEWAY_HEADER_TIMEOUT_SECS", MAX_HEADER_TIMEOUT_SECS, &[]),
+        (
+            "GATEWAY_REPLAY_TOLERANCE_SECS",
+            MAX_REPLAY_TOLERANCE_SECS,
+            &[],
+        ),
+        ("GATEWAY_PUBLISH_TIMEOUT_MS", MAX_PUBLISH_TIMEOUT_MS, &[]),
+        ("GATEWAY_MAX_INFLIGHT", MAX_INFLIGHT, &[]),
+        ("GATEWAY_MAX_CONNECTIONS", MAX_CONNECTIONS, &[]),
+        (
+            "GATEWAY_SHUTDOWN_DELAY_SECS",
+            MAX_SHUTDOWN_DELAY_SECS,
+            &[("GATEWAY_SHUTDOWN_GRACE_SECS", "3600")],
+        ),
+        ("GATEWAY_SHUTDOWN_GRACE_SECS", MAX_SHUTDOWN_GRACE_SECS, &[]),
+        ("GATEWAY_SECRET_RELOAD_SECS", MAX_SECRET_RELOAD_SECS, &[]),
+    ];
+
+    #[test]
+    fn values_past_a_settings_bound_are_refused_naming_it() {
+        for (var, max, needs) in BOUNDED {
+            let with = |value: &str| {
+                let mut pairs = vec![BROKER, (*var, value)];
+                pairs.extend_from_slice(needs);
+                config(&pairs)
+            };
+            assert!(with(&max.to_string()).is_ok(), "{var}={max} is accepted");
+            for value in [
+                (max + 1).to_string(),
+                u64::MAX.to_string(),
+                format!("{}0", u64::MAX),
+            ] {
+                let err = with(&value).unwrap_err();
+                assert_eq!(err.setting, *var, "{var}={value}: {err}");
+                assert!(err.reason.contains(&max.to_string()), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -7,20 +7,27 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
-use crate::config::{read_secret_file, SecretSource};
+use crate::config::{parse_secret_file, secret_file_error, Fingerprint, SecretSource};
 use crate::ingest::Ingest;
 use crate::providers::ProviderId;
 use crate::verify::KeyRing;
 
-/// Watches one provider's secret file until the task is aborted.
-pub async fn watch(ingest: Arc<Ingest>, provider: ProviderId, path: PathBuf, every: Duration) {
-    let fingerprint = |path: &PathBuf| std::fs::read(path).ok().map(Sha256::digest);
-    let mut seen = fingerprint(&path);
+/// Watches one provider's secret file until the task is aborted. `loaded` is
+/// the fingerprint of what start-up read: any other content, even one already
+/// there when the watcher first looks, is applied.
+pub async fn watch(
+    ingest: Arc<Ingest>,
+    provider: ProviderId,
+    path: PathBuf,
+    loaded: Fingerprint,
+    every: Duration,
+) {
+    // None while the file cannot be read, so a failure is reported once.
+    let mut seen = Some(loaded);
     loop {
         tokio::time::sleep(every).await;
-        let now = fingerprint(&path);
+        let read = std::fs::read(&path);
+        let now = read.as_ref().ok().map(|bytes| Fingerprint::of(bytes));
         if now == seen {
             continue;
         }
@@ -28,7 +35,10 @@ pub async fn watch(ingest: Arc<Ingest>, provider: ProviderId, path: PathBuf, eve
         let Some(enabled) = ingest.enabled(provider) else {
             return;
         };
-        match read_secret_file(&path) {
+        let secrets = read
+            .map_err(|e| secret_file_error(&path, e.kind()))
+            .and_then(|bytes| parse_secret_file(&path, &bytes));
+        match secrets {
             Ok(secrets) => {
                 *enabled.keys.write().expect("keys lock") = Arc::new(KeyRing::new(&secrets));
                 tracing::info!(
@@ -53,10 +63,11 @@ pub fn spawn_all(
     ProviderId::ALL
         .into_iter()
         .filter_map(|id| match config.secrets(id).map(|s| &s.source) {
-            Some(SecretSource::File(path)) => Some(tokio::spawn(watch(
+            Some(SecretSource::File(path, loaded)) => Some(tokio::spawn(watch(
                 ingest.clone(),
                 id,
                 path.clone(),
+                *loaded,
                 config.secret_reload,
             ))),
             _ => None,

@@ -57,7 +57,7 @@ pub fn signature_headers(
 fn secret(args: &SignArgs, provider: ProviderId, env: &Env) -> Result<String, String> {
     let var = provider.provider().secret_env;
     let file_var = format!("{var}_FILE");
-    let from_file = |path: &PathBuf| read_secret_file(path).map(|s| s[0].clone());
+    let from_file = |path: &PathBuf| read_secret_file(path).map(|(s, _)| s[0].clone());
     if let Some(path) = &args.secret_file {
         return from_file(path).map_err(|e| format!("--secret-file: {e}"));
     }

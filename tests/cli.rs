@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 
 use common::*;
@@ -48,6 +49,13 @@ fn bad_configuration_exits_64_with_one_line_naming_the_setting() {
             ],
             "M2M_WEBHOOK_SECRET",
         ),
+        (
+            vec![
+                ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                ("GATEWAY_MAX_BODY_BYTES", "18446744073709551615"),
+            ],
+            "GATEWAY_MAX_BODY_BYTES",
+        ),
     ] {
         let out = run(&[], &env, b"");
         assert_eq!(out.status.code(), Some(64), "{setting}");
@@ -57,6 +65,46 @@ fn bad_configuration_exits_64_with_one_line_naming_the_setting() {
     }
     let out = run(&["--no-such-flag"], &[], b"");
     assert_eq!(out.status.code(), Some(64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_start_up_line_shows_kafka_settings_but_never_a_credential() {
+    // No broker needed: the line is written once the listeners are bound.
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let env: HashMap<String, String> = [
+        ("KAFKA_BOOTSTRAP_SERVERS", nowhere.as_str()),
+        ("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+        ("KAFKA_SASL_MECHANISM", "OAUTHBEARER"),
+        ("KAFKA_ENABLE_SASL_OAUTHBEARER_UNSECURE_JWT", "true"),
+        (
+            "KAFKA_SASL_OAUTHBEARER_CONFIG",
+            "principal=svc extension_apikey=hunter2-oauth",
+        ),
+        ("KAFKA_LINGER_MS", "7"),
+        ("M2M_WEBHOOK_SECRET", M2M_SECRET),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut gateway = Process::start(&env, Stdio::piped());
+    gateway.wait_listening().await;
+    gateway.child.kill().unwrap();
+    let mut logs = String::new();
+    gateway
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("webhook-gateway listening"))
+        .unwrap_or_else(|| panic!("no start-up line in {logs}"));
+    assert!(line.contains("sasl.oauthbearer.config"), "{line}");
+    assert!(line.contains("OAUTHBEARER"), "{line}");
+    assert!(!logs.contains("hunter2"), "{logs}");
+    assert!(!logs.contains(M2M_SECRET), "{logs}");
 }
 
 #[test]

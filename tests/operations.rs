@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use webhook_gateway::config::{Config, RunArgs};
 
 fn transfers_body(n: usize) -> Vec<u8> {
     format!(r#"{{"event":"Payment.Status","data":{{"status":"Completed","userId":"u","paymentReference":"p-{n}","amount":{n}.00}}}}"#)
@@ -585,6 +586,54 @@ async fn a_rewritten_secret_file_takes_effect_without_restart() {
     std::fs::write(&file, "\n").unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(send_with("new-token", 4).await, 200);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_file_rotated_between_loading_and_watching_takes_effect() {
+    let _serial = serial().await;
+    let broker = Broker::start();
+    broker.create_default_topics();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "old-token\n").unwrap();
+    let mut env = gateway_env(&broker.bootstrap(), &[("GATEWAY_SECRET_RELOAD_SECS", "1")]);
+    env.remove("TRANSFERS_SIGNATURE_TOKEN");
+    env.insert(
+        "TRANSFERS_SIGNATURE_TOKEN_FILE".into(),
+        file.to_str().unwrap().into(),
+    );
+    let config = Config::from_sources(&RunArgs::default(), &env).unwrap();
+    // The rotation lands after start-up read the file, before its watcher first looks.
+    std::fs::write(&file, "new-token\n").unwrap();
+    let gw = Gateway::start_config(config).await;
+    gw.wait_ready().await;
+
+    let body = transfers_body(1);
+    let headers = vec![(
+        "x-transfers-signature".to_string(),
+        hmac_hex("new-token", &[&body]),
+    )];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = request(
+            gw.public,
+            "POST",
+            "/webhooks/transfers",
+            &headers,
+            body.clone(),
+        )
+        .await
+        .unwrap();
+        if reply.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the secret rotated before the watcher started never took effect"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     gw.stop().await;
 }
 

@@ -252,10 +252,16 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(env: HashMap<String, String>) -> Gateway {
+        let config = Config::from_sources(&RunArgs::default(), &env).expect("test config");
+        Gateway::start_config(config).await
+    }
+
+    /// Starts from a configuration already loaded (to change things between
+    /// loading and starting).
+    pub async fn start_config(config: Config) -> Gateway {
         if std::env::var_os("TEST_LOG").is_some() {
             webhook_gateway::init_logging(webhook_gateway::config::LogFormat::Text);
         }
-        let config = Config::from_sources(&RunArgs::default(), &env).expect("test config");
         let (tx, rx) = oneshot::channel::<()>();
         let running = webhook_gateway::start(config, async move {
             let _ = rx.await;
