@@ -4,7 +4,7 @@
 //! so the process never lives on with a dead producer.
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -108,8 +108,12 @@ impl ClientContext for GatewayContext {
 
 pub struct Publisher {
     /// The producer and its generation: a failure reported against an older
-    /// generation never replaces a newer producer.
+    /// generation never replaces a newer producer. Held only to clone or swap
+    /// the pair, never across a producer's construction or drop.
     current: RwLock<(u64, Kafka)>,
+    /// A generation a request found broken (an idempotence error), for the
+    /// supervisor: librdkafka does not report those as fatal.
+    broken: Mutex<Option<(u64, RDKafkaErrorCode)>>,
     config: ClientConfig,
     timeout: Duration,
     metrics: Arc<Metrics>,
@@ -118,6 +122,38 @@ pub struct Publisher {
     /// Permanent errors already logged, per topic: a misconfiguration would
     /// otherwise write one error line per request.
     logged_permanent: Mutex<HashSet<(String, i32)>>,
+    /// Test hook: a fault for every replacement's construction until cleared.
+    fault: Mutex<Option<ReplacementFault>>,
+}
+
+/// A fault a test injects into producer replacements.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum ReplacementFault {
+    /// Building the producer panics (a thread that cannot be spawned, say).
+    Panic,
+    /// Building the producer takes this long (librdkafka spawning its threads).
+    Slow(Duration),
+}
+
+/// Why no replacement producer could be built; the supervisor retries.
+#[derive(Debug, thiserror::Error)]
+enum ReplaceError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    #[error("building the producer did not finish: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Backoff between attempts to build a replacement producer.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Every lock here guards data a panic cannot leave half-written (a swapped
+/// pair, a set insert), so a poisoned lock is still good: take it rather than
+/// turn one panic into a panic per request.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The producer's idempotence state is broken (its id or epoch is no longer
@@ -165,20 +201,29 @@ impl Publisher {
         let producer = create(&config, &metrics, &errors)?;
         Ok(Arc::new(Publisher {
             current: RwLock::new((0, producer)),
+            broken: Mutex::new(None),
             config,
             timeout,
             metrics,
             errors,
             logged_permanent: Mutex::new(HashSet::new()),
+            fault: Mutex::new(None),
         }))
     }
 
     fn producer(&self) -> (u64, Kafka) {
-        self.current.read().expect("producer lock").clone()
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    /// Replaces the producer on a fatal error, even when no request is there to
-    /// notice: after each client error, asks the client whether it is dead.
+    /// Replaces the producer when it is dead or broken, even when no request is
+    /// there to notice: after each client error (and each broken-state report
+    /// from a request), asks the client whether it is dead, and retries a
+    /// failed replacement with backoff until one succeeds. The only place a
+    /// producer is built after startup, so requests never wait for one: they
+    /// answer 503 from the dead producer meanwhile.
     pub fn spawn_supervisor(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let publisher = Arc::downgrade(self);
         let errors = self.errors.clone();
@@ -188,10 +233,84 @@ impl Publisher {
                 let Some(publisher) = publisher.upgrade() else {
                     return;
                 };
-                let (generation, _) = publisher.producer();
-                publisher.replace_if_broken(generation, None);
+                publisher.repair().await;
             }
         })
+    }
+
+    /// Until the current producer is healthy: build a replacement off the async
+    /// workers, swap it in, and on failure (an error or a panic) wait and retry.
+    async fn repair(&self) {
+        let mut backoff = RETRY_FIRST;
+        loop {
+            let (seen, producer) = self.producer();
+            let Some(reason) = self.why_broken(seen, &producer) else {
+                return;
+            };
+            drop(producer);
+            match self.build_replacement().await {
+                Ok(fresh) => return self.swap(seen, fresh, &reason),
+                Err(error) => {
+                    tracing::error!(%error, %reason, retry_in_ms = backoff.as_millis() as u64, "could not create a replacement kafka producer; requests get 503 meanwhile");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
+            }
+        }
+    }
+
+    /// Why generation `seen` must be replaced: librdkafka's fatal error, or an
+    /// idempotence error a request reported. `None` while it can still deliver.
+    fn why_broken(&self, seen: u64, producer: &Kafka) -> Option<String> {
+        if let Some((code, reason)) = producer.client().fatal_error() {
+            return Some(format!("fatal error {code:?}: {reason}"));
+        }
+        match *lock(&self.broken) {
+            Some((generation, code)) if generation == seen => {
+                Some(format!("idempotent producer state rejected: {code:?}"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Builds a producer on a blocking thread: librdkafka's construction spawns
+    /// threads and may take a while, and a panic there must stay in that thread.
+    async fn build_replacement(&self) -> Result<Kafka, ReplaceError> {
+        let fault = *lock(&self.fault);
+        let (config, metrics, errors) = (
+            self.config.clone(),
+            self.metrics.clone(),
+            self.errors.clone(),
+        );
+        let built = tokio::task::spawn_blocking(move || {
+            match fault {
+                Some(ReplacementFault::Panic) => panic!("injected replacement fault"),
+                Some(ReplacementFault::Slow(by)) => std::thread::sleep(by),
+                None => {}
+            }
+            create(&config, &metrics, &errors)
+        })
+        .await?;
+        Ok(built?)
+    }
+
+    /// Swaps `fresh` in if generation `seen` is still current: the lock is held
+    /// for the swap alone. Whichever producer is left over is dropped off the
+    /// async workers (dropping purges, flushes and joins a thread).
+    fn swap(&self, seen: u64, fresh: Kafka, reason: &str) {
+        let (replaced, leftover) = {
+            let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+            if current.0 == seen {
+                (true, std::mem::replace(&mut *current, (seen + 1, fresh)).1)
+            } else {
+                (false, fresh)
+            }
+        };
+        if replaced {
+            self.metrics.producer_replacements.inc();
+            tracing::error!(%reason, generation = seen + 1, "kafka producer replaced");
+        }
+        drop(tokio::task::spawn_blocking(move || drop(leftover)));
     }
 
     /// Sends one record and waits for the broker's acknowledgement (acks=all),
@@ -248,11 +367,7 @@ impl Publisher {
         let classified = PublishError::classify(error);
         match classified {
             PublishError::Broker(code) if is_permanent(code) => {
-                let first = self
-                    .logged_permanent
-                    .lock()
-                    .expect("log-once lock")
-                    .insert((topic.to_owned(), code as i32));
+                let first = lock(&self.logged_permanent).insert((topic.to_owned(), code as i32));
                 if first {
                     tracing::error!(topic, reason = %classified.reason(), "publish failed permanently: fix the topic, its ACLs or the size limits (logged once per topic)");
                 }
@@ -260,48 +375,17 @@ impl Publisher {
             PublishError::QueueFull => {}
             _ => tracing::warn!(topic, reason = %classified.reason(), "publish failed"),
         }
-        let broken = match classified {
-            PublishError::Broker(code) if breaks_producer(code) => Some(code),
-            _ => None,
-        };
-        self.replace_if_broken(generation, broken);
+        // The supervisor replaces a dead or broken producer; a request only
+        // tells it, and answers 503 without waiting for the new one.
+        match classified {
+            PublishError::Broker(code) if breaks_producer(code) => {
+                *lock(&self.broken) = Some((generation, code));
+                self.errors.notify_one();
+            }
+            PublishError::Fatal => self.errors.notify_one(),
+            _ => {}
+        }
         classified
-    }
-
-    /// Swaps in a new producer when generation `seen` is still current and is
-    /// dead (librdkafka's fatal error) or `broken` (an idempotence error that
-    /// fails every record). Concurrent callers replace it once.
-    fn replace_if_broken(&self, seen: u64, broken: Option<RDKafkaErrorCode>) {
-        let (generation, producer) = self.producer();
-        if generation != seen {
-            return; // already replaced
-        }
-        let reason = match (producer.client().fatal_error(), broken) {
-            (Some((code, reason)), _) => format!("fatal error {code:?}: {reason}"),
-            (None, Some(code)) => format!("idempotent producer state rejected: {code:?}"),
-            (None, None) => return,
-        };
-        drop(producer);
-        let mut current = self.current.write().expect("producer lock");
-        if current.0 != seen {
-            return;
-        }
-        match create(&self.config, &self.metrics, &self.errors) {
-            Ok(fresh) => {
-                let (_, dead) = std::mem::replace(&mut *current, (seen + 1, fresh));
-                drop(current);
-                self.metrics.producer_replacements.inc();
-                tracing::error!(%reason, generation = seen + 1, "kafka producer replaced");
-                // Dropping purges, flushes and joins a thread: not on an async worker.
-                match tokio::runtime::Handle::try_current() {
-                    Ok(rt) => drop(rt.spawn_blocking(move || drop(dead))),
-                    Err(_) => drop(dead),
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "could not create a replacement kafka producer; will retry")
-            }
-        }
     }
 
     /// Names of the topics that exist, from one metadata request for all topics
@@ -327,6 +411,13 @@ impl Publisher {
         tokio::task::spawn_blocking(move || producer.flush(timeout))
             .await
             .expect("flush task does not panic")
+    }
+
+    /// Test hook: makes every replacement producer's construction panic or
+    /// take a while, until called with `None`.
+    #[doc(hidden)]
+    pub fn set_replacement_fault(&self, fault: Option<ReplacementFault>) {
+        *lock(&self.fault) = fault;
     }
 
     /// Test hook: makes librdkafka raise a fatal error on the current producer,

@@ -1,7 +1,8 @@
 //! Never a 2xx without the broker's acknowledgement: with the broker frozen,
 //! failing or down, requests answer 503 within the publish timeout plus 2 s;
 //! once it is back, 200 again; a fatal producer error is recovered from
-//! without a restart.
+//! without a restart, and replacing the producer (slow, or panicking) never
+//! stalls or crashes a request.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use webhook_gateway::publish::ReplacementFault;
 
 const PUBLISH_TIMEOUT_MS: u64 = 2000;
 /// The promise: every answer within the publish timeout plus 2 s.
@@ -215,6 +217,133 @@ async fn a_fatal_producer_error_is_followed_by_a_new_producer_without_restart() 
         gateway.metric("kafka_producer_replacements_total").await,
         1.0
     );
+    assert_all_in_kafka(&broker.bootstrap(), &acked);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_producer_that_panics_means_503s_then_200_never_a_dropped_connection() {
+    let _serial = serial().await;
+    let broker = Broker::start();
+    broker.create_default_topics();
+    let timeout = PUBLISH_TIMEOUT_MS.to_string();
+    let gateway = Gateway::start_ready(gateway_env(
+        &broker.bootstrap(),
+        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
+    ))
+    .await;
+    let mut n = 0;
+    let mut acked = Vec::new();
+    until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
+
+    // Every attempt to build a new producer panics (a thread that cannot be
+    // spawned, say) while the old one is dead.
+    gateway
+        .publisher()
+        .set_replacement_fault(Some(ReplacementFault::Panic));
+    gateway.publisher().inject_fatal_error();
+    let failing = Instant::now();
+    while failing.elapsed() < Duration::from_secs(2) {
+        n += 1;
+        let (status, _, took) = send(gateway.public, n).await;
+        assert_eq!(
+            status, 503,
+            "no producer can deliver: a 503 with Retry-After, not a crash"
+        );
+        assert!(took <= Duration::from_secs(1), "503 took {took:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        gateway.metric("kafka_producer_replacements_total").await,
+        0.0
+    );
+    assert_eq!(get(gateway.admin, "/readyz").await.unwrap().status, 200);
+
+    // The supervisor keeps retrying: once a replacement can be built, 200 again.
+    gateway.publisher().set_replacement_fault(None);
+    until_accepted(&gateway, &mut n, Duration::from_secs(15), &mut acked).await;
+    assert_eq!(
+        gateway.metric("kafka_producer_replacements_total").await,
+        1.0
+    );
+    assert_all_in_kafka(&broker.bootstrap(), &acked);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_replacement_producer_stalls_no_request() {
+    let _serial = serial().await;
+    let broker = Broker::start();
+    broker.create_default_topics();
+    let timeout = PUBLISH_TIMEOUT_MS.to_string();
+    let gateway = Gateway::start_ready(gateway_env(
+        &broker.bootstrap(),
+        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
+    ))
+    .await;
+    let mut n = 0;
+    let mut acked = Vec::new();
+    until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
+
+    // Building the new producer takes 4 s (librdkafka spawning threads on a
+    // starved machine): the two async workers must keep answering meanwhile.
+    const BUILD: Duration = Duration::from_secs(4);
+    const PROMPT: Duration = Duration::from_secs(1);
+    gateway
+        .publisher()
+        .set_replacement_fault(Some(ReplacementFault::Slow(BUILD)));
+    gateway.publisher().inject_fatal_error();
+    let building = Instant::now();
+    let mut publishes = 0;
+    while building.elapsed() < BUILD - PROMPT {
+        let started = Instant::now();
+        let health = get(gateway.admin, "/healthz").await.unwrap();
+        assert_eq!(health.status, 200);
+        assert!(
+            started.elapsed() <= PROMPT,
+            "/healthz took {:?}",
+            started.elapsed()
+        );
+
+        let started = Instant::now();
+        let forged = request(
+            gateway.public,
+            "POST",
+            "/webhooks/transfers",
+            &[("x-transfers-signature".into(), "00".repeat(32))],
+            body(0),
+        )
+        .await
+        .unwrap();
+        assert_eq!(forged.status, 401);
+        assert!(
+            started.elapsed() <= PROMPT,
+            "401 took {:?}",
+            started.elapsed()
+        );
+
+        n += 1;
+        let (status, _, took) = send(gateway.public, n).await;
+        assert!(status == 503 || status == 200, "status {status}");
+        assert!(
+            took <= PROMPT,
+            "a publish waited {took:?} for the replacement"
+        );
+        publishes += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        publishes >= 3,
+        "only {publishes} publishes during the build"
+    );
+    assert_eq!(
+        gateway.metric("kafka_producer_replacements_total").await,
+        0.0,
+        "still building: the requests above ran during the construction"
+    );
+
+    gateway.wait_for_replacement(BUILD * 2).await;
+    until_accepted(&gateway, &mut n, Duration::from_secs(15), &mut acked).await;
     assert_all_in_kafka(&broker.bootstrap(), &acked);
     gateway.stop().await;
 }
