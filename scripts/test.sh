@@ -44,8 +44,8 @@ fi
 # Known-vulnerable dependencies fail the suite, before the long test run. These
 # machines cannot fetch the live RustSec database: audit against the snapshot
 # next to the checkout (SECURITY.md: the live check). Accepted advisories, each
-# with its reason, are in .cargo/audit.toml. Warnings (unmaintained, unsound,
-# yanked) fail too: each is either fixed or accepted there with a reason.
+# with its reason, are in .cargo/audit.toml. Warnings (unmaintained, unsound)
+# fail too: each is either fixed or accepted there with a reason.
 ADVISORY_DB="$(cd .. && pwd)/shared/advisory-db"
 [ -d "$ADVISORY_DB/crates" ] || { echo "the RustSec advisory database snapshot is missing: $ADVISORY_DB/crates" >&2; exit 1; }
 audit() { cargo audit --db "$ADVISORY_DB" --no-fetch --stale --deny warnings "$@"; }
