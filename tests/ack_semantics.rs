@@ -14,8 +14,19 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use webhook_gateway::publish::ReplacementFault;
 
 const PUBLISH_TIMEOUT_MS: u64 = 2000;
+
 /// The promise: every answer within the publish timeout plus 2 s.
 const ANSWER_BOUND: Duration = Duration::from_millis(PUBLISH_TIMEOUT_MS + 2000);
+
+/// A gateway on `bootstrap` with the short publish timeout these tests bound answers by.
+async fn gateway_on(bootstrap: &str) -> Gateway {
+    let timeout = PUBLISH_TIMEOUT_MS.to_string();
+    Gateway::start_ready(gateway_env(
+        bootstrap,
+        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
+    ))
+    .await
+}
 
 fn body(n: usize) -> Vec<u8> {
     format!(r#"{{"event":"Payment.Status","data":{{"status":"Completed","userId":"u","paymentReference":"p-{n}","amount":{n}.00}}}}"#)
@@ -94,12 +105,7 @@ async fn a_frozen_broker_gets_503_in_time_and_200_again_once_it_returns() {
     let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
-    let timeout = PUBLISH_TIMEOUT_MS.to_string();
-    let gateway = Gateway::start_ready(gateway_env(
-        &broker.bootstrap(),
-        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
-    ))
-    .await;
+    let gateway = gateway_on(&broker.bootstrap()).await;
     let mut acked = Vec::new();
     let mut n = 0;
     until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
@@ -144,12 +150,7 @@ where
 async fn broker_errors_never_become_a_2xx_and_are_counted() {
     let _serial = serial().await;
     let cluster = mock_cluster();
-    let timeout = PUBLISH_TIMEOUT_MS.to_string();
-    let gateway = Gateway::start_ready(gateway_env(
-        &cluster.bootstrap_servers(),
-        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
-    ))
-    .await;
+    let gateway = gateway_on(&cluster.bootstrap_servers()).await;
     let mut n = 0;
     let mut acked = Vec::new();
     until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
@@ -197,12 +198,7 @@ async fn a_fatal_producer_error_is_followed_by_a_new_producer_without_restart() 
     let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
-    let timeout = PUBLISH_TIMEOUT_MS.to_string();
-    let gateway = Gateway::start_ready(gateway_env(
-        &broker.bootstrap(),
-        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
-    ))
-    .await;
+    let gateway = gateway_on(&broker.bootstrap()).await;
     let mut n = 0;
     let mut acked = Vec::new();
     until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
@@ -226,12 +222,7 @@ async fn a_replacement_producer_that_panics_means_503s_then_200_never_a_dropped_
     let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
-    let timeout = PUBLISH_TIMEOUT_MS.to_string();
-    let gateway = Gateway::start_ready(gateway_env(
-        &broker.bootstrap(),
-        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
-    ))
-    .await;
+    let gateway = gateway_on(&broker.bootstrap()).await;
     let mut n = 0;
     let mut acked = Vec::new();
     until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
@@ -275,12 +266,7 @@ async fn a_slow_replacement_producer_stalls_no_request() {
     let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
-    let timeout = PUBLISH_TIMEOUT_MS.to_string();
-    let gateway = Gateway::start_ready(gateway_env(
-        &broker.bootstrap(),
-        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
-    ))
-    .await;
+    let gateway = gateway_on(&broker.bootstrap()).await;
     let mut n = 0;
     let mut acked = Vec::new();
     until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;

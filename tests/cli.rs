@@ -89,14 +89,7 @@ async fn the_start_up_line_shows_kafka_settings_but_never_a_credential() {
     let mut gateway = Process::start(&env, Stdio::piped());
     gateway.wait_listening().await;
     gateway.child.kill().unwrap();
-    let mut logs = String::new();
-    gateway
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = gateway.stderr_to_end();
     let line = logs
         .lines()
         .find(|l| l.contains("webhook-gateway listening"))

@@ -507,14 +507,7 @@ async fn logs_carry_ids_but_never_account_data_secrets_or_signatures() {
     .unwrap();
 
     signal(gateway.pid(), libc::SIGTERM);
-    let mut logs = String::new();
-    gateway
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = gateway.stderr_to_end();
     assert!(
         logs.contains(&id) && logs.contains("pay-log-1"),
         "the request line names the event and payment reference"
@@ -533,6 +526,20 @@ async fn logs_carry_ids_but_never_account_data_secrets_or_signatures() {
     }
 }
 
+/// Gateway settings with the Transfers token read from `file`, checked every second.
+fn token_file_env(
+    broker: &Broker,
+    file: &std::path::Path,
+) -> std::collections::HashMap<String, String> {
+    let mut env = gateway_env(&broker.bootstrap(), &[("GATEWAY_SECRET_RELOAD_SECS", "1")]);
+    env.remove("TRANSFERS_SIGNATURE_TOKEN");
+    env.insert(
+        "TRANSFERS_SIGNATURE_TOKEN_FILE".into(),
+        file.to_str().unwrap().into(),
+    );
+    env
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rewritten_secret_file_takes_effect_without_restart() {
     let _serial = serial().await;
@@ -541,12 +548,7 @@ async fn a_rewritten_secret_file_takes_effect_without_restart() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, "old-token\n").unwrap();
-    let mut env = gateway_env(&broker.bootstrap(), &[("GATEWAY_SECRET_RELOAD_SECS", "1")]);
-    env.remove("TRANSFERS_SIGNATURE_TOKEN");
-    env.insert(
-        "TRANSFERS_SIGNATURE_TOKEN_FILE".into(),
-        file.to_str().unwrap().into(),
-    );
+    let env = token_file_env(&broker, &file);
     let gw = Gateway::start_ready(env).await;
 
     let send_with = |secret: &'static str, n: usize| {
@@ -597,12 +599,7 @@ async fn a_secret_file_rotated_between_loading_and_watching_takes_effect() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, "old-token\n").unwrap();
-    let mut env = gateway_env(&broker.bootstrap(), &[("GATEWAY_SECRET_RELOAD_SECS", "1")]);
-    env.remove("TRANSFERS_SIGNATURE_TOKEN");
-    env.insert(
-        "TRANSFERS_SIGNATURE_TOKEN_FILE".into(),
-        file.to_str().unwrap().into(),
-    );
+    let env = token_file_env(&broker, &file);
     let config = Config::from_sources(&RunArgs::default(), &env).unwrap();
     // The rotation lands after start-up read the file, before its watcher first looks.
     std::fs::write(&file, "new-token\n").unwrap();

@@ -584,6 +584,20 @@ impl Process {
         self.child.id() as i32
     }
 
+    /// Everything the process wrote to its piped stderr, once it has exited
+    /// (or been signalled to).
+    pub fn stderr_to_end(&mut self) -> String {
+        use std::io::Read;
+        let mut logs = String::new();
+        self.child
+            .stderr
+            .take()
+            .expect("started with Stdio::piped()")
+            .read_to_string(&mut logs)
+            .expect("UTF-8 logs");
+        logs
+    }
+
     /// Resident set size in KiB, from /proc.
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
