@@ -1,6 +1,7 @@
 //! What SREs rely on: exact metrics, readiness that follows start-up and
 //! shutdown (not broker blips), a drain that answers everyone, bounded
-//! memory, slow-client defences, PII-free logs, secret reload, topic checks.
+//! memory, slow-client defences, PII-free logs, secret reload, topic checks, and
+//! every dashboard panel through a real Prometheus scraping the gateway.
 
 mod common;
 
@@ -984,7 +985,8 @@ fn check_panel(panel: &str, legend: &str, series: &[Series], publish_timeout_sec
         ("Broker round trip", _) => {
             for s in series {
                 assert!(!s.label("broker").is_empty(), "{ctx}");
-                assert!(s.min() >= 0.0 && s.max() < 5.0, "{ctx}");
+                // Seconds, not librdkafka's microseconds.
+                assert!(s.min() >= 0.0 && s.max() < 30.0, "{ctx}");
             }
         }
         _ => panic!("no expectation for this panel: add one to check_panel ({ctx})"),
