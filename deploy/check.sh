@@ -5,7 +5,9 @@
 #      when missing;
 #   2. hadolint on deploy/Dockerfile (any finding, down to style, fails);
 #   3. deploy/check_chart.py: helm lint --strict, renders in four scenarios, Kubernetes
-#      schema validation and the chart's invariants.
+#      schema validation, the chart's invariants, and the PrometheusRule through promtool
+#      (check rules, and the unit tests in deploy/prometheus/tests; needs promtool, from
+#      Debian's prometheus package, which scripts/test.sh installs).
 # Prints one PASS/FAIL line per check and ends with `N passed, M failed`; exits non-zero
 # when anything failed.
 set -euo pipefail

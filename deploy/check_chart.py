@@ -21,7 +21,10 @@ import base64
 import copy
 import json
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -40,6 +43,10 @@ FULLNAME = f"{RELEASE}-webhook-gateway"
 ADMIN_SERVICE = f"{FULLNAME}-admin"
 HTTP_PORT = 8080
 ADMIN_PORT = 9090
+REPO = CHART.parents[2]
+README = REPO / "README.md"
+# promtool unit tests of the alerts: hand-written, run against the rendered rules (rules.yaml).
+RULE_TESTS = REPO / "deploy" / "prometheus" / "tests"
 
 # Distinctive inline values: they must never appear when existingSecret is set.
 LEAK_M2M = "leak-canary-m2m-3f9a1c"
@@ -74,6 +81,7 @@ EXPECTED_ALERTS = {
     "WebhookGatewayPublishLatencyHigh",
     "WebhookGatewayTopicUnavailable",
     "WebhookGatewayNoReadyReplicas",
+    "WebhookGatewayMetricsAbsent",
 }
 
 EXPECTED_PANELS = {
@@ -193,9 +201,9 @@ class Runner:
 # ---------------------------------------------------------------------------- helpers
 
 
-def render(values: dict[str, Any]) -> dict[str, str]:
+def render(values: dict[str, Any], name: str = RELEASE) -> dict[str, str]:
     with helm_python.Chart.load(CHART) as chart:
-        return chart.render(values=values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        return chart.render(values=values, name=name, namespace=NAMESPACE, is_install=True)
 
 
 def objects(rendered: dict[str, str]) -> list[dict[str, Any]]:
@@ -367,6 +375,144 @@ def assert_secret_files(objs: list[dict[str, Any]], secret_name: str, keys: dict
             expect(name not in ("M2M_WEBHOOK_SECRET", "TRANSFERS_SIGNATURE_TOKEN", "KAFKA_SASL_PASSWORD"),
                    f"{workload['kind']}: inline secret variable {name} set")
 
+
+
+# ------------------------------------------------------------------- alerts, promtool
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading."""
+    slug = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return slug.replace(" ", "-")
+
+
+def readme_sections() -> dict[str, str]:
+    """README sections by anchor: the text under each heading up to the next heading."""
+    sections: dict[str, str] = {}
+    anchor = None
+    for line in README.read_text().splitlines():
+        m = re.match(r"^#{1,6}\s+(.*)$", line)
+        if m:
+            anchor = github_anchor(m.group(1))
+            sections[anchor] = ""
+        elif anchor is not None:
+            sections[anchor] += line + "\n"
+    return sections
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["promtool", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def alert_checks(r: Runner) -> None:
+    """The PrometheusRule's groups through Prometheus's own tools: `promtool check rules`
+    and the unit tests in deploy/prometheus/tests (each alert fired by input series
+    and kept quiet by others), plus each alert's runbook in the README."""
+    rule = one(objects(render({"metrics": {"prometheusRule": {"enabled": True}}})), "PrometheusRule")
+    groups = rule["spec"]["groups"]
+    alerts = {x["alert"]: x for g in groups for x in g["rules"] if "alert" in x}
+    work = Path(tempfile.mkdtemp(prefix="webhook-gateway-rules-"))
+    (work / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+
+    def installed() -> None:
+        expect(shutil.which("promtool"), "promtool not found: install Debian's prometheus package "
+                                         "(bash scripts/test.sh does)")
+        version = subprocess.run(["promtool", "--version"], capture_output=True, text=True)
+        expect(version.returncode == 0, f"promtool --version: {version.stderr}")
+
+    if not r.check("[alerts] promtool is installed", installed):
+        return
+
+    def check_rules() -> None:
+        out = promtool("check", "rules", "rules.yaml", cwd=work)
+        expect(out.returncode == 0, f"{out.stdout}{out.stderr}")
+        expect(f"SUCCESS: {len(alerts)} rules found" in out.stdout, out.stdout)
+
+    r.check("[alerts] promtool check rules: the PrometheusRule's groups", check_rules)
+
+    tests = sorted(RULE_TESTS.glob("*.yaml"))
+    for path in tests:
+        def unit(path: Path = path) -> None:
+            shutil.copy(path, work / path.name)
+            out = promtool("test", "rules", path.name, cwd=work)
+            expect(out.returncode == 0, f"\n{out.stdout}{out.stderr}")
+
+        r.check(f"[alerts] promtool test rules {path.relative_to(REPO)}", unit)
+
+    def every_alert_tested_both_ways() -> None:
+        firing: set[str] = set()
+        quiet: set[str] = set()
+        for path in tests:
+            doc = yaml.safe_load(path.read_text())
+            expect(doc.get("rule_files") == ["rules.yaml"], f"{path.name}: rule_files must be [rules.yaml]")
+            for test in doc["tests"]:
+                for case in test.get("alert_rule_test", []):
+                    name = case["alertname"]
+                    expect(name in alerts, f"{path.name}: tests unknown alert {name}")
+                    (firing if case.get("exp_alerts") else quiet).add(name)
+        expect(not set(alerts) - firing, f"alerts never fired by a test: {sorted(set(alerts) - firing)}")
+        expect(not set(alerts) - quiet, f"alerts without a must-not-fire case: {sorted(set(alerts) - quiet)}")
+
+    r.check("[alerts] every alert has input series that fire it and series that must not", every_alert_tested_both_ways)
+
+    def runbooks() -> None:
+        sections = readme_sections()
+        base = helm_value({}, "metrics.prometheusRule.runbookBaseUrl")
+        for name, alert in alerts.items():
+            url = alert.get("annotations", {}).get("runbook_url", "")
+            expect(url == f"{base}#{name.lower()}", f"{name}: runbook_url {url!r}")
+            section = sections.get(name.lower())
+            expect(section is not None, f"{name}: README.md has no heading {name}")
+            expect("**Means:**" in section and "**First:**" in section,
+                   f"{name}: the README runbook lacks **Means:** or **First:**")
+
+    r.check("[alerts] every alert's runbook_url is a README runbook (what it means, the first thing to do)", runbooks)
+
+    def runbook_base() -> None:
+        base = "https://git.example/platform/webhook-gateway/blob/main/README.md"
+        pr = one(objects(render({"metrics": {"prometheusRule": {"enabled": True, "runbookBaseUrl": base}}})), "PrometheusRule")
+        for g in pr["spec"]["groups"]:
+            for x in g["rules"]:
+                expect(x["annotations"]["runbook_url"] == f"{base}#{x['alert'].lower()}", f"{x['alert']}: {x['annotations']}")
+
+    r.check("[alerts] metrics.prometheusRule.runbookBaseUrl sets every runbook_url", runbook_base)
+
+    def monitor_selects_only_its_release() -> None:
+        values = {"metrics": {"serviceMonitor": {"enabled": True}}}
+        ours = objects(render(values))
+        theirs = objects(render(values, name="other"))
+        sm = one(ours, "ServiceMonitor", FULLNAME)
+        sel = sm["spec"]["selector"]["matchLabels"]
+        services = find(ours, "Service") + find(theirs, "Service")
+        selected = [s["metadata"]["name"] for s in services
+                    if all(s["metadata"].get("labels", {}).get(k) == v for k, v in sel.items())]
+        expect(selected == [ADMIN_SERVICE], f"the ServiceMonitor selects {selected}")
+        # The alerts and dashboard match job = the admin Service's name: what the scrape gives.
+        expect(f'job="{ADMIN_SERVICE}"' in alerts["WebhookGatewayHighUnavailableRatio"]["expr"], "alerts' job")
+        expect(not sm["spec"]["endpoints"][0].get("relabelings") and not sm["spec"].get("jobLabel"),
+               "a jobLabel or relabeling would change job from the Service's name")
+
+    r.check("[alerts] ServiceMonitor selects its own admin Service only (not another release's), job = its name",
+            monitor_selects_only_its_release)
+
+    def dashboard_sidecar_labels() -> None:
+        default = one(objects(render({"metrics": {"dashboard": {"enabled": True}}})), "ConfigMap", f"{FULLNAME}-dashboard")
+        expect(default["metadata"]["labels"].get("grafana_dashboard") == "1", "default sidecar label grafana_dashboard: \"1\"")
+        expect(all(k.endswith(".json") for k in default["data"]), "the sidecar imports *.json keys")
+        custom = one(objects(render({"metrics": {"dashboard": {"enabled": True, "labels": {
+            "grafana_dashboard": None, "grafana-dashboards": "webhooks"}}}})), "ConfigMap", f"{FULLNAME}-dashboard")
+        labels = custom["metadata"]["labels"]
+        expect(labels.get("grafana-dashboards") == "webhooks" and "grafana_dashboard" not in labels,
+               f"a custom sidecar label: {labels}")
+        dash = json.loads(default["data"]["webhook-gateway.json"])
+        uids = {t.get("datasource", {}).get("uid") for p in dash["panels"] for t in p.get("targets", [])}
+        uids |= {p.get("datasource", {}).get("uid") for p in dash["panels"]}
+        expect(uids <= {"${datasource}", None}, f"panels pinned to a data source: {uids}")
+
+    r.check("[alerts] dashboard ConfigMap: the sidecar's label (configurable), *.json, the data source variable",
+            dashboard_sidecar_labels)
+
+    shutil.rmtree(work, ignore_errors=True)
 
 # --------------------------------------------------------------------------- checks
 
@@ -871,6 +1017,8 @@ def main() -> int:
         expect([i["path"] for i in items] == ["m2m-webhook-secret"], f"items {items}")
 
     r.check("a disabled provider gets no *_FILE variable and no mounted key", disabled_provider)
+
+    alert_checks(r)
 
     if args.counts:
         Path(args.counts).write_text(f"{r.passed} {r.failed}\n")

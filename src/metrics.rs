@@ -27,6 +27,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, for initialising the series at zero.
+    pub const ALL: [Outcome; 12] = [
+        Outcome::Accepted,
+        Outcome::Unrouted,
+        Outcome::Deadlettered,
+        Outcome::Unauthorized,
+        Outcome::TooLarge,
+        Outcome::NotFound,
+        Outcome::MethodNotAllowed,
+        Outcome::Timeout,
+        Outcome::Overloaded,
+        Outcome::Unavailable,
+        Outcome::BadRequest,
+        Outcome::InternalError,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Accepted => "accepted",
@@ -62,6 +78,15 @@ pub struct Metrics {
     pub producer_queue_bytes: IntGauge,
     pub broker_rtt: prometheus::GaugeVec,
 }
+
+/// The `reason` values of `webhook_signature_failures_total` (`VerifyError::reason`).
+pub const SIGNATURE_FAILURE_REASONS: [&str; 4] =
+    ["missing", "malformed", "mismatch", "stale_timestamp"];
+
+/// The `reason` values of `kafka_publish_errors_total` the gateway names itself
+/// (`PublishError::reason`). Other broker error names appear when they happen:
+/// librdkafka has about 200 codes and zeroing them all would be noise.
+pub const PUBLISH_ERROR_REASONS: [&str; 4] = ["queue_full", "timeout", "fatal", "closed"];
 
 /// 0.5 ms to 15 s: a loopback ack is about a millisecond, a timed-out publish 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -225,6 +250,33 @@ impl Metrics {
         }
     }
 
+    /// Creates the bounded outcome and reason series at zero, so that `rate()`
+    /// and the alerts see a series from the first scrape instead of only after
+    /// the first error (a counter born at 1 loses that first increase). Per
+    /// enabled provider; never per type or topic, whose series would multiply
+    /// with the catalogue. Histograms stay lazy: their panels sum over outcomes.
+    pub fn initialise<'a>(&self, providers: impl IntoIterator<Item = &'a str>) {
+        for provider in providers {
+            for outcome in Outcome::ALL {
+                // An enabled provider's path never answers "not found".
+                if outcome != Outcome::NotFound {
+                    self.requests
+                        .with_label_values(&[provider, outcome.as_str()]);
+                }
+            }
+            for reason in SIGNATURE_FAILURE_REASONS {
+                self.signature_failures
+                    .with_label_values(&[provider, reason]);
+            }
+            self.internal_errors.with_label_values(&[provider]);
+        }
+        self.requests
+            .with_label_values(&["unknown", Outcome::NotFound.as_str()]);
+        for reason in PUBLISH_ERROR_REASONS {
+            self.publish_errors.with_label_values(&[reason]);
+        }
+    }
+
     /// One request finished: counter and histogram together.
     pub fn observe_request(&self, provider: &str, outcome: Outcome, seconds: f64) {
         self.requests
@@ -245,5 +297,54 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding into memory cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::PublishError;
+    use crate::verify::VerifyError;
+
+    #[test]
+    fn the_zeroed_reasons_are_the_ones_the_code_emits() {
+        let verify = [
+            VerifyError::Missing,
+            VerifyError::Malformed,
+            VerifyError::Mismatch,
+            VerifyError::StaleTimestamp,
+        ];
+        assert_eq!(verify.map(VerifyError::reason), SIGNATURE_FAILURE_REASONS);
+        let publish = [
+            PublishError::QueueFull,
+            PublishError::Timeout,
+            PublishError::Fatal,
+            PublishError::Closed,
+        ];
+        assert_eq!(publish.map(|e| e.reason()), PUBLISH_ERROR_REASONS);
+    }
+
+    #[test]
+    fn initialise_exports_every_bounded_series_at_zero_and_nothing_per_topic() {
+        let metrics = Metrics::new();
+        metrics.initialise(["m2m"]);
+        let text = metrics.encode();
+        for outcome in Outcome::ALL {
+            let line = format!(
+                r#"webhook_requests_total{{outcome="{}",provider="m2m"}} 0"#,
+                outcome.as_str()
+            );
+            assert_eq!(text.contains(&line), outcome != Outcome::NotFound, "{line}");
+        }
+        assert!(
+            text.contains(r#"webhook_requests_total{outcome="not_found",provider="unknown"} 0"#)
+        );
+        assert!(text.contains(
+            r#"webhook_signature_failures_total{provider="m2m",reason="stale_timestamp"} 0"#
+        ));
+        assert!(text.contains(r#"kafka_publish_errors_total{reason="queue_full"} 0"#));
+        assert!(text.contains(r#"webhook_internal_errors_total{provider="m2m"} 0"#));
+        assert!(!text.contains("transfers"), "only enabled providers");
+        assert!(!text.contains("webhook_events_published_total{"));
     }
 }

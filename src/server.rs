@@ -90,6 +90,12 @@ where
 
     log_startup(&config, public_addr, admin_addr);
     let ingest = Arc::new(Ingest::new(&config, publisher.clone(), metrics.clone()));
+    metrics.initialise(
+        ProviderId::ALL
+            .into_iter()
+            .filter(|id| ingest.enabled(*id).is_some())
+            .map(ProviderId::name),
+    );
 
     let reloaders = crate::reload::spawn_all(&ingest, &config);
     let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), health.clone()));
