@@ -123,10 +123,12 @@ pub struct Publisher {
     /// otherwise write one error line per request.
     logged_permanent: Mutex<HashSet<(String, i32)>>,
     /// Test hook: a fault for every replacement's construction until cleared.
+    #[cfg(feature = "test-hooks")]
     fault: Mutex<Option<ReplacementFault>>,
 }
 
 /// A fault a test injects into producer replacements.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
 pub enum ReplacementFault {
@@ -207,6 +209,7 @@ impl Publisher {
             metrics,
             errors,
             logged_permanent: Mutex::new(HashSet::new()),
+            #[cfg(feature = "test-hooks")]
             fault: Mutex::new(None),
         }))
     }
@@ -276,6 +279,7 @@ impl Publisher {
     /// Builds a producer on a blocking thread: librdkafka's construction spawns
     /// threads and may take a while, and a panic there must stay in that thread.
     async fn build_replacement(&self) -> Result<Kafka, ReplaceError> {
+        #[cfg(feature = "test-hooks")]
         let fault = *lock(&self.fault);
         let (config, metrics, errors) = (
             self.config.clone(),
@@ -283,6 +287,7 @@ impl Publisher {
             self.errors.clone(),
         );
         let built = tokio::task::spawn_blocking(move || {
+            #[cfg(feature = "test-hooks")]
             match fault {
                 Some(ReplacementFault::Panic) => panic!("injected replacement fault"),
                 Some(ReplacementFault::Slow(by)) => std::thread::sleep(by),
@@ -415,13 +420,15 @@ impl Publisher {
 
     /// Test hook: makes every replacement producer's construction panic or
     /// take a while, until called with `None`.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn set_replacement_fault(&self, fault: Option<ReplacementFault>) {
         *lock(&self.fault) = fault;
     }
 
     /// Test hook: makes librdkafka raise a fatal error on the current producer,
-    /// as an idempotence violation would.
+    /// as an idempotence violation would (unsafe FFI: test builds only).
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn inject_fatal_error(&self) {
         let (_, producer) = self.producer();

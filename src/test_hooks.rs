@@ -1,6 +1,7 @@
 //! Fault injection for the tests, compiled only with the `test-hooks` feature
 //! (the integration tests turn it on through a dev-dependency on this crate):
-//! never part of a release build.
+//! never part of a release build. The publisher's hooks (`inject_fatal_error`,
+//! `set_replacement_fault`) sit beside the code they break, under the same feature.
 
 /// A verified body containing this marker panics right after verification, as
 /// a bug in normalize or routing would.

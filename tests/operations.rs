@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
