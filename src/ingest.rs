@@ -340,13 +340,12 @@ impl Ingest {
             .await
             .map_err(|_| RequestError::BufferFull)?;
         let read = async {
-            let mut frames: Vec<Bytes> = Vec::new();
-            let mut total = 0usize;
+            let mut buffer = BodyBuffer::default();
             while let Some(frame) = body.frame().await {
                 let Ok(data) = frame.map_err(|_| RequestError::BadBody)?.into_data() else {
                     continue; // trailers
                 };
-                total += data.len();
+                let total = buffer.len() + data.len();
                 if total > limit {
                     return Err(RequestError::TooLarge);
                 }
@@ -354,9 +353,9 @@ impl Ingest {
                     .cover(&self.budget, total, limit)
                     .await
                     .map_err(|_| RequestError::BufferFull)?;
-                frames.push(data);
+                buffer.push(data, reservation.bytes());
             }
-            Ok(concat(frames, total))
+            Ok(buffer.finish())
         };
         let result = match tokio::time::timeout(self.body_timeout, read).await {
             Err(_) => Err(RequestError::BodyTimeout),
@@ -369,14 +368,37 @@ impl Ingest {
     }
 }
 
-/// The body as one buffer; a single frame (the common case) without copying.
-fn concat(mut frames: Vec<Bytes>, total: usize) -> Bytes {
-    if frames.len() == 1 {
-        return frames.pop().expect("one frame");
+/// A body's bytes as they arrive. The first frame is kept as it is (one frame
+/// is the common case: no copy); from the second on, the bytes are copied into
+/// one buffer sized by the reservation, so a body sent as thousands of tiny
+/// chunks costs its size, not a handle per chunk that also pins hyper's read
+/// buffers (which would hold far more memory than the budget counts).
+#[derive(Default)]
+struct BodyBuffer {
+    first: Option<Bytes>,
+    joined: BytesMut,
+}
+
+impl BodyBuffer {
+    fn len(&self) -> usize {
+        self.first.as_ref().map_or(self.joined.len(), Bytes::len)
     }
-    let mut out = BytesMut::with_capacity(total);
-    frames.iter().for_each(|f| out.extend_from_slice(f));
-    out.freeze()
+
+    fn push(&mut self, data: Bytes, capacity: usize) {
+        if self.first.is_none() && self.joined.is_empty() {
+            self.first = Some(data);
+            return;
+        }
+        if let Some(first) = self.first.take() {
+            self.joined.reserve(capacity.max(first.len() + data.len()));
+            self.joined.extend_from_slice(&first);
+        }
+        self.joined.extend_from_slice(&data);
+    }
+
+    fn finish(self) -> Bytes {
+        self.first.unwrap_or_else(|| self.joined.freeze())
+    }
 }
 
 fn expects_continue(headers: &HeaderMap) -> bool {
@@ -470,6 +492,25 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("traceparent", HeaderValue::from_str(value).unwrap());
         traceparent(&headers).map(str::to_owned)
+    }
+
+    #[test]
+    fn a_body_in_many_frames_becomes_one_buffer_of_its_size() {
+        let mut one = BodyBuffer::default();
+        one.push(Bytes::from_static(b"{}"), 2);
+        assert_eq!(one.finish(), Bytes::from_static(b"{}"));
+
+        let mut many = BodyBuffer::default();
+        for _ in 0..1000 {
+            many.push(Bytes::from_static(b"x"), 1000);
+            assert!(many.len() <= 1000);
+        }
+        let capacity = many.joined.capacity();
+        assert!(
+            (1000..2000).contains(&capacity),
+            "one allocation, sized by the reservation: {capacity}"
+        );
+        assert_eq!(many.finish(), Bytes::from(vec![b'x'; 1000]));
     }
 
     #[test]

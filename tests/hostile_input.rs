@@ -819,3 +819,50 @@ async fn a_panic_after_verification_dead_letters_the_body_and_the_gateway_keeps_
     );
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_sent_in_one_byte_chunks_cost_their_size_not_a_handle_per_chunk() {
+    let _serial = serial().await;
+    let mut env = gateway_env("127.0.0.1:1", &[("GATEWAY_BODY_TIMEOUT_MS", "60000")]);
+    env.remove("GATEWAY_LISTEN_ADDR");
+    env.remove("GATEWAY_ADMIN_ADDR");
+    let gateway = Process::start(&env, Stdio::null());
+    gateway.wait_listening().await;
+    let baseline = gateway.rss_kib();
+    // Twenty bodies of 100 000 one-byte chunks each (600 KB on the wire), all
+    // at once: each frame hyper yields is a handle into its read buffers, so
+    // keeping one per chunk until the body ends would cost many times the body.
+    const UPLOADS: usize = 20;
+    const CHUNKS: usize = 100_000;
+    let mut uploads = Vec::new();
+    for _ in 0..UPLOADS {
+        let addr = gateway.public;
+        uploads.push(tokio::spawn(async move {
+            let head = format!(
+                "POST /webhooks/transfers HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nx-transfers-signature: {}\r\n\r\n",
+                "0".repeat(64)
+            );
+            let mut request = head.into_bytes();
+            request.extend_from_slice(&b"1\r\nx\r\n".repeat(CHUNKS));
+            request.extend_from_slice(b"0\r\n\r\n");
+            raw_exchange(addr, &request).await
+        }));
+    }
+    for upload in uploads {
+        let answer = tokio::time::timeout(Duration::from_secs(60), upload)
+            .await
+            .expect("every body is read to its end")
+            .unwrap();
+        // Read whole, then refused by verification: the body was buffered.
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+    }
+    let peak = peak_rss_kib(gateway.pid());
+    println!(
+        "{UPLOADS} bodies of {CHUNKS} one-byte chunks: RSS {baseline} KiB before, peak {peak} KiB"
+    );
+    // About 2.5 MiB of bodies; a handle per chunk would be about 80 MiB.
+    assert!(
+        peak < baseline + 24 * 1024,
+        "peak RSS {peak} KiB from {baseline} KiB"
+    );
+}
