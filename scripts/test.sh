@@ -13,9 +13,10 @@ say() { printf '\n==> %s\n' "$*"; }
 # System packages: a C toolchain and headers for librdkafka (built from source
 # with TLS), curl for the tests that run printed commands as a user would,
 # python3-venv for the chart checks' virtual environment, prometheus (the server and
-# promtool) for the alert unit tests and the dashboard test against a real Prometheus.
+# promtool) for the alert unit tests and the dashboard test against a real Prometheus,
+# valgrind (callgrind) for the instruction-count guard.
 missing=()
-for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl python3 prometheus; do
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl python3 prometheus valgrind; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 # The chart checks create a virtual environment: Debian's python3 needs python3-venv.
@@ -34,6 +35,7 @@ if ! tansu --version 2>/dev/null | grep -qx "tansu $TANSU_VERSION"; then
 fi
 tansu --version | grep -qx "tansu $TANSU_VERSION" || { echo "tansu $TANSU_VERSION is required and could not be installed" >&2; exit 1; }
 { promtool --version && prometheus --version; } >/dev/null 2>&1 || { echo "prometheus and promtool are required (Debian package prometheus)" >&2; exit 1; }
+valgrind --version >/dev/null 2>&1 || { echo "valgrind is required for the instruction-count guard (Debian package valgrind)" >&2; exit 1; }
 
 # The dependency audit (about 10 minutes to build, once per machine).
 audit_version() { cargo audit --version 2>/dev/null | awk '{print $NF}'; }
@@ -72,6 +74,9 @@ cargo test --locked --no-fail-fast
 
 say "benchmarks, built in the test profile and run once in smoke mode (figures: cargo bench)"
 cargo test --locked --benches
+
+say "instruction-count guard: verify + normalize + record under callgrind, within 10 % of benches/instructions.baseline"
+cargo bench --locked --bench instructions
 
 say "deploy: Dockerfile lint, Helm chart lint, render and schema checks"
 bash deploy/check.sh
