@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{header, HeaderMap, Method, Request};
+use http_body_util::BodyExt;
 use hyper::body::Body;
 use tokio::sync::Semaphore;
 
@@ -20,7 +20,9 @@ use crate::metrics::{Metrics, Outcome};
 use crate::normalize::{normalize, Normalized, RequestMeta};
 use crate::providers::{Provider, ProviderId};
 use crate::publish::Publisher;
+use crate::respond;
 use crate::routing::{Route, Topics};
+use crate::trace::TraceParent;
 use crate::verify::{verify, KeyRing, Verified};
 
 /// After a body proves too large, read at most this much more (within
@@ -108,7 +110,7 @@ impl Ingest {
         self.providers.iter().find(|p| p.provider.id == id)
     }
 
-    pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    pub async fn handle<B>(&self, request: Request<B>) -> respond::Answer
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -121,8 +123,8 @@ impl Ingest {
             .and_then(ProviderId::from_name)
             .and_then(|id| self.enabled(id));
         let label = provider.map_or("unknown", |p| p.provider.id.name());
-        let traceparent = traceparent(request.headers()).map(str::to_owned);
-        let trace_id = traceparent.as_deref().map(trace_id);
+        let traceparent = TraceParent::from_headers(request.headers());
+        let trace_id = traceparent.as_ref().map(TraceParent::trace_id);
 
         let result = match provider {
             None => Err(RequestError::NotFound),
@@ -144,8 +146,7 @@ impl Ingest {
                     trace_id,
                     "webhook"
                 );
-                let body = format!(r#"{{"id":"{}"}}"#, accepted.id);
-                (json(StatusCode::OK, body), accepted.outcome)
+                (respond::accepted(&accepted.id), accepted.outcome)
             }
             Err(error) => {
                 if let RequestError::Unauthorized(reason) = &error {
@@ -163,7 +164,7 @@ impl Ingest {
                     trace_id,
                     "webhook refused"
                 );
-                (error_response(&error), error.outcome())
+                (respond::refused(&error), error.outcome())
             }
         };
         self.metrics
@@ -175,7 +176,7 @@ impl Ingest {
         &self,
         enabled: &EnabledProvider,
         request: Request<B>,
-        traceparent: Option<String>,
+        traceparent: Option<TraceParent>,
     ) -> Result<Accepted, RequestError>
     where
         B: Body<Data = Bytes>,
@@ -207,7 +208,7 @@ impl Ingest {
                 .and_then(|v| v.to_str().ok())
                 .filter(|v| v.len() <= 256)
                 .map(str::to_owned),
-            traceparent,
+            traceparent: traceparent.map(TraceParent::into_string),
         };
         // Nothing verified is dropped, not even to a bug: a panic past this
         // point keeps the body on the dead-letter topic instead of closing the
@@ -407,35 +408,6 @@ fn expects_continue(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
-/// A W3C `traceparent` (trace-context level 1), else nothing: never copied
-/// unchecked. Version `ff` is invalid, and so are all-zero trace and parent ids.
-fn traceparent(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get("traceparent")?.to_str().ok()?;
-    let b = value.as_bytes();
-    let hex = |r: std::ops::Range<usize>| {
-        b[r].iter()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-    };
-    let zero = |r: std::ops::Range<usize>| b[r].iter().all(|&c| c == b'0');
-    let ok = b.len() == 55
-        && b[2] == b'-'
-        && b[35] == b'-'
-        && b[52] == b'-'
-        && hex(0..2)
-        && hex(3..35)
-        && hex(36..52)
-        && hex(53..55)
-        && &b[0..2] != b"ff"
-        && !zero(3..35)
-        && !zero(36..52);
-    ok.then_some(value)
-}
-
-/// The trace id of a valid `traceparent`.
-fn trace_id(traceparent: &str) -> &str {
-    &traceparent[3..35]
-}
-
 /// Reads and discards up to [`DRAIN_BYTES`] within [`DRAIN_TIME`].
 async fn drain<B: Body<Data = Bytes>>(mut body: std::pin::Pin<&mut B>) {
     let discard = async {
@@ -452,47 +424,9 @@ async fn drain<B: Body<Data = Bytes>>(mut body: std::pin::Pin<&mut B>) {
     let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
-fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-pub fn error_response(error: &RequestError) -> Response<Full<Bytes>> {
-    let mut response = json(error.status(), format!(r#"{{"error":"{}"}}"#, error.code()));
-    let headers = response.headers_mut();
-    if let RequestError::MethodNotAllowed = error {
-        headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
-    }
-    if let Some(secs) = error.retry_after() {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    // The rest of an oversized, slow or broken body may still be on the wire.
-    if matches!(
-        error,
-        RequestError::TooLarge
-            | RequestError::BodyTimeout
-            | RequestError::BadBody
-            | RequestError::BufferFull
-    ) {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parsed(value: &str) -> Option<String> {
-        let mut headers = HeaderMap::new();
-        headers.insert("traceparent", HeaderValue::from_str(value).unwrap());
-        traceparent(&headers).map(str::to_owned)
-    }
 
     #[test]
     fn a_body_in_many_frames_becomes_one_buffer_of_its_size() {
@@ -511,25 +445,5 @@ mod tests {
             "one allocation, sized by the reservation: {capacity}"
         );
         assert_eq!(many.finish(), Bytes::from(vec![b'x'; 1000]));
-    }
-
-    #[test]
-    fn traceparent_follows_w3c_trace_context_exactly() {
-        let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(parsed(valid).as_deref(), Some(valid));
-        assert_eq!(trace_id(valid), "4bf92f3577b34da6a3ce929d0e0e4736");
-        for invalid in [
-            // Version ff is forbidden.
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            // All-zero trace id, all-zero parent id.
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            // Upper case, wrong length, wrong separators.
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
-            "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        ] {
-            assert_eq!(parsed(invalid), None, "{invalid}");
-        }
     }
 }

@@ -18,6 +18,8 @@
 //! - [`routing`]: canonical type -> topic
 //! - [`publish`]: the Kafka producer: send, await ack, classify errors, replace when fatal, flush
 //! - [`error`]: the request error enum, mapped to status codes in one place
+//! - [`respond`]: every HTTP answer, built in one place
+//! - [`trace`]: the W3C `traceparent` carried from request to record
 //!
 //! Around it:
 //!
@@ -41,10 +43,12 @@ pub mod normalize;
 pub mod providers;
 pub mod publish;
 pub mod reload;
+pub mod respond;
 pub mod routing;
 pub mod server;
 pub mod sign;
 pub mod topics;
+pub mod trace;
 pub mod verify;
 
 #[cfg(feature = "test-hooks")]

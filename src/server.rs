@@ -7,9 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -25,6 +23,7 @@ use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::providers::ProviderId;
 use crate::publish::Publisher;
+use crate::respond::{self, Answer};
 
 /// Largest request head (request line and headers); beyond it hyper answers 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -333,7 +332,8 @@ async fn serve_admin(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<H
         };
         let (metrics, health) = (metrics.clone(), health.clone());
         let service = service_fn(move |request: Request<Incoming>| {
-            let response = admin_response(&request, &metrics, &health);
+            let response =
+                admin_response(request.method(), request.uri().path(), &metrics, &health);
             async move { Ok::<_, Infallible>(response) }
         });
         let builder = builder.clone();
@@ -346,45 +346,51 @@ async fn serve_admin(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<H
     }
 }
 
-fn admin_response(
-    request: &Request<Incoming>,
-    metrics: &Metrics,
-    health: &Health,
-) -> Response<Full<Bytes>> {
-    let text = |status: StatusCode, body: String, content_type: &'static str| {
-        let mut r = Response::new(Full::new(Bytes::from(body)));
-        *r.status_mut() = status;
-        r.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static(content_type),
-        );
-        r
-    };
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut r = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed\n".into(),
-            "text/plain",
-        );
-        r.headers_mut().insert(
-            http::header::ALLOW,
-            http::HeaderValue::from_static("GET, HEAD"),
-        );
-        return r;
+/// The admin port's answers: a plain function of the request's method and path
+/// and the gateway's state, so it is tested without sockets.
+fn admin_response(method: &Method, path: &str, metrics: &Metrics, health: &Health) -> Answer {
+    if method != Method::GET && method != Method::HEAD {
+        return respond::admin_method_not_allowed();
     }
-    match request.uri().path() {
-        "/metrics" => text(
-            StatusCode::OK,
-            metrics.encode(),
-            "text/plain; version=0.0.4",
-        ),
-        "/healthz" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
-        "/readyz" if health.is_ready() => text(StatusCode::OK, "ready\n".into(), "text/plain"),
-        "/readyz" => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready\n".into(),
-            "text/plain",
-        ),
-        _ => text(StatusCode::NOT_FOUND, "not found\n".into(), "text/plain"),
+    match path {
+        "/metrics" => respond::metrics(metrics.encode()),
+        "/healthz" => respond::text(StatusCode::OK, "ok\n"),
+        "/readyz" if health.is_ready() => respond::text(StatusCode::OK, "ready\n"),
+        "/readyz" => respond::text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        _ => respond::text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_port_answers_probes_metrics_and_nothing_else() {
+        let (metrics, health) = (Metrics::new(), Health::default());
+        let answer = |method: Method, path: &str| admin_response(&method, path, &metrics, &health);
+        assert_eq!(answer(Method::GET, "/healthz").status(), 200);
+        assert_eq!(
+            answer(Method::GET, "/readyz").status(),
+            503,
+            "not ready before start-up"
+        );
+        health.mark_started();
+        assert_eq!(answer(Method::HEAD, "/readyz").status(), 200);
+        health.mark_shutting_down();
+        assert_eq!(
+            answer(Method::GET, "/readyz").status(),
+            503,
+            "not ready once shutting down"
+        );
+        let scrape = answer(Method::GET, "/metrics");
+        assert_eq!(
+            scrape.headers()[http::header::CONTENT_TYPE],
+            "text/plain; version=0.0.4"
+        );
+        assert_eq!(answer(Method::GET, "/webhooks/m2m").status(), 404);
+        let post = answer(Method::POST, "/metrics");
+        assert_eq!(post.status(), 405);
+        assert_eq!(post.headers()[http::header::ALLOW], "GET, HEAD");
     }
 }

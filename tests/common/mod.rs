@@ -326,6 +326,9 @@ impl Gateway {
     }
 }
 
+/// The value of one series, matched by name and exact label text. A series
+/// that is not there is a failure, not a zero: a renamed metric or a wrong
+/// label order must not pass an assertion of 0.
 pub fn metric_value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| {
@@ -333,7 +336,7 @@ pub fn metric_value(text: &str, series: &str) -> f64 {
                 .and_then(|rest| rest.strip_prefix(' '))
         })
         .map(|v| v.trim().parse().expect("a number"))
-        .unwrap_or(0.0)
+        .unwrap_or_else(|| panic!("no series {series} in the scrape"))
 }
 
 impl Drop for Gateway {
