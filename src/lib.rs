@@ -8,7 +8,7 @@
 //!
 //! The request path, in the order a webhook takes it:
 //!
-//! - [`server`]: listeners, connection and size limits, timeouts, graceful shutdown
+//! - [`server`]: start-up, the public listener (connection and size limits, timeouts), graceful shutdown
 //! - [`ingest`]: one request: read body -> verify -> normalize -> route -> publish -> respond
 //! - [`budget`]: the memory budget for bodies not yet verified
 //! - [`verify`]: HMAC signature schemes; [`verify::Verified`] is built only there
@@ -25,12 +25,14 @@
 //!
 //! - [`config`]: settings from flags and environment, secrets loaded once
 //! - [`metrics`]: Prometheus metrics on the gateway's own registry
-//! - [`health`]: liveness and readiness
+//! - [`admin`]: the admin port: metrics and probes, a plain request-to-answer function
+//! - [`health`]: liveness and readiness, and the topic watcher that drives readiness
 //! - [`reload`]: re-reads secret files when they change (rotation without restart)
 //! - [`sign`]: the `sign` subcommand (sign a body as a provider would)
 //! - [`topics`]: the `topics check|create` subcommand
 //! - [`dev`]: `--dev`: an embedded broker, demo secrets, a live view of the topics
 
+pub mod admin;
 pub mod budget;
 pub mod config;
 pub mod dev;

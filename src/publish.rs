@@ -227,10 +227,10 @@ impl Publisher {
     /// failed replacement with backoff until one succeeds. The only place a
     /// producer is built after startup, so requests never wait for one: they
     /// answer 503 from the dead producer meanwhile.
-    pub fn spawn_supervisor(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    pub fn supervisor(self: &Arc<Self>) -> impl std::future::Future<Output = ()> + Send + 'static {
         let publisher = Arc::downgrade(self);
         let errors = self.errors.clone();
-        tokio::spawn(async move {
+        async move {
             loop {
                 errors.notified().await;
                 let Some(publisher) = publisher.upgrade() else {
@@ -238,7 +238,7 @@ impl Publisher {
                 };
                 publisher.repair().await;
             }
-        })
+        }
     }
 
     /// Until the current producer is healthy: build a replacement off the async

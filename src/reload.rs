@@ -55,21 +55,22 @@ pub async fn watch(
     }
 }
 
-/// Starts a watcher for every provider whose secrets come from a file.
-pub fn spawn_all(
+/// A watcher for every provider whose secrets come from a file, for the
+/// caller to run until shutdown.
+pub fn watchers(
     ingest: &Arc<Ingest>,
     config: &crate::config::Config,
-) -> Vec<tokio::task::JoinHandle<()>> {
+) -> Vec<impl std::future::Future<Output = ()> + Send + 'static> {
     ProviderId::ALL
         .into_iter()
         .filter_map(|id| match config.secrets(id).map(|s| &s.source) {
-            Some(SecretSource::File(path, loaded)) => Some(tokio::spawn(watch(
+            Some(SecretSource::File(path, loaded)) => Some(watch(
                 ingest.clone(),
                 id,
                 path.clone(),
                 *loaded,
                 config.secret_reload,
-            ))),
+            )),
             _ => None,
         })
         .collect()

@@ -1,5 +1,6 @@
-//! Listeners, connection limits, timeouts and graceful shutdown. Each webhook
-//! is handed to [`Ingest`]; the admin port serves metrics and probes only.
+//! The gateway's lifecycle: start every part, serve the public listener
+//! (connection cap, head limits, timeouts; each webhook handed to [`Ingest`]),
+//! and shut down in order: readiness off, drain, flush, stop the rest.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -7,35 +8,30 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Method, Request, StatusCode};
+use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::admin;
 use crate::config::Config;
-use crate::health::Health;
+use crate::health::{self, Health};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::providers::ProviderId;
 use crate::publish::Publisher;
-use crate::respond::{self, Answer};
 
 /// Largest request head (request line and headers); beyond it hyper answers 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Most header fields in one request; beyond it hyper answers 431.
 const MAX_HEADERS: usize = 100;
-/// Open connections on the admin port: probes and scrapers need a handful, and
-/// further connections wait in the accept backlog instead of costing memory.
-const ADMIN_MAX_CONNECTIONS: usize = 64;
-/// Time to receive a request head on the admin port, and its idle timeout.
-const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often topic availability is refreshed after start-up.
-const METADATA_REFRESH: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -74,7 +70,6 @@ where
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     let publisher = Publisher::new(&config.kafka, config.publish_timeout, metrics.clone())?;
-    let supervisor = publisher.spawn_supervisor();
 
     let public = bind(config.listen_addr).await?;
     let admin = bind(config.admin_addr).await?;
@@ -96,20 +91,31 @@ where
             .map(ProviderId::name),
     );
 
-    let reloaders = crate::reload::spawn_all(&ingest, &config);
-    let admin_task = tokio::spawn(serve_admin(admin, metrics.clone(), health.clone()));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let public_task = tokio::spawn(serve_public(
-        public,
-        ingest.clone(),
-        config.clone(),
-        stop_rx,
-    ));
-    let topics_task = tokio::spawn(watch_topics(
+    // Everything but the public listener runs until shutdown cancels it.
+    let background = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let spawn = |work| spawn_until(&tasks, &background, work);
+    spawn(Box::pin(publisher.supervisor()));
+    for watcher in crate::reload::watchers(&ingest, &config) {
+        spawn(Box::pin(watcher));
+    }
+    spawn(Box::pin(admin::serve(
+        admin,
+        metrics.clone(),
+        health.clone(),
+    )));
+    spawn(Box::pin(health::watch_topics(
         config.clone(),
         publisher.clone(),
         metrics.clone(),
         health.clone(),
+    )));
+    let stop_accepting = CancellationToken::new();
+    let public_task = tokio::spawn(serve_public(
+        public,
+        ingest.clone(),
+        config.clone(),
+        stop_accepting.clone(),
     ));
 
     let done = {
@@ -125,7 +131,7 @@ where
                 "shutdown: readiness off, still serving"
             );
             tokio::time::sleep(delay).await;
-            let _ = stop_tx.send(true);
+            stop_accepting.cancel();
             // The accept loop drains connections within the grace period and returns.
             let _ = public_task.await;
             let left = grace
@@ -135,10 +141,9 @@ where
                 Ok(()) => tracing::info!("shutdown: producer flushed"),
                 Err(error) => tracing::error!(%error, "shutdown: producer flush incomplete"),
             }
-            topics_task.abort();
-            reloaders.iter().for_each(|r| r.abort());
-            supervisor.abort();
-            admin_task.abort();
+            background.cancel();
+            tasks.close();
+            tasks.wait().await;
             tracing::info!(
                 elapsed_ms = signalled.elapsed().as_millis() as u64,
                 "shutdown complete"
@@ -161,6 +166,16 @@ where
 {
     start(config, shutdown).await?.wait().await;
     Ok(())
+}
+
+type Work = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs `work` on `tasks` until it ends or `cancel` is cancelled.
+fn spawn_until(tasks: &TaskTracker, cancel: &CancellationToken, work: Work) {
+    let cancel = cancel.clone();
+    tasks.spawn(async move {
+        cancel.run_until_cancelled(work).await;
+    });
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -205,58 +220,11 @@ fn log_startup(config: &Config, public: SocketAddr, admin: SocketAddr) {
     );
 }
 
-/// Fetches metadata until the broker answers once, logs which routed topics are
-/// missing, marks the gateway ready, then keeps `kafka_topic_available` fresh.
-async fn watch_topics(
-    config: Config,
-    publisher: Arc<Publisher>,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-) {
-    let routed = config.topics.all();
-    let mut first = true;
-    loop {
-        match publisher.existing_topics(Duration::from_secs(5)).await {
-            Ok(existing) => {
-                let mut missing = Vec::new();
-                for topic in &routed {
-                    let present = existing.contains(&**topic);
-                    metrics
-                        .topic_available
-                        .with_label_values(&[topic])
-                        .set(present as i64);
-                    if !present {
-                        missing.push(topic.to_string());
-                    }
-                }
-                if first {
-                    if missing.is_empty() {
-                        tracing::info!(
-                            topics = routed.len(),
-                            "topic check: every routed topic exists"
-                        );
-                    } else {
-                        tracing::error!(missing = ?missing, "topic check: routed topics missing; their webhooks will answer 503 until they exist");
-                    }
-                    health.mark_started();
-                    tracing::info!("ready");
-                    first = false;
-                }
-                tokio::time::sleep(METADATA_REFRESH).await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "broker metadata request failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
 async fn serve_public(
     listener: TcpListener,
     ingest: Arc<Ingest>,
     config: Config,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let connections = Arc::new(Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
@@ -265,22 +233,9 @@ async fn serve_public(
     let builder = Arc::new(http1_builder(config.header_timeout));
 
     loop {
-        // Wait for a free slot before accepting: excess connections queue in
-        // the kernel's backlog instead of consuming memory here.
-        let permit = tokio::select! {
-            _ = stop.changed() => break,
-            permit = connections.clone().acquire_owned() => permit.expect("semaphore never closed"),
-        };
-        let (stream, _) = tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let (stream, permit) = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = accept_within(&listener, &connections) => accepted,
         };
         let _ = stream.set_nodelay(true);
         let ingest = ingest.clone();
@@ -305,9 +260,31 @@ async fn serve_public(
     }
 }
 
+/// The next connection, once fewer than the cap are open: excess connections
+/// wait in the kernel's backlog instead of costing memory here.
+pub(crate) async fn accept_within(
+    listener: &TcpListener,
+    cap: &Arc<Semaphore>,
+) -> (TcpStream, OwnedSemaphorePermit) {
+    let permit = cap
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => return (stream, permit),
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 /// The HTTP/1 settings both listeners share: head size and count limits (431
 /// beyond them) and the time to receive a head.
-fn http1_builder(header_timeout: Duration) -> http1::Builder {
+pub(crate) fn http1_builder(header_timeout: Duration) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -315,82 +292,4 @@ fn http1_builder(header_timeout: Duration) -> http1::Builder {
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS);
     builder
-}
-
-async fn serve_admin(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
-    let connections = Arc::new(Semaphore::new(ADMIN_MAX_CONNECTIONS));
-    let builder = Arc::new(http1_builder(ADMIN_HEADER_TIMEOUT));
-    loop {
-        let permit = connections
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed");
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let (metrics, health) = (metrics.clone(), health.clone());
-        let service = service_fn(move |request: Request<Incoming>| {
-            let response =
-                admin_response(request.method(), request.uri().path(), &metrics, &health);
-            async move { Ok::<_, Infallible>(response) }
-        });
-        let builder = builder.clone();
-        tokio::spawn(async move {
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            drop(permit);
-        });
-    }
-}
-
-/// The admin port's answers: a plain function of the request's method and path
-/// and the gateway's state, so it is tested without sockets.
-fn admin_response(method: &Method, path: &str, metrics: &Metrics, health: &Health) -> Answer {
-    if method != Method::GET && method != Method::HEAD {
-        return respond::admin_method_not_allowed();
-    }
-    match path {
-        "/metrics" => respond::metrics(metrics.encode()),
-        "/healthz" => respond::text(StatusCode::OK, "ok\n"),
-        "/readyz" if health.is_ready() => respond::text(StatusCode::OK, "ready\n"),
-        "/readyz" => respond::text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
-        _ => respond::text(StatusCode::NOT_FOUND, "not found\n"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_admin_port_answers_probes_metrics_and_nothing_else() {
-        let (metrics, health) = (Metrics::new(), Health::default());
-        let answer = |method: Method, path: &str| admin_response(&method, path, &metrics, &health);
-        assert_eq!(answer(Method::GET, "/healthz").status(), 200);
-        assert_eq!(
-            answer(Method::GET, "/readyz").status(),
-            503,
-            "not ready before start-up"
-        );
-        health.mark_started();
-        assert_eq!(answer(Method::HEAD, "/readyz").status(), 200);
-        health.mark_shutting_down();
-        assert_eq!(
-            answer(Method::GET, "/readyz").status(),
-            503,
-            "not ready once shutting down"
-        );
-        let scrape = answer(Method::GET, "/metrics");
-        assert_eq!(
-            scrape.headers()[http::header::CONTENT_TYPE],
-            "text/plain; version=0.0.4"
-        );
-        assert_eq!(answer(Method::GET, "/webhooks/m2m").status(), 404);
-        let post = answer(Method::POST, "/metrics");
-        assert_eq!(post.status(), 405);
-        assert_eq!(post.headers()[http::header::ALLOW], "GET, HEAD");
-    }
 }

@@ -1,0 +1,94 @@
+//! The admin port: `/metrics`, `/healthz`, `/readyz`, within a connection cap
+//! and the public port's head limits. Never exposed through the webhook ingress.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::respond::{self, Answer};
+use crate::server::{accept_within, http1_builder};
+
+/// Open connections on the admin port: probes and scrapers need a handful, and
+/// further connections wait in the accept backlog instead of costing memory.
+const MAX_CONNECTIONS: usize = 64;
+/// Time to receive a request head on the admin port, and its idle timeout.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves the admin port until the task is cancelled.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let builder = Arc::new(http1_builder(HEADER_TIMEOUT));
+    loop {
+        let (stream, permit) = accept_within(&listener, &connections).await;
+        let (metrics, health) = (metrics.clone(), health.clone());
+        let service = service_fn(move |request: Request<Incoming>| {
+            let response = answer(request.method(), request.uri().path(), &metrics, &health);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(permit);
+        });
+    }
+}
+
+/// The admin port's answers: a plain function of the request's method and path
+/// and the gateway's state, so it is tested without sockets.
+fn answer(method: &Method, path: &str, metrics: &Metrics, health: &Health) -> Answer {
+    if method != Method::GET && method != Method::HEAD {
+        return respond::admin_method_not_allowed();
+    }
+    match path {
+        "/metrics" => respond::metrics(metrics.encode()),
+        "/healthz" => respond::text(StatusCode::OK, "ok\n"),
+        "/readyz" if health.is_ready() => respond::text(StatusCode::OK, "ready\n"),
+        "/readyz" => respond::text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        _ => respond::text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_port_answers_probes_metrics_and_nothing_else() {
+        let (metrics, health) = (Metrics::new(), Health::default());
+        let answer = |method: Method, path: &str| answer(&method, path, &metrics, &health);
+        assert_eq!(answer(Method::GET, "/healthz").status(), 200);
+        assert_eq!(
+            answer(Method::GET, "/readyz").status(),
+            503,
+            "not ready before start-up"
+        );
+        health.mark_started();
+        assert_eq!(answer(Method::HEAD, "/readyz").status(), 200);
+        health.mark_shutting_down();
+        assert_eq!(
+            answer(Method::GET, "/readyz").status(),
+            503,
+            "not ready once shutting down"
+        );
+        let scrape = answer(Method::GET, "/metrics");
+        assert_eq!(
+            scrape.headers()[http::header::CONTENT_TYPE],
+            "text/plain; version=0.0.4"
+        );
+        assert_eq!(answer(Method::GET, "/webhooks/m2m").status(), 404);
+        let post = answer(Method::POST, "/metrics");
+        assert_eq!(post.status(), 405);
+        assert_eq!(post.headers()[http::header::ALLOW], "GET, HEAD");
+    }
+}
