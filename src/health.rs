@@ -52,10 +52,7 @@ pub async fn watch_topics(
                 let mut missing = Vec::new();
                 for topic in &routed {
                     let present = existing.contains(&**topic);
-                    metrics
-                        .topic_available
-                        .with_label_values(&[topic])
-                        .set(present as i64);
+                    metrics.topic_available(topic, present);
                     if !present {
                         missing.push(topic.to_string());
                     }

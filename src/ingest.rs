@@ -99,7 +99,7 @@ impl Ingest {
             publisher,
             metrics: metrics.clone(),
             inflight: Semaphore::new(config.max_inflight),
-            budget: BodyBudget::new(config.max_buffered_bytes, metrics.buffered_bytes.clone()),
+            budget: BodyBudget::new(config.max_buffered_bytes, metrics.buffered_bytes()),
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout,
             replay_tolerance: config.replay_tolerance,
@@ -150,10 +150,7 @@ impl Ingest {
             }
             Err(error) => {
                 if let RequestError::Unauthorized(reason) = &error {
-                    self.metrics
-                        .signature_failures
-                        .with_label_values(&[label, reason.reason()])
-                        .inc();
+                    self.metrics.signature_failure(label, reason.code());
                 }
                 tracing::info!(
                     provider = label,
@@ -167,8 +164,7 @@ impl Ingest {
                 (respond::refused(&error), error.outcome())
             }
         };
-        self.metrics
-            .observe_request(label, outcome, elapsed.as_secs_f64());
+        self.metrics.request(label, outcome, elapsed.as_secs_f64());
         response
     }
 
@@ -200,7 +196,7 @@ impl Ingest {
 
         // Only requests that will wait for the broker count against the cap, so
         // a flood of bad signatures never crowds out valid traffic.
-        let slot = InflightSlot::take(&self.inflight, &self.metrics.inflight)?;
+        let slot = InflightSlot::take(&self.inflight, self.metrics.inflight())?;
         let meta = RequestMeta {
             content_type: parts
                 .headers
@@ -244,9 +240,7 @@ impl Ingest {
         self.publisher.publish(&record).await?;
         let event_type = normalized.type_name();
         self.metrics
-            .events_published
-            .with_label_values(&[enabled.provider.id.name(), &event_type, &record.topic])
-            .inc();
+            .published(enabled.provider.id.name(), &event_type, &record.topic);
         Ok(Accepted {
             id: normalized.id().to_hex(),
             outcome,
@@ -270,10 +264,7 @@ impl Ingest {
     ) -> Result<Accepted, RequestError> {
         let provider = enabled.provider.id;
         let id = EventId::derive(provider, verified.get());
-        self.metrics
-            .internal_errors
-            .with_label_values(&[provider.name()])
-            .inc();
+        self.metrics.internal_error(provider.name());
         tracing::error!(
             provider = provider.name(),
             event_id = %id,
@@ -293,9 +284,7 @@ impl Ingest {
         {
             Ok(Ok(())) => {
                 self.metrics
-                    .events_published
-                    .with_label_values(&[provider.name(), "deadletter", &record.topic])
-                    .inc();
+                    .published(provider.name(), "deadletter", &record.topic);
                 Ok(Accepted {
                     id: id.to_hex(),
                     outcome: Outcome::Deadlettered,

@@ -2,9 +2,12 @@
 //! exposed as Prometheus text on the admin port. Label values are bounded sets,
 //! never ids.
 
+use crate::publish::PublishError;
+use crate::verify::VerifyError;
+
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// `outcome` label of `webhook_requests_total`: what happened to one request.
@@ -17,7 +20,9 @@ pub enum Outcome {
     TooLarge,
     NotFound,
     MethodNotAllowed,
-    Timeout,
+    /// The body did not arrive within `GATEWAY_BODY_TIMEOUT_MS` (408); a
+    /// publish timeout is `unavailable`.
+    BodyTimeout,
     Overloaded,
     Unavailable,
     /// Malformed framing (a broken chunked body): the client gets a 400.
@@ -36,7 +41,7 @@ impl Outcome {
         Outcome::TooLarge,
         Outcome::NotFound,
         Outcome::MethodNotAllowed,
-        Outcome::Timeout,
+        Outcome::BodyTimeout,
         Outcome::Overloaded,
         Outcome::Unavailable,
         Outcome::BadRequest,
@@ -52,7 +57,7 @@ impl Outcome {
             Outcome::TooLarge => "too_large",
             Outcome::NotFound => "not_found",
             Outcome::MethodNotAllowed => "method_not_allowed",
-            Outcome::Timeout => "timeout",
+            Outcome::BodyTimeout => "body_timeout",
             Outcome::Overloaded => "overloaded",
             Outcome::Unavailable => "unavailable",
             Outcome::BadRequest => "bad_request",
@@ -61,32 +66,35 @@ impl Outcome {
     }
 }
 
+/// The metrics, behind one method per event: names and label orders live only
+/// in this file.
 pub struct Metrics {
     registry: Registry,
-    pub requests: IntCounterVec,
-    pub request_duration: HistogramVec,
-    pub signature_failures: IntCounterVec,
-    pub events_published: IntCounterVec,
-    pub publish_duration: HistogramVec,
-    pub publish_errors: IntCounterVec,
-    pub producer_replacements: IntCounter,
-    pub inflight: IntGauge,
-    pub buffered_bytes: IntGauge,
-    pub internal_errors: IntCounterVec,
-    pub topic_available: IntGaugeVec,
-    pub producer_queue_messages: IntGauge,
-    pub producer_queue_bytes: IntGauge,
-    pub broker_rtt: prometheus::GaugeVec,
+    requests: IntCounterVec,
+    request_duration: HistogramVec,
+    signature_failures: IntCounterVec,
+    events_published: IntCounterVec,
+    publish_duration: HistogramVec,
+    publish_errors: IntCounterVec,
+    producer_replacements: IntCounter,
+    inflight: IntGauge,
+    buffered_bytes: IntGauge,
+    internal_errors: IntCounterVec,
+    topic_available: IntGaugeVec,
+    producer_queue_messages: IntGauge,
+    producer_queue_bytes: IntGauge,
+    broker_rtt: prometheus::GaugeVec,
 }
 
-/// The `reason` values of `webhook_signature_failures_total` (`VerifyError::reason`).
-pub const SIGNATURE_FAILURE_REASONS: [&str; 4] =
-    ["missing", "malformed", "mismatch", "stale_timestamp"];
-
-/// The `reason` values of `kafka_publish_errors_total` the gateway names itself
-/// (`PublishError::reason`). Other broker error names appear when they happen:
-/// librdkafka has about 200 codes and zeroing them all would be noise.
-pub const PUBLISH_ERROR_REASONS: [&str; 4] = ["queue_full", "timeout", "fatal", "closed"];
+/// The `reason` values of `kafka_publish_errors_total` the gateway names itself.
+/// Other broker error names appear when they happen: librdkafka has about 200
+/// codes and zeroing them all would be noise.
+const OWN_PUBLISH_ERRORS: [PublishError; 4] = [
+    PublishError::QueueFull,
+    PublishError::Timeout,
+    PublishError::Fatal,
+    PublishError::Closed,
+];
 
 /// 0.5 ms to 15 s: a loopback ack is about a millisecond, a timed-out publish 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -264,21 +272,21 @@ impl Metrics {
                         .with_label_values(&[provider, outcome.as_str()]);
                 }
             }
-            for reason in SIGNATURE_FAILURE_REASONS {
+            for reason in VerifyError::ALL {
                 self.signature_failures
-                    .with_label_values(&[provider, reason]);
+                    .with_label_values(&[provider, reason.code()]);
             }
             self.internal_errors.with_label_values(&[provider]);
         }
         self.requests
             .with_label_values(&["unknown", Outcome::NotFound.as_str()]);
-        for reason in PUBLISH_ERROR_REASONS {
-            self.publish_errors.with_label_values(&[reason]);
+        for error in OWN_PUBLISH_ERRORS {
+            self.publish_errors.with_label_values(&[&error.reason()]);
         }
     }
 
     /// One request finished: counter and histogram together.
-    pub fn observe_request(&self, provider: &str, outcome: Outcome, seconds: f64) {
+    pub fn request(&self, provider: &str, outcome: Outcome, seconds: f64) {
         self.requests
             .with_label_values(&[provider, outcome.as_str()])
             .inc();
@@ -287,8 +295,71 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn publish_histogram(&self, topic: &str) -> Histogram {
-        self.publish_duration.with_label_values(&[topic])
+    /// A request refused by verification; `reason` is its response code.
+    pub fn signature_failure(&self, provider: &str, reason: &str) {
+        self.signature_failures
+            .with_label_values(&[provider, reason])
+            .inc();
+    }
+
+    /// The broker acknowledged a record of `event_type` on `topic`.
+    pub fn published(&self, provider: &str, event_type: &str, topic: &str) {
+        self.events_published
+            .with_label_values(&[provider, event_type, topic])
+            .inc();
+    }
+
+    /// Time from enqueueing a record on `topic` to its delivery report.
+    pub fn publish_latency(&self, topic: &str, seconds: f64) {
+        self.publish_duration
+            .with_label_values(&[topic])
+            .observe(seconds);
+    }
+
+    /// A record the broker did not acknowledge.
+    pub fn publish_error(&self, error: &PublishError) {
+        self.publish_errors
+            .with_label_values(&[&error.reason()])
+            .inc();
+    }
+
+    pub fn producer_replaced(&self) {
+        self.producer_replacements.inc();
+    }
+
+    /// A verified webhook hit a bug after verification.
+    pub fn internal_error(&self, provider: &str) {
+        self.internal_errors.with_label_values(&[provider]).inc();
+    }
+
+    /// The in-flight gauge, for the guard that holds a request's slot.
+    pub fn inflight(&self) -> &IntGauge {
+        &self.inflight
+    }
+
+    /// The buffered-bytes gauge, for the body budget's reservations.
+    pub fn buffered_bytes(&self) -> IntGauge {
+        self.buffered_bytes.clone()
+    }
+
+    pub fn topic_available(&self, topic: &str, available: bool) {
+        self.topic_available
+            .with_label_values(&[topic])
+            .set(available as i64);
+    }
+
+    /// librdkafka's statistics: the local queue and each broker's round trip.
+    pub fn producer_statistics<'a>(
+        &self,
+        queue_messages: i64,
+        queue_bytes: i64,
+        rtt_seconds: impl IntoIterator<Item = (&'a str, f64)>,
+    ) {
+        self.producer_queue_messages.set(queue_messages);
+        self.producer_queue_bytes.set(queue_bytes);
+        for (broker, seconds) in rtt_seconds {
+            self.broker_rtt.with_label_values(&[broker]).set(seconds);
+        }
     }
 
     pub fn encode(&self) -> String {
@@ -303,27 +374,6 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::PublishError;
-    use crate::verify::VerifyError;
-
-    #[test]
-    fn the_zeroed_reasons_are_the_ones_the_code_emits() {
-        let verify = [
-            VerifyError::Missing,
-            VerifyError::Malformed,
-            VerifyError::Mismatch,
-            VerifyError::StaleTimestamp,
-        ];
-        assert_eq!(verify.map(VerifyError::reason), SIGNATURE_FAILURE_REASONS);
-        let publish = [
-            PublishError::QueueFull,
-            PublishError::Timeout,
-            PublishError::Fatal,
-            PublishError::Closed,
-        ];
-        assert_eq!(publish.map(|e| e.reason()), PUBLISH_ERROR_REASONS);
-    }
-
     #[test]
     fn initialise_exports_every_bounded_series_at_zero_and_nothing_per_topic() {
         let metrics = Metrics::new();
@@ -340,9 +390,10 @@ mod tests {
             text.contains(r#"webhook_requests_total{outcome="not_found",provider="unknown"} 0"#)
         );
         assert!(text.contains(
-            r#"webhook_signature_failures_total{provider="m2m",reason="stale_timestamp"} 0"#
+            r#"webhook_signature_failures_total{provider="m2m",reason="timestamp_outside_window"} 0"#
         ));
         assert!(text.contains(r#"kafka_publish_errors_total{reason="queue_full"} 0"#));
+        assert!(text.contains(r#"kafka_publish_errors_total{reason="timeout"} 0"#));
         assert!(text.contains(r#"webhook_internal_errors_total{provider="m2m"} 0"#));
         assert!(!text.contains("transfers"), "only enabled providers");
         assert!(!text.contains("webhook_events_published_total{"));

@@ -83,19 +83,13 @@ impl ClientContext for GatewayContext {
     }
 
     fn stats(&self, stats: Statistics) {
+        // librdkafka reports round trips in microseconds.
+        let rtt = stats.brokers.iter().filter_map(|(name, broker)| {
+            let rtt = broker.rtt.as_ref()?;
+            Some((name.as_str(), rtt.avg as f64 / 1_000_000.0))
+        });
         self.metrics
-            .producer_queue_messages
-            .set(stats.msg_cnt as i64);
-        self.metrics.producer_queue_bytes.set(stats.msg_size as i64);
-        for (name, broker) in &stats.brokers {
-            if let Some(rtt) = &broker.rtt {
-                // librdkafka reports microseconds.
-                self.metrics
-                    .broker_rtt
-                    .with_label_values(&[name])
-                    .set(rtt.avg as f64 / 1_000_000.0);
-            }
-        }
+            .producer_statistics(stats.msg_cnt as i64, stats.msg_size as i64, rtt);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -312,7 +306,7 @@ impl Publisher {
             }
         };
         if replaced {
-            self.metrics.producer_replacements.inc();
+            self.metrics.producer_replaced();
             tracing::error!(%reason, generation = seen + 1, "kafka producer replaced");
         }
         drop(tokio::task::spawn_blocking(move || drop(leftover)));
@@ -326,13 +320,8 @@ impl Publisher {
         match &result {
             Ok(()) => self
                 .metrics
-                .publish_histogram(&record.topic)
-                .observe(started.elapsed().as_secs_f64()),
-            Err(e) => self
-                .metrics
-                .publish_errors
-                .with_label_values(&[&e.reason()])
-                .inc(),
+                .publish_latency(&record.topic, started.elapsed().as_secs_f64()),
+            Err(error) => self.metrics.publish_error(error),
         }
         result
     }

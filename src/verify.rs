@@ -40,8 +40,8 @@ pub struct Scheme {
     pub signature_prefix: Option<&'static str>,
 }
 
-/// Why a request was refused. Each maps to one `reason` label of
-/// `webhook_signature_failures_total` and answers 401.
+/// Why a request was refused. Each answers 401 with its code, which is also
+/// its `reason` label of `webhook_signature_failures_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
     #[error("signature or timestamp header missing")]
@@ -55,12 +55,21 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
-    pub fn reason(self) -> &'static str {
+    pub const ALL: [VerifyError; 4] = [
+        VerifyError::Missing,
+        VerifyError::Malformed,
+        VerifyError::Mismatch,
+        VerifyError::StaleTimestamp,
+    ];
+
+    /// The response code, and the `reason` label of
+    /// `webhook_signature_failures_total`: one name for one failure.
+    pub fn code(self) -> &'static str {
         match self {
-            VerifyError::Missing => "missing",
-            VerifyError::Malformed => "malformed",
-            VerifyError::Mismatch => "mismatch",
-            VerifyError::StaleTimestamp => "stale_timestamp",
+            VerifyError::Missing => "signature_missing",
+            VerifyError::Malformed => "signature_malformed",
+            VerifyError::Mismatch => "signature_mismatch",
+            VerifyError::StaleTimestamp => "timestamp_outside_window",
         }
     }
 }
@@ -147,7 +156,7 @@ pub fn verify<B: AsRef<[u8]>>(
     if !matched {
         return Err(VerifyError::Mismatch);
     }
-    // Checked after the MAC so that `stale_timestamp` counts authentic requests
+    // Checked after the MAC so that `timestamp_outside_window` counts authentic requests
     // only (replays and clock skew), not forgeries.
     if let Some(signed_at) = signed_at {
         let skew = match now.duration_since(signed_at) {

@@ -444,7 +444,7 @@ async fn rejected_requests_publish_nothing() {
     assert!(others.is_empty());
 
     let failures = gateway
-        .metric(r#"webhook_signature_failures_total{provider="m2m",reason="mismatch"}"#)
+        .metric(r#"webhook_signature_failures_total{provider="m2m",reason="signature_mismatch"}"#)
         .await;
     assert_eq!(failures, 2.0);
     gateway.stop().await;

@@ -116,7 +116,8 @@ async fn metrics_count_each_outcome_exactly() {
         2.0
     );
     assert_eq!(
-        m(r#"webhook_signature_failures_total{provider="transfers",reason="missing"}"#).await,
+        m(r#"webhook_signature_failures_total{provider="transfers",reason="signature_missing"}"#)
+            .await,
         2.0
     );
     assert_eq!(
@@ -933,7 +934,7 @@ fn check_panel(panel: &str, legend: &str, series: &[Series], publish_timeout_sec
             // Never sent, yet there at zero: the series exist before the first one.
             for outcome in [
                 "too_large",
-                "timeout",
+                "body_timeout",
                 "overloaded",
                 "bad_request",
                 "internal_error",
@@ -1001,18 +1002,18 @@ fn check_panel(panel: &str, legend: &str, series: &[Series], publish_timeout_sec
                     .max()
             };
             for (provider, reason) in [
-                ("transfers", "missing"),
-                ("transfers", "malformed"),
-                ("transfers", "mismatch"),
-                ("m2m", "stale_timestamp"),
+                ("transfers", "signature_missing"),
+                ("transfers", "signature_malformed"),
+                ("transfers", "signature_mismatch"),
+                ("m2m", "timestamp_outside_window"),
             ] {
                 assert!(got(provider, reason) > 0.0, "{provider} {reason}: {ctx}");
             }
             for (provider, reason) in [
-                ("m2m", "missing"),
-                ("m2m", "malformed"),
-                ("m2m", "mismatch"),
-                ("transfers", "stale_timestamp"),
+                ("m2m", "signature_missing"),
+                ("m2m", "signature_malformed"),
+                ("m2m", "signature_mismatch"),
+                ("transfers", "timestamp_outside_window"),
             ] {
                 assert_eq!(got(provider, reason), 0.0, "{provider} {reason}: {ctx}");
             }
@@ -1064,7 +1065,7 @@ async fn every_dashboard_panel_shows_the_traffic_sent_through_a_real_prometheus(
     for series in [
         r#"webhook_requests_total{provider="m2m", outcome="unavailable"}"#,
         r#"webhook_requests_total{provider="transfers", outcome="overloaded"}"#,
-        r#"webhook_signature_failures_total{provider="m2m", reason="mismatch"}"#,
+        r#"webhook_signature_failures_total{provider="m2m", reason="signature_mismatch"}"#,
         r#"kafka_publish_errors_total{reason="timeout"}"#,
         r#"kafka_producer_replacements_total"#,
     ] {
