@@ -157,6 +157,7 @@ fn yaml_error(origin: &str, doc: Option<&Value>, e: serde_yaml_ng::Error) -> Def
     // With the provider named, the rest of the path is the key within it.
     let mut key = match (&provider, key.split_once("].")) {
         (Some(_), Some((_, rest))) => rest.to_owned(),
+        (Some(_), None) if key.ends_with(']') => String::new(),
         _ => key,
     };
     // An unknown key is the key to point at, not its parent.
@@ -165,7 +166,11 @@ fn yaml_error(origin: &str, doc: Option<&Value>, e: serde_yaml_ng::Error) -> Def
         .and_then(|r| r.split_once('`'))
         .map(|(f, _)| f)
     {
-        key = format!("{key}.{field}");
+        key = if key.is_empty() || key == "(file)" {
+            field.to_owned()
+        } else {
+            format!("{key}.{field}")
+        };
     }
     DefinitionError {
         origin: origin.to_owned(),

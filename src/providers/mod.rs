@@ -15,6 +15,11 @@ pub mod m2m;
 pub mod show;
 pub mod transfers;
 
+#[cfg(test)]
+mod builtin_agrees;
+#[cfg(test)]
+mod check_tests;
+
 pub use compiled::Definition;
 pub use load::{DefinitionError, Definitions};
 
