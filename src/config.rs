@@ -495,8 +495,10 @@ impl Config {
         let m2m = load_secrets(env, ProviderId::M2m.provider().secret_env)?;
         let transfers = load_secrets(env, ProviderId::Transfers.provider().secret_env)?;
         // FIXME(stage 2): the request path serves the built-ins from their code
-        // (`ProviderId`) and ignores the file's providers; their secrets are
-        // loaded and checked now so a bad one fails at start-up already.
+        // (`ProviderId`, `self.m2m`/`self.transfers`) and ignores the file's
+        // providers; their secrets are loaded and checked now so a bad one fails
+        // at start-up already. Stage 2 serves them from `configured_secrets` and
+        // has reload.rs watch their `_FILE`s as it watches the built-ins'.
         let mut configured_secrets = BTreeMap::new();
         let mut warnings = Vec::new();
         for d in providers.configured() {
@@ -1432,5 +1434,87 @@ mod tests {
             ("KAFKA_MESSAGE_MAX_BYTES", "2000000")
         ])
         .is_ok());
+    }
+
+    const ACME: &str = "providers:
+  - name: acme
+    secret: {env: ACME_SECRET}
+    signature: {header: x-acme-signature}
+    event: {name: /type, data: /data}
+    events:
+      - {name: invoice.paid, type: acme.invoice.paid, subject: /data/id}
+  - name: beta
+    secret: {env: BETA_SECRET}
+    signature: {header: x-beta-signature}
+    event: {name: /type, data: /data}
+";
+
+    #[test]
+    fn the_providers_file_adds_definitions_whose_secrets_load_like_the_built_ins() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("providers.yaml");
+        std::fs::write(&file, ACME).unwrap();
+        let secret = dir.path().join("acme");
+        std::fs::write(&secret, "s1\ns2\n").unwrap();
+        let c = config(&[
+            BROKER,
+            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
+            ("ACME_SECRET_FILE", secret.to_str().unwrap()),
+            // A defined type may be overridden like a built-in one.
+            ("GATEWAY_TOPIC_OVERRIDES", "acme.invoice.paid=billing"),
+        ])
+        .unwrap();
+        let names: Vec<_> = c.providers.list.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["m2m", "transfers", "acme", "beta"]);
+        let acme = &c.configured_secrets["acme"];
+        assert!(matches!(&acme.source, SecretSource::File(p, _) if *p == secret));
+        // beta's secret is unset: disabled, and said so at start-up.
+        assert!(!c.configured_secrets.contains_key("beta"));
+        assert!(c
+            .warnings
+            .iter()
+            .any(|w| w.contains("\"beta\" is disabled: BETA_SECRET")));
+
+        // Its secret variable follows the built-ins' rules.
+        let err = config(&[
+            BROKER,
+            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
+            ("ACME_SECRET", "a,,b"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.setting, "ACME_SECRET");
+    }
+
+    #[test]
+    fn a_bad_providers_file_names_itself_the_provider_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("providers.yaml");
+        std::fs::write(
+            &file,
+            ACME.replace("acme.invoice.paid", "acme.invoice_paid"),
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        // The type's topic differs from the override's only by `_` against `.`.
+        let err = config(&[
+            BROKER,
+            ("GATEWAY_PROVIDERS_FILE", path),
+            (
+                "GATEWAY_TOPIC_OVERRIDES",
+                "unrouted=webhooks.acme.invoice.paid",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(err.setting, format!("GATEWAY_PROVIDERS_FILE={path}"));
+        assert!(
+            err.reason
+                .starts_with("provider \"acme\": events[0].topic: "),
+            "{err}"
+        );
+        let missing = config(&[BROKER, ("GATEWAY_PROVIDERS_FILE", "/nonexistent.yaml")]);
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent.yaml"));
     }
 }

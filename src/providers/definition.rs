@@ -266,7 +266,7 @@ impl Template {
                 break;
             };
             if open > 0 {
-                parts.push(Part::Literal(rest[..open].as_bytes().to_vec()));
+                parts.push(Part::Literal(rest.as_bytes()[..open].to_vec()));
             }
             let after = &rest[open..];
             let close = after

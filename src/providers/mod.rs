@@ -2,11 +2,14 @@
 //! headers, which bytes are signed) plus an event extractor (canonical type,
 //! entity id, user id, time). Everything else in the pipeline is shared.
 //!
-//! Providers are becoming definitions (YAML data, `definition` to `compiled`
-//! through `check`, loaded by `load`). Until the engine reads them (stage 2),
+//! Providers are becoming definitions: YAML as written (`definition`), checked
+//! (`check`, `across`) into their effective form (`compiled`), read from the
+//! binary and the providers file with presets merged (`load`), printed back by
+//! `providers show` (`show`). Until the engine reads them (stage 2),
 //! the request path still serves the built-ins from the code in `m2m` and
 //! `transfers`, and their definition files are held to that code by a test.
 
+mod across;
 pub mod check;
 pub mod compiled;
 pub mod definition;
