@@ -35,13 +35,26 @@ pub const RESERVED_NAMES: [&str; 3] = ["m2m", "transfers", "unknown"];
 
 /// A definition that cannot be used, as one line: where, which provider, which key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin}: {}{key}: {reason}", provider.as_ref().map(|p| format!("provider \"{p}\": ")).unwrap_or_default())]
 pub struct DefinitionError {
     /// `GATEWAY_PROVIDERS_FILE=<path>`, or `built-in <name>`.
     pub origin: String,
     pub provider: Option<String>,
+    /// Empty when the file as a whole is at fault (unreadable, not YAML).
     pub key: String,
     pub reason: String,
+}
+
+impl std::fmt::Display for DefinitionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.origin)?;
+        if let Some(p) = &self.provider {
+            write!(f, "provider \"{p}\": ")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.reason)
+    }
 }
 
 /// Every provider the gateway knows: the built-ins first, then the file's.
@@ -78,7 +91,7 @@ impl Definitions {
                 let text = std::fs::read_to_string(path).map_err(|e| DefinitionError {
                     origin: origin.clone(),
                     provider: None,
-                    key: "(file)".into(),
+                    key: String::new(),
                     reason: format!("cannot read: {}", e.kind()),
                 })?;
                 Some((origin, text))
@@ -141,7 +154,7 @@ fn yaml_error(origin: &str, doc: Option<&Value>, e: serde_yaml_ng::Error) -> Def
     let text = e.to_string();
     let (key, reason) = match text.split_once(": ") {
         Some((path, reason)) if !path.contains(' ') => (path.to_owned(), reason.to_owned()),
-        _ => ("(file)".to_owned(), text.clone()),
+        _ => (String::new(), text.clone()),
     };
     let index = key
         .strip_prefix("providers[")
@@ -166,7 +179,7 @@ fn yaml_error(origin: &str, doc: Option<&Value>, e: serde_yaml_ng::Error) -> Def
         .and_then(|r| r.split_once('`'))
         .map(|(f, _)| f)
     {
-        key = if key.is_empty() || key == "(file)" {
+        key = if key.is_empty() {
             field.to_owned()
         } else {
             format!("{key}.{field}")
