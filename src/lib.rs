@@ -12,7 +12,8 @@
 //! - [`ingest`]: one request: read body -> verify -> normalize -> route -> publish -> respond
 //! - [`budget`]: the memory budget for bodies not yet verified
 //! - [`verify`]: HMAC signature schemes; [`verify::Verified`] is built only there
-//! - [`providers`]: M2M and Transfers: a signature scheme plus an event extractor each
+//! - [`providers`]: M2M and Transfers (served from code for now), and the provider definition
+//!   format: its types, presets, start-up checks, the built-ins' definition files, `providers show`
 //! - [`normalize`]: verified body -> canonical envelope, or a dead letter
 //! - [`envelope`]: the canonical event (CloudEvents 1.0) and its Kafka record form
 //! - [`routing`]: canonical type -> topic

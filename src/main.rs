@@ -34,6 +34,18 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Topics(args)) => webhook_gateway::topics::main(args, &env),
+        Some(Command::Providers(args)) => {
+            match webhook_gateway::providers::show::main(args, &env) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("webhook-gateway providers: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
         None if cli.run.dev => webhook_gateway::dev::main(cli.run, env),
         None => {
             let config = match Config::from_sources(&cli.run, &env) {

@@ -211,3 +211,87 @@ fn sign_without_a_secret_says_which_variables_it_reads() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TRANSFERS_SIGNATURE_TOKEN"));
 }
+
+const ACME: &str = "providers:
+  - name: acme
+    preset: stripe
+    secret: {env: ACME_WEBHOOK_SECRET}
+    events:
+      - {name: invoice.paid, type: acme.invoice.paid, subject: /data/object/id}
+";
+
+#[test]
+fn a_bad_providers_file_exits_64_with_one_line_naming_file_provider_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("providers.yaml");
+    std::fs::write(
+        &path,
+        ACME.replace(
+            "preset: stripe",
+            "preset: stripe\n    signature: {prefix: \"v1=\"}",
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    for args in [vec![], vec!["providers", "show"]] {
+        let out = run(
+            &args,
+            &[
+                ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                ("GATEWAY_PROVIDERS_FILE", file),
+            ],
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "GATEWAY_PROVIDERS_FILE={file}: provider \"acme\": signature.fields: "
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn providers_show_prints_the_effective_definitions_without_secrets_or_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("providers.yaml");
+    std::fs::write(&path, ACME).unwrap();
+    let env = [
+        ("ACME_WEBHOOK_SECRET", "acme-secret-value"),
+        ("M2M_WEBHOOK_SECRET", "m2m-secret-value"),
+    ];
+    let out = run(
+        &[
+            "providers",
+            "show",
+            "--providers-file",
+            path.to_str().unwrap(),
+        ],
+        &env,
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for shown in [
+        "- name: m2m",
+        "- name: transfers",
+        "- name: acme",
+        "header: stripe-signature",
+        "env: ACME_WEBHOOK_SECRET",
+        "env: M2M_WEBHOOK_SECRET",
+    ] {
+        assert!(stdout.contains(shown), "{shown}: {stdout}");
+    }
+    assert!(!stdout.contains("secret-value"), "{stdout}");
+
+    let one = run(&["providers", "show", "transfers"], &env, b"");
+    let stdout = String::from_utf8(one.stdout).unwrap();
+    assert!(stdout.contains("- name: transfers") && !stdout.contains("name: m2m"));
+
+    let unknown = run(&["providers", "show", "acme"], &env, b"");
+    assert_eq!(unknown.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no provider `acme`"));
+}

@@ -1,0 +1,374 @@
+//! Start-up checks: one raw provider into its compiled [`Definition`] (defaults
+//! filled, each rule of the format checked), then the rules that span providers.
+//! Every refusal names the key, so the operator's one line points at the fix.
+
+use super::compiled::*;
+use super::definition::{Part, Pointer, RawProvider, Source, Template};
+use crate::config::MAX_REPLAY_TOLERANCE_SECS;
+use crate::normalize::MAX_EVENT_NAME_LEN;
+use crate::routing::{check_topic_name, DEADLETTER, UNROUTED};
+
+pub use super::across::{check_across, check_topics};
+
+/// One broken rule: the key path within the provider, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub reason: String,
+}
+
+pub(super) fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
+    Problem {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+fn required<T>(value: Option<T>, key: &str) -> Result<T, Problem> {
+    value.ok_or_else(|| problem(key, "required"))
+}
+
+fn choice<T: Copy>(
+    value: Option<&str>,
+    key: &str,
+    default: T,
+    options: &[(&str, T)],
+) -> Result<T, Problem> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    options
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<_> = options.iter().map(|(n, _)| *n).collect();
+            problem(key, format!("`{value}` is not one of {}", names.join(", ")))
+        })
+}
+
+/// `[a-z][a-z0-9-]{0,31}`: it becomes a path segment, a metrics label and a type prefix.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let mut bytes = name.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
+    let rest_ok = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !first_ok || !rest_ok || name.len() > 32 {
+        return Err(format!("`{name}` does not match [a-z][a-z0-9-]{{0,31}}"));
+    }
+    Ok(())
+}
+
+/// A raw provider (presets already merged) into its checked, compiled form.
+pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
+    let name = required(raw.name, "name")?;
+    check_name(&name).map_err(|r| problem("name", r))?;
+
+    let secret = required(raw.secret, "secret")?;
+    let env = required(secret.env, "secret.env")?;
+    check_secret_env(&env).map_err(|r| problem("secret.env", r))?;
+    let secret = Secret {
+        env,
+        encoding: choice(
+            secret.encoding.as_deref(),
+            "secret.encoding",
+            SecretEncoding::Text,
+            &[
+                ("text", SecretEncoding::Text),
+                ("base64", SecretEncoding::Base64),
+                ("whsec", SecretEncoding::Whsec),
+            ],
+        )?,
+    };
+
+    let sig = required(raw.signature, "signature")?;
+    let header = required(sig.header, "signature.header")?;
+    let header = super::definition::HeaderName::parse(&header)
+        .map_err(|r| problem("signature.header", r))?;
+    if sig.fields.is_some() && (sig.prefix.is_some() || sig.separator.is_some()) {
+        return Err(problem(
+            "signature.fields",
+            "exclusive with signature.prefix and signature.separator",
+        ));
+    }
+    if let Some(fields) = &sig.fields {
+        if fields.separator.is_empty() || fields.signature.is_empty() {
+            return Err(problem(
+                "signature.fields",
+                "separator and signature are not empty",
+            ));
+        }
+    }
+    let prefix_required = sig.prefix_required.unwrap_or(false);
+    if prefix_required && sig.prefix.is_none() {
+        return Err(problem(
+            "signature.prefix_required",
+            "needs signature.prefix",
+        ));
+    }
+    if sig.prefix.as_deref() == Some("") || sig.separator.as_deref() == Some("") {
+        return Err(problem("signature", "prefix and separator are not empty"));
+    }
+    let signed = Template::parse(sig.signed.as_deref().unwrap_or("{body}"))
+        .map_err(|r| problem("signature.signed", r))?;
+    let signature = Signature {
+        header,
+        algorithm: choice(
+            sig.algorithm.as_deref(),
+            "signature.algorithm",
+            Algorithm::Sha256,
+            &[
+                ("sha256", Algorithm::Sha256),
+                ("sha512", Algorithm::Sha512),
+                ("sha1", Algorithm::Sha1),
+            ],
+        )?,
+        // Hex is what M2M, Transfers, GitHub and Stripe send.
+        encoding: choice(
+            sig.encoding.as_deref(),
+            "signature.encoding",
+            SignatureEncoding::Hex,
+            &[
+                ("hex", SignatureEncoding::Hex),
+                ("base64", SignatureEncoding::Base64),
+            ],
+        )?,
+        prefix: sig.prefix,
+        prefix_required,
+        separator: sig.separator,
+        fields: sig.fields,
+        signed,
+    };
+    let has_fields = signature.fields.is_some();
+    let field_ok = |source: &Source, key: &str| -> Result<(), Problem> {
+        match source {
+            Source::Field(_) if !has_fields => {
+                Err(problem(key, "a {field: ..} source needs signature.fields"))
+            }
+            _ => Ok(()),
+        }
+    };
+
+    let timestamp = match raw.timestamp {
+        None if signature.signed.uses(&Part::Timestamp) => {
+            return Err(problem(
+                "timestamp",
+                "required: signature.signed uses {timestamp}",
+            ))
+        }
+        None => None,
+        Some(t) => {
+            let source = required(t.source, "timestamp.source")?;
+            field_ok(&source, "timestamp.source")?;
+            if !source.is_outside_body() {
+                return Err(problem(
+                    "timestamp.source",
+                    "a header or a field: the body is not trusted when the timestamp is checked",
+                ));
+            }
+            if !signature.signed.uses(&Part::Timestamp) {
+                return Err(problem(
+                    "timestamp",
+                    "signature.signed does not use {timestamp}, so the timestamp would prove nothing",
+                ));
+            }
+            if let Some(secs) = t.tolerance_secs {
+                if !(1..=MAX_REPLAY_TOLERANCE_SECS).contains(&secs) {
+                    return Err(problem(
+                        "timestamp.tolerance_secs",
+                        format!("expected 1 to {MAX_REPLAY_TOLERANCE_SECS}, got {secs}"),
+                    ));
+                }
+            }
+            Some(Timestamp {
+                source,
+                format: choice(
+                    t.format.as_deref(),
+                    "timestamp.format",
+                    TimestampFormat::Auto,
+                    &[
+                        ("auto", TimestampFormat::Auto),
+                        ("unix", TimestampFormat::Unix),
+                        ("unix_ms", TimestampFormat::UnixMs),
+                        ("rfc3339", TimestampFormat::Rfc3339),
+                    ],
+                )?,
+                tolerance_secs: t.tolerance_secs,
+            })
+        }
+    };
+
+    let id = match raw.id {
+        None if signature.signed.uses(&Part::Id) => {
+            return Err(problem("id", "required: signature.signed uses {id}"))
+        }
+        None => None,
+        Some(id) => {
+            let source = required(id.source, "id.source")?;
+            field_ok(&source, "id.source")?;
+            let in_template = signature.signed.uses(&Part::Id);
+            if in_template && !source.is_outside_body() {
+                return Err(problem(
+                    "id.source",
+                    "signature.signed uses {id}: a header or a field, since the body is not trusted yet",
+                ));
+            }
+            // A body pointer is covered by the MAC over the body.
+            let signed = in_template || !source.is_outside_body();
+            Some(Id { source, signed })
+        }
+    };
+
+    let body = choice(
+        raw.body.as_deref(),
+        "body",
+        Body::Json,
+        &[("json", Body::Json), ("any", Body::Any)],
+    )?;
+
+    let ev = required(raw.event, "event")?;
+    let event = Event {
+        name: required(ev.name, "event.name")?,
+        join: ev.join,
+        data: match required(ev.data, "event.data")? {
+            Source::Pointer(p) => p,
+            _ => {
+                return Err(problem(
+                    "event.data",
+                    "a JSON pointer (\"\" for the whole body)",
+                ))
+            }
+        },
+        user: ev.user,
+        time: ev.time,
+    };
+    for (key, source) in [
+        ("event.name", Some(&event.name)),
+        ("event.join", event.join.as_ref()),
+        ("event.user", event.user.as_ref()),
+        ("event.time", event.time.as_ref()),
+    ] {
+        if let Some(source) = source {
+            field_ok(source, key)?;
+        }
+    }
+    let unrouted_subject = raw.unrouted_subject.unwrap_or_default();
+    for (i, s) in unrouted_subject.iter().enumerate() {
+        field_ok(s, &format!("unrouted_subject[{i}]"))?;
+    }
+
+    if let (Some(sample), Body::Json) = (&raw.sample, body) {
+        if serde_json::from_str::<serde_json::Value>(sample).is_err() {
+            return Err(problem("sample", "not JSON (the provider has body: json)"));
+        }
+    }
+
+    let mut events = Vec::new();
+    for (i, e) in raw.events.unwrap_or_default().into_iter().enumerate() {
+        let key = |k: &str| format!("events[{i}].{k}");
+        let event_name = required(e.name, &key("name"))?;
+        if event_name.is_empty() || event_name.len() > MAX_EVENT_NAME_LEN {
+            return Err(problem(
+                key("name"),
+                format!("1 to {MAX_EVENT_NAME_LEN} bytes"),
+            ));
+        }
+        let mut when = Vec::new();
+        for (pointer, value) in e.when.unwrap_or_default() {
+            let p = Pointer::parse(&pointer).map_err(|r| problem(key("when"), r))?;
+            let serde_yaml_ng::Value::String(text) = value else {
+                return Err(problem(
+                    format!("{}.{pointer}", key("when")),
+                    "not a string (quote it: the value's text is compared)",
+                ));
+            };
+            when.push((p, text));
+        }
+        let type_name = required(e.type_name, &key("type"))?;
+        check_type(&name, &type_name).map_err(|r| problem(key("type"), r))?;
+        let subject = required(e.subject, &key("subject"))?;
+        field_ok(&subject, &key("subject"))?;
+        if let Some(topic) = &e.topic {
+            check_topic_name(topic).map_err(|r| problem(key("topic"), r))?;
+        }
+        let entry = Entry {
+            name: event_name,
+            when,
+            type_name,
+            subject,
+            topic: e.topic,
+            schema: e.schema,
+        };
+        if let Some(j) = events.iter().position(|o| may_both_match(o, &entry)) {
+            return Err(problem(
+                key("when"),
+                format!("events[{j}] can match the same event (same name, and no `when` pointer on which they differ)"),
+            ));
+        }
+        if let Some(j) = events
+            .iter()
+            .position(|o: &Entry| o.type_name == entry.type_name)
+        {
+            return Err(problem(
+                key("type"),
+                format!("also the type of events[{j}]"),
+            ));
+        }
+        events.push(entry);
+    }
+
+    Ok(Definition {
+        name,
+        preset: raw.preset,
+        secret,
+        signature,
+        timestamp,
+        id,
+        body,
+        event,
+        unrouted_subject,
+        sample: raw.sample,
+        events,
+    })
+}
+
+/// Two entries are disjoint only when some pointer of both requires different values.
+fn may_both_match(a: &Entry, b: &Entry) -> bool {
+    a.name == b.name
+        && !a
+            .when
+            .iter()
+            .any(|(p, v)| b.when.iter().any(|(q, w)| p == q && v != w))
+}
+
+fn check_type(provider: &str, ty: &str) -> Result<(), String> {
+    if !ty.starts_with(&format!("{provider}.")) || ty.len() == provider.len() + 1 {
+        return Err(format!("`{ty}` does not start with `{provider}.`"));
+    }
+    if !ty
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    {
+        return Err(format!("`{ty}`: only [a-z0-9._-]"));
+    }
+    if ty == format!("{provider}.unknown") || ty == UNROUTED || ty == DEADLETTER {
+        return Err(format!(
+            "`{ty}` is reserved (events the catalogue does not know)"
+        ));
+    }
+    Ok(())
+}
+
+/// The gateway's own and librdkafka's variables are never a provider's secret.
+fn check_secret_env(env: &str) -> Result<(), String> {
+    let shaped = env.bytes().next().is_some_and(|b| !b.is_ascii_digit())
+        && env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !shaped {
+        return Err(format!("`{env}` is not an environment variable name"));
+    }
+    if env.starts_with("GATEWAY_") || env.starts_with("KAFKA_") {
+        return Err(format!(
+            "`{env}`: GATEWAY_* and KAFKA_* variables are the gateway's own settings"
+        ));
+    }
+    Ok(())
+}

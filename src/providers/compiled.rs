@@ -1,0 +1,163 @@
+//! The checked form of a definition, with every default filled in: what the
+//! engine reads, and what `providers show` prints back (same keys as the file).
+
+use serde::Serialize;
+
+use super::definition::{HeaderName, Pointer, RawFields, Source, Template};
+
+/// One provider, valid on its own and against all the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Definition {
+    pub name: String,
+    /// The preset it was merged over, for the reader of `providers show`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    pub secret: Secret,
+    pub signature: Signature,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Id>,
+    pub body: Body,
+    pub event: Event,
+    pub unrouted_subject: Vec<Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<String>,
+    pub events: Vec<Entry>,
+}
+
+impl Definition {
+    /// The CloudEvents `source` attribute.
+    pub fn source(&self) -> String {
+        format!("/providers/{}", self.name)
+    }
+
+    pub fn has_type(&self, ty: &str) -> bool {
+        self.events.iter().any(|e| e.type_name == ty)
+    }
+
+    /// The type of this provider's events that the catalogue does not know.
+    pub fn unknown_type(&self) -> String {
+        format!("{}.unknown", self.name)
+    }
+}
+
+/// Only the variable's name: a definition never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Secret {
+    pub env: String,
+    pub encoding: SecretEncoding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretEncoding {
+    /// The secret's UTF-8 bytes.
+    Text,
+    Base64,
+    /// An optional `whsec_` prefix, then base64 (Standard Webhooks).
+    Whsec,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Signature {
+    pub header: HeaderName,
+    pub algorithm: Algorithm,
+    pub encoding: SignatureEncoding,
+    /// Stripped case-insensitively before decoding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    pub prefix_required: bool,
+    /// Several signatures in the header; any one may match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub separator: Option<String>,
+    /// A `t=..,v1=..` header; exclusive with `prefix` and `separator` (checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<RawFields>,
+    pub signed: Template,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    Sha256,
+    Sha512,
+    Sha1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureEncoding {
+    /// Either case.
+    Hex,
+    Base64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Timestamp {
+    /// A header or a field: checked before the body is trusted.
+    pub source: Source,
+    pub format: TimestampFormat,
+    /// `None`: GATEWAY_REPLAY_TOLERANCE_SECS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerance_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestampFormat {
+    /// Seconds, milliseconds or RFC 3339, as M2M sends.
+    Auto,
+    Unix,
+    UnixMs,
+    Rfc3339,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Id {
+    pub source: Source,
+    /// Covered by the signature (a body pointer, or `{id}` in `signed`): then
+    /// the delivery id alone decides the event id. Derived, not written by users.
+    #[serde(skip)]
+    pub signed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Body {
+    Json,
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub name: Source,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join: Option<Source>,
+    pub data: Pointer,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Source>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<Source>,
+}
+
+/// One routed event of the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub name: String,
+    /// Pointers whose value's text must equal these strings (sorted by pointer).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "when_map")]
+    pub when: Vec<(Pointer, String)>,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub subject: Source,
+    /// `None`: `<prefix>.<type>`, or GATEWAY_TOPIC_OVERRIDES.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+}
+
+fn when_map<S: serde::Serializer>(when: &[(Pointer, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(when.iter().map(|(p, v)| (p.as_str(), v)))
+}
