@@ -68,7 +68,7 @@ pub fn main(args: RunArgs, env: Env) -> ExitCode {
             "webhook-gateway --dev: refusing to start: {} would be ignored (--dev uses an embedded broker and demo secrets); unset them, or run without --dev",
             ignored.join(", ")
         );
-        return ExitCode::from(64);
+        return ExitCode::from(crate::EX_USAGE);
     }
     let cluster = match MockCluster::new(1) {
         Ok(cluster) => cluster,
@@ -82,7 +82,7 @@ pub fn main(args: RunArgs, env: Env) -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             eprintln!("webhook-gateway --dev: configuration error: {e}");
-            return ExitCode::from(64);
+            return ExitCode::from(crate::EX_USAGE);
         }
     };
     let topics = config.topics.all();

@@ -60,6 +60,10 @@ pub mod test_hooks;
 
 pub use server::{run, start, Running};
 
+/// The exit status for a wrong invocation: a bad flag, setting or definitions
+/// file. `EX_USAGE` in sysexits.h: retrying the same command won't help.
+pub const EX_USAGE: u8 = 64;
+
 /// Logs to stderr: level from `RUST_LOG` (default `info`), format from `LOG_FORMAT`.
 pub fn init_logging(format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

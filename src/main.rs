@@ -2,9 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use webhook_gateway::config::{Cli, Command, Config, Env};
-
-/// EX_CONFIG from sysexits.h: the configuration is wrong, retrying won't help.
-const EXIT_CONFIG: u8 = 64;
+use webhook_gateway::EX_USAGE;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -15,7 +13,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(EXIT_CONFIG);
+            return ExitCode::from(EX_USAGE);
         }
     };
     let env: Env = std::env::vars_os()
@@ -30,7 +28,7 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("webhook-gateway sign: {e}");
-                ExitCode::from(EXIT_CONFIG)
+                ExitCode::from(EX_USAGE)
             }
         },
         Some(Command::Topics(args)) => webhook_gateway::topics::main(args, &env),
@@ -42,7 +40,7 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("webhook-gateway providers: {e}");
-                    ExitCode::from(EXIT_CONFIG)
+                    ExitCode::from(EX_USAGE)
                 }
             }
         }
@@ -52,7 +50,7 @@ fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(e) => {
                     eprintln!("webhook-gateway: configuration error: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
+                    return ExitCode::from(EX_USAGE);
                 }
             };
             webhook_gateway::init_logging(config.log_format);

@@ -64,7 +64,7 @@ pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             eprintln!("webhook-gateway topics: configuration error: {e}");
-            return ExitCode::from(64);
+            return ExitCode::from(crate::EX_USAGE);
         }
     };
     let admin: AdminClient<DefaultClientContext> = match config.kafka.client_config().create() {
