@@ -1,7 +1,7 @@
 //! The built-ins' definition files against the code that still serves them:
 //! until the engine reads definitions (stage 2), the two must not drift.
 
-// Built only under #[cfg(test)] (see mod.rs): tests/readme.rs reads nothing
+// Built only under #[cfg(test)] (see mod.rs): tests/it/readme.rs reads nothing
 // past that marker, as these names are not variables the gateway reads.
 
 use super::definition::{Part, Source};

@@ -1,7 +1,7 @@
 //! The providers file's start-up checks, one class of mistake each: every
 //! refusal names the file, the provider and the key.
 
-// Built only under #[cfg(test)] (see mod.rs): tests/readme.rs reads nothing
+// Built only under #[cfg(test)] (see mod.rs): tests/it/readme.rs reads nothing
 // past that marker, as these names are not variables the gateway reads.
 
 use std::collections::BTreeMap;

@@ -1,11 +1,9 @@
 //! The gateway's contract, end to end: real HTTP over sockets in, a real
 //! Kafka-protocol broker (tansu) out, each record read back and checked.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rdkafka::message::{Message, OwnedMessage};
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -2,15 +2,13 @@
 //! stays within its memory, publishes nothing unverified, and never echoes a
 //! secret. Everything here goes over real sockets.
 
-mod common;
-
 use std::collections::HashSet;
 use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http_body_util::Full;
 use rdkafka::message::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,13 +1,11 @@
 //! The binary as an operator meets it: exit codes, `--help`, and `sign`, whose
 //! output must verify with a running gateway.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::common::*;
 
 fn run(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
     let mut child = Command::new(binary())

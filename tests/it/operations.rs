@@ -3,13 +3,11 @@
 //! memory, slow-client defences, PII-free logs, secret reload, topic checks, and
 //! every dashboard panel through a real Prometheus scraping the gateway.
 
-mod common;
-
 use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use webhook_gateway::config::{Config, RunArgs};
 
@@ -1059,7 +1057,7 @@ async fn every_dashboard_panel_shows_the_traffic_sent_through_a_real_prometheus(
     prometheus
         .wait_for(&up, "first scrape", |s| s.len() == 1 && s[0].1 == 1.0)
         .await;
-    let started = common::now_secs() - 1;
+    let started = crate::common::now_secs() - 1;
 
     // From the first scrape, before any error: the bounded series exist at zero.
     for series in [
@@ -1113,7 +1111,7 @@ async fn every_dashboard_panel_shows_the_traffic_sent_through_a_real_prometheus(
         );
         assert_eq!(reply.await.unwrap().status, 401, "{why}");
     }
-    let stale = (common::now_secs() - 3600).to_string();
+    let stale = (crate::common::now_secs() - 3600).to_string();
     let stale_headers = vec![
         ("content-type".to_string(), "application/json".to_string()),
         ("x-m2m-timestamp".to_string(), stale.clone()),
@@ -1161,7 +1159,7 @@ async fn every_dashboard_panel_shows_the_traffic_sent_through_a_real_prometheus(
         })
         .await;
     tokio::time::sleep(Duration::from_secs(2 * SCRAPE_INTERVAL_SECS)).await;
-    let end = common::now_secs() + 1;
+    let end = crate::common::now_secs() + 1;
 
     // The variables' own queries choose the values Grafana would.
     let dashboard: serde_json::Value = serde_json::from_str(

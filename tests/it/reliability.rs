@@ -7,14 +7,12 @@
 //!
 //! | scenario | load | outage | 200 | 503 | conn. errors | records | lost | duplicates (landed after 503 + repeated) | recovery | slowest answer |
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::faults::*;
-use common::*;
+use crate::common::faults::*;
+use crate::common::*;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 const TOPIC: &str = "webhooks.transfers.payment.completed";

@@ -1,7 +1,6 @@
 //! Shared test harness: a real tansu broker process, the gateway started
 //! in-process on port 0, a plain HTTP/1.1 client over real sockets, a Kafka
 //! reader, and signing written independently of the gateway's own code.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};

@@ -1,14 +1,12 @@
 //! `--dev` as a newcomer meets it: started as a subprocess, the printed curl
 //! command run through a shell, the record line appearing on its output.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::binary;
+use crate::common::binary;
 
 struct Dev {
     child: Child,

@@ -1,9 +1,7 @@
 //! Status codes and error bodies of the public port. None of these requests
 //! reaches the broker, so the gateway points at a closed port.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 async fn gateway(extra: &[(&str, &str)]) -> Gateway {
     Gateway::start(gateway_env("127.0.0.1:1", extra)).await

@@ -4,12 +4,10 @@
 //! without a restart, and replacing the producer (slow, or panicking) never
 //! stalls or crashes a request.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use webhook_gateway::publish::ReplacementFault;
 

@@ -1,0 +1,16 @@
+//! The integration tests, one crate (one link on two cores): each module is a
+//! specification checked through real HTTP over sockets, a real tansu broker
+//! process, and librdkafka's mock cluster only where a fault is injected.
+
+mod common;
+
+mod ack_semantics;
+mod cli;
+mod dev_mode;
+mod end_to_end;
+mod hostile_input;
+mod http_contract;
+mod operations;
+mod properties;
+mod readme;
+mod reliability;
