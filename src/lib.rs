@@ -24,6 +24,7 @@
 //!
 //! Around it:
 //!
+//! - [`cli`]: the command line: the gateway or one of its subcommands
 //! - [`config`]: settings from flags and environment, secrets loaded once
 //! - [`metrics`]: Prometheus metrics on the gateway's own registry
 //! - [`admin`]: the admin port: metrics and probes, a plain request-to-answer function
@@ -35,6 +36,7 @@
 
 pub mod admin;
 pub mod budget;
+pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod envelope;

@@ -1,7 +1,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use webhook_gateway::config::{Cli, Command, Config, Env};
+use webhook_gateway::cli::{Cli, Command};
+use webhook_gateway::config::{Config, Env};
 use webhook_gateway::EX_USAGE;
 
 fn main() -> ExitCode {

@@ -1,33 +1,8 @@
-//! The command line: every subcommand and every run setting as clap sees it.
-//! Each setting is a flag and an environment variable (the flag wins); secrets
-//! are never flags, which would show in the process list.
+//! The run settings as clap sees them. Each is a flag and an environment
+//! variable (the flag wins); secrets are never flags, which would show in the
+//! process list.
 
-use clap::{Args, Parser, Subcommand};
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "webhook-gateway",
-    version,
-    about = "Verifies signed provider webhooks and publishes them to Kafka as CloudEvents; answers 2xx only after the broker's ack.",
-    after_help = "Secrets are read from the environment only: M2M_WEBHOOK_SECRET, TRANSFERS_SIGNATURE_TOKEN (comma-separated lists) or their *_FILE variants. Any librdkafka property can be set as KAFKA_<PROPERTY> (e.g. KAFKA_BOOTSTRAP_SERVERS, KAFKA_SECURITY_PROTOCOL) or KAFKA_<PROPERTY>_FILE.",
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub run: RunArgs,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Sign a webhook body read from stdin: prints the headers to send, or a curl command.
-    Sign(crate::sign::SignArgs),
-    /// Check or create the routed topics (same KAFKA_* and GATEWAY_TOPIC_* settings as the gateway).
-    Topics(crate::topics::TopicsArgs),
-    /// Show the provider definitions (built-in and GATEWAY_PROVIDERS_FILE's) as the gateway reads them.
-    Providers(crate::providers::show::ProvidersArgs),
-}
+use clap::Args;
 
 #[derive(Args, Debug, Default, Clone)]
 pub struct RunArgs {

@@ -3,7 +3,7 @@
 //! the producer's properties checked. Parsing takes the environment as a map,
 //! so tests hand one in.
 //!
-//! - [`cli`]: the command line as clap sees it
+//! - [`cli`]: the run settings as clap sees them
 //! - [`secrets`]: provider secrets from variables and files
 //! - [`kafka`]: the librdkafka passthrough
 
@@ -18,7 +18,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use cli::{Cli, Command, RunArgs};
+pub use cli::RunArgs;
 pub use kafka::{is_service_link, KafkaSettings};
 use secrets::load_secrets;
 pub(crate) use secrets::split_secrets;
