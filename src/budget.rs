@@ -40,9 +40,14 @@ pub struct BodyBudget {
 }
 
 impl BodyBudget {
-    /// A budget of `bytes` (at least two small bodies' worth is kept small).
-    pub fn new(bytes: usize, buffered: IntGauge) -> BodyBudget {
-        let small = (bytes / 8).max(2 * SMALL_BODY_BYTES).min(bytes);
+    /// A budget of `bytes` for bodies of at most `largest` bytes. An eighth (at
+    /// least two small bodies' worth) is kept small, but never so much that the
+    /// shared part could not hold the largest body: a share carved out of a
+    /// budget barely above the body limit would make a legal body unadmittable.
+    pub fn new(bytes: usize, largest: usize, buffered: IntGauge) -> BodyBudget {
+        let small = (bytes / 8)
+            .max(2 * SMALL_BODY_BYTES)
+            .min(bytes.saturating_sub(largest));
         BodyBudget {
             shared: Arc::new(Semaphore::new(bytes - small)),
             small: Arc::new(Semaphore::new(small)),
@@ -131,7 +136,7 @@ mod tests {
     use super::*;
 
     fn budget(bytes: usize) -> BodyBudget {
-        BodyBudget::new(bytes, IntGauge::new("g", "g").unwrap())
+        BodyBudget::new(bytes, 256 * 1024, IntGauge::new("g", "g").unwrap())
     }
 
     #[tokio::test(start_paused = true)]
@@ -157,6 +162,15 @@ mod tests {
         drop(smalls);
         drop(held);
         assert_eq!(b.buffered.get(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_barely_above_the_body_limit_still_admits_the_largest_body() {
+        let b = BodyBudget::new(256 * 1024, 256 * 1024, IntGauge::new("g", "g").unwrap());
+        assert_eq!(
+            b.reserve(256 * 1024).await.map(|r| r.bytes()),
+            Ok(256 * 1024)
+        );
     }
 
     #[tokio::test(start_paused = true)]

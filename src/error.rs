@@ -4,6 +4,7 @@
 
 use http::StatusCode;
 
+use crate::budget::BudgetFull;
 use crate::metrics::Outcome;
 use crate::publish::PublishError;
 use crate::verify::VerifyError;
@@ -25,7 +26,7 @@ pub enum RequestError {
     #[error("too many requests awaiting the broker")]
     Overloaded,
     #[error("no room to buffer the body before verification")]
-    BufferFull,
+    BufferFull(#[from] BudgetFull),
     #[error("internal error after verification, and the dead-letter publish failed too")]
     Internal,
     #[error("broker did not acknowledge: {0}")]
@@ -41,9 +42,9 @@ impl RequestError {
             RequestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             RequestError::BadBody => StatusCode::BAD_REQUEST,
             RequestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            RequestError::Overloaded | RequestError::BufferFull | RequestError::Unavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            RequestError::Overloaded
+            | RequestError::BufferFull(_)
+            | RequestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -58,7 +59,7 @@ impl RequestError {
             RequestError::BadBody => "bad_body",
             RequestError::Unauthorized(reason) => reason.code(),
             RequestError::Overloaded => "overloaded",
-            RequestError::BufferFull => "buffers_full",
+            RequestError::BufferFull(_) => "buffers_full",
             RequestError::Unavailable(_) => "broker_unavailable",
             RequestError::Internal => "internal_error",
         }
@@ -72,7 +73,7 @@ impl RequestError {
             RequestError::BodyTimeout => Outcome::BodyTimeout,
             RequestError::BadBody => Outcome::BadRequest,
             RequestError::Unauthorized(_) => Outcome::Unauthorized,
-            RequestError::Overloaded | RequestError::BufferFull => Outcome::Overloaded,
+            RequestError::Overloaded | RequestError::BufferFull(_) => Outcome::Overloaded,
             RequestError::Unavailable(_) => Outcome::Unavailable,
             RequestError::Internal => Outcome::InternalError,
         }
@@ -81,7 +82,7 @@ impl RequestError {
     /// Seconds a client should wait before retrying, for the 503s.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            RequestError::Overloaded | RequestError::BufferFull => Some(1),
+            RequestError::Overloaded | RequestError::BufferFull(_) => Some(1),
             RequestError::Unavailable(_) => Some(5),
             _ => None,
         }

@@ -99,7 +99,11 @@ impl Ingest {
             publisher,
             metrics: metrics.clone(),
             inflight: Semaphore::new(config.max_inflight),
-            budget: BodyBudget::new(config.max_buffered_bytes, metrics.buffered_bytes()),
+            budget: BodyBudget::new(
+                config.max_buffered_bytes,
+                config.max_body_bytes,
+                metrics.buffered_bytes(),
+            ),
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout,
             replay_tolerance: config.replay_tolerance,
@@ -324,11 +328,7 @@ impl Ingest {
         }
         // Reserved before reading: hyper sends `100 Continue` only once polled.
         let first = declared.map_or(SMALL_BODY_BYTES.min(limit), |len| len as usize);
-        let mut reservation = self
-            .budget
-            .reserve(first)
-            .await
-            .map_err(|_| RequestError::BufferFull)?;
+        let mut reservation = self.budget.reserve(first).await?;
         let read = async {
             let mut buffer = BodyBuffer::default();
             while let Some(frame) = body.frame().await {
@@ -339,10 +339,7 @@ impl Ingest {
                 if total > limit {
                     return Err(RequestError::TooLarge);
                 }
-                reservation
-                    .cover(&self.budget, total, limit)
-                    .await
-                    .map_err(|_| RequestError::BufferFull)?;
+                reservation.cover(&self.budget, total, limit).await?;
                 buffer.push(data, reservation.bytes());
             }
             Ok(buffer.finish())

@@ -48,7 +48,7 @@ pub fn refused(error: &RequestError) -> Answer {
         RequestError::TooLarge
             | RequestError::BodyTimeout
             | RequestError::BadBody
-            | RequestError::BufferFull
+            | RequestError::BufferFull(_)
     ) {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -109,7 +109,7 @@ mod tests {
         assert_eq!(answer.headers()[header::ALLOW], "POST");
         assert_eq!(body(answer).await, r#"{"error":"method_not_allowed"}"#);
 
-        let answer = refused(&RequestError::BufferFull);
+        let answer = refused(&RequestError::BufferFull(crate::budget::BudgetFull));
         assert_eq!(answer.status(), 503);
         assert_eq!(answer.headers()[header::RETRY_AFTER], "1");
         assert_eq!(answer.headers()[header::CONNECTION], "close");
