@@ -233,7 +233,7 @@ impl Ingest {
         received_at: SystemTime,
     ) -> Result<Accepted, RequestError> {
         #[cfg(feature = "test-hooks")]
-        crate::test_hooks::panic_on_marker(verified.get());
+        crate::test_hooks::panic_on_request(meta.content_type.as_deref());
         let normalized = normalize(enabled.provider, verified, meta, received_at);
         let record = self.topics.record(&normalized);
         let outcome = match Route::of(&normalized) {

@@ -758,14 +758,28 @@ async fn a_panic_after_verification_dead_letters_the_body_and_the_gateway_keeps_
         &[("GATEWAY_PUBLISH_TIMEOUT_MS", "1500")],
     ))
     .await;
-    let marker = webhook_gateway::test_hooks::PANIC_MARKER;
+    let panic_type = webhook_gateway::test_hooks::PANIC_CONTENT_TYPE;
     let poisoned = |n: usize| {
         format!(
-            r#"{{"event":"Payment.Status","data":{{"status":"Completed","paymentReference":"{marker}-{n}"}}}}"#
+            r#"{{"event":"Payment.Status","data":{{"status":"Completed","paymentReference":"panic-{n}"}}}}"#
         )
     };
+    // Correctly signed; its content type makes the code after verification panic.
+    let send_poisoned = |body: String| async move {
+        let mut headers = transfers_headers(body.as_bytes());
+        headers.retain(|(name, _)| name != "content-type");
+        headers.push(("content-type".into(), panic_type.into()));
+        request(
+            gateway.public,
+            "POST",
+            "/webhooks/transfers",
+            &headers,
+            body.into_bytes(),
+        )
+        .await
+    };
     let body = poisoned(1);
-    let reply = send_signed(gateway.public, "transfers", body.as_bytes())
+    let reply = send_poisoned(body.clone())
         .await
         .expect("answered, not a closed connection");
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -786,6 +800,7 @@ async fn a_panic_after_verification_dead_letters_the_body_and_the_gateway_keeps_
         Some("internal_error")
     );
     assert_eq!(header(record, "x-provider").as_deref(), Some("transfers"));
+    assert_eq!(header(record, "content-type").as_deref(), Some(panic_type));
 
     // The process keeps serving, and counts what happened.
     let ok = transfers_small_body(1);
@@ -802,9 +817,7 @@ async fn a_panic_after_verification_dead_letters_the_body_and_the_gateway_keeps_
     // When the dead-letter publish fails too, the answer is a 500 (and the
     // provider retries).
     broker.freeze();
-    let reply = send_signed(gateway.public, "transfers", poisoned(2).as_bytes())
-        .await
-        .expect("answered");
+    let reply = send_poisoned(poisoned(2)).await.expect("answered");
     broker.thaw();
     assert_eq!(reply.status, 500);
     assert_eq!(reply.json()["error"], "internal_error");
