@@ -21,7 +21,7 @@ use crate::normalize::{normalize, Normalized, RequestMeta};
 use crate::providers::{Provider, ProviderId};
 use crate::publish::Publisher;
 use crate::respond;
-use crate::routing::{Route, Topics};
+use crate::routing::{Route, Topics, DEADLETTER};
 use crate::trace::TraceParent;
 use crate::verify::{verify, KeyRing, Verified};
 
@@ -154,7 +154,7 @@ impl Ingest {
             }
             Err(error) => {
                 if let RequestError::Unauthorized(reason) = &error {
-                    self.metrics.signature_failure(label, reason.code());
+                    self.metrics.signature_failure(label, *reason);
                 }
                 tracing::info!(
                     provider = label,
@@ -288,11 +288,11 @@ impl Ingest {
         {
             Ok(Ok(())) => {
                 self.metrics
-                    .published(provider.name(), "deadletter", &record.topic);
+                    .published(provider.name(), DEADLETTER, &record.topic);
                 Ok(Accepted {
                     id: id.to_hex(),
                     outcome: Outcome::Deadlettered,
-                    event_type: std::borrow::Cow::Borrowed("deadletter"),
+                    event_type: std::borrow::Cow::Borrowed(DEADLETTER),
                     entity: None,
                 })
             }

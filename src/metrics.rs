@@ -5,6 +5,7 @@
 use crate::publish::PublishError;
 use crate::verify::VerifyError;
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -101,6 +102,19 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0,
 ];
 
+/// A metric registered on `registry`: the names are fixed in this file, so
+/// an invalid or duplicate one is a bug caught by the first test run.
+fn registered<C: Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<C>,
+) -> C {
+    let metric = metric.expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("unique metric");
+    metric
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -111,30 +125,13 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-            c
+            registered(&registry, IntCounterVec::new(Opts::new(name, help), labels))
         };
         let histogram = |name: &str, help: &str, labels: &[&str]| {
-            let h = HistogramVec::new(
-                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
-                labels,
-            )
-            .expect("valid metric");
-            registry
-                .register(Box::new(h.clone()))
-                .expect("unique metric");
-            h
+            let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+            registered(&registry, HistogramVec::new(opts, labels))
         };
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("unique metric");
-            g
-        };
+        let gauge = |name: &str, help: &str| registered(&registry, IntGauge::new(name, help));
 
         let requests = counter(
             "webhook_requests_total",
@@ -166,14 +163,13 @@ impl Metrics {
             "Records the broker did not acknowledge, by reason.",
             &["reason"],
         );
-        let producer_replacements = IntCounter::new(
-            "kafka_producer_replacements_total",
-            "Producers replaced after a fatal error.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(producer_replacements.clone()))
-            .expect("unique metric");
+        let producer_replacements = registered(
+            &registry,
+            IntCounter::new(
+                "kafka_producer_replacements_total",
+                "Producers replaced after a fatal error.",
+            ),
+        );
         let inflight = gauge(
             "webhook_inflight_requests",
             "Requests awaiting a broker acknowledgement.",
@@ -187,17 +183,16 @@ impl Metrics {
             "Verified webhooks that hit an internal error (a panic) after verification; each is dead-lettered with reason internal_error.",
             &["provider"],
         );
-        let topic_available = IntGaugeVec::new(
-            Opts::new(
-                "kafka_topic_available",
-                "1 when the routed topic existed at the last metadata refresh, else 0.",
+        let topic_available = registered(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "kafka_topic_available",
+                    "1 when the routed topic existed at the last metadata refresh, else 0.",
+                ),
+                &["topic"],
             ),
-            &["topic"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(topic_available.clone()))
-            .expect("unique metric");
+        );
         let producer_queue_messages = gauge(
             "kafka_producer_queue_messages",
             "Messages in the producer's local queue (librdkafka statistics).",
@@ -206,32 +201,29 @@ impl Metrics {
             "kafka_producer_queue_bytes",
             "Bytes in the producer's local queue (librdkafka statistics).",
         );
-        let broker_rtt = prometheus::GaugeVec::new(
-            Opts::new(
-                "kafka_broker_rtt_seconds",
-                "Average broker round-trip time (librdkafka statistics).",
+        let broker_rtt = registered(
+            &registry,
+            prometheus::GaugeVec::new(
+                Opts::new(
+                    "kafka_broker_rtt_seconds",
+                    "Average broker round-trip time (librdkafka statistics).",
+                ),
+                &["broker"],
             ),
-            &["broker"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(broker_rtt.clone()))
-            .expect("unique metric");
+        );
 
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "webhook_gateway_build_info",
-                "Always 1; the version is a label.",
+        registered(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "webhook_gateway_build_info",
+                    "Always 1; the version is a label.",
+                ),
+                &["version"],
             ),
-            &["version"],
         )
-        .expect("valid metric");
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
-        registry
-            .register(Box::new(build_info))
-            .expect("unique metric");
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -295,10 +287,10 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// A request refused by verification; `reason` is its response code.
-    pub fn signature_failure(&self, provider: &str, reason: &str) {
+    /// A request refused by verification, counted under its response code.
+    pub fn signature_failure(&self, provider: &str, reason: VerifyError) {
         self.signature_failures
-            .with_label_values(&[provider, reason])
+            .with_label_values(&[provider, reason.code()])
             .inc();
     }
 
