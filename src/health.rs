@@ -5,11 +5,11 @@
 //! once and turn a Kafka blip into an outage of the ingress; 503 answers and
 //! metrics show it instead.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
 
@@ -39,12 +39,11 @@ impl Health {
 /// Fetches metadata until the broker answers once, logs which routed topics are
 /// missing, marks the gateway ready, then keeps `kafka_topic_available` fresh.
 pub async fn watch_topics(
-    config: Config,
+    routed: BTreeSet<Arc<str>>,
     publisher: Arc<Publisher>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
 ) {
-    let routed = config.topics.all();
     let mut first = true;
     loop {
         match publisher.existing_topics(Duration::from_secs(5)).await {

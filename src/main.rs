@@ -22,29 +22,12 @@ fn main() -> ExitCode {
         .collect();
 
     match cli.command {
-        Some(Command::Sign(args)) => match webhook_gateway::sign::main(args, &env) {
-            Ok(out) => {
-                print!("{out}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("webhook-gateway sign: {e}");
-                ExitCode::from(EX_USAGE)
-            }
-        },
+        Some(Command::Sign(args)) => printed("sign", webhook_gateway::sign::main(args, &env)),
         Some(Command::Topics(args)) => webhook_gateway::topics::main(args, &env),
-        Some(Command::Providers(args)) => {
-            match webhook_gateway::providers::show::main(args, &env) {
-                Ok(out) => {
-                    print!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("webhook-gateway providers: {e}");
-                    ExitCode::from(EX_USAGE)
-                }
-            }
-        }
+        Some(Command::Providers(args)) => printed(
+            "providers",
+            webhook_gateway::providers::show::main(args, &env),
+        ),
         None if cli.run.dev => webhook_gateway::dev::main(cli.run, env),
         None => {
             let config = match Config::from_sources(&cli.run, &env) {
@@ -63,6 +46,20 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// A subcommand that prints its output, or one line on stderr and `EX_USAGE`.
+fn printed(command: &str, result: Result<String, impl std::fmt::Display>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("webhook-gateway {command}: {e}");
+            ExitCode::from(EX_USAGE)
         }
     }
 }

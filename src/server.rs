@@ -94,22 +94,25 @@ where
     // Everything but the public listener runs until shutdown cancels it.
     let background = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let spawn = |work| spawn_until(&tasks, &background, work);
-    spawn(Box::pin(publisher.supervisor()));
+    spawn_until(&tasks, &background, publisher.supervisor());
     for watcher in crate::reload::watchers(&ingest, &config) {
-        spawn(Box::pin(watcher));
+        spawn_until(&tasks, &background, watcher);
     }
-    spawn(Box::pin(admin::serve(
-        admin,
-        metrics.clone(),
-        health.clone(),
-    )));
-    spawn(Box::pin(health::watch_topics(
-        config.clone(),
-        publisher.clone(),
-        metrics.clone(),
-        health.clone(),
-    )));
+    spawn_until(
+        &tasks,
+        &background,
+        admin::serve(admin, metrics.clone(), health.clone()),
+    );
+    spawn_until(
+        &tasks,
+        &background,
+        health::watch_topics(
+            config.topics.all(),
+            publisher.clone(),
+            metrics.clone(),
+            health.clone(),
+        ),
+    );
     let stop_accepting = CancellationToken::new();
     let public_task = tokio::spawn(serve_public(
         public,
@@ -168,10 +171,11 @@ where
     Ok(())
 }
 
-type Work = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
-
 /// Runs `work` on `tasks` until it ends or `cancel` is cancelled.
-fn spawn_until(tasks: &TaskTracker, cancel: &CancellationToken, work: Work) {
+fn spawn_until<W>(tasks: &TaskTracker, cancel: &CancellationToken, work: W)
+where
+    W: Future<Output = ()> + Send + 'static,
+{
     let cancel = cancel.clone();
     tasks.spawn(async move {
         cancel.run_until_cancelled(work).await;
