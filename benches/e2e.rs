@@ -30,15 +30,16 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use webhook_gateway::config::key_ring;
 use webhook_gateway::config::KafkaSettings;
 use webhook_gateway::envelope::Record;
 use webhook_gateway::metrics::Metrics;
-use webhook_gateway::normalize::{normalize, RequestMeta};
-use webhook_gateway::providers::ProviderId;
+use webhook_gateway::normalize::{normalize, Plan, RequestMeta};
+use webhook_gateway::providers::{Definition, Definitions};
 use webhook_gateway::publish::Publisher;
 use webhook_gateway::routing::Topics;
-use webhook_gateway::sign::signature_headers;
-use webhook_gateway::verify::{verify, KeyRing};
+use webhook_gateway::sign::{signature_headers, Parts};
+use webhook_gateway::verify::verify;
 
 const SECRET: &str = "bench-secret";
 const TOPICS: [&str; 3] = [
@@ -138,19 +139,19 @@ enum Kind {
 }
 
 /// Request `n`: a ~1 KiB M2M operation.created, every fourth a Transfers payment.
-fn webhook(kind: Kind, n: u64) -> (ProviderId, Vec<u8>) {
+fn webhook(kind: Kind, n: u64) -> (&'static str, Vec<u8>) {
     let pad = "x".repeat(760);
     if n % 4 == 3 {
         let body = format!(
             r#"{{"event":"Payment.Status","data":{{"status":"Completed","userId":"user-{n}","paymentReference":"pay-{n}","amount":100.23,"description":"Transaction Successful","senderAccountName":"A Sender","sourceAccountNumber":"0123456789","sourceBankCode":"058","destinationAccountNumber":"9876543210","destinationBankCode":"044","note":"{pad}"}}}}"#
         );
-        (ProviderId::Transfers, body.into_bytes())
+        ("transfers", body.into_bytes())
     } else {
         let _ = kind;
         let body = format!(
             r#"{{"event":"operation.created","data":{{"operationId":"op-{n}","referenceId":"user-{n}","amount":{{"send":"100.00","receive":"98.50","fee":"1.50"}},"status":"completed","createdAt":"2026-11-23T10:00:00Z","note":"{pad}"}}}}"#
         );
-        (ProviderId::M2m, body.into_bytes())
+        ("m2m", body.into_bytes())
     }
 }
 
@@ -166,33 +167,53 @@ fn request(kind: Kind, n: u64) -> http::Request<Full<Bytes>> {
     } else {
         "wrong-secret"
     };
-    let mut builder = http::Request::post(format!("/webhooks/{}", provider.name()))
+    let mut builder = http::Request::post(format!("/webhooks/{provider}"))
         .header("host", "gateway")
         .header("content-type", "application/json");
-    for (k, v) in signature_headers(provider, secret, &body, &ts) {
+    for (k, v) in signed(&builtin(provider), secret, &body, ts) {
         builder = builder.header(k, v);
     }
     builder.body(Full::new(Bytes::from(body))).unwrap()
 }
 
+fn builtin(name: &str) -> Definition {
+    Definitions::builtin()
+        .get(name)
+        .expect("a built-in")
+        .clone()
+}
+
+fn signed(def: &Definition, secret: &str, body: &[u8], timestamp: String) -> Vec<(String, String)> {
+    let parts = Parts {
+        timestamp: Some(timestamp),
+        id: None,
+    };
+    signature_headers(def, secret, body, &parts).expect("signs")
+}
+
 /// The canonical records the gateway would publish for the same webhooks.
 fn records(count: u64) -> Vec<Record> {
-    let topics = Topics::new("webhooks", &Default::default()).unwrap();
-    let keys = KeyRing::new(&[SECRET]);
+    let defs = Definitions::builtin();
+    let topics = Topics::new(&defs.list, "webhooks", &Default::default()).unwrap();
     (0..count)
         .map(|n| {
             let (provider, body) = webhook(Kind::Accepted, n);
+            let def = defs.get(provider).expect("a built-in");
+            let keys = key_ring(def, &[SECRET.to_owned()]).unwrap();
             let mut headers = http::HeaderMap::new();
             let ts = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap()
                 .as_secs()
                 .to_string();
-            for (k, v) in signature_headers(provider, SECRET, &body, &ts) {
-                headers.insert(k, v.parse().unwrap());
+            for (k, v) in signed(def, SECRET, &body, ts) {
+                headers.insert(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
             }
             let v = verify(
-                &provider.provider().scheme,
+                def,
                 &keys,
                 &headers,
                 &body[..],
@@ -200,9 +221,11 @@ fn records(count: u64) -> Vec<Record> {
                 Duration::from_secs(300),
             )
             .unwrap();
+            let plan = Plan::new(def);
             let normalized = normalize(
-                provider.provider(),
+                &plan,
                 &v,
+                &headers,
                 &RequestMeta::default(),
                 SystemTime::now(),
             );

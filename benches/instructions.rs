@@ -24,11 +24,10 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
-use webhook_gateway::normalize::{normalize, RequestMeta};
-use webhook_gateway::providers::ProviderId;
+use webhook_gateway::normalize::{normalize, Plan, RequestMeta};
+use webhook_gateway::providers::Definition;
 use webhook_gateway::routing::Topics;
-use webhook_gateway::sign::signature_headers;
-use webhook_gateway::verify::{verify, KeyRing};
+use webhook_gateway::verify::verify;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -45,38 +44,40 @@ const SIGNED_AT: u64 = 1_790_000_000;
 
 /// The inputs of one workload, prepared outside the counted loop.
 struct Input {
-    provider: ProviderId,
+    def: Definition,
     body: Vec<u8>,
     headers: HeaderMap,
 }
 
-/// The workloads: the built-ins at the common 1 KiB and at 16 KiB.
-fn workloads() -> Vec<(&'static str, ProviderId, usize)> {
+/// The workloads: the built-ins at the common 1 KiB and at 16 KiB, and a
+/// configured provider (defined by hand, see `support::CONFIGURED`) at 1 KiB.
+fn workloads() -> Vec<(&'static str, &'static str, usize)> {
     vec![
-        ("m2m-1k", ProviderId::M2m, 1024),
-        ("transfers-1k", ProviderId::Transfers, 1024),
-        ("transfers-16k", ProviderId::Transfers, 16 * 1024),
+        ("m2m-1k", "m2m", 1024),
+        ("transfers-1k", "transfers", 1024),
+        ("transfers-16k", "transfers", 16 * 1024),
+        ("configured-1k", "acme", 1024),
     ]
 }
 
-fn input(provider: ProviderId, size: usize) -> Input {
+fn input(provider: &str, size: usize) -> Input {
+    let def = support::definition(provider);
     let body = body(provider, size);
-    let mut headers = HeaderMap::new();
-    for (k, v) in signature_headers(provider, "bench-secret", &body, &SIGNED_AT.to_string()) {
-        headers.insert(k, v.parse().unwrap());
-    }
-    Input {
-        provider,
-        body,
-        headers,
-    }
+    let headers = support::signed(&def, &body, SIGNED_AT);
+    Input { def, body, headers }
 }
 
 /// One accepted request's CPU work after the body is read: the counted loop.
 #[inline(never)]
 fn measured_pipeline(input: &Input, iterations: u64) -> usize {
-    let keys = KeyRing::new(&["bench-secret"]);
-    let topics = Topics::new("webhooks", &Default::default()).unwrap();
+    let keys = support::keys(&input.def);
+    let plan = Plan::new(&input.def);
+    let topics = Topics::new(
+        &support::definitions().list,
+        "webhooks",
+        &Default::default(),
+    )
+    .unwrap();
     let meta = RequestMeta {
         content_type: Some("application/json".into()),
         traceparent: None,
@@ -84,9 +85,8 @@ fn measured_pipeline(input: &Input, iterations: u64) -> usize {
     let now = UNIX_EPOCH + Duration::from_secs(SIGNED_AT);
     let mut bytes = 0;
     for _ in 0..iterations {
-        let scheme = &input.provider.provider().scheme;
         let verified = verify(
-            scheme,
+            &input.def,
             &keys,
             black_box(&input.headers),
             black_box(&input.body[..]),
@@ -94,7 +94,7 @@ fn measured_pipeline(input: &Input, iterations: u64) -> usize {
             Duration::from_secs(300),
         )
         .expect("signed");
-        let normalized = normalize(input.provider.provider(), &verified, &meta, now);
+        let normalized = normalize(&plan, &verified, &input.headers, &meta, now);
         bytes += black_box(topics.record(&normalized)).value.len();
     }
     bytes
@@ -117,7 +117,7 @@ fn measured_reference(input: &Input, iterations: u64) -> usize {
 
 fn run(name: &str, iterations: u64) -> usize {
     if name == REFERENCE {
-        return measured_reference(&input(ProviderId::Transfers, 1024), iterations);
+        return measured_reference(&input("transfers", 1024), iterations);
     }
     let (_, provider, size) = workloads()
         .into_iter()

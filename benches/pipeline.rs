@@ -1,6 +1,8 @@
 //! Micro benchmarks of the per-request CPU work: verification (HMAC over the
 //! raw body) and normalization into the canonical record (parse, id,
-//! envelope, headers), for 1 KiB and 16 KiB bodies.
+//! envelope, headers), for 1 KiB and 16 KiB bodies, for the built-ins and a
+//! configured provider defined by hand (`support::CONFIGURED`), in one run so
+//! that their ratio is measured on the same machine at the same moment.
 //!
 //! cargo bench --bench pipeline
 
@@ -9,43 +11,38 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use http::HeaderMap;
-use webhook_gateway::normalize::{normalize, RequestMeta};
-use webhook_gateway::providers::ProviderId;
+use webhook_gateway::normalize::{normalize, Plan, RequestMeta};
 use webhook_gateway::routing::Topics;
-use webhook_gateway::sign::signature_headers;
-use webhook_gateway::verify::{verify, KeyRing};
+use webhook_gateway::verify::verify;
 
 #[path = "support/mod.rs"]
 mod support;
 use support::body;
 
 const TOLERANCE: Duration = Duration::from_secs(300);
+const PROVIDERS: [&str; 3] = ["m2m", "transfers", "acme"];
 
-fn signed(provider: ProviderId, body: &[u8]) -> HeaderMap {
-    let ts = SystemTime::now()
+fn signed(def: &webhook_gateway::providers::Definition, body: &[u8]) -> HeaderMap {
+    let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
-        .as_secs()
-        .to_string();
-    let mut headers = HeaderMap::new();
-    for (k, v) in signature_headers(provider, "bench-secret", body, &ts) {
-        headers.insert(k, v.parse().unwrap());
-    }
-    headers
+        .as_secs();
+    support::signed(def, body, now)
 }
 
 fn verification(c: &mut Criterion) {
-    let keys = KeyRing::new(&["bench-secret"]);
     let mut group = c.benchmark_group("verify");
-    for provider in ProviderId::ALL {
+    for provider in PROVIDERS {
+        let def = support::definition(provider);
+        let keys = support::keys(&def);
         for size in [1024, 16 * 1024] {
             let body = body(provider, size);
-            let headers = signed(provider, &body);
+            let headers = signed(&def, &body);
             group.throughput(Throughput::Bytes(size as u64));
-            group.bench_with_input(BenchmarkId::new(provider.name(), size), &body, |b, body| {
+            group.bench_with_input(BenchmarkId::new(provider, size), &body, |b, body| {
                 b.iter(|| {
                     let v = verify(
-                        &provider.provider().scheme,
+                        &def,
                         &keys,
                         &headers,
                         &body[..],
@@ -62,31 +59,31 @@ fn verification(c: &mut Criterion) {
 
 /// The whole CPU path of one accepted request after the body is read.
 fn verify_and_normalize(c: &mut Criterion) {
-    let keys = KeyRing::new(&["bench-secret"]);
-    let topics = Topics::new("webhooks", &Default::default()).unwrap();
+    let topics = Topics::new(
+        &support::definitions().list,
+        "webhooks",
+        &Default::default(),
+    )
+    .unwrap();
     let meta = RequestMeta {
         content_type: Some("application/json".into()),
         traceparent: None,
     };
     let mut group = c.benchmark_group("verify+normalize");
-    for provider in ProviderId::ALL {
+    for provider in PROVIDERS {
+        let def = support::definition(provider);
+        let keys = support::keys(&def);
+        let plan = Plan::new(&def);
         for size in [1024, 16 * 1024] {
             let body = body(provider, size);
-            let headers = signed(provider, &body);
+            let headers = signed(&def, &body);
             group.throughput(Throughput::Bytes(size as u64));
-            group.bench_with_input(BenchmarkId::new(provider.name(), size), &body, |b, body| {
+            group.bench_with_input(BenchmarkId::new(provider, size), &body, |b, body| {
                 b.iter(|| {
                     let now = SystemTime::now();
-                    let verified = verify(
-                        &provider.provider().scheme,
-                        &keys,
-                        &headers,
-                        &body[..],
-                        now,
-                        TOLERANCE,
-                    )
-                    .unwrap();
-                    let normalized = normalize(provider.provider(), &verified, &meta, now);
+                    let verified =
+                        verify(&def, &keys, &headers, &body[..], now, TOLERANCE).unwrap();
+                    let normalized = normalize(&plan, &verified, &headers, &meta, now);
                     black_box(topics.record(&normalized))
                 })
             });

@@ -5,47 +5,45 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use webhook_gateway::config::{Config, RunArgs};
-use webhook_gateway::normalize::{normalize, RequestMeta};
-use webhook_gateway::providers::ProviderId;
+use webhook_gateway::config::{key_ring, Config, RunArgs};
+use webhook_gateway::normalize::{normalize, Plan, RequestMeta};
+use webhook_gateway::sign::{signature_headers, Parts};
+use webhook_gateway::verify::verify;
 
-use webhook_gateway::sign::signature_headers;
-use webhook_gateway::verify::{verify, KeyRing};
-
-const SAMPLES: &[(ProviderId, &str)] = &[
+const SAMPLES: &[(&str, &str)] = &[
     (
-        ProviderId::M2m,
+        "m2m",
         r#"{"event":"link.created","data":{"linkId":"lnk-1","referenceId":"user-42","url":"https://widget.example/l/lnk-1","expiresAt":"2026-11-24T10:00:00Z","createdAt":"2026-11-23T10:00:00Z"}}"#,
     ),
     (
-        ProviderId::M2m,
+        "m2m",
         r#"{"event":"link.opened","data":{"linkId":"lnk-1","referenceId":"user-42"}}"#,
     ),
     (
-        ProviderId::M2m,
+        "m2m",
         r#"{"event":"user.data_request","data":{"dataRequestId":"dr-7","referenceId":"user-42"}}"#,
     ),
     (
-        ProviderId::M2m,
+        "m2m",
         r#"{"event":"operation.created","data":{"operationId":"op-1001","referenceId":"user-42","amount":{"send":"100.00","receive":"98.50","fee":"1.50"},"status":"completed","createdAt":"2026-11-23T10:05:00Z"}}"#,
     ),
     (
-        ProviderId::M2m,
+        "m2m",
         r#"{"event":"operation.cancelled","data":{"operationId":"op-1001","referenceId":"user-42"}}"#,
     ),
     (
-        ProviderId::Transfers,
+        "transfers",
         r#"{"event":"Payment.Status","data":{"status":"Completed","userId":"user-42","paymentReference":"pay-2001","amount":100.23,"description":"Transaction Successful","senderAccountName":"…","sourceAccountNumber":"…","sourceBankCode":"…","destinationAccountNumber":"…","destinationBankCode":"…"}}"#,
     ),
     (
-        ProviderId::Transfers,
+        "transfers",
         r#"{"event":"Payment.Status","data":{"status":"Failed","userId":"user-42","paymentReference":"pay-2002","amount":5.00,"description":"Insufficient funds"}}"#,
     ),
     (
-        ProviderId::M2m,
+        "m2m",
         r#"{"event":"link.expired","data":{"linkId":"lnk-1","referenceId":"user-42"}}"#,
     ),
-    (ProviderId::Transfers, r#"amount=100.23&status=Completed"#),
+    ("transfers", r#"amount=100.23&status=Completed"#),
 ];
 
 fn main() {
@@ -56,13 +54,21 @@ fn main() {
     let config = Config::from_sources(&RunArgs::default(), &env).expect("defaults");
     let received = UNIX_EPOCH + Duration::from_millis(1_795_428_002_512); // 2026-11-23T10:00:02.512Z
     for (provider, body) in SAMPLES {
-        let keys = KeyRing::new(&["example"]);
+        let def = config.providers.get(provider).expect("a built-in");
+        let keys = key_ring(def, &["example".to_owned()]).expect("a text secret");
+        let parts = Parts {
+            timestamp: Some("1795428002".into()),
+            id: None,
+        };
         let mut headers = http::HeaderMap::new();
-        for (k, v) in signature_headers(*provider, "example", body.as_bytes(), "1795428002") {
-            headers.insert(k, v.parse().unwrap());
+        for (k, v) in signature_headers(def, "example", body.as_bytes(), &parts).expect("signs") {
+            headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         let verified = verify(
-            &provider.provider().scheme,
+            def,
             &keys,
             &headers,
             body.as_bytes(),
@@ -74,7 +80,8 @@ fn main() {
             content_type: Some("application/x-www-form-urlencoded".into()),
             traceparent: None,
         };
-        let normalized = normalize(provider.provider(), &verified, &meta, received);
+        let plan = Plan::new(def);
+        let normalized = normalize(&plan, &verified, &headers, &meta, received);
         let record = config.topics.record(&normalized);
         println!("topic: {}\nkey: {}", record.topic, record.key);
         for (k, v) in &record.headers {

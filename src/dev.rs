@@ -14,7 +14,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::config::{is_service_link, Config, Env, LogFormat, RunArgs};
-use crate::providers::ProviderId;
+use crate::providers::Definitions;
 use crate::sign::shell_quote;
 
 pub const DEMO_M2M_SECRET: &str = "dev-m2m-secret";
@@ -28,8 +28,8 @@ const SAMPLE_TRANSFERS: &str = r#"{"event":"Payment.Status","data":{"status":"Co
 /// believes they are talking to their real Kafka with their real secrets.
 pub fn ignored_settings(env: &Env) -> Vec<String> {
     let secret = |var: &str| {
-        ProviderId::ALL.iter().any(|p| {
-            let name = p.provider().secret_env;
+        Definitions::builtin().list.iter().any(|d| {
+            let name = d.secret.env.as_str();
             var == name || var.strip_prefix(name) == Some("_FILE")
         })
     };

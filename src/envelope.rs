@@ -1,71 +1,56 @@
 //! The canonical event: CloudEvents 1.0 in Kafka's structured mode, and the
 //! dead-letter record for verified bodies that cannot be read as an event.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use crate::providers::ProviderId;
-
-/// The canonical types the gateway routes by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventType {
-    M2mLinkCreated,
-    M2mLinkOpened,
-    M2mUserDataRequest,
-    M2mOperationCreated,
-    M2mOperationCancelled,
-    TransfersPaymentCompleted,
-    TransfersPaymentFailed,
-}
-
-impl EventType {
-    pub const ALL: [EventType; 7] = [
-        EventType::M2mLinkCreated,
-        EventType::M2mLinkOpened,
-        EventType::M2mUserDataRequest,
-        EventType::M2mOperationCreated,
-        EventType::M2mOperationCancelled,
-        EventType::TransfersPaymentCompleted,
-        EventType::TransfersPaymentFailed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::M2mLinkCreated => "m2m.link.created",
-            EventType::M2mLinkOpened => "m2m.link.opened",
-            EventType::M2mUserDataRequest => "m2m.user.data_request",
-            EventType::M2mOperationCreated => "m2m.operation.created",
-            EventType::M2mOperationCancelled => "m2m.operation.cancelled",
-            EventType::TransfersPaymentCompleted => "transfers.payment.completed",
-            EventType::TransfersPaymentFailed => "transfers.payment.failed",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
+use base64::Engine;
 
 /// Deterministic event id: the first 128 bits of SHA-256 over the provider's
-/// name and the exact body bytes. A redelivery of the same body has the same id;
-/// any other body (or provider) a different one.
+/// name and what identifies the delivery. A redelivery has the same id; any
+/// other body (or provider) a different one. Provider names hold no NUL, so
+/// the NUL after the name keeps the inputs of different providers apart.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EventId([u8; 16]);
 
 impl EventId {
-    pub fn derive(provider: ProviderId, body: &[u8]) -> EventId {
-        let digest = Sha256::new()
-            .chain_update(provider.name().as_bytes())
-            .chain_update([0u8])
-            .chain_update(body)
-            .finalize();
+    /// From the exact body bytes: the built-ins' id, and any provider's
+    /// without a delivery id.
+    pub fn derive(provider: &str, body: &[u8]) -> EventId {
+        EventId::of(&[provider.as_bytes(), &[0], body])
+    }
+
+    /// From a delivery id the signature covers: the sender's promise of
+    /// identity, so a retry re-signed with a new timestamp keeps its id.
+    pub fn of_signed_delivery(provider: &str, delivery: &str) -> EventId {
+        EventId::of(&[provider.as_bytes(), b"\0id\0", delivery.as_bytes()])
+    }
+
+    /// From an unsigned delivery id and the body: anyone can change the
+    /// header, so it only refines the body's id (a retry keeps it; the same
+    /// body under another delivery id gets another), and can never give a
+    /// body another event's id. The id's length keeps id and body apart.
+    pub fn of_unsigned_delivery(provider: &str, delivery: &str, body: &[u8]) -> EventId {
+        let len = (delivery.len() as u64).to_be_bytes();
+        EventId::of(&[
+            provider.as_bytes(),
+            b"\0delivery\0",
+            &len,
+            delivery.as_bytes(),
+            body,
+        ])
+    }
+
+    fn of(parts: &[&[u8]]) -> EventId {
+        let mut hash = Sha256::new();
+        for part in parts {
+            hash.update(part);
+        }
         let mut id = [0u8; 16];
-        id.copy_from_slice(&digest[..16]);
+        id.copy_from_slice(&hash.finalize()[..16]);
         EventId(id)
     }
 
@@ -102,20 +87,37 @@ pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json; charse
 #[derive(Debug)]
 pub struct Envelope<'a> {
     pub id: EventId,
-    pub provider: ProviderId,
-    /// `None` for an event (or status) the gateway does not know: it goes to the
-    /// unrouted topic with type `<provider>.unknown`.
-    pub event_type: Option<EventType>,
+    pub provider: &'a str,
+    /// `/providers/<name>`.
+    pub source: &'a str,
+    /// The catalogue's type, or `<provider>.unknown` for an event (or a `when`
+    /// value) the catalogue does not know: it goes to the unrouted topic.
+    pub type_name: Arc<str>,
+    /// Whether the catalogue knows the event.
+    pub routed: bool,
     pub provider_event: String,
     pub subject: Option<String>,
     pub user_id: Option<String>,
+    /// The provider's own delivery id, when its definition names one.
+    pub delivery_id: Option<String>,
     /// RFC 3339.
     pub time: String,
     /// RFC 3339.
     pub received_at: String,
     /// W3C trace context carried from the request (CloudEvents distributed tracing).
     pub traceparent: Option<String>,
-    pub data: &'a RawValue,
+    /// `None`: `application/json`; else the request's content type (`data_base64`).
+    pub datacontenttype: Option<String>,
+    pub data: Data<'a>,
+}
+
+/// The event's payload, as the body carried it.
+#[derive(Debug, Clone, Copy)]
+pub enum Data<'a> {
+    /// A JSON object's exact text: written as `data`.
+    Json(&'a str),
+    /// Any bytes (`body: any`): written as `data_base64`.
+    Binary(&'a [u8]),
 }
 
 #[derive(Serialize)]
@@ -128,26 +130,20 @@ struct CloudEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     subject: Option<&'a str>,
     time: &'a str,
-    datacontenttype: &'static str,
-    provider: &'static str,
+    datacontenttype: &'a str,
+    provider: &'a str,
     providerevent: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deliveryid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     userid: Option<&'a str>,
     receivedat: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     traceparent: Option<&'a str>,
-    data: &'a RawValue,
+    // `data` or `data_base64` follows, written by `to_record`.
 }
 
 impl Envelope<'_> {
-    /// The canonical type name (`m2m.operation.created`, or `m2m.unknown`).
-    pub fn type_name(&self) -> Cow<'static, str> {
-        match self.event_type {
-            Some(t) => Cow::Borrowed(t.as_str()),
-            None => Cow::Owned(format!("{}.unknown", self.provider.name())),
-        }
-    }
-
     /// The record key: the entity id, so one entity's events stay in order
     /// within a topic; the event id when the body names no entity.
     pub fn key(&self) -> String {
@@ -156,30 +152,59 @@ impl Envelope<'_> {
 
     pub fn to_record(&self, topic: Arc<str>) -> Record {
         let id = self.id.to_hex();
-        let ty = self.type_name();
-        let source = self.provider.source();
         let event = CloudEvent {
             specversion: "1.0",
             id: &id,
-            source,
-            ty: &ty,
+            source: self.source,
+            ty: &self.type_name,
             subject: self.subject.as_deref(),
             time: &self.time,
-            datacontenttype: "application/json",
-            provider: self.provider.name(),
+            datacontenttype: self
+                .datacontenttype
+                .as_deref()
+                .unwrap_or("application/json"),
+            provider: self.provider,
             providerevent: &self.provider_event,
+            deliveryid: self.delivery_id.as_deref(),
             userid: self.user_id.as_deref(),
             receivedat: &self.received_at,
             traceparent: self.traceparent.as_deref(),
-            data: self.data,
         };
-        let value =
-            serde_json::to_vec(&event).expect("serialising strings and a raw value cannot fail");
+        let data_len = match self.data {
+            Data::Json(text) => text.len(),
+            Data::Binary(bytes) => bytes.len() * 4 / 3 + 4,
+        };
+        let mut value = Vec::with_capacity(data_len + 512);
+        serde_json::to_writer(&mut value, &event)
+            .expect("serialising strings into a Vec cannot fail");
+        // The attributes' closing brace gives way to the payload: its text is
+        // JSON already (validated when read), so it is written as it came.
+        value.pop();
+        match self.data {
+            Data::Json(text) => {
+                value.extend_from_slice(b",\"data\":");
+                value.extend_from_slice(text.as_bytes());
+            }
+            Data::Binary(bytes) => {
+                value.extend_from_slice(b",\"data_base64\":\"");
+                let start = value.len();
+                value.resize(
+                    start + base64::encoded_len(bytes.len(), true).unwrap_or(0),
+                    0,
+                );
+                let written = base64::engine::general_purpose::STANDARD
+                    .encode_slice(bytes, &mut value[start..])
+                    .expect("sized by encoded_len");
+                value.truncate(start + written);
+                value.push(b'"');
+            }
+        }
+        value.push(b'}');
         let mut headers = vec![
             ("content-type", CLOUDEVENTS_CONTENT_TYPE.as_bytes().to_vec()),
             ("ce_id", id.into_bytes()),
-            ("ce_type", ty.as_bytes().to_vec()),
-            ("ce_source", source.as_bytes().to_vec()),
+            ("ce_type", self.type_name.as_bytes().to_vec()),
+            ("ce_source", self.source.as_bytes().to_vec()),
         ];
         if let Some(subject) = &self.subject {
             headers.push(("ce_subject", subject.as_bytes().to_vec()));
@@ -201,7 +226,7 @@ impl Envelope<'_> {
 #[derive(Debug)]
 pub struct DeadLetter<'a> {
     pub id: EventId,
-    pub provider: ProviderId,
+    pub provider: &'a str,
     /// A short code: `not_json`, `not_object`, `missing_event`, `missing_data`, `event_too_long`,
     /// or `internal_error` (a panic after verification; see `ingest`).
     pub reason: &'static str,
@@ -214,7 +239,7 @@ impl DeadLetter<'_> {
         let id = self.id.to_hex();
         let mut headers = vec![
             ("ce_id", id.clone().into_bytes()),
-            ("x-provider", self.provider.name().as_bytes().to_vec()),
+            ("x-provider", self.provider.as_bytes().to_vec()),
             ("x-deadletter-reason", self.reason.as_bytes().to_vec()),
         ];
         if let Some(ct) = &self.content_type {
@@ -235,30 +260,38 @@ mod tests {
 
     #[test]
     fn event_id_depends_on_provider_and_every_body_byte() {
-        let a = EventId::derive(ProviderId::M2m, b"{}");
-        assert_eq!(a, EventId::derive(ProviderId::M2m, b"{}"));
-        assert_ne!(a, EventId::derive(ProviderId::Transfers, b"{}"));
-        assert_ne!(a, EventId::derive(ProviderId::M2m, b"{ }"));
+        let a = EventId::derive("m2m", b"{}");
+        assert_eq!(a, EventId::derive("m2m", b"{}"));
+        assert_ne!(a, EventId::derive("transfers", b"{}"));
+        assert_ne!(a, EventId::derive("m2m", b"{ }"));
         assert_eq!(a.to_hex().len(), 32);
     }
 
     #[test]
-    fn type_names_are_the_catalogue() {
-        let names: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+    fn delivery_ids_decide_alone_when_signed_and_only_refine_the_body_when_not() {
+        let signed = EventId::of_signed_delivery("acme", "msg_1");
+        assert_eq!(signed, EventId::of_signed_delivery("acme", "msg_1"));
+        assert_ne!(signed, EventId::of_signed_delivery("acme", "msg_2"));
+        assert_ne!(signed, EventId::of_signed_delivery("beta", "msg_1"));
+
+        let unsigned = EventId::of_unsigned_delivery("acme", "d-1", b"{}");
         assert_eq!(
-            names,
-            [
-                "m2m.link.created",
-                "m2m.link.opened",
-                "m2m.user.data_request",
-                "m2m.operation.created",
-                "m2m.operation.cancelled",
-                "transfers.payment.completed",
-                "transfers.payment.failed"
-            ]
+            unsigned,
+            EventId::of_unsigned_delivery("acme", "d-1", b"{}")
         );
-        for (i, t) in EventType::ALL.iter().enumerate() {
-            assert_eq!(t.index(), i);
-        }
+        assert_ne!(
+            unsigned,
+            EventId::of_unsigned_delivery("acme", "d-2", b"{}")
+        );
+        assert_ne!(
+            unsigned,
+            EventId::of_unsigned_delivery("acme", "d-1", b"{ }")
+        );
+        // Where the id ends and the body begins is not up to the sender.
+        assert_ne!(
+            EventId::of_unsigned_delivery("acme", "d-1x", b"{}"),
+            EventId::of_unsigned_delivery("acme", "d-1", b"x{}")
+        );
+        assert_ne!(unsigned, EventId::derive("acme", b"{}"));
     }
 }

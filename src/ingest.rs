@@ -17,11 +17,12 @@ use crate::config::Config;
 use crate::envelope::{DeadLetter, EventId};
 use crate::error::RequestError;
 use crate::metrics::{Metrics, Outcome};
-use crate::normalize::{normalize, Normalized, RequestMeta};
-use crate::providers::{Provider, ProviderId};
+use crate::normalize::{normalize, Normalized, Plan, RequestMeta};
+use crate::providers::rules::DEADLETTER;
+use crate::providers::Definition;
 use crate::publish::Publisher;
 use crate::respond;
-use crate::routing::{Route, Topics, DEADLETTER};
+use crate::routing::{Route, Topics};
 use crate::trace::TraceParent;
 use crate::verify::{verify, KeyRing, Verified};
 
@@ -30,9 +31,11 @@ use crate::verify::{verify, KeyRing, Verified};
 const DRAIN_BYTES: usize = 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 
-/// An enabled provider and its current secrets (swappable for a reload).
+/// An enabled provider: its definition, compiled for reading, and its
+/// current secrets (swappable for a reload).
 pub struct EnabledProvider {
-    pub provider: &'static Provider,
+    pub definition: Definition,
+    pub plan: Plan,
     pub keys: RwLock<Arc<KeyRing>>,
 }
 
@@ -78,17 +81,20 @@ impl Drop for InflightSlot<'_> {
 struct Accepted {
     id: String,
     outcome: Outcome,
-    event_type: std::borrow::Cow<'static, str>,
+    event_type: Arc<str>,
     entity: Option<String>,
 }
 
 impl Ingest {
     pub fn new(config: &Config, publisher: Arc<Publisher>, metrics: Arc<Metrics>) -> Ingest {
-        let providers = ProviderId::ALL
-            .into_iter()
-            .filter_map(|id| {
-                config.secrets(id).map(|s| EnabledProvider {
-                    provider: id.provider(),
+        let providers = config
+            .providers
+            .list
+            .iter()
+            .filter_map(|def| {
+                config.secrets.get(&def.name).map(|s| EnabledProvider {
+                    definition: def.clone(),
+                    plan: Plan::new(def),
                     keys: RwLock::new(Arc::new(s.keys.clone())),
                 })
             })
@@ -110,8 +116,14 @@ impl Ingest {
         }
     }
 
-    pub fn enabled(&self, id: ProviderId) -> Option<&EnabledProvider> {
-        self.providers.iter().find(|p| p.provider.id == id)
+    /// The enabled provider called `name`: what `/webhooks/<name>` serves.
+    pub fn enabled(&self, name: &str) -> Option<&EnabledProvider> {
+        self.providers.iter().find(|p| p.definition.name == name)
+    }
+
+    /// The enabled providers' names, built-ins first.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.providers.iter().map(|p| p.definition.name.as_str())
     }
 
     pub async fn handle<B>(&self, request: Request<B>) -> respond::Answer
@@ -124,9 +136,9 @@ impl Ingest {
             .uri()
             .path()
             .strip_prefix("/webhooks/")
-            .and_then(ProviderId::from_name)
-            .and_then(|id| self.enabled(id));
-        let label = provider.map_or("unknown", |p| p.provider.id.name());
+            .and_then(|name| self.enabled(name));
+        // A label from the definitions only: nothing else from the request.
+        let label = provider.map_or("unknown", |p| p.definition.name.as_str());
         let traceparent = TraceParent::from_headers(request.headers());
         let trace_id = traceparent.as_ref().map(TraceParent::trace_id);
 
@@ -188,7 +200,7 @@ impl Ingest {
         let keys = enabled.keys.read().expect("keys lock").clone();
         let received_at = SystemTime::now();
         let verified = verify(
-            &enabled.provider.scheme,
+            &enabled.definition,
             &keys,
             &parts.headers,
             body,
@@ -213,9 +225,10 @@ impl Ingest {
         // Nothing verified is dropped, not even to a bug: a panic past this
         // point keeps the body on the dead-letter topic instead of closing the
         // connection on a provider that would redeliver it (and fail) forever.
-        let routed = AssertUnwindSafe(self.publish(enabled, &verified, &meta, received_at))
-            .catch_unwind()
-            .await;
+        let routed =
+            AssertUnwindSafe(self.publish(enabled, &verified, &parts.headers, &meta, received_at))
+                .catch_unwind()
+                .await;
         let result = match routed {
             Ok(result) => result,
             Err(_panic) => self.rescue(enabled, &verified, &meta).await,
@@ -229,12 +242,13 @@ impl Ingest {
         &self,
         enabled: &EnabledProvider,
         verified: &Verified<Bytes>,
+        headers: &HeaderMap,
         meta: &RequestMeta,
         received_at: SystemTime,
     ) -> Result<Accepted, RequestError> {
         #[cfg(feature = "test-hooks")]
         crate::test_hooks::panic_on_request(meta.content_type.as_deref());
-        let normalized = normalize(enabled.provider, verified, meta, received_at);
+        let normalized = normalize(&enabled.plan, verified, headers, meta, received_at);
         let record = self.topics.record(&normalized);
         let outcome = match Route::of(&normalized) {
             Route::Typed(_) => Outcome::Accepted,
@@ -242,9 +256,12 @@ impl Ingest {
             Route::DeadLetter => Outcome::Deadlettered,
         };
         self.publisher.publish(&record).await?;
-        let event_type = normalized.type_name();
+        let event_type = match &normalized {
+            Normalized::Event(e) => e.type_name.clone(),
+            Normalized::DeadLetter(_) => DEADLETTER.into(),
+        };
         self.metrics
-            .published(enabled.provider.id.name(), &event_type, &record.topic);
+            .published(&enabled.plan.name, &event_type, &record.topic);
         Ok(Accepted {
             id: normalized.id().to_hex(),
             outcome,
@@ -266,11 +283,11 @@ impl Ingest {
         verified: &Verified<Bytes>,
         meta: &RequestMeta,
     ) -> Result<Accepted, RequestError> {
-        let provider = enabled.provider.id;
+        let provider = enabled.definition.name.as_str();
         let id = EventId::derive(provider, verified.get());
-        self.metrics.internal_error(provider.name());
+        self.metrics.internal_error(provider);
         tracing::error!(
-            provider = provider.name(),
+            provider,
             event_id = %id,
             "internal error after verification; keeping the webhook on the dead-letter topic"
         );
@@ -287,12 +304,11 @@ impl Ingest {
             .await
         {
             Ok(Ok(())) => {
-                self.metrics
-                    .published(provider.name(), DEADLETTER, &record.topic);
+                self.metrics.published(provider, DEADLETTER, &record.topic);
                 Ok(Accepted {
                     id: id.to_hex(),
                     outcome: Outcome::Deadlettered,
-                    event_type: std::borrow::Cow::Borrowed(DEADLETTER),
+                    event_type: DEADLETTER.into(),
                     entity: None,
                 })
             }

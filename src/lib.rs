@@ -11,16 +11,23 @@
 //! - [`server`]: start-up, the public listener (connection and size limits, timeouts), graceful shutdown
 //! - [`ingest`]: one request: read body -> verify -> normalize -> route -> publish -> respond
 //! - [`budget`]: the memory budget for bodies not yet verified
-//! - [`verify`]: HMAC signature schemes; [`verify::Verified`] is built only there
-//! - [`providers`]: M2M and Transfers (served from code for now), and the provider definition
-//!   format: its types, presets, start-up checks, the built-ins' definition files, `providers show`
-//! - [`normalize`]: verified body -> canonical envelope, or a dead letter
+//! - [`verify`]: HMAC signature schemes as a definition states them; [`verify::Verified`] is built only there
+//! - [`normalize`]: verified body -> canonical envelope, or a dead letter, as the definition
+//!   says (a definition compiled once into a [`normalize::Plan`]: one pass over the body)
 //! - [`envelope`]: the canonical event (CloudEvents 1.0) and its Kafka record form
 //! - [`routing`]: canonical type -> topic
 //! - [`publish`]: the Kafka producer: send, await ack, classify errors, replace when fatal, flush
 //! - [`error`]: the request error enum, mapped to status codes in one place
 //! - [`respond`]: every HTTP answer, built in one place
 //! - [`trace`]: the W3C `traceparent` carried from request to record
+//!
+//! The engine above names no provider: every provider, the built-ins included,
+//! is data.
+//!
+//! - [`providers`]: the provider definition format (its types, the start-up
+//!   checks, presets, `providers show`), and where definitions come from: the
+//!   built-ins' and presets' YAML files in `src/providers/{builtin,presets}`,
+//!   compiled in, and the operator's `GATEWAY_PROVIDERS_FILE`
 //!
 //! Around it:
 //!
@@ -77,4 +84,86 @@ pub fn init_logging(format: config::LogFormat) {
         config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
         config::LogFormat::Text => builder.try_init(),
     };
+}
+
+#[cfg(test)]
+mod engine_names_no_provider {
+    use crate::providers::definition::Source;
+    use crate::providers::Definitions;
+
+    /// The request path's code, tests excluded: adding a provider is adding a
+    /// definition, so no provider's name, header, event or field appears here.
+    const ENGINE: [(&str, &str); 7] = [
+        ("verify.rs", include_str!("verify.rs")),
+        ("normalize/mod.rs", include_str!("normalize/mod.rs")),
+        ("normalize/plan.rs", include_str!("normalize/plan.rs")),
+        ("normalize/json.rs", include_str!("normalize/json.rs")),
+        ("routing.rs", include_str!("routing.rs")),
+        ("envelope.rs", include_str!("envelope.rs")),
+        ("publish/mod.rs", include_str!("publish/mod.rs")),
+    ];
+
+    /// Words of the format itself (`/event`, `/data`) and of CloudEvents are not a provider's.
+    const GENERIC: [&str; 2] = ["event", "data"];
+
+    /// Names and headers (matched in any case), and the events and JSON
+    /// fields (case-sensitive, as JSON is: `userId` is a field, `userid` the
+    /// CloudEvents extension every provider fills).
+    fn provider_words() -> Vec<(String, bool)> {
+        let defs = Definitions::builtin();
+        let mut any_case = Vec::new();
+        let mut words = Vec::new();
+        for d in &defs.list {
+            any_case.push(d.name.clone());
+            any_case.push(d.signature.header.as_str().to_owned());
+            let mut sources: Vec<&Source> = vec![&d.event.name];
+            sources.extend(d.event.user.iter().chain(&d.event.time));
+            sources.extend(&d.unrouted_subject);
+            for e in &d.events {
+                words.push(e.name.clone());
+                sources.push(&e.subject);
+                words.extend(e.when.iter().flat_map(|(p, _)| p.tokens()));
+            }
+            for s in sources {
+                match s {
+                    Source::Pointer(p) => words.extend(p.tokens()),
+                    Source::Header(h) => any_case.push(h.as_str().to_owned()),
+                    Source::Field(f) => words.push(f.clone()),
+                }
+            }
+        }
+        words.retain(|w| !GENERIC.contains(&w.as_str()));
+        let mut all: Vec<_> = words.into_iter().map(|w| (w, false)).collect();
+        all.extend(any_case.into_iter().map(|w| (w.to_lowercase(), true)));
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    #[test]
+    fn the_engine_holds_no_provider_name_header_event_or_field() {
+        let words = provider_words();
+        assert!(
+            words.iter().any(|(w, _)| w == "paymentReference"),
+            "{words:?}"
+        );
+        for (file, text) in ENGINE {
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            let lower = code.to_lowercase();
+            for (word, any_case) in &words {
+                let code = if *any_case { &lower } else { code };
+                // As a whole word: `userid` (a CloudEvents extension) is not `userId`'s `id`.
+                let named = code.match_indices(word.as_str()).any(|(at, _)| {
+                    let before = code[..at].chars().next_back();
+                    let after = code[at + word.len()..].chars().next();
+                    let part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+                    !part(before) && !part(after)
+                });
+                assert!(
+                    !named,
+                    "{file} names `{word}`: read it from a definition instead"
+                );
+            }
+        }
+    }
 }

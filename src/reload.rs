@@ -7,17 +7,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{parse_secret_file, secret_file_error, Fingerprint, SecretSource};
+use crate::config::{key_ring, parse_secret_file, secret_file_error, Fingerprint, SecretSource};
 use crate::ingest::Ingest;
-use crate::providers::ProviderId;
-use crate::verify::KeyRing;
 
 /// Watches one provider's secret file until the task is aborted. `loaded` is
 /// the fingerprint of what start-up read: any other content, even one already
 /// there when the watcher first looks, is applied.
 pub async fn watch(
     ingest: Arc<Ingest>,
-    provider: ProviderId,
+    provider: String,
     path: PathBuf,
     loaded: Fingerprint,
     every: Duration,
@@ -32,24 +30,22 @@ pub async fn watch(
             continue;
         }
         seen = now;
-        let Some(enabled) = ingest.enabled(provider) else {
+        let Some(enabled) = ingest.enabled(&provider) else {
             return;
         };
-        let secrets = read
+        let keys = read
             .map_err(|e| secret_file_error(&path, e.kind()))
-            .and_then(|bytes| parse_secret_file(&path, &bytes));
-        match secrets {
-            Ok(secrets) => {
-                *enabled.keys.write().expect("keys lock") = Arc::new(KeyRing::new(&secrets));
-                tracing::info!(
-                    provider = provider.name(),
-                    secrets = secrets.len(),
-                    "secrets reloaded"
-                );
+            .and_then(|bytes| parse_secret_file(&path, &bytes))
+            .and_then(|secrets| key_ring(&enabled.definition, &secrets));
+        match keys {
+            Ok(keys) => {
+                let count = keys.len();
+                *enabled.keys.write().expect("keys lock") = Arc::new(keys);
+                tracing::info!(provider, secrets = count, "secrets reloaded");
             }
             // The old secrets stay in force; the reason never includes file content.
             Err(reason) => {
-                tracing::error!(provider = provider.name(), %reason, "secret reload failed; keeping the previous secrets")
+                tracing::error!(provider, %reason, "secret reload failed; keeping the previous secrets")
             }
         }
     }
@@ -61,17 +57,18 @@ pub fn watchers(
     ingest: &Arc<Ingest>,
     config: &crate::config::Config,
 ) -> Vec<impl std::future::Future<Output = ()> + Send + 'static> {
-    ProviderId::ALL
-        .into_iter()
-        .filter_map(|id| match config.secrets(id).map(|s| &s.source) {
-            Some(SecretSource::File(path, loaded)) => Some(watch(
+    config
+        .secrets
+        .iter()
+        .filter_map(|(name, s)| match &s.source {
+            SecretSource::File(path, loaded) => Some(watch(
                 ingest.clone(),
-                id,
+                name.clone(),
                 path.clone(),
                 *loaded,
                 config.secret_reload,
             )),
-            _ => None,
+            SecretSource::Env(_) => None,
         })
         .collect()
 }

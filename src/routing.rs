@@ -1,86 +1,81 @@
-//! Canonical type -> Kafka topic. Topic = `<prefix>.<type>` unless overridden per
-//! type, so that several types can share one topic when a consumer needs one
-//! entity's events in order across types.
+//! Canonical type -> Kafka topic: the operator's override, else the catalogue
+//! entry's `topic`, else `<prefix>.<type>` (the rule in `providers::rules`).
+//! Several types may share a topic when a consumer needs one entity's events
+//! in order across types.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::envelope::{EventType, Record};
+use crate::envelope::Record;
 use crate::normalize::Normalized;
+use crate::providers::rules::{check_topic_name, topic_name, DEADLETTER, UNROUTED};
+use crate::providers::Definition;
 
-pub const UNROUTED: &str = "unrouted";
-pub const DEADLETTER: &str = "deadletter";
-
+/// Where a normalized webhook goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    Typed(EventType),
+pub enum Route<'a> {
+    Typed(&'a str),
     Unrouted,
     DeadLetter,
 }
 
-impl Route {
-    pub fn of(normalized: &Normalized<'_>) -> Route {
+impl<'a> Route<'a> {
+    pub fn of(normalized: &'a Normalized<'_>) -> Route<'a> {
         match normalized {
-            Normalized::Event(e) => e.event_type.map_or(Route::Unrouted, Route::Typed),
+            Normalized::Event(e) if e.routed => Route::Typed(&e.type_name),
+            Normalized::Event(_) => Route::Unrouted,
             Normalized::DeadLetter(_) => Route::DeadLetter,
         }
-    }
-
-    /// The name used in overrides and in the default topic name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Route::Typed(t) => t.as_str(),
-            Route::Unrouted => UNROUTED,
-            Route::DeadLetter => DEADLETTER,
-        }
-    }
-
-    pub fn all() -> impl Iterator<Item = Route> {
-        EventType::ALL
-            .into_iter()
-            .map(Route::Typed)
-            .chain([Route::Unrouted, Route::DeadLetter])
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Topics {
-    typed: [Arc<str>; 7],
+    typed: HashMap<Box<str>, Arc<str>>,
     unrouted: Arc<str>,
     deadletter: Arc<str>,
 }
 
 impl Topics {
-    /// `overrides` maps a route name (a canonical type, `unrouted` or `deadletter`)
-    /// to a topic. Errors name the offending entry.
-    pub fn new(prefix: &str, overrides: &BTreeMap<String, String>) -> Result<Topics, String> {
+    /// The topics of every type the definitions route. `overrides` maps a type,
+    /// `unrouted` or `deadletter` to a topic. Errors name the offending entry.
+    pub fn new(
+        definitions: &[Definition],
+        prefix: &str,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Topics, String> {
+        let types: Vec<_> = definitions.iter().flat_map(|d| &d.events).collect();
         for key in overrides.keys() {
-            if !Route::all().any(|r| r.name() == key) {
-                return Err(format!("unknown type `{key}` (expected one of the canonical types, `unrouted` or `deadletter`)"));
+            if key != UNROUTED && key != DEADLETTER && !types.iter().any(|e| e.type_name == *key) {
+                return Err(format!(
+                    "unknown type `{key}` (expected a defined type, `unrouted` or `deadletter`)"
+                ));
             }
         }
-        let topic = |route: Route| -> Result<Arc<str>, String> {
-            let name = match overrides.get(route.name()) {
-                Some(t) => t.clone(),
-                None => format!("{prefix}.{}", route.name()),
-            };
+        let topic = |route: &str, own: Option<&str>| -> Result<Arc<str>, String> {
+            let name = topic_name(prefix, overrides, route, own);
             check_topic_name(&name)?;
             Ok(name.into())
         };
-        let mut typed = Vec::with_capacity(7);
-        for t in EventType::ALL {
-            typed.push(topic(Route::Typed(t))?);
+        let mut typed = HashMap::new();
+        for e in types {
+            typed.insert(
+                e.type_name.as_str().into(),
+                topic(&e.type_name, e.topic.as_deref())?,
+            );
         }
         Ok(Topics {
-            typed: typed.try_into().expect("seven types"),
-            unrouted: topic(Route::Unrouted)?,
-            deadletter: topic(Route::DeadLetter)?,
+            typed,
+            unrouted: topic(UNROUTED, None)?,
+            deadletter: topic(DEADLETTER, None)?,
         })
     }
 
-    pub fn topic(&self, route: Route) -> &Arc<str> {
+    /// The topic of a route. A type the definitions do not route (which
+    /// normalize never produces) lands on the unrouted topic, never nowhere.
+    pub fn topic(&self, route: Route<'_>) -> &Arc<str> {
         match route {
-            Route::Typed(t) => &self.typed[t.index()],
+            Route::Typed(t) => self.typed.get(t).unwrap_or(&self.unrouted),
             Route::Unrouted => &self.unrouted,
             Route::DeadLetter => &self.deadletter,
         }
@@ -95,32 +90,39 @@ impl Topics {
         }
     }
 
+    /// Each routed type and its topic, by type.
+    pub fn typed(&self) -> BTreeMap<&str, &Arc<str>> {
+        self.typed.iter().map(|(t, topic)| (&**t, topic)).collect()
+    }
+
     /// Every distinct topic the gateway may write to.
     pub fn all(&self) -> BTreeSet<Arc<str>> {
-        Route::all().map(|r| self.topic(r).clone()).collect()
+        self.typed
+            .values()
+            .chain([&self.unrouted, &self.deadletter])
+            .cloned()
+            .collect()
     }
-}
-
-/// Kafka's rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub(crate) fn check_topic_name(name: &str) -> Result<(), String> {
-    let legal = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if name.is_empty() || name.len() > 249 || !legal || name == "." || name == ".." {
-        return Err(format!("`{name}` is not a valid Kafka topic name"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::Definitions;
+
+    fn topics(prefix: &str, overrides: &[(&str, &str)]) -> Result<Topics, String> {
+        let overrides = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Topics::new(&Definitions::builtin().list, prefix, &overrides)
+    }
 
     #[test]
     fn default_topics_are_prefix_dot_type() {
-        let t = Topics::new("webhooks", &BTreeMap::new()).unwrap();
+        let t = topics("webhooks", &[]).unwrap();
         assert_eq!(
-            &**t.topic(Route::Typed(EventType::M2mOperationCreated)),
+            &**t.topic(Route::Typed("m2m.operation.created")),
             "webhooks.m2m.operation.created"
         );
         assert_eq!(&**t.topic(Route::Unrouted), "webhooks.unrouted");
@@ -130,24 +132,43 @@ mod tests {
 
     #[test]
     fn overrides_let_types_share_a_topic() {
-        let overrides = BTreeMap::from([
-            ("m2m.operation.created".to_string(), "ops".to_string()),
-            ("m2m.operation.cancelled".to_string(), "ops".to_string()),
-        ]);
-        let t = Topics::new("wh", &overrides).unwrap();
-        assert_eq!(
-            &**t.topic(Route::Typed(EventType::M2mOperationCancelled)),
-            "ops"
-        );
+        let t = topics(
+            "wh",
+            &[
+                ("m2m.operation.created", "ops"),
+                ("m2m.operation.cancelled", "ops"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(&**t.topic(Route::Typed("m2m.operation.cancelled")), "ops");
         assert_eq!(t.all().len(), 8);
     }
 
     #[test]
+    fn a_catalogue_entry_may_name_its_own_topic_and_an_override_still_wins() {
+        let file = "providers:
+  - name: acme
+    secret: {env: ACME_SECRET}
+    signature: {header: x-sig}
+    event: {name: /type, data: /data}
+    events:
+      - {name: a, type: acme.a, subject: /data/id, topic: billing}
+      - {name: b, type: acme.b, subject: /data/id, topic: billing}
+      - {name: c, type: acme.c, subject: /data/id}
+";
+        let defs = Definitions::with_file(Some(("test", file))).unwrap();
+        let overrides = BTreeMap::from([("acme.b".to_string(), "b-topic".to_string())]);
+        let t = Topics::new(&defs.list, "wh", &overrides).unwrap();
+        assert_eq!(&**t.topic(Route::Typed("acme.a")), "billing");
+        assert_eq!(&**t.topic(Route::Typed("acme.b")), "b-topic");
+        assert_eq!(&**t.topic(Route::Typed("acme.c")), "wh.acme.c");
+    }
+
+    #[test]
     fn bad_overrides_and_prefixes_are_refused() {
-        let unknown = BTreeMap::from([("m2m.nope".to_string(), "x".to_string())]);
-        assert!(Topics::new("wh", &unknown)
+        assert!(topics("wh", &[("m2m.nope", "x")])
             .unwrap_err()
             .contains("m2m.nope"));
-        assert!(Topics::new("bad prefix", &BTreeMap::new()).is_err());
+        assert!(topics("bad prefix", &[]).is_err());
     }
 }

@@ -25,7 +25,6 @@ use crate::config::Config;
 use crate::health::{self, Health};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
-use crate::providers::ProviderId;
 use crate::publish::Publisher;
 
 /// Largest request head (request line and headers); beyond it hyper answers 431.
@@ -84,12 +83,7 @@ where
 
     log_startup(&config, public_addr, admin_addr);
     let ingest = Arc::new(Ingest::new(&config, publisher.clone(), metrics.clone()));
-    metrics.initialise(
-        ProviderId::ALL
-            .into_iter()
-            .filter(|id| ingest.enabled(*id).is_some())
-            .map(ProviderId::name),
-    );
+    metrics.initialise(ingest.names());
 
     // Everything but the public listener runs until shutdown cancels it.
     let background = CancellationToken::new();
@@ -192,18 +186,9 @@ fn log_startup(config: &Config, public: SocketAddr, admin: SocketAddr) {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    for id in ProviderId::ALL {
-        match config.secrets(id) {
-            Some(s) => {
-                tracing::info!(provider = id.name(), secrets = s.keys.len(), source = ?s.source, "provider enabled")
-            }
-            None => tracing::warn!(
-                provider = id.name(),
-                "provider disabled: {} not set, /webhooks/{} answers 404",
-                id.provider().secret_env,
-                id.name()
-            ),
-        }
+    // The disabled ones are among the warnings above.
+    for (name, s) in &config.secrets {
+        tracing::info!(provider = %name, secrets = s.keys.len(), source = ?s.source, "provider enabled");
     }
     tracing::info!(
         %public,

@@ -1,63 +1,144 @@
-//! `webhook-gateway sign`: signs a body the way a provider would, for trying the
-//! gateway by hand and for the commands `--dev` prints.
+//! `webhook-gateway sign`: signs a body the way a provider's definition says,
+//! for trying the gateway by hand and for the commands `--dev` prints.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
 use clap::Args;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
 
 use crate::config::{read_secret_file, split_secrets, Env};
-use crate::providers::ProviderId;
+use crate::normalize::rfc3339;
+use crate::providers::compiled::{Algorithm, Definition, SignatureEncoding, TimestampFormat};
+use crate::providers::definition::Source;
+use crate::providers::Definitions;
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
-    /// Provider whose scheme to use: m2m or transfers
-    #[arg(value_parser = ["m2m", "transfers"])]
+    /// The provider whose scheme to use: a built-in (m2m, transfers) or one of GATEWAY_PROVIDERS_FILE's
     pub provider: String,
-    /// File holding the secret (first line is used); default: the gateway's own
-    /// variables, M2M_WEBHOOK_SECRET(_FILE) or TRANSFERS_SIGNATURE_TOKEN(_FILE)
+    /// The providers file, as the gateway's --providers-file [env: GATEWAY_PROVIDERS_FILE]
+    #[arg(long, value_name = "PATH")]
+    pub providers_file: Option<PathBuf>,
+    /// File holding the secret (first line is used); default: the provider's own
+    /// secret variable (its `secret.env`, or that variable's _FILE variant)
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
-    /// Timestamp to sign (m2m only) [default: now, in Unix seconds]
+    /// Timestamp to sign, for schemes with one [default: now, in the definition's format]
     #[arg(long)]
     pub timestamp: Option<String>,
+    /// Delivery id to send, for definitions with one [default: derived from the body and timestamp]
+    #[arg(long)]
+    pub id: Option<String>,
     /// Print a complete curl command that posts the body to URL
     #[arg(long, value_name = "URL")]
     pub curl: Option<String>,
 }
 
-/// The headers a provider would send with `body`.
-pub fn signature_headers(
-    provider: ProviderId,
-    secret: &str,
-    body: &[u8],
-    timestamp: &str,
-) -> Vec<(&'static str, String)> {
-    let scheme = &provider.provider().scheme;
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    let mut headers = Vec::new();
-    if let Some(ts_header) = scheme.timestamp_header {
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        headers.push((ts_header, timestamp.to_owned()));
-    }
-    mac.update(body);
-    headers.push((
-        scheme.signature_header,
-        hex::encode(mac.finalize().into_bytes()),
-    ));
-    headers
+/// The parts a sender chooses besides the body.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    /// Default: now, in the definition's format.
+    pub timestamp: Option<String>,
+    /// Default: derived from the body and the timestamp.
+    pub id: Option<String>,
 }
 
-/// The first secret configured for `provider` (the one a rotation adds first).
-fn secret(args: &SignArgs, provider: ProviderId, env: &Env) -> Result<String, String> {
-    let var = provider.provider().secret_env;
+/// The headers a provider would send with `body`, signed with `secret` (as
+/// the secret variable holds it: decoded by the definition's `secret.encoding`).
+pub fn signature_headers(
+    def: &Definition,
+    secret: &str,
+    body: &[u8],
+    parts: &Parts,
+) -> Result<Vec<(String, String)>, String> {
+    let key = def
+        .secret
+        .encoding
+        .decode(secret)
+        .map_err(|why| format!("the secret {why}"))?;
+    let timestamp = match (&def.timestamp, &parts.timestamp) {
+        (_, Some(given)) => given.clone(),
+        (Some(t), None) => now_as(t.format),
+        (None, None) => String::new(),
+    };
+    let id = parts.id.clone().unwrap_or_else(|| {
+        let digest = Sha256::new()
+            .chain_update(body)
+            .chain_update(timestamp.as_bytes())
+            .finalize();
+        format!("msg_{}", hex::encode(&digest[..12]))
+    });
+    let sig = &def.signature;
+    let pieces = sig.signed.pieces(body, timestamp.as_bytes(), id.as_bytes());
+    let mac = mac(sig.algorithm, &key, pieces);
+    let encoded = match sig.encoding {
+        SignatureEncoding::Hex => hex::encode(mac),
+        SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(mac),
+    };
+
+    let mut headers = Vec::new();
+    let mut fields = Vec::new();
+    let mut place = |source: &Source, value: &str| match source {
+        Source::Header(h) => headers.push((h.as_str().to_owned(), value.to_owned())),
+        Source::Field(f) => fields.push(format!("{f}={value}")),
+        Source::Pointer(_) => {} // in the body already
+    };
+    if let Some(t) = &def.timestamp {
+        place(&t.source, &timestamp);
+    }
+    if let Some(i) = &def.id {
+        place(&i.source, &id);
+    }
+    let value = match &sig.fields {
+        Some(f) => {
+            fields.push(format!("{}={encoded}", f.signature));
+            fields.join(&f.separator)
+        }
+        None => format!("{}{encoded}", sig.prefix.as_deref().unwrap_or("")),
+    };
+    headers.push((sig.header.as_str().to_owned(), value));
+    Ok(headers)
+}
+
+fn mac<'a>(algorithm: Algorithm, key: &[u8], pieces: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    fn run<'a, M: Mac + hmac::digest::KeyInit>(
+        key: &[u8],
+        pieces: impl Iterator<Item = &'a [u8]>,
+    ) -> Vec<u8> {
+        let mut mac = <M as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+        for piece in pieces {
+            mac.update(piece);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+    match algorithm {
+        Algorithm::Sha256 => run::<Hmac<Sha256>>(key, pieces),
+        Algorithm::Sha512 => run::<Hmac<Sha512>>(key, pieces),
+        Algorithm::Sha1 => run::<Hmac<Sha1>>(key, pieces),
+    }
+}
+
+/// The current time as a sender of `format` writes it.
+fn now_as(format: TimestampFormat) -> String {
+    let now = SystemTime::now();
+    let since = now.duration_since(UNIX_EPOCH).expect("clock after 1970");
+    match format {
+        TimestampFormat::Auto | TimestampFormat::Unix => since.as_secs().to_string(),
+        TimestampFormat::UnixMs => since.as_millis().to_string(),
+        TimestampFormat::Rfc3339 => rfc3339(now).expect("the clock reads a representable time"),
+    }
+}
+
+/// The first secret configured for the provider (the one a rotation adds first).
+fn secret(args: &SignArgs, def: &Definition, env: &Env) -> Result<String, String> {
+    let var = def.secret.env.as_str();
     let file_var = format!("{var}_FILE");
-    let from_file = |path: &PathBuf| read_secret_file(path).map(|(s, _)| s[0].clone());
+    let from_file = |path: &Path| read_secret_file(path).map(|(s, _)| s[0].clone());
     if let Some(path) = &args.secret_file {
         return from_file(path).map_err(|e| format!("--secret-file: {e}"));
     }
@@ -67,7 +148,7 @@ fn secret(args: &SignArgs, provider: ProviderId, env: &Env) -> Result<String, St
             .map_err(|e| format!("{var} {e}"));
     }
     if let Some(path) = env.get(&file_var) {
-        return from_file(&PathBuf::from(path)).map_err(|e| format!("{file_var}: {e}"));
+        return from_file(Path::new(path)).map_err(|e| format!("{file_var}: {e}"));
     }
     Err(format!(
         "no secret: set {var} or {file_var}, or pass --secret-file"
@@ -80,20 +161,29 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 pub fn main(args: SignArgs, env: &Env) -> Result<String, String> {
-    let provider = ProviderId::from_name(&args.provider).expect("clap checked the name");
-    let secret = secret(&args, provider, env)?;
+    let file = args
+        .providers_file
+        .clone()
+        .or_else(|| env.get("GATEWAY_PROVIDERS_FILE").map(PathBuf::from));
+    let defs = Definitions::load(file.as_deref()).map_err(|e| e.to_string())?;
+    let def = defs.get(&args.provider).ok_or_else(|| {
+        let names: Vec<_> = defs.list.iter().map(|d| d.name.as_str()).collect();
+        format!(
+            "no provider `{}` (defined: {})",
+            args.provider,
+            names.join(", ")
+        )
+    })?;
+    let secret = secret(&args, def, env)?;
     let mut body = Vec::new();
     std::io::stdin()
         .read_to_end(&mut body)
         .map_err(|e| format!("cannot read the body from stdin: {e}"))?;
-    let timestamp = args.timestamp.clone().unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_secs()
-            .to_string()
-    });
-    let headers = signature_headers(provider, &secret, &body, &timestamp);
+    let parts = Parts {
+        timestamp: args.timestamp.clone(),
+        id: args.id.clone(),
+    };
+    let headers = signature_headers(def, &secret, &body, &parts)?;
     Ok(match &args.curl {
         None => headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect(),
         Some(url) => {

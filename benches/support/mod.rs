@@ -1,16 +1,92 @@
-//! What the CPU benches share: the bodies they measure.
+//! What the CPU benches share: the providers they measure (the built-ins and
+//! one configured provider defined by hand), their bodies and signatures.
 
-use webhook_gateway::providers::ProviderId;
+#![allow(dead_code)] // each bench uses its own part
 
-/// A realistic event padded to `size` bytes.
-pub fn body(provider: ProviderId, size: usize) -> Vec<u8> {
+use base64::Engine;
+use http::HeaderMap;
+use webhook_gateway::config::key_ring;
+use webhook_gateway::providers::{Definition, Definitions};
+use webhook_gateway::sign::{signature_headers, Parts};
+use webhook_gateway::verify::KeyRing;
+
+/// A configured provider as an operator would write one, without a preset:
+/// the costliest scheme family (a signed id and timestamp, base64, a secret
+/// to decode, several signatures allowed), against the timestamped built-in.
+pub const CONFIGURED: &str = "providers:
+  - name: acme
+    secret: {env: ACME_WEBHOOK_SECRET, encoding: whsec}
+    signature:
+      header: webhook-signature
+      encoding: base64
+      prefix: 'v1,'
+      prefix_required: true
+      separator: ' '
+      signed: '{id}.{timestamp}.{body}'
+    timestamp: {source: {header: webhook-timestamp}, format: unix}
+    id: {source: {header: webhook-id}}
+    event: {name: /type, data: /data, user: /data/customerId, time: /timestamp}
+    unrouted_subject: [/data/invoiceId]
+    events:
+      - {name: invoice.created, type: acme.invoice.created, subject: /data/invoiceId}
+      - {name: invoice.paid, when: {/data/status: paid}, type: acme.invoice.paid, subject: /data/invoiceId}
+      - {name: invoice.paid, when: {/data/status: partial}, type: acme.invoice.partial, subject: /data/invoiceId}
+";
+
+/// The built-ins and the configured provider.
+pub fn definitions() -> Definitions {
+    Definitions::with_file(Some(("bench", CONFIGURED))).expect("a valid definition")
+}
+
+pub fn definition(name: &str) -> Definition {
+    definitions().get(name).expect("defined").clone()
+}
+
+/// The secret as its variable would hold it.
+pub fn secret(def: &Definition) -> String {
+    let raw = "bench-secret";
+    match def.name.as_str() {
+        "acme" => format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        ),
+        _ => raw.to_owned(),
+    }
+}
+
+pub fn keys(def: &Definition) -> KeyRing {
+    key_ring(def, &[secret(def)]).expect("a valid secret")
+}
+
+/// The headers its sender would send with `body`, signed at `timestamp`.
+pub fn signed(def: &Definition, body: &[u8], timestamp: u64) -> HeaderMap {
+    let parts = Parts {
+        timestamp: Some(timestamp.to_string()),
+        id: Some("msg_2Kq4bR1vX9".into()),
+    };
+    let mut headers = HeaderMap::new();
+    for (k, v) in signature_headers(def, &secret(def), body, &parts).expect("signs") {
+        headers.insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    headers
+}
+
+/// A realistic event of `provider` padded to `size` bytes.
+pub fn body(provider: &str, size: usize) -> Vec<u8> {
     let head = match provider {
-        ProviderId::M2m => {
+        "m2m" => {
             r#"{"event":"operation.created","data":{"operationId":"op-123456","referenceId":"user-42","amount":{"send":"100.00","receive":"98.50","fee":"1.50"},"status":"completed","createdAt":"2026-11-23T10:00:00Z","note":""#
         }
-        ProviderId::Transfers => {
+        "transfers" => {
             r#"{"event":"Payment.Status","data":{"status":"Completed","userId":"user-42","paymentReference":"pay-123456","amount":100.23,"description":"Transaction Successful","senderAccountName":"A Sender","sourceAccountNumber":"0123456789","sourceBankCode":"058","destinationAccountNumber":"9876543210","destinationBankCode":"044","note":""#
         }
+        "acme" => {
+            r#"{"type":"invoice.paid","timestamp":"2026-11-23T10:00:00Z","data":{"invoiceId":"inv-123456","customerId":"user-42","status":"paid","amount":100.23,"currency":"EUR","lines":[{"sku":"a-1","quantity":2}],"note":""#
+        }
+        other => panic!("no body for {other}"),
     };
     let tail = r#""}}"#;
     let mut b = head.as_bytes().to_vec();

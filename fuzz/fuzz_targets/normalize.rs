@@ -1,33 +1,64 @@
-//! Arbitrary verified bodies: normalization must never panic, and the record
-//! must carry the body (dead letter) or a verbatim slice of it (`data`).
+//! Arbitrary verified bodies under the built-ins and a `body: any` definition:
+//! normalization must never panic, and the record must carry the body (dead
+//! letter), a verbatim slice of it (`data`) or all of it (`data_base64`).
 #![no_main]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use webhook_gateway::normalize::{normalize, Normalized, RequestMeta};
-use webhook_gateway::providers::ProviderId;
-use webhook_gateway::sign::signature_headers;
-use webhook_gateway::verify::{verify, KeyRing};
+use webhook_gateway::config::key_ring;
+use webhook_gateway::envelope::Data;
+use webhook_gateway::normalize::{normalize, Normalized, Plan, RequestMeta};
+use webhook_gateway::providers::Definitions;
+use webhook_gateway::sign::{signature_headers, Parts};
+use webhook_gateway::verify::verify;
 
-fuzz_target!(|input: (bool, Vec<u8>)| {
-    let (m2m, body) = input;
-    let provider = if m2m { ProviderId::M2m } else { ProviderId::Transfers };
+const ANY: &str = "providers:
+  - name: raw
+    secret: {env: RAW_SECRET}
+    signature: {header: sig}
+    body: any
+    event: {name: /type, join: /action, data: /data, time: /at}
+    unrouted_subject: [/data/id, /0]
+    events:
+      - {name: a, when: {/data/s: x}, type: raw.a, subject: /data/id}
+";
+
+fuzz_target!(|input: (u8, Vec<u8>)| {
+    let (which, body) = input;
+    let defs = Definitions::with_file(Some(("fuzz", ANY))).unwrap();
+    let def = &defs.list[which as usize % defs.list.len()];
     let now: SystemTime = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let parts = Parts {
+        timestamp: Some("1790000000".into()),
+        id: None,
+    };
     let mut headers = http::HeaderMap::new();
-    for (name, value) in signature_headers(provider, "k", &body, "1790000000") {
-        headers.insert(name, value.parse().unwrap());
+    for (name, value) in signature_headers(def, "k", &body, &parts).unwrap() {
+        headers.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
     }
-    let keys = KeyRing::new(&["k"]);
-    let verified = verify(&provider.provider().scheme, &keys, &headers, &body[..], now, Duration::from_secs(300)).unwrap();
-    match normalize(provider.provider(), &verified, &RequestMeta::default(), now) {
+    let keys = key_ring(def, &["k".to_owned()]).unwrap();
+    let verified = verify(def, &keys, &headers, &body[..], now, Duration::from_secs(300)).unwrap();
+    let plan = Plan::new(def);
+    match normalize(&plan, &verified, &headers, &RequestMeta::default(), now) {
         Normalized::Event(e) => {
-            let data = e.data.get().as_bytes();
-            assert!(body.windows(data.len()).any(|w| w == data));
-            // The record is a JSON object whose `data` is the same bytes.
             let record = e.to_record("t".into());
-            let parsed: Record = serde_json::from_slice(&record.value).expect("the record is JSON");
-            assert_eq!(parsed.data.get().as_bytes(), data);
+            let parsed: serde_json::Value =
+                serde_json::from_slice(&record.value).expect("the record is JSON");
+            match e.data {
+                Data::Json(data) => {
+                    assert!(body.windows(data.len()).any(|w| w == data.as_bytes()));
+                    let written: Record = serde_json::from_slice(&record.value).unwrap();
+                    assert_eq!(written.data.get(), data);
+                }
+                Data::Binary(bytes) => {
+                    assert_eq!(bytes, &body[..]);
+                    assert!(parsed["data_base64"].is_string());
+                }
+            }
         }
         Normalized::DeadLetter(d) => assert_eq!(d.to_record("t".into()).value, body),
     }

@@ -23,12 +23,13 @@ pub use kafka::{is_service_link, KafkaSettings};
 use secrets::load_secrets;
 pub(crate) use secrets::split_secrets;
 pub use secrets::{
-    parse_secret_file, read_secret_file, secret_file_error, Fingerprint, ProviderSecrets,
+    key_ring, parse_secret_file, read_secret_file, secret_file_error, Fingerprint, ProviderSecrets,
     SecretSource,
 };
 
 use crate::providers::check::check_topics;
-use crate::providers::{DefinitionError, Definitions, ProviderId};
+pub use crate::providers::rules::MAX_REPLAY_TOLERANCE_SECS;
+use crate::providers::{DefinitionError, Definitions};
 use crate::routing::Topics;
 
 pub type Env = HashMap<String, String>;
@@ -50,8 +51,6 @@ pub const MAX_BUFFERED_BYTES: u64 = 64 * 1024 * 1024 * 1024;
 pub const MAX_BODY_TIMEOUT_MS: u64 = 60 * 60 * 1000;
 /// A request's headers, and a kept-alive connection's idle time: an hour.
 pub const MAX_HEADER_TIMEOUT_SECS: u64 = 60 * 60;
-/// A day: a wider replay window no longer protects against replays.
-pub const MAX_REPLAY_TOLERANCE_SECS: u64 = 24 * 60 * 60;
 /// librdkafka's own default delivery timeout (5 minutes); no provider holds a
 /// request open that long, and it stays well inside the C int of `message.timeout.ms`.
 pub const MAX_PUBLISH_TIMEOUT_MS: u64 = 5 * 60 * 1000;
@@ -118,26 +117,17 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
     pub secret_reload: Duration,
-    pub m2m: Option<ProviderSecrets>,
-    pub transfers: Option<ProviderSecrets>,
     /// Every definition: the built-ins, then GATEWAY_PROVIDERS_FILE's.
     pub providers: Definitions,
-    /// The secrets of the file's providers whose secret is set, by name; the
-    /// others are disabled.
-    pub configured_secrets: BTreeMap<String, ProviderSecrets>,
+    /// The secrets of every provider whose secret is set, by name: the
+    /// enabled providers. The others are disabled (404).
+    pub secrets: BTreeMap<String, ProviderSecrets>,
     pub kafka: KafkaSettings,
     /// Things worth a warning at start-up (ignored variables).
     pub warnings: Vec<String>,
 }
 
 impl Config {
-    pub fn secrets(&self, provider: ProviderId) -> Option<&ProviderSecrets> {
-        match provider {
-            ProviderId::M2m => self.m2m.as_ref(),
-            ProviderId::Transfers => self.transfers.as_ref(),
-        }
-    }
-
     /// Resolves every setting: flag, else environment, else default.
     pub fn from_sources(args: &RunArgs, env: &Env) -> Result<Config, ConfigError> {
         let listen_addr = parse(
@@ -271,7 +261,7 @@ impl Config {
 
         let topic_prefix = setting(&args.topic_prefix, env, "GATEWAY_TOPIC_PREFIX")
             .unwrap_or_else(|| "webhooks".into());
-        let mut overrides = parse_overrides(
+        let overrides = parse_overrides(
             setting(&args.topic_overrides, env, "GATEWAY_TOPIC_OVERRIDES").as_deref(),
         )?;
         check_topics(&providers.list, &topic_prefix, &overrides).map_err(|(who, p)| {
@@ -285,10 +275,7 @@ impl Config {
                 None => invalid("GATEWAY_TOPIC_PREFIX / GATEWAY_TOPIC_OVERRIDES", p.reason),
             }
         })?;
-        // FIXME(stage 2): routing knows only the built-in types; overrides of the
-        // file's types are checked above and dropped until the engine routes them.
-        overrides.retain(|ty, _| !providers.configured().iter().any(|d| d.has_type(ty)));
-        let topics = Topics::new(&topic_prefix, &overrides).map_err(|e| {
+        let topics = Topics::new(&providers.list, &topic_prefix, &overrides).map_err(|e| {
             let setting = if overrides.is_empty() {
                 "GATEWAY_TOPIC_PREFIX"
             } else {
@@ -297,27 +284,16 @@ impl Config {
             invalid(setting, e)
         })?;
 
-        let m2m = load_secrets(env, ProviderId::M2m.provider().secret_env)?;
-        let transfers = load_secrets(env, ProviderId::Transfers.provider().secret_env)?;
-        // FIXME(stage 2): the request path serves the built-ins from their code
-        // (`ProviderId`, `self.m2m`/`self.transfers`) and ignores the file's
-        // providers; their secrets are loaded and checked now so a bad one fails
-        // at start-up already. Stage 2 serves them from `configured_secrets` and
-        // has reload.rs watch their `_FILE`s as it watches the built-ins'.
-        let mut configured_secrets = BTreeMap::new();
+        let mut secrets = BTreeMap::new();
         let mut warnings = Vec::new();
-        for d in providers.configured() {
-            match load_secrets(env, &d.secret.env)? {
-                Some(secrets) => {
-                    configured_secrets.insert(d.name.clone(), secrets);
-                    warnings.push(format!(
-                        "provider \"{}\" is defined but not served yet: this build serves only m2m and transfers",
-                        d.name
-                    ));
+        for d in &providers.list {
+            match load_secrets(env, d)? {
+                Some(s) => {
+                    secrets.insert(d.name.clone(), s);
                 }
                 None => warnings.push(format!(
-                    "provider \"{}\" is disabled: {} is not set",
-                    d.name, d.secret.env
+                    "provider \"{}\" is disabled: {} is not set, /webhooks/{} answers 404",
+                    d.name, d.secret.env, d.name
                 )),
             }
         }
@@ -357,10 +333,8 @@ impl Config {
             shutdown_grace,
             log_format,
             secret_reload,
-            m2m,
-            transfers,
             providers,
-            configured_secrets,
+            secrets,
             kafka,
             warnings,
         })

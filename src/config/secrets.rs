@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{invalid, ConfigError, Env};
+use crate::providers::Definition;
 use crate::verify::KeyRing;
 
 /// Where a provider's secrets came from: kept so a file can be reloaded.
@@ -45,8 +46,13 @@ pub struct ProviderSecrets {
 }
 
 /// A provider's secrets from `<VAR>` (comma-separated) or `<VAR>_FILE` (one per
-/// line). Neither set: the provider is disabled. Error messages never echo a secret.
-pub(super) fn load_secrets(env: &Env, var: &str) -> Result<Option<ProviderSecrets>, ConfigError> {
+/// line), `<VAR>` being its `secret.env`. Neither set: the provider is disabled.
+/// Error messages never echo a secret.
+pub(super) fn load_secrets(
+    env: &Env,
+    def: &Definition,
+) -> Result<Option<ProviderSecrets>, ConfigError> {
+    let var = def.secret.env.as_str();
     let file_var = format!("{var}_FILE");
     match (env.get(var), env.get(&file_var)) {
         (None, None) => Ok(None),
@@ -58,18 +64,23 @@ pub(super) fn load_secrets(env: &Env, var: &str) -> Result<Option<ProviderSecret
             let secrets = split_secrets(list, ',').map_err(|e| invalid(var, e))?;
             Ok(Some(ProviderSecrets {
                 source: SecretSource::Env(var.to_owned()),
-                keys: KeyRing::new(&secrets),
+                keys: key_ring(def, &secrets).map_err(|e| invalid(var, e))?,
             }))
         }
         (None, Some(path)) => {
             let path = PathBuf::from(path);
-            let (secrets, loaded) = read_secret_file(&path).map_err(|e| invalid(file_var, e))?;
+            let (secrets, loaded) = read_secret_file(&path).map_err(|e| invalid(&file_var, e))?;
             Ok(Some(ProviderSecrets {
                 source: SecretSource::File(path, loaded),
-                keys: KeyRing::new(&secrets),
+                keys: key_ring(def, &secrets).map_err(|e| invalid(&file_var, e))?,
             }))
         }
     }
+}
+
+/// The keys of a provider's secrets, decoded as its definition says.
+pub fn key_ring(def: &Definition, secrets: &[String]) -> Result<KeyRing, String> {
+    KeyRing::new(def.signature.algorithm, def.secret.encoding, secrets)
 }
 
 /// A secret file's secrets and the fingerprint of the very bytes they came

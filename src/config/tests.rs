@@ -26,7 +26,10 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(c.max_buffered_bytes, 64 * 1024 * 1024);
     assert_eq!(c.replay_tolerance, Duration::from_secs(300));
     assert_eq!(c.publish_timeout, Duration::from_secs(10));
-    assert!(c.m2m.is_none() && c.transfers.is_none());
+    assert!(
+        c.secrets.is_empty(),
+        "no provider is enabled without its secret"
+    );
     assert_eq!(c.kafka.get("acks"), Some("all"));
     assert_eq!(c.kafka.get("enable.idempotence"), Some("true"));
     assert_eq!(c.kafka.get("message.timeout.ms"), Some("10000"));
@@ -69,7 +72,7 @@ fn bad_values_name_the_setting() {
 #[test]
 fn secrets_are_comma_separated_lists_and_empty_elements_are_refused() {
     let c = config(&[BROKER, ("M2M_WEBHOOK_SECRET", "old,new")]).unwrap();
-    assert_eq!(c.m2m.unwrap().keys.len(), 2);
+    assert_eq!(c.secrets["m2m"].keys.len(), 2);
     for bad in ["", "a,,b", "a,", " "] {
         let err = config(&[BROKER, ("TRANSFERS_SIGNATURE_TOKEN", bad)]).unwrap_err();
         assert_eq!(err.setting, "TRANSFERS_SIGNATURE_TOKEN");
@@ -83,7 +86,7 @@ fn secrets_from_files_one_per_line_with_trailing_newlines_trimmed() {
     std::fs::write(&good, "first\nsecond\n\n").unwrap();
     let path = good.to_str().unwrap();
     let c = config(&[BROKER, ("M2M_WEBHOOK_SECRET_FILE", path)]).unwrap();
-    let m2m = c.m2m.unwrap();
+    let m2m = &c.secrets["m2m"];
     assert_eq!(m2m.keys.len(), 2);
     assert_eq!(
         m2m.source,
@@ -214,9 +217,11 @@ fn service_link_variables_are_ignored_with_a_warning() {
         ("KAFKA_PORT", "tcp://10.0.0.1:9092"),
         ("KAFKA_SERVICE_HOST", "10.0.0.1"),
         ("KAFKA_PORT_9092_TCP", "x"),
+        ("M2M_WEBHOOK_SECRET", "s"),
+        ("TRANSFERS_SIGNATURE_TOKEN", "t"),
     ])
     .unwrap();
-    assert_eq!(c.warnings.len(), 3);
+    assert_eq!(c.warnings.len(), 3, "{:?}", c.warnings);
 }
 
 #[test]
@@ -360,10 +365,10 @@ fn the_providers_file_adds_definitions_whose_secrets_load_like_the_built_ins() {
     .unwrap();
     let names: Vec<_> = c.providers.list.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["m2m", "transfers", "acme", "beta"]);
-    let acme = &c.configured_secrets["acme"];
+    let acme = &c.secrets["acme"];
     assert!(matches!(&acme.source, SecretSource::File(p, _) if *p == secret));
     // beta's secret is unset: disabled, and said so at start-up.
-    assert!(!c.configured_secrets.contains_key("beta"));
+    assert!(!c.secrets.contains_key("beta"));
     assert!(c
         .warnings
         .iter()

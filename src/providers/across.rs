@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::check::{problem, Problem};
 use super::compiled::Definition;
-use crate::routing::{check_topic_name, DEADLETTER, UNROUTED};
+use super::rules::{check_topic_name, topic_name, DEADLETTER, UNROUTED};
 
 /// The rules across providers: unique names, types and secret variables. On a
 /// conflict the later provider (the file's, as the built-ins come first) is named.
@@ -86,19 +86,15 @@ pub fn check_topics(
         }
     };
     for route in [UNROUTED, DEADLETTER] {
-        let topic = overrides
-            .get(route)
-            .cloned()
-            .unwrap_or_else(|| format!("{prefix}.{route}"));
-        add(topic, None, route.to_owned())?;
+        add(
+            topic_name(prefix, overrides, route, None),
+            None,
+            route.to_owned(),
+        )?;
     }
     for (i, d) in defs.iter().enumerate() {
         for (j, e) in d.events.iter().enumerate() {
-            let topic = overrides
-                .get(&e.type_name)
-                .or(e.topic.as_ref())
-                .cloned()
-                .unwrap_or_else(|| format!("{prefix}.{}", e.type_name));
+            let topic = topic_name(prefix, overrides, &e.type_name, e.topic.as_deref());
             add(topic, Some(i), format!("events[{j}].topic"))?;
         }
     }

@@ -4,9 +4,9 @@
 
 use super::compiled::*;
 use super::definition::{Part, Pointer, RawProvider, Source, Template};
-use crate::config::MAX_REPLAY_TOLERANCE_SECS;
-use crate::normalize::MAX_EVENT_NAME_LEN;
-use crate::routing::{check_topic_name, DEADLETTER, UNROUTED};
+use super::rules::{
+    check_topic_name, DEADLETTER, MAX_EVENT_NAME_LEN, MAX_REPLAY_TOLERANCE_SECS, UNROUTED,
+};
 
 pub use super::across::{check_across, check_topics};
 

@@ -287,7 +287,7 @@ fn enum_values_and_limits_are_checked() {
     };
     refused(&ts("format: iso"), "timestamp.format");
     refused(&ts("tolerance_secs: 0"), "timestamp.tolerance_secs");
-    let long = "e".repeat(crate::normalize::MAX_EVENT_NAME_LEN + 1);
+    let long = "e".repeat(crate::providers::rules::MAX_EVENT_NAME_LEN + 1);
     refused(
         &acme(&PAID.replace("invoice.paid,", &format!("{long},"))),
         "events[0].name",

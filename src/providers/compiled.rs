@@ -59,6 +59,25 @@ pub enum SecretEncoding {
     Whsec,
 }
 
+impl SecretEncoding {
+    /// The key bytes a secret stands for. The error names the problem, never the secret.
+    pub fn decode(self, secret: &str) -> Result<Vec<u8>, &'static str> {
+        use base64::Engine;
+        let text = match self {
+            SecretEncoding::Text => return Ok(secret.as_bytes().to_vec()),
+            SecretEncoding::Base64 => secret,
+            SecretEncoding::Whsec => secret.strip_prefix("whsec_").unwrap_or(secret),
+        };
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| "is not valid base64")?;
+        if key.is_empty() {
+            return Err("decodes to an empty key");
+        }
+        Ok(key)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Signature {
     pub header: HeaderName,
@@ -83,6 +102,17 @@ pub enum Algorithm {
     Sha256,
     Sha512,
     Sha1,
+}
+
+impl Algorithm {
+    /// The length of its MAC in bytes: a signature of another length is malformed.
+    pub fn output_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 32,
+            Algorithm::Sha512 => 64,
+            Algorithm::Sha1 => 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -294,6 +294,23 @@ impl Template {
     pub fn uses(&self, part: &Part) -> bool {
         self.parts.contains(part)
     }
+
+    /// The signed bytes, piece by piece: the one rule that both verifying and
+    /// `sign` follow. `timestamp` and `id` are the exact bytes the sender put in
+    /// its header or field (unused placeholders are never asked for).
+    pub fn pieces<'a>(
+        &'a self,
+        body: &'a [u8],
+        timestamp: &'a [u8],
+        id: &'a [u8],
+    ) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
+        self.parts.iter().map(move |part| match part {
+            Part::Literal(bytes) => bytes.as_slice(),
+            Part::Body => body,
+            Part::Timestamp => timestamp,
+            Part::Id => id,
+        })
+    }
 }
 
 impl fmt::Display for Template {

@@ -2,13 +2,13 @@
 //! merged, defaults filled) as YAML, built-ins included. Only the secrets'
 //! variable names appear: a definition never holds a secret.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::{Definition, Definitions};
-use crate::config::Env;
 
 #[derive(Args, Debug)]
 pub struct ProvidersArgs {
@@ -52,7 +52,7 @@ struct Shown<'a> {
 const HEADER: &str = "# Effective provider definitions: presets merged, defaults filled.\n\
 # No timestamp.tolerance_secs: GATEWAY_REPLAY_TOLERANCE_SECS applies.\n";
 
-pub fn main(args: ProvidersArgs, env: &Env) -> Result<String, ShowError> {
+pub fn main(args: ProvidersArgs, env: &HashMap<String, String>) -> Result<String, ShowError> {
     let ProvidersAction::Show {
         name,
         providers_file,

@@ -11,9 +11,31 @@ use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::Sha256;
-use webhook_gateway::normalize::{normalize, Normalized, RequestMeta};
-use webhook_gateway::providers::ProviderId;
+use webhook_gateway::normalize::{normalize, Normalized, Plan, RequestMeta};
+use webhook_gateway::providers::compiled::{Algorithm, SecretEncoding};
+use webhook_gateway::providers::{Definition, Definitions};
 use webhook_gateway::verify::{verify, KeyRing, VerifyError};
+
+/// The two built-ins, whose definitions these properties exercise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProviderId {
+    M2m,
+    Transfers,
+}
+
+impl ProviderId {
+    fn def(self) -> Definition {
+        let name = match self {
+            ProviderId::M2m => "m2m",
+            ProviderId::Transfers => "transfers",
+        };
+        Definitions::builtin().get(name).unwrap().clone()
+    }
+}
+
+fn ring<S: AsRef<str>>(secrets: &[S]) -> KeyRing {
+    KeyRing::new(Algorithm::Sha256, SecretEncoding::Text, secrets).unwrap()
+}
 
 const NOW: u64 = 1_790_000_000;
 const TOLERANCE: Duration = Duration::from_secs(300);
@@ -69,10 +91,8 @@ fn signed_headers(
     if prefix && provider == ProviderId::M2m {
         hex = format!("sha256={hex}");
     }
-    h.insert(
-        provider.provider().scheme.signature_header,
-        HeaderValue::from_str(&hex).unwrap(),
-    );
+    let name = HeaderName::from_bytes(provider.def().signature.header.as_str().as_bytes()).unwrap();
+    h.insert(name, HeaderValue::from_str(&hex).unwrap());
     h
 }
 
@@ -86,15 +106,7 @@ fn check(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), VerifyError> {
-    verify(
-        &provider.provider().scheme,
-        keys,
-        headers,
-        body,
-        now(),
-        TOLERANCE,
-    )
-    .map(|_| ())
+    verify(&provider.def(), keys, headers, body, now(), TOLERANCE).map(|_| ())
 }
 
 /// JSON text with varied whitespace, long numbers, escapes and nesting.
@@ -234,24 +246,15 @@ struct DataOf<'a> {
 /// Runs a body through a real verification, then the normalizer; returns the
 /// record's `data` text (events) or value (dead letters).
 fn record_payload(provider: ProviderId, body: &[u8]) -> (bool, Vec<u8>) {
-    let keys = KeyRing::new(&["k"]);
+    let keys = ring(&["k"]);
     let headers = signed_headers(provider, "k", &NOW.to_string(), body, false, false);
-    let verified = verify(
-        &provider.provider().scheme,
-        &keys,
-        &headers,
-        body,
-        now(),
-        TOLERANCE,
-    )
-    .expect("signed");
-    let topics = webhook_gateway::routing::Topics::new("webhooks", &Default::default()).unwrap();
-    let normalized = normalize(
-        provider.provider(),
-        &verified,
-        &RequestMeta::default(),
-        now(),
-    );
+    let verified =
+        verify(&provider.def(), &keys, &headers, body, now(), TOLERANCE).expect("signed");
+    let defs = Definitions::builtin();
+    let topics =
+        webhook_gateway::routing::Topics::new(&defs.list, "webhooks", &Default::default()).unwrap();
+    let plan = Plan::new(&provider.def());
+    let normalized = normalize(&plan, &verified, &headers, &RequestMeta::default(), now());
     let record = topics.record(&normalized);
     match &normalized {
         Normalized::Event(_) => {
@@ -280,7 +283,7 @@ proptest! {
                 map.append(HeaderName::from_static(name), v);
             }
         }
-        let _ = check(provider, &KeyRing::new(&["k"]), &map, &body);
+        let _ = check(provider, &ring(&["k"]), &map, &body);
     }
 
     #[test]
@@ -294,7 +297,7 @@ proptest! {
         upper in any::<bool>(),
     ) {
         let secret = pick.get(&secrets).clone();
-        let keys = KeyRing::new(&secrets);
+        let keys = ring(&secrets);
         let headers = signed_headers(provider, &secret, &ts, &body, prefix, upper);
         prop_assert_eq!(check(provider, &keys, &headers, &body), Ok(()));
     }
@@ -307,15 +310,15 @@ proptest! {
         at in any::<prop::sample::Index>(),
         bit in 0u8..8,
     ) {
-        let keys = KeyRing::new(&["secret"]);
+        let keys = ring(&["secret"]);
         let headers = signed_headers(provider, "secret", &ts, &body, false, false);
 
         let mut changed = body.clone();
         changed[at.index(body.len())] ^= 1 << bit;
         prop_assert_eq!(check(provider, &keys, &headers, &changed), Err(VerifyError::Mismatch));
 
-        let sig_name = provider.provider().scheme.signature_header;
-        let mut sig = hex::decode(headers[sig_name].as_bytes()).unwrap();
+        let sig_name = HeaderName::from_bytes(provider.def().signature.header.as_str().as_bytes()).unwrap();
+        let mut sig = hex::decode(headers[&sig_name].as_bytes()).unwrap();
         sig[at.index(32)] ^= 1 << bit;
         let mut forged = headers.clone();
         forged.insert(sig_name, HeaderValue::from_str(&hex::encode(&sig)).unwrap());
@@ -369,10 +372,11 @@ proptest! {
         let (is_event, payload) = record_payload(provider, body.as_bytes());
         prop_assert!(is_event);
         prop_assert_eq!(String::from_utf8(payload).unwrap(), data);
-        let keys = KeyRing::new(&["k"]);
+        let keys = ring(&["k"]);
         let headers = signed_headers(provider, "k", &NOW.to_string(), body.as_bytes(), false, false);
-        let verified = verify(&provider.provider().scheme, &keys, &headers, body.as_bytes(), now(), TOLERANCE).unwrap();
-        let Normalized::Event(event) = normalize(provider.provider(), &verified, &RequestMeta::default(), now()) else {
+        let verified = verify(&provider.def(), &keys, &headers, body.as_bytes(), now(), TOLERANCE).unwrap();
+        let plan = Plan::new(&provider.def());
+        let Normalized::Event(event) = normalize(&plan, &verified, &headers, &RequestMeta::default(), now()) else {
             panic!("a well-formed body is an event");
         };
         let rfc3339 = &time::format_description::well_known::Rfc3339;

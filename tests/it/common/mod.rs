@@ -187,7 +187,8 @@ fn tansu() -> String {
 /// The topics a gateway with default settings routes to (tests assert the
 /// names themselves; this only creates them).
 pub fn default_topics() -> Vec<String> {
-    webhook_gateway::routing::Topics::new("webhooks", &Default::default())
+    let defs = webhook_gateway::providers::Definitions::builtin();
+    webhook_gateway::routing::Topics::new(&defs.list, "webhooks", &Default::default())
         .unwrap()
         .all()
         .iter()
