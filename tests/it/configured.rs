@@ -1,0 +1,346 @@
+//! Providers defined by hand in a providers file, without a preset, served end
+//! to end: real HTTP in, the real broker out, each record read back. The
+//! signatures are computed here from the schemes' description, independently
+//! of the gateway's own signing code.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rdkafka::message::{Message, OwnedMessage};
+use sha2::{Sha256, Sha512};
+
+use crate::common::*;
+
+const PROVIDERS: &str = r#"providers:
+  # Hex over the raw body; an unsigned delivery id; two types on one topic.
+  - name: hexa
+    secret: {env: HEXA_SECRET}
+    signature: {header: x-hexa-signature}
+    id: {source: {header: x-hexa-delivery}}
+    event: {name: /kind, data: /payload, user: /payload/owner}
+    unrouted_subject: [/payload/ref, /payload/id]
+    events:
+      - {name: order.placed, type: hexa.order.placed, subject: /payload/id, topic: shared.orders}
+      - {name: order.shipped, type: hexa.order.shipped, subject: /payload/id, topic: shared.orders}
+  # Base64 SHA-512 over "<timestamp>:<body>", milliseconds, a base64 secret.
+  - name: basey
+    secret: {env: BASEY_SECRET, encoding: base64}
+    signature: {header: x-basey-signature, algorithm: sha512, encoding: base64, signed: "{timestamp}:{body}"}
+    timestamp: {source: {header: x-basey-timestamp}, format: unix_ms}
+    event: {name: /type, data: /data, time: /data/at}
+    events:
+      - {name: thing.made, type: basey.thing.made, subject: /data/thing}
+  # A fields header (t=..,v1=..,v1=..); the delivery id is a body pointer (signed).
+  - name: fieldy
+    secret: {env: FIELDY_SECRET}
+    signature: {header: x-fieldy-signature, fields: {separator: ",", signature: v1}, signed: "{timestamp}.{body}"}
+    timestamp: {source: {field: t}, format: unix}
+    id: {source: /id}
+    event: {name: /type, data: /data}
+    events:
+      - {name: charge, when: {/data/state: ok}, type: fieldy.charge.ok, subject: /data/charge}
+      - {name: charge, when: {/data/state: failed}, type: fieldy.charge.failed, subject: /data/charge}
+  # Several base64 signatures behind "v1,", over "{id}.{timestamp}.{body}", a whsec secret.
+  - name: multi
+    secret: {env: MULTI_SECRET, encoding: whsec}
+    signature: {header: x-multi-signature, encoding: base64, prefix: "v1,", prefix_required: true, separator: " ", signed: "{id}.{timestamp}.{body}"}
+    timestamp: {source: {header: x-multi-timestamp}, format: unix}
+    id: {source: {header: x-multi-id}}
+    event: {name: /type, data: /data}
+    events:
+      - {name: note.added, type: multi.note.added, subject: /data/note}
+  # Any body: the event name from a header.
+  - name: blobby
+    secret: {env: BLOBBY_SECRET}
+    signature: {header: x-blobby-signature}
+    body: any
+    event: {name: {header: x-blobby-event}, data: /data}
+    events:
+      - {name: file.uploaded, type: blobby.file.uploaded, subject: {header: x-blobby-file}}
+"#;
+
+const HEXA: [&str; 2] = ["hexa-old", "hexa-new"];
+const BASEY_KEY: &[u8] = b"basey raw key bytes";
+const FIELDY: &str = "fieldy_text_secret";
+const MULTI_KEY: &[u8] = b"multi-key-0123456789";
+const BLOBBY: &str = "blobby-secret";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn mac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn mac512(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha512>::new_from_slice(key).unwrap();
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn headers(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .chain([("content-type".to_string(), "application/json".to_string())])
+        .collect()
+}
+
+struct Setup {
+    broker: Broker,
+    gateway: Gateway,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(&file, PROVIDERS).unwrap();
+    let basey = b64(BASEY_KEY);
+    let multi = format!("whsec_{}", b64(MULTI_KEY));
+    let hexa = HEXA.join(",");
+    let env = gateway_env(
+        &broker.bootstrap(),
+        &[
+            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
+            ("HEXA_SECRET", &hexa),
+            ("BASEY_SECRET", &basey),
+            ("FIELDY_SECRET", FIELDY),
+            ("MULTI_SECRET", &multi),
+            ("BLOBBY_SECRET", BLOBBY),
+        ],
+    );
+    let config = webhook_gateway::config::Config::from_sources(
+        &webhook_gateway::config::RunArgs::default(),
+        &env,
+    )
+    .expect("the providers file is valid");
+    for topic in config.topics.all() {
+        broker.create_topic(&topic);
+    }
+    let gateway = Gateway::start_config(config).await;
+    gateway.wait_ready().await;
+    Setup {
+        broker,
+        gateway,
+        _dir: dir,
+    }
+}
+
+/// Sends and expects a 200; returns the event id the gateway answered with.
+async fn accepted(s: &Setup, provider: &str, headers: Vec<(String, String)>, body: &[u8]) -> String {
+    let reply = request(
+        s.gateway.public,
+        "POST",
+        &format!("/webhooks/{provider}"),
+        &headers,
+        body.to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200, "{provider}: {}", reply.text());
+    reply.json()["id"].as_str().unwrap().to_owned()
+}
+
+async fn refused(s: &Setup, provider: &str, headers: Vec<(String, String)>, body: &[u8]) -> String {
+    let reply = request(
+        s.gateway.public,
+        "POST",
+        &format!("/webhooks/{provider}"),
+        &headers,
+        body.to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 401, "{provider}: {}", reply.text());
+    reply.json()["error"].as_str().unwrap().to_owned()
+}
+
+/// The records on `topic`, by CloudEvents id.
+fn records(s: &Setup, topic: &str, expected: usize) -> HashMap<String, OwnedMessage> {
+    let got = read_topic(&s.broker.bootstrap(), topic, expected, Duration::from_secs(20));
+    assert_eq!(got.len(), expected, "{topic}");
+    got.into_iter()
+        .map(|m| (header(&m, "ce_id").expect("ce_id"), m))
+        .collect()
+}
+
+fn key(m: &OwnedMessage) -> String {
+    String::from_utf8(m.key().unwrap().to_vec()).unwrap()
+}
+
+/// The record's `data` exactly as written (not re-serialised).
+fn data_text(m: &OwnedMessage) -> String {
+    #[derive(serde::Deserialize)]
+    struct Data<'a> {
+        #[serde(borrow)]
+        data: &'a serde_json::value::RawValue,
+    }
+    let d: Data = serde_json::from_slice(m.payload().unwrap()).unwrap();
+    d.data.get().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_defined_by_hand_are_served_end_to_end() {
+    let s = setup().await;
+    let now = now_secs();
+
+    // hexa: hex over the body, either secret of the rotation list; an
+    // unsigned delivery id refines the body's id; two types share a topic.
+    let placed = br#"{"kind":"order.placed","payload":{"id":"o-1","owner":"u-1","total":12.50}}"#;
+    let hexa = |secret: &str, body: &[u8], delivery: &str| {
+        headers(&[
+            ("x-hexa-signature", hex::encode(mac256(secret.as_bytes(), &[body]))),
+            ("x-hexa-delivery", delivery.to_owned()),
+        ])
+    };
+    let first = accepted(&s, "hexa", hexa(HEXA[0], placed, "d-1"), placed).await;
+    let retry = accepted(&s, "hexa", hexa(HEXA[1], placed, "d-1"), placed).await;
+    assert_eq!(first, retry, "a retry keeps its id, whichever secret signed it");
+    let replayed = accepted(&s, "hexa", hexa(HEXA[1], placed, "d-2"), placed).await;
+    assert_ne!(first, replayed, "the same body under another unsigned delivery id is another event");
+    let shipped = br#"{"kind":"order.shipped","payload":{"id":"o-1"}}"#;
+    let shipped_id = accepted(&s, "hexa", hexa(HEXA[0], shipped, "d-3"), shipped).await;
+    assert_eq!(refused(&s, "hexa", hexa("wrong", placed, "d-1"), placed).await, "signature_mismatch");
+
+    // basey: base64 SHA-512 over "<ms>:<body>", a base64-encoded secret.
+    let made = br#"{"type":"thing.made","data":{"thing":"t-9","at":"2026-11-23T10:00:00+01:00"}}"#;
+    let ms = (now * 1000).to_string();
+    let basey = |ms: &str, body: &[u8]| {
+        headers(&[
+            ("x-basey-timestamp", ms.to_owned()),
+            ("x-basey-signature", b64(&mac512(BASEY_KEY, &[ms.as_bytes(), b":", body]))),
+        ])
+    };
+    let made_id = accepted(&s, "basey", basey(&ms, made), made).await;
+    let stale = ((now - 3600) * 1000).to_string();
+    assert_eq!(refused(&s, "basey", basey(&stale, made), made).await, "timestamp_outside_window");
+    let seconds = now.to_string(); // the wrong unit for this scheme: far in the past
+    assert_eq!(refused(&s, "basey", basey(&seconds, made), made).await, "timestamp_outside_window");
+
+    // fieldy: t=..,v1=..,v1=..; any v1 may match; the id is the body's signed /id.
+    let charge = |id: &str, state: &str| {
+        format!(r#"{{"id":"{id}","type":"charge","data":{{"charge":"ch-1","state":"{state}"}}}}"#)
+    };
+    let fieldy = |t: u64, body: &[u8]| {
+        let t = t.to_string();
+        let sig = hex::encode(mac256(FIELDY.as_bytes(), &[t.as_bytes(), b".", body]));
+        headers(&[(
+            "x-fieldy-signature",
+            format!("t={t},v1={},v0=ignored,v1={sig}", "ab".repeat(32)),
+        )])
+    };
+    let ok = charge("evt_1", "ok");
+    let ok_id = accepted(&s, "fieldy", fieldy(now, ok.as_bytes()), ok.as_bytes()).await;
+    let resent = accepted(&s, "fieldy", fieldy(now - 5, ok.as_bytes()), ok.as_bytes()).await;
+    assert_eq!(ok_id, resent, "re-signed with a new timestamp, same id");
+    let failed = charge("evt_2", "failed");
+    let failed_id = accepted(&s, "fieldy", fieldy(now, failed.as_bytes()), failed.as_bytes()).await;
+    let pending = charge("evt_3", "pending");
+    let pending_id = accepted(&s, "fieldy", fieldy(now, pending.as_bytes()), pending.as_bytes()).await;
+
+    // multi: several signatures, foreign ones skipped; the id is signed.
+    let note = br#"{"type":"note.added","data":{"note":"n-1"}}"#;
+    let multi = |ts: u64, id: &str, body: &[u8]| {
+        let ts = ts.to_string();
+        let sig = b64(&mac256(MULTI_KEY, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]));
+        let other = b64(&mac256(b"rotated-away", &[body]));
+        headers(&[
+            ("x-multi-id", id.to_owned()),
+            ("x-multi-timestamp", ts),
+            ("x-multi-signature", format!("v1a,{sig} v1,{other} v1,{sig}")),
+        ])
+    };
+    let note_id = accepted(&s, "multi", multi(now, "msg_1", note), note).await;
+    let note_retry = accepted(&s, "multi", multi(now + 7, "msg_1", note), note).await;
+    assert_eq!(note_id, note_retry, "a retry re-signed with a new timestamp keeps its id");
+    let mut forged = multi(now, "msg_1", note);
+    forged.retain(|(k, _)| k != "x-multi-id");
+    forged.push(("x-multi-id".into(), "msg_2".into()));
+    assert_eq!(refused(&s, "multi", forged, note).await, "signature_mismatch");
+
+    // blobby: a non-JSON body, routed by a header, published as data_base64.
+    let blob = b"\x89PNG\r\n\x1a\n not json at all";
+    let blob_headers = vec![
+        ("x-blobby-signature".to_string(), hex::encode(mac256(BLOBBY.as_bytes(), &[blob]))),
+        ("x-blobby-event".to_string(), "file.uploaded".to_string()),
+        ("x-blobby-file".to_string(), "f-1".to_string()),
+        ("content-type".to_string(), "image/png".to_string()),
+    ];
+    let blob_id = accepted(&s, "blobby", blob_headers, blob).await;
+
+    // Unknown to the catalogue: unrouted, keyed by the unrouted subject.
+    let unknown = br#"{"kind":"order.refunded","payload":{"id":"o-1","ref":"r-5"}}"#;
+    let unknown_id = accepted(&s, "hexa", hexa(HEXA[0], unknown, "d-9"), unknown).await;
+    // Not JSON for a JSON provider: dead-lettered, whole.
+    let garbage = b"kind=order.placed";
+    let dead_id = accepted(&s, "hexa", hexa(HEXA[0], garbage, "d-10"), garbage).await;
+
+    // -- Read everything back.
+    let orders = records(&s, "shared.orders", 4);
+    let o = &orders[&first];
+    assert_eq!(header(o, "ce_type").as_deref(), Some("hexa.order.placed"));
+    assert_eq!(key(o), "o-1");
+    let v = value_json(o);
+    assert_eq!(v["source"], "/providers/hexa");
+    assert_eq!(v["subject"], "o-1");
+    assert_eq!(v["userid"], "u-1");
+    assert_eq!(v["deliveryid"], "d-1");
+    assert_eq!(data_text(o), r#"{"id":"o-1","owner":"u-1","total":12.50}"#);
+    assert_eq!(header(&orders[&replayed], "ce_type").as_deref(), Some("hexa.order.placed"));
+    assert_eq!(value_json(&orders[&shipped_id])["type"], "hexa.order.shipped");
+
+    let things = records(&s, "webhooks.basey.thing.made", 1);
+    let t = &things[&made_id];
+    assert_eq!(key(t), "t-9");
+    assert_eq!(value_json(t)["time"], "2026-11-23T09:00:00Z");
+    assert!(value_json(t).get("deliveryid").is_none());
+
+    let ok_records = records(&s, "webhooks.fieldy.charge.ok", 2);
+    assert_eq!(ok_records.len(), 1, "both deliveries carry the one id");
+    let c = &ok_records[&ok_id];
+    assert_eq!((key(c), value_json(c)["deliveryid"].clone()), ("ch-1".into(), "evt_1".into()));
+    records(&s, "webhooks.fieldy.charge.failed", 1)
+        .get(&failed_id)
+        .expect("the failed charge on its own topic");
+
+    let notes = records(&s, "webhooks.multi.note.added", 2);
+    assert_eq!(notes.len(), 1, "the retry has the same id");
+    assert_eq!(value_json(&notes[&note_id])["deliveryid"], "msg_1");
+
+    let blobs = records(&s, "webhooks.blobby.file.uploaded", 1);
+    let b = value_json(&blobs[&blob_id]);
+    assert_eq!(b["datacontenttype"], "image/png");
+    assert_eq!(b["data_base64"], b64(blob));
+    assert!(b.get("data").is_none());
+    assert_eq!(key(&blobs[&blob_id]), "f-1");
+
+    let unrouted = records(&s, "webhooks.unrouted", 2);
+    let u = &unrouted[&unknown_id];
+    assert_eq!(value_json(u)["type"], "hexa.unknown");
+    assert_eq!(key(u), "r-5", "the first present unrouted_subject");
+    assert_eq!(value_json(&unrouted[&pending_id])["type"], "fieldy.unknown");
+
+    let dead = records(&s, "webhooks.deadletter", 1);
+    let d = &dead[&dead_id];
+    assert_eq!(d.payload(), Some(&garbage[..]));
+    assert_eq!(header(d, "x-provider").as_deref(), Some("hexa"));
+    assert_eq!(header(d, "x-deadletter-reason").as_deref(), Some("not_json"));
+
+    // Each provider is its own label: nothing else from the request becomes one.
+    for provider in ["hexa", "basey", "fieldy", "multi", "blobby"] {
+        let series = format!(r#"webhook_requests_total{{outcome="accepted",provider="{provider}"}}"#);
+        assert!(s.gateway.metric(&series).await >= 1.0, "{series}");
+    }
+    s.gateway.stop().await;
+}
