@@ -138,7 +138,12 @@ async fn setup() -> Setup {
 }
 
 /// Sends and expects a 200; returns the event id the gateway answered with.
-async fn accepted(s: &Setup, provider: &str, headers: Vec<(String, String)>, body: &[u8]) -> String {
+async fn accepted(
+    s: &Setup,
+    provider: &str,
+    headers: Vec<(String, String)>,
+    body: &[u8],
+) -> String {
     let reply = request(
         s.gateway.public,
         "POST",
@@ -168,7 +173,12 @@ async fn refused(s: &Setup, provider: &str, headers: Vec<(String, String)>, body
 
 /// The records on `topic`, by CloudEvents id.
 fn records(s: &Setup, topic: &str, expected: usize) -> HashMap<String, OwnedMessage> {
-    let got = read_topic(&s.broker.bootstrap(), topic, expected, Duration::from_secs(20));
+    let got = read_topic(
+        &s.broker.bootstrap(),
+        topic,
+        expected,
+        Duration::from_secs(20),
+    );
     assert_eq!(got.len(), expected, "{topic}");
     got.into_iter()
         .map(|m| (header(&m, "ce_id").expect("ce_id"), m))
@@ -200,18 +210,30 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     let placed = br#"{"kind":"order.placed","payload":{"id":"o-1","owner":"u-1","total":12.50}}"#;
     let hexa = |secret: &str, body: &[u8], delivery: &str| {
         headers(&[
-            ("x-hexa-signature", hex::encode(mac256(secret.as_bytes(), &[body]))),
+            (
+                "x-hexa-signature",
+                hex::encode(mac256(secret.as_bytes(), &[body])),
+            ),
             ("x-hexa-delivery", delivery.to_owned()),
         ])
     };
     let first = accepted(&s, "hexa", hexa(HEXA[0], placed, "d-1"), placed).await;
     let retry = accepted(&s, "hexa", hexa(HEXA[1], placed, "d-1"), placed).await;
-    assert_eq!(first, retry, "a retry keeps its id, whichever secret signed it");
+    assert_eq!(
+        first, retry,
+        "a retry keeps its id, whichever secret signed it"
+    );
     let replayed = accepted(&s, "hexa", hexa(HEXA[1], placed, "d-2"), placed).await;
-    assert_ne!(first, replayed, "the same body under another unsigned delivery id is another event");
+    assert_ne!(
+        first, replayed,
+        "the same body under another unsigned delivery id is another event"
+    );
     let shipped = br#"{"kind":"order.shipped","payload":{"id":"o-1"}}"#;
     let shipped_id = accepted(&s, "hexa", hexa(HEXA[0], shipped, "d-3"), shipped).await;
-    assert_eq!(refused(&s, "hexa", hexa("wrong", placed, "d-1"), placed).await, "signature_mismatch");
+    assert_eq!(
+        refused(&s, "hexa", hexa("wrong", placed, "d-1"), placed).await,
+        "signature_mismatch"
+    );
 
     // basey: base64 SHA-512 over "<ms>:<body>", a base64-encoded secret.
     let made = br#"{"type":"thing.made","data":{"thing":"t-9","at":"2026-11-23T10:00:00+01:00"}}"#;
@@ -219,14 +241,23 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     let basey = |ms: &str, body: &[u8]| {
         headers(&[
             ("x-basey-timestamp", ms.to_owned()),
-            ("x-basey-signature", b64(&mac512(BASEY_KEY, &[ms.as_bytes(), b":", body]))),
+            (
+                "x-basey-signature",
+                b64(&mac512(BASEY_KEY, &[ms.as_bytes(), b":", body])),
+            ),
         ])
     };
     let made_id = accepted(&s, "basey", basey(&ms, made), made).await;
     let stale = ((now - 3600) * 1000).to_string();
-    assert_eq!(refused(&s, "basey", basey(&stale, made), made).await, "timestamp_outside_window");
+    assert_eq!(
+        refused(&s, "basey", basey(&stale, made), made).await,
+        "timestamp_outside_window"
+    );
     let seconds = now.to_string(); // the wrong unit for this scheme: far in the past
-    assert_eq!(refused(&s, "basey", basey(&seconds, made), made).await, "timestamp_outside_window");
+    assert_eq!(
+        refused(&s, "basey", basey(&seconds, made), made).await,
+        "timestamp_outside_window"
+    );
 
     // fieldy: t=..,v1=..,v1=..; any v1 may match; the id is the body's signed /id.
     let charge = |id: &str, state: &str| {
@@ -245,34 +276,61 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     let resent = accepted(&s, "fieldy", fieldy(now - 5, ok.as_bytes()), ok.as_bytes()).await;
     assert_eq!(ok_id, resent, "re-signed with a new timestamp, same id");
     let failed = charge("evt_2", "failed");
-    let failed_id = accepted(&s, "fieldy", fieldy(now, failed.as_bytes()), failed.as_bytes()).await;
+    let failed_id = accepted(
+        &s,
+        "fieldy",
+        fieldy(now, failed.as_bytes()),
+        failed.as_bytes(),
+    )
+    .await;
     let pending = charge("evt_3", "pending");
-    let pending_id = accepted(&s, "fieldy", fieldy(now, pending.as_bytes()), pending.as_bytes()).await;
+    let pending_id = accepted(
+        &s,
+        "fieldy",
+        fieldy(now, pending.as_bytes()),
+        pending.as_bytes(),
+    )
+    .await;
 
     // multi: several signatures, foreign ones skipped; the id is signed.
     let note = br#"{"type":"note.added","data":{"note":"n-1"}}"#;
     let multi = |ts: u64, id: &str, body: &[u8]| {
         let ts = ts.to_string();
-        let sig = b64(&mac256(MULTI_KEY, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]));
+        let sig = b64(&mac256(
+            MULTI_KEY,
+            &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
+        ));
         let other = b64(&mac256(b"rotated-away", &[body]));
         headers(&[
             ("x-multi-id", id.to_owned()),
             ("x-multi-timestamp", ts),
-            ("x-multi-signature", format!("v1a,{sig} v1,{other} v1,{sig}")),
+            (
+                "x-multi-signature",
+                format!("v1a,{sig} v1,{other} v1,{sig}"),
+            ),
         ])
     };
     let note_id = accepted(&s, "multi", multi(now, "msg_1", note), note).await;
     let note_retry = accepted(&s, "multi", multi(now + 7, "msg_1", note), note).await;
-    assert_eq!(note_id, note_retry, "a retry re-signed with a new timestamp keeps its id");
+    assert_eq!(
+        note_id, note_retry,
+        "a retry re-signed with a new timestamp keeps its id"
+    );
     let mut forged = multi(now, "msg_1", note);
     forged.retain(|(k, _)| k != "x-multi-id");
     forged.push(("x-multi-id".into(), "msg_2".into()));
-    assert_eq!(refused(&s, "multi", forged, note).await, "signature_mismatch");
+    assert_eq!(
+        refused(&s, "multi", forged, note).await,
+        "signature_mismatch"
+    );
 
     // blobby: a non-JSON body, routed by a header, published as data_base64.
     let blob = b"\x89PNG\r\n\x1a\n not json at all";
     let blob_headers = vec![
-        ("x-blobby-signature".to_string(), hex::encode(mac256(BLOBBY.as_bytes(), &[blob]))),
+        (
+            "x-blobby-signature".to_string(),
+            hex::encode(mac256(BLOBBY.as_bytes(), &[blob])),
+        ),
         ("x-blobby-event".to_string(), "file.uploaded".to_string()),
         ("x-blobby-file".to_string(), "f-1".to_string()),
         ("content-type".to_string(), "image/png".to_string()),
@@ -297,8 +355,14 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     assert_eq!(v["userid"], "u-1");
     assert_eq!(v["deliveryid"], "d-1");
     assert_eq!(data_text(o), r#"{"id":"o-1","owner":"u-1","total":12.50}"#);
-    assert_eq!(header(&orders[&replayed], "ce_type").as_deref(), Some("hexa.order.placed"));
-    assert_eq!(value_json(&orders[&shipped_id])["type"], "hexa.order.shipped");
+    assert_eq!(
+        header(&orders[&replayed], "ce_type").as_deref(),
+        Some("hexa.order.placed")
+    );
+    assert_eq!(
+        value_json(&orders[&shipped_id])["type"],
+        "hexa.order.shipped"
+    );
 
     let things = records(&s, "webhooks.basey.thing.made", 1);
     let t = &things[&made_id];
@@ -309,7 +373,10 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     let ok_records = records(&s, "webhooks.fieldy.charge.ok", 2);
     assert_eq!(ok_records.len(), 1, "both deliveries carry the one id");
     let c = &ok_records[&ok_id];
-    assert_eq!((key(c), value_json(c)["deliveryid"].clone()), ("ch-1".into(), "evt_1".into()));
+    assert_eq!(
+        (key(c), value_json(c)["deliveryid"].clone()),
+        ("ch-1".into(), "evt_1".into())
+    );
     records(&s, "webhooks.fieldy.charge.failed", 1)
         .get(&failed_id)
         .expect("the failed charge on its own topic");
@@ -335,12 +402,67 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     let d = &dead[&dead_id];
     assert_eq!(d.payload(), Some(&garbage[..]));
     assert_eq!(header(d, "x-provider").as_deref(), Some("hexa"));
-    assert_eq!(header(d, "x-deadletter-reason").as_deref(), Some("not_json"));
+    assert_eq!(
+        header(d, "x-deadletter-reason").as_deref(),
+        Some("not_json")
+    );
 
     // Each provider is its own label: nothing else from the request becomes one.
     for provider in ["hexa", "basey", "fieldy", "multi", "blobby"] {
-        let series = format!(r#"webhook_requests_total{{outcome="accepted",provider="{provider}"}}"#);
+        let series =
+            format!(r#"webhook_requests_total{{outcome="accepted",provider="{provider}"}}"#);
         assert!(s.gateway.metric(&series).await >= 1.0, "{series}");
     }
     s.gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_providers_secret_file_is_re_read_and_decoded_as_its_definition_says() {
+    let broker = Broker::start();
+    broker.create_default_topics();
+    broker.create_topic("webhooks.basey.thing.made");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(&file, PROVIDERS).unwrap();
+    let secret = dir.path().join("basey");
+    std::fs::write(&secret, format!("{}\n", b64(b"first key"))).unwrap();
+    let env = gateway_env(
+        &broker.bootstrap(),
+        &[
+            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
+            ("BASEY_SECRET_FILE", secret.to_str().unwrap()),
+            ("GATEWAY_SECRET_RELOAD_SECS", "1"),
+        ],
+    );
+    let gateway = Gateway::start_ready(env).await;
+    let body = br#"{"type":"thing.made","data":{"thing":"t-1"}}"#;
+    let public = gateway.public;
+    let send = |key: &'static [u8]| async move {
+        let ms = (now_secs() * 1000).to_string();
+        let headers = headers(&[
+            (
+                "x-basey-signature",
+                b64(&mac512(key, &[ms.as_bytes(), b":", body])),
+            ),
+            ("x-basey-timestamp", ms),
+        ]);
+        request(public, "POST", "/webhooks/basey", &headers, body.to_vec()).await
+    };
+    assert_eq!(send(b"first key").await.unwrap().status, 200);
+
+    std::fs::write(&secret, format!("{}\n", b64(b"second key"))).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while send(b"second key").await.unwrap().status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated secret never took effect"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        send(b"first key").await.unwrap().status,
+        401,
+        "the old key is gone"
+    );
+    gateway.stop().await;
 }
