@@ -767,11 +767,14 @@ def main() -> int:
             schema_rejects(with_definition(signature={"algo": "sha256"}), "an unknown nested key"))
     r.check("schema rejects an unknown preset",
             schema_rejects(with_definition(preset="gitlab"), "preset gitlab"))
-    r.check("schema rejects a definition without preset, signature.header or event",
+    r.check("schema rejects a definition without preset, signature.header, event or event.data",
             lambda: (schema_rejects(with_definition(preset=None), "no preset and no signature")(),
                      schema_rejects({"providers": {"definitions": [dict(LEDGER, signature={"encoding": "hex"})]}},
                                     "no preset and no signature.header")(),
-                     schema_rejects({"providers": {"definitions": [dict(LEDGER, event=None)]}}, "no preset and no event")()))
+                     schema_rejects({"providers": {"definitions": [{k: v for k, v in LEDGER.items() if k != "event"}]}},
+                                    "no preset and no event")(),
+                     schema_rejects({"providers": {"definitions": [dict(LEDGER, event={"name": "/kind"})]}},
+                                    "no preset and no event.data")()))
     r.check("schema rejects a source that is neither a pointer, {header} nor {field}",
             lambda: (schema_rejects({"providers": {"definitions": [dict(LEDGER, event={"name": "kind", "data": ""})]}},
                                     "a pointer without /")(),
