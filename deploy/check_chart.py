@@ -837,6 +837,11 @@ def main() -> int:
             lambda: (render_fails({"providers": {"definitions": [ACME], "secrets": {"acme2": {"key": "k"}}}}, "providers.secrets.acme2")(),
                      render_fails({"providers": {"definitions": [ACME]}, "secrets": {"inline": {"providers": {"acmee": "s"}}}},
                                   "secrets.inline.providers.acmee")()))
+    r.check("render refuses two inline values under one key of the chart's Secret",
+            render_fails({"providers": {"definitions": [ACME], "secrets": {"acme": {"key": "m2m-webhook-secret"}}},
+                          "secrets": {"existingSecret": "", "inline": {"m2mWebhookSecret": "m", "transfersSignatureToken": "t",
+                                                                       "providers": {"acme": "a"}}}},
+                         "the key m2m-webhook-secret"))
     r.check("render refuses a configured provider without any secret source",
             render_fails({"providers": {"definitions": [ACME]},
                           "secrets": {"existingSecret": "", "inline": {"m2mWebhookSecret": "m", "transfersSignatureToken": "t"}}},

@@ -203,9 +203,9 @@ Validates the values the schema cannot (relations between keys). Renders nothing
 {{/*
 The configured providers' rules that span keys or providers: unique names and secret
 variables (two `_FILE` variables of one name would leave one provider without its
-secret), a secret source for each, and providers.secrets / secrets.inline.providers
+secret), a secret source for each, providers.secrets / secrets.inline.providers
 naming only defined providers (a misspelt name would silently leave a provider
-disabled). Renders nothing.
+disabled), and one inline value per key of the chart's Secret. Renders nothing.
 */}}
 {{- define "webhook-gateway.validateDefinitions" -}}
 {{- $names := list }}
