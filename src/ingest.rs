@@ -17,12 +17,12 @@ use crate::config::Config;
 use crate::envelope::{DeadLetter, EventId};
 use crate::error::RequestError;
 use crate::metrics::{Metrics, Outcome};
-use crate::normalize::{normalize, Normalized, Plan, RequestMeta};
+use crate::normalize::{normalize, Plan, RequestMeta};
 use crate::providers::rules::DEADLETTER;
 use crate::providers::Definition;
 use crate::publish::Publisher;
 use crate::respond;
-use crate::routing::{Route, Topics};
+use crate::routing::{Destination, Route, Topics};
 use crate::trace::TraceParent;
 use crate::verify::{verify, KeyRing, Verified};
 
@@ -249,27 +249,19 @@ impl Ingest {
         #[cfg(feature = "test-hooks")]
         crate::test_hooks::panic_on_request(meta.content_type.as_deref());
         let normalized = normalize(&enabled.plan, verified, headers, meta, received_at);
-        let record = self.topics.record(&normalized);
-        let outcome = match Route::of(&normalized) {
-            Route::Typed(_) => Outcome::Accepted,
-            Route::Unrouted => Outcome::Unrouted,
-            Route::DeadLetter => Outcome::Deadlettered,
-        };
-        self.publisher.publish(&record).await?;
-        let event_type = match &normalized {
-            Normalized::Event(e) => e.type_name.clone(),
-            Normalized::DeadLetter(_) => DEADLETTER.into(),
-        };
+        let routed = self.topics.route(&normalized);
+        self.publisher.publish(&routed.record).await?;
         self.metrics
-            .published(&enabled.plan.name, &event_type, &record.topic);
+            .published(&enabled.plan.name, &routed.type_name, &routed.record.topic);
         Ok(Accepted {
-            id: normalized.id().to_hex(),
-            outcome,
-            event_type,
-            entity: match &normalized {
-                Normalized::Event(e) => e.subject.clone(),
-                Normalized::DeadLetter(_) => None,
+            id: routed.id.to_hex(),
+            outcome: match routed.destination {
+                Destination::Typed => Outcome::Accepted,
+                Destination::Unrouted => Outcome::Unrouted,
+                Destination::DeadLetter => Outcome::Deadlettered,
             },
+            event_type: routed.type_name,
+            entity: routed.subject,
         })
     }
 

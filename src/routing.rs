@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::envelope::Record;
+use crate::envelope::{EventId, Record};
 use crate::normalize::Normalized;
 use crate::providers::rules::{check_topic_name, topic_name, DEADLETTER, UNROUTED};
 use crate::providers::Definition;
@@ -27,6 +27,28 @@ impl<'a> Route<'a> {
             Normalized::DeadLetter(_) => Route::DeadLetter,
         }
     }
+}
+
+/// What routing made of a normalized webhook: the record to produce, and the
+/// facts the request reports (its answer, log line and metrics), so that
+/// nothing downstream reads them from the webhook again.
+#[derive(Debug)]
+pub struct Routed {
+    pub record: Record,
+    pub destination: Destination,
+    pub id: EventId,
+    /// The canonical type, `<provider>.unknown`, or `deadletter`.
+    pub type_name: Arc<str>,
+    /// The entity the event is about, when known.
+    pub subject: Option<String>,
+}
+
+/// Which kind of topic a webhook went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Typed,
+    Unrouted,
+    DeadLetter,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +109,26 @@ impl Topics {
         match normalized {
             Normalized::Event(e) => e.to_record(topic),
             Normalized::DeadLetter(d) => d.to_record(topic),
+        }
+    }
+
+    /// The record and the facts of a normalized webhook.
+    pub fn route(&self, normalized: &Normalized<'_>) -> Routed {
+        let destination = match Route::of(normalized) {
+            Route::Typed(_) => Destination::Typed,
+            Route::Unrouted => Destination::Unrouted,
+            Route::DeadLetter => Destination::DeadLetter,
+        };
+        let (type_name, subject) = match normalized {
+            Normalized::Event(e) => (e.type_name.clone(), e.subject.clone()),
+            Normalized::DeadLetter(_) => (DEADLETTER.into(), None),
+        };
+        Routed {
+            record: self.record(normalized),
+            destination,
+            id: normalized.id(),
+            type_name,
+            subject,
         }
     }
 
