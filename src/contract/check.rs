@@ -115,7 +115,7 @@ pub fn compare(old: &Value, new: &Value) -> Result<Vec<Change>, String> {
             say(false, format!("`{id}` added"));
         }
     }
-    changes.sort_by(|a, b| b.breaking.cmp(&a.breaking));
+    changes.sort_by_key(|c| std::cmp::Reverse(c.breaking));
     Ok(changes)
 }
 
