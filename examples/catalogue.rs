@@ -25,7 +25,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ),
     (
         "m2m",
-        r#"{"event":"operation.created","data":{"operationId":"op-1001","referenceId":"user-42","amount":{"send":"100.00","receive":"98.50","fee":"1.50"},"status":"completed","createdAt":"2026-11-23T10:05:00Z"}}"#,
+        r#"{"event":"operation.created","data":{"operationId":"op-1001","referenceId":"user-42","amount":{"send":100.00,"receive":98.50,"fee":1.50},"status":"completed","createdAt":"2026-11-23T10:05:00Z"}}"#,
     ),
     (
         "m2m",

@@ -14,13 +14,16 @@ say() { printf '\n==> %s\n' "$*"; }
 # with TLS), curl for the tests that run printed commands as a user would,
 # python3-venv for the chart checks' virtual environment, prometheus (the server and
 # promtool) for the alert unit tests and the dashboard test against a real Prometheus,
-# valgrind (callgrind) for the instruction-count guard.
+# valgrind (callgrind) for the instruction-count guard, node and npm for the official
+# AsyncAPI parser that checks the consumer contract.
 missing=()
 for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl python3 prometheus valgrind; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 # The chart checks create a virtual environment: Debian's python3 needs python3-venv.
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
     say "installing system packages: ${missing[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -36,6 +39,30 @@ fi
 tansu --version | grep -qx "tansu $TANSU_VERSION" || { echo "tansu $TANSU_VERSION is required and could not be installed" >&2; exit 1; }
 { promtool --version && prometheus --version; } >/dev/null 2>&1 || { echo "prometheus and promtool are required (Debian package prometheus)" >&2; exit 1; }
 valgrind --version >/dev/null 2>&1 || { echo "valgrind is required for the instruction-count guard (Debian package valgrind)" >&2; exit 1; }
+
+# The consumer contract's independent checks (scripts/contract): the official AsyncAPI
+# parser, the exact npm tree of package-lock.json (install scripts off), and a virtual
+# environment with jsonschema (validates every record the tests read back) and
+# confluent-kafka (the README's consumer example), every package pinned in
+# requirements.txt. Each is reinstalled when its pin file changes.
+CONTRACT_TOOLS=scripts/contract
+CONTRACT_VENV=.venv-contract
+ASYNCAPI_PARSER_VERSION=3.6.3
+if ! cmp -s "$CONTRACT_TOOLS/package-lock.json" "$CONTRACT_TOOLS/node_modules/.installed-from" 2>/dev/null; then
+    say "installing @asyncapi/parser $ASYNCAPI_PARSER_VERSION (npm ci in $CONTRACT_TOOLS)"
+    npm ci --prefix "$CONTRACT_TOOLS" --ignore-scripts --no-audit --no-fund
+    cp "$CONTRACT_TOOLS/package-lock.json" "$CONTRACT_TOOLS/node_modules/.installed-from"
+fi
+[ "$(node -p "require('./$CONTRACT_TOOLS/node_modules/@asyncapi/parser/package.json').version" 2>/dev/null)" = "$ASYNCAPI_PARSER_VERSION" ] \
+    || { echo "@asyncapi/parser $ASYNCAPI_PARSER_VERSION is required in $CONTRACT_TOOLS/node_modules and could not be installed" >&2; exit 1; }
+if ! cmp -s "$CONTRACT_TOOLS/requirements.txt" "$CONTRACT_VENV/.installed-from" 2>/dev/null; then
+    say "installing the contract's Python tools into $CONTRACT_VENV ($CONTRACT_TOOLS/requirements.txt)"
+    [ -x "$CONTRACT_VENV/bin/python" ] || python3 -m venv "$CONTRACT_VENV"
+    "$CONTRACT_VENV/bin/pip" install -q --disable-pip-version-check -r "$CONTRACT_TOOLS/requirements.txt"
+    cp "$CONTRACT_TOOLS/requirements.txt" "$CONTRACT_VENV/.installed-from"
+fi
+"$CONTRACT_VENV/bin/python" -c 'import jsonschema, rfc3339_validator, confluent_kafka' \
+    || { echo "jsonschema, rfc3339-validator and confluent-kafka are required in $CONTRACT_VENV and could not be installed" >&2; exit 1; }
 
 # The dependency audit (about 10 minutes to build, once per machine).
 audit_version() { cargo audit --version 2>/dev/null | awk '{print $NF}'; }
@@ -69,8 +96,14 @@ cargo fmt --check
 say "lints"
 cargo clippy --locked --all-targets -- -D warnings
 
-say "tests (unit, end to end with tansu, broker faults, hostile input)"
-cargo test --locked --no-fail-fast
+say "tests (unit, end to end with tansu, broker faults, hostile input, the consumer contract)"
+# Every record the tests read back is kept here, with its gateway's contract.
+records="$scratch/contract-records"
+mkdir "$records"
+CONTRACT_RECORDS_DIR="$records" cargo test --locked --no-fail-fast
+
+say "contract: every record the tests read back validates against its gateway's contract (jsonschema, draft-07)"
+"$CONTRACT_VENV/bin/python" "$CONTRACT_TOOLS/validate_records.py" "$records"
 
 say "benchmarks, built in the test profile and run once in smoke mode (figures: cargo bench)"
 cargo test --locked --benches

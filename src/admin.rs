@@ -1,9 +1,12 @@
-//! The admin port: `/metrics`, `/healthz`, `/readyz`, within a connection cap
-//! and the public port's head limits. Never exposed through the webhook ingress.
+//! The admin port: `/metrics`, `/healthz`, `/readyz` and `/contract` (the
+//! consumer contract of this deployment), within a connection cap and the
+//! public port's head limits. Never exposed through the webhook ingress.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
@@ -24,14 +27,24 @@ const MAX_CONNECTIONS: usize = 64;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves the admin port until the task is cancelled.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    contract: Bytes,
+) {
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let builder = Arc::new(http1_builder(HEADER_TIMEOUT));
     loop {
         let (stream, permit) = accept_within(&listener, &connections).await;
-        let (metrics, health) = (metrics.clone(), health.clone());
+        let (metrics, health, contract) = (metrics.clone(), health.clone(), contract.clone());
         let service = service_fn(move |request: Request<Incoming>| {
-            let response = answer(request.method(), request.uri().path(), &metrics, &health);
+            let state = State {
+                metrics: &metrics,
+                health: &health,
+                contract: &contract,
+            };
+            let response = answer(request.method(), request.uri().path(), &state);
             async move { Ok::<_, Infallible>(response) }
         });
         let builder = builder.clone();
@@ -44,16 +57,25 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Hea
     }
 }
 
+/// What the admin port answers from.
+struct State<'a> {
+    metrics: &'a Metrics,
+    health: &'a Health,
+    /// The rendered contract document (cheap to clone: shared bytes).
+    contract: &'a Bytes,
+}
+
 /// The admin port's answers: a plain function of the request's method and path
 /// and the gateway's state, so it is tested without sockets.
-fn answer(method: &Method, path: &str, metrics: &Metrics, health: &Health) -> Answer {
+fn answer(method: &Method, path: &str, state: &State) -> Answer {
     if method != Method::GET && method != Method::HEAD {
         return respond::admin_method_not_allowed();
     }
     match path {
-        "/metrics" => respond::metrics(metrics.encode()),
+        "/metrics" => respond::metrics(state.metrics.encode()),
         "/healthz" => respond::text(StatusCode::OK, "ok\n"),
-        "/readyz" if health.is_ready() => respond::text(StatusCode::OK, "ready\n"),
+        "/contract" => respond::contract(state.contract.clone()),
+        "/readyz" if state.health.is_ready() => respond::text(StatusCode::OK, "ready\n"),
         "/readyz" => respond::text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
         _ => respond::text(StatusCode::NOT_FOUND, "not found\n"),
     }
@@ -66,7 +88,13 @@ mod tests {
     #[test]
     fn the_admin_port_answers_probes_metrics_and_nothing_else() {
         let (metrics, health) = (Metrics::new(), Health::default());
-        let answer = |method: Method, path: &str| answer(&method, path, &metrics, &health);
+        let contract = Bytes::from_static(b"{\"asyncapi\":\"3.0.0\"}\n");
+        let state = State {
+            metrics: &metrics,
+            health: &health,
+            contract: &contract,
+        };
+        let answer = |method: Method, path: &str| answer(&method, path, &state);
         assert_eq!(answer(Method::GET, "/healthz").status(), 200);
         assert_eq!(
             answer(Method::GET, "/readyz").status(),
@@ -86,6 +114,13 @@ mod tests {
             scrape.headers()[http::header::CONTENT_TYPE],
             "text/plain; version=0.0.4"
         );
+        let document = answer(Method::GET, "/contract");
+        assert_eq!(document.status(), 200);
+        assert_eq!(
+            document.headers()[http::header::CONTENT_TYPE],
+            "application/json"
+        );
+        assert_eq!(answer(Method::HEAD, "/contract").status(), 200);
         assert_eq!(answer(Method::GET, "/webhooks/m2m").status(), 404);
         let post = answer(Method::POST, "/metrics");
         assert_eq!(post.status(), 405);

@@ -28,4 +28,6 @@ pub enum Command {
     Topics(crate::topics::TopicsArgs),
     /// Show the provider definitions (built-in and GATEWAY_PROVIDERS_FILE's) as the gateway reads them.
     Providers(crate::providers::show::ProvidersArgs),
+    /// Print the consumer contract (AsyncAPI 3.0) of every record this configuration can publish.
+    Contract(crate::contract::ContractArgs),
 }

@@ -21,7 +21,7 @@ pub const DEMO_M2M_SECRET: &str = "dev-m2m-secret";
 pub const DEMO_TRANSFERS_TOKEN: &str = "dev-transfers-token";
 const PARTITIONS: i32 = 3;
 
-const SAMPLE_M2M: &str = r#"{"event":"operation.created","data":{"operationId":"op-1001","referenceId":"user-42","amount":{"send":"100.00","receive":"98.50","fee":"1.50"},"status":"completed","createdAt":"2026-11-23T10:00:00Z"}}"#;
+const SAMPLE_M2M: &str = r#"{"event":"operation.created","data":{"operationId":"op-1001","referenceId":"user-42","amount":{"send":100.00,"receive":98.50,"fee":1.50},"status":"completed","createdAt":"2026-11-23T10:00:00Z"}}"#;
 const SAMPLE_TRANSFERS: &str = r#"{"event":"Payment.Status","data":{"status":"Completed","userId":"user-42","paymentReference":"pay-2001","amount":100.23,"description":"Transaction Successful","senderAccountName":"Demo Sender","sourceAccountNumber":"0000000000","sourceBankCode":"000","destinationAccountNumber":"1111111111","destinationBankCode":"111"}}"#;
 
 /// Settings `--dev` would silently ignore: refuse them instead, so nobody

@@ -227,11 +227,49 @@ impl Envelope<'_> {
 pub struct DeadLetter<'a> {
     pub id: EventId,
     pub provider: &'a str,
-    /// A short code: `not_json`, `not_object`, `missing_event`, `missing_data`, `event_too_long`,
-    /// or `internal_error` (a panic after verification; see `ingest`).
-    pub reason: &'static str,
+    pub reason: DeadLetterReason,
     pub content_type: Option<String>,
     pub body: &'a [u8],
+}
+
+/// Why a verified body went to the dead-letter topic: its
+/// `x-deadletter-reason` header, one list for the engine and the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterReason {
+    /// Not UTF-8 JSON (for a `body: json` provider).
+    NotJson,
+    /// JSON, but not an object.
+    NotObject,
+    /// No event name at `event.name`.
+    MissingEvent,
+    /// No object at `event.data`.
+    MissingData,
+    /// An event name longer than the bound.
+    EventTooLong,
+    /// A panic after verification (see `ingest`).
+    InternalError,
+}
+
+impl DeadLetterReason {
+    pub const ALL: [DeadLetterReason; 6] = [
+        DeadLetterReason::NotJson,
+        DeadLetterReason::NotObject,
+        DeadLetterReason::MissingEvent,
+        DeadLetterReason::MissingData,
+        DeadLetterReason::EventTooLong,
+        DeadLetterReason::InternalError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterReason::NotJson => "not_json",
+            DeadLetterReason::NotObject => "not_object",
+            DeadLetterReason::MissingEvent => "missing_event",
+            DeadLetterReason::MissingData => "missing_data",
+            DeadLetterReason::EventTooLong => "event_too_long",
+            DeadLetterReason::InternalError => "internal_error",
+        }
+    }
 }
 
 impl DeadLetter<'_> {
@@ -240,7 +278,10 @@ impl DeadLetter<'_> {
         let mut headers = vec![
             ("ce_id", id.clone().into_bytes()),
             ("x-provider", self.provider.as_bytes().to_vec()),
-            ("x-deadletter-reason", self.reason.as_bytes().to_vec()),
+            (
+                "x-deadletter-reason",
+                self.reason.as_str().as_bytes().to_vec(),
+            ),
         ];
         if let Some(ct) = &self.content_type {
             headers.push(("content-type", ct.as_bytes().to_vec()));

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::budget::{BodyBudget, Reservation, SMALL_BODY_BYTES};
 use crate::config::Config;
-use crate::envelope::{DeadLetter, EventId};
+use crate::envelope::{DeadLetter, DeadLetterReason, EventId};
 use crate::error::RequestError;
 use crate::metrics::{Metrics, Outcome};
 use crate::normalize::{normalize, Plan, RequestMeta};
@@ -286,7 +286,7 @@ impl Ingest {
         let record = DeadLetter {
             id,
             provider,
-            reason: "internal_error",
+            reason: DeadLetterReason::InternalError,
             content_type: meta.content_type.clone(),
             body: verified.get(),
         }

@@ -34,7 +34,8 @@
 //! - [`cli`]: the command line: the gateway or one of its subcommands
 //! - [`config`]: settings from flags and environment, secrets loaded once
 //! - [`metrics`]: Prometheus metrics on the gateway's own registry
-//! - [`admin`]: the admin port: metrics and probes, a plain request-to-answer function
+//! - [`admin`]: the admin port: metrics, probes and the contract, a plain request-to-answer function
+//! - [`contract`]: the consumer contract: an AsyncAPI 3.0 document of every record, `contract --check`
 //! - [`health`]: liveness and readiness, and the topic watcher that drives readiness
 //! - [`reload`]: re-reads secret files when they change (rotation without restart)
 //! - [`sign`]: the `sign` subcommand (sign a body as a provider would)
@@ -45,6 +46,7 @@ pub mod admin;
 pub mod budget;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod dev;
 pub mod envelope;
 pub mod error;

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use webhook_gateway::cli::{Cli, Command};
 use webhook_gateway::config::{Config, Env};
+use webhook_gateway::server::StartError;
 use webhook_gateway::EX_USAGE;
 
 fn main() -> ExitCode {
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
             "providers",
             webhook_gateway::providers::show::main(args, &env),
         ),
+        Some(Command::Contract(args)) => webhook_gateway::contract::main(args, &env),
         None if cli.run.dev => webhook_gateway::dev::main(cli.run, env),
         None => {
             let config = match Config::from_sources(&cli.run, &env) {
@@ -41,6 +43,11 @@ fn main() -> ExitCode {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             match runtime.block_on(webhook_gateway::run(config, shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
+                // A `schema:` file of a definition is part of the configuration.
+                Err(StartError::Contract(e)) => {
+                    eprintln!("webhook-gateway: configuration error: {e}");
+                    ExitCode::from(EX_USAGE)
+                }
                 Err(e) => {
                     tracing::error!("{e}");
                     ExitCode::FAILURE

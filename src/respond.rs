@@ -69,6 +69,11 @@ pub fn metrics(body: String) -> Answer {
     )
 }
 
+/// The consumer contract (AsyncAPI 3.0, JSON), rendered once at start-up.
+pub fn contract(body: Bytes) -> Answer {
+    with_body(StatusCode::OK, body, "application/json")
+}
+
 /// 405 on the admin port, which serves `GET` and `HEAD` only.
 pub fn admin_method_not_allowed() -> Answer {
     let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -41,6 +42,9 @@ pub enum StartError {
     },
     #[error("cannot create the Kafka producer: {0}")]
     Producer(#[from] rdkafka::error::KafkaError),
+    /// A definition's `schema:` file cannot be used: a configuration error.
+    #[error(transparent)]
+    Contract(#[from] crate::providers::DefinitionError),
 }
 
 /// A started gateway: its bound addresses (port 0 in tests) and its publisher
@@ -66,6 +70,10 @@ pub async fn start<F>(config: Config, shutdown: F) -> Result<Running, StartError
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    // First: a bad `schema:` file is a configuration error, before any connection.
+    let contract = Bytes::from(crate::contract::render(&crate::contract::document(
+        &config,
+    )?));
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     let publisher = Publisher::new(&config.kafka, config.publish_timeout, metrics.clone())?;
@@ -95,7 +103,7 @@ where
     spawn_until(
         &tasks,
         &background,
-        admin::serve(admin, metrics.clone(), health.clone()),
+        admin::serve(admin, metrics.clone(), health.clone(), contract),
     );
     spawn_until(
         &tasks,

@@ -18,13 +18,16 @@ use time::OffsetDateTime;
 
 pub use plan::Plan;
 
-use crate::envelope::{Data, DeadLetter, Envelope, EventId};
+use crate::envelope::{Data, DeadLetter, DeadLetterReason, Envelope, EventId};
 use crate::providers::compiled::{Body, TimestampFormat};
 use crate::providers::rules::{DEADLETTER, MAX_EVENT_NAME_LEN, MAX_ID_LEN};
 use crate::verify::{parse_timestamp, Verified};
 use json::{text_of, Found};
 use plan::Value;
 
+// One per request, on the stack for a moment: boxing the event would cost an
+// allocation on every request to save bytes on the rarer dead letter.
+#[allow(clippy::large_enum_variant)]
 pub enum Normalized<'a> {
     Event(Envelope<'a>),
     DeadLetter(DeadLetter<'a>),
@@ -138,7 +141,7 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
         Value::Body(_) => None,
         v => inputs.raw(v),
     });
-    let dead = |reason: &'static str| {
+    let dead = |reason: DeadLetterReason| {
         Normalized::DeadLetter(DeadLetter {
             id: event_id(plan, outside.as_deref(), bytes),
             provider: &plan.name,
@@ -162,7 +165,7 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
             // Checked in the order the built-ins always did: a missing name first.
             return match event_name(plan, &inputs) {
                 Err(reason) => dead(reason),
-                Ok(_) => dead("missing_data"),
+                Ok(_) => dead(DeadLetterReason::MissingData),
             };
         }
     };
@@ -233,22 +236,22 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
 }
 
 /// The body's pointed-at values, or why the body is not a JSON object.
-fn read_json<'a>(plan: &Plan, bytes: &'a [u8]) -> Result<Found<'a>, &'static str> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not_json")?;
+fn read_json<'a>(plan: &Plan, bytes: &'a [u8]) -> Result<Found<'a>, DeadLetterReason> {
+    let text = std::str::from_utf8(bytes).map_err(|_| DeadLetterReason::NotJson)?;
     // An array would be walked positionally; the format's bodies are objects.
     if !text.trim_start().starts_with('{') {
         return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-            Ok(_) => Err("not_object"),
-            Err(_) => Err("not_json"),
+            Ok(_) => Err(DeadLetterReason::NotObject),
+            Err(_) => Err(DeadLetterReason::NotJson),
         };
     }
-    plan.trie.read(text).map_err(|_| "not_json")
+    plan.trie.read(text).map_err(|_| DeadLetterReason::NotJson)
 }
 
 /// The provider's event name (with `join` appended when present), or the
 /// dead-letter reason. A name in the body must be a JSON string; a number
 /// there is no name, as the built-ins have always read it.
-fn event_name<B>(plan: &Plan, inputs: &Inputs<'_, '_, B>) -> Result<String, &'static str> {
+fn event_name<B>(plan: &Plan, inputs: &Inputs<'_, '_, B>) -> Result<String, DeadLetterReason> {
     let name = match &plan.event_name {
         Value::Body(slot) => inputs
             .found
@@ -257,13 +260,13 @@ fn event_name<B>(plan: &Plan, inputs: &Inputs<'_, '_, B>) -> Result<String, &'st
             .and_then(text_of),
         other => inputs.raw(other),
     };
-    let mut name = name.ok_or("missing_event")?.into_owned();
+    let mut name = name.ok_or(DeadLetterReason::MissingEvent)?.into_owned();
     if let Some(join) = plan.join.as_ref().and_then(|v| inputs.raw(v)) {
         name.push('.');
         name.push_str(&join);
     }
     if name.len() > MAX_EVENT_NAME_LEN {
-        return Err("event_too_long");
+        return Err(DeadLetterReason::EventTooLong);
     }
     Ok(name)
 }
@@ -346,7 +349,7 @@ mod tests {
                     data.to_owned(),
                 )
             }
-            Normalized::DeadLetter(d) => panic!("dead-lettered: {}", d.reason),
+            Normalized::DeadLetter(d) => panic!("dead-lettered: {:?}", d.reason),
         }
     }
 
@@ -356,7 +359,7 @@ mod tests {
         match normalized(&plan, &v, &[], None) {
             Normalized::DeadLetter(d) => {
                 assert_eq!(d.body, body);
-                d.reason
+                d.reason.as_str()
             }
             Normalized::Event(_) => panic!("routed: {}", String::from_utf8_lossy(body)),
         }
@@ -540,7 +543,7 @@ mod tests {
         let Normalized::DeadLetter(d) = normalized(&plan, &v, &[], None) else {
             panic!("routed")
         };
-        assert_eq!(d.reason, "missing_event");
+        assert_eq!(d.reason, DeadLetterReason::MissingEvent);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod common;
 mod ack_semantics;
 mod cli;
 mod configured;
+mod contract;
 mod dev_mode;
 mod end_to_end;
 mod hostile_input;

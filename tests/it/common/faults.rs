@@ -158,7 +158,8 @@ impl Drop for Proxy {
     }
 }
 
-/// Every record of `topic`, read until nothing new arrives for `idle`.
+/// Every record of `topic`, read until nothing new arrives for `idle`; each is
+/// kept for the contract check (`records`).
 pub fn read_all(bootstrap: &str, topic: &str, idle: Duration) -> Vec<OwnedMessage> {
     let consumer = super::reader(bootstrap, topic);
     let mut out = Vec::new();
@@ -170,6 +171,7 @@ pub fn read_all(bootstrap: &str, topic: &str, idle: Duration) -> Vec<OwnedMessag
             last = Instant::now();
         }
     }
+    super::records::keep(bootstrap, &out);
     out
 }
 

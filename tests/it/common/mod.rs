@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use webhook_gateway::config::{Config, RunArgs};
 
 pub mod faults;
+pub mod records;
 
 pub const M2M_SECRET: &str = "m2m-test-secret";
 pub const TRANSFERS_SECRET: &str = "transfers-test-token";
@@ -262,6 +263,7 @@ impl Gateway {
         if std::env::var_os("TEST_LOG").is_some() {
             webhook_gateway::init_logging(webhook_gateway::config::LogFormat::Text);
         }
+        records::register(&config);
         let (tx, rx) = oneshot::channel::<()>();
         let running = webhook_gateway::start(config, async move {
             let _ = rx.await;
@@ -465,6 +467,7 @@ pub async fn send_signed(addr: SocketAddr, provider: &str, body: &[u8]) -> Resul
 
 /// Reads `topic` from the beginning until `expected` records arrived or
 /// `within` passed, and returns them (fewer on time-out: callers assert).
+/// Each is kept for the contract check (`records`).
 pub fn read_topic(
     bootstrap: &str,
     topic: &str,
@@ -479,6 +482,7 @@ pub fn read_topic(
             out.push(message.detach());
         }
     }
+    records::keep(bootstrap, &out);
     out
 }
 
@@ -536,6 +540,7 @@ pub struct Process {
 
 impl Process {
     pub fn start(env: &HashMap<String, String>, stderr: Stdio) -> Process {
+        records::register_env(env);
         let public: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let child = Command::new(binary())

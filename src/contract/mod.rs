@@ -1,0 +1,265 @@
+//! The consumer contract: an AsyncAPI 3.0 document of every record the
+//! configuration can publish, generated from the definitions and the topic
+//! settings, so it cannot drift from what the gateway writes.
+//!
+//! - [`data`]: the schema of each type's `data` (built-in, a `schema:` file,
+//!   or an open object) and the `dataschema` URI that names it
+//! - [`schema`]: one record's schemas: the CloudEvent envelope, headers, key
+//! - [`asyncapi`]: the document: channels, operations, messages, bindings
+//! - [`check`]: `contract --check OLD`, the changes that break consumers
+//!
+//! `webhook-gateway contract` prints it, the admin port serves it at
+//! `GET /contract`, and `contract/asyncapi.json` is the built-ins' copy.
+
+pub mod asyncapi;
+pub mod check;
+pub mod data;
+pub mod schema;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::Value;
+
+pub use data::{DataSchemas, DATASCHEMA_PREFIX, DRAFT_07};
+
+use crate::config::{Config, Env, RunArgs};
+use crate::providers::DefinitionError;
+
+/// The document for a loaded configuration. Fails only on a configured
+/// `schema:` file that cannot be used (a start-up error, exit 64). Loaded
+/// here rather than in config, so that config never imports the contract
+/// (which reads config).
+pub fn document(config: &Config) -> Result<Value, DefinitionError> {
+    let schemas = DataSchemas::load(&config.providers)?;
+    Ok(asyncapi::document(config, &schemas))
+}
+
+/// The document as served and committed: pretty JSON, keys sorted, one
+/// trailing newline.
+pub fn render(document: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(document).expect("a JSON value serializes");
+    text.push('\n');
+    text
+}
+
+/// One message's payload schema alone, for `contract --type`: a canonical
+/// type, `<provider>.unknown` or `deadletter`.
+pub fn message_schema(document: &Value, type_name: &str) -> Option<Value> {
+    let mut schema = document
+        .pointer("/components/schemas")?
+        .get(type_name)?
+        .clone();
+    let object = schema.as_object_mut()?;
+    object.insert("$schema".into(), Value::from(DRAFT_07));
+    Some(schema)
+}
+
+#[derive(Args, Debug)]
+pub struct ContractArgs {
+    /// Print only this type's record schema (JSON Schema draft-07): a canonical type,
+    /// <provider>.unknown or deadletter
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "check")]
+    pub type_name: Option<String>,
+    /// Compare with an earlier document: list the changes, exit 1 when one breaks consumers
+    #[arg(long, value_name = "OLD")]
+    pub check: Option<PathBuf>,
+}
+
+/// The placeholder broker list for the configuration `contract` reads: the
+/// contract depends on the definitions and topic settings, never on a broker,
+/// and nothing connects to it.
+const NO_BROKER: &str = "contract.invalid:9092";
+
+/// `webhook-gateway contract`: reads the same settings as the gateway
+/// (`GATEWAY_PROVIDERS_FILE`, `GATEWAY_TOPIC_PREFIX`, `GATEWAY_TOPIC_OVERRIDES`);
+/// no broker needed.
+pub fn main(args: ContractArgs, env: &Env) -> ExitCode {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("webhook-gateway contract: {e}");
+        ExitCode::from(crate::EX_USAGE)
+    };
+    let mut env = env.clone();
+    env.entry("KAFKA_BOOTSTRAP_SERVERS".into())
+        .or_insert_with(|| NO_BROKER.into());
+    let config = match Config::from_sources(&RunArgs::default(), &env) {
+        Ok(config) => config,
+        Err(e) => return fail(&format!("configuration error: {e}")),
+    };
+    let doc = match document(&config) {
+        Ok(doc) => doc,
+        Err(e) => return fail(&format!("configuration error: {e}")),
+    };
+    if let Some(type_name) = args.type_name {
+        return match message_schema(&doc, &type_name) {
+            Some(schema) => {
+                print!("{}", render(&schema));
+                ExitCode::SUCCESS
+            }
+            None => {
+                let known: Vec<&String> = doc["components"]["schemas"]
+                    .as_object()
+                    .map(|m| m.keys().collect())
+                    .unwrap_or_default();
+                let known: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
+                fail(&format!(
+                    "no type `{type_name}` (known: {})",
+                    known.join(", ")
+                ))
+            }
+        };
+    }
+    let Some(old_path) = args.check else {
+        print!("{}", render(&doc));
+        return ExitCode::SUCCESS;
+    };
+    let old = match std::fs::read_to_string(&old_path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+    {
+        Ok(old) => old,
+        Err(e) => return fail(&format!("{}: {e}", old_path.display())),
+    };
+    let changes = match check::compare(&old, &doc) {
+        Ok(changes) => changes,
+        Err(e) => return fail(&format!("{}: {e}", old_path.display())),
+    };
+    for change in &changes {
+        println!("{change}");
+    }
+    let breaking = changes.iter().filter(|c| c.breaking).count();
+    if breaking > 0 {
+        println!(
+            "{breaking} change(s) break consumers of {}",
+            old_path.display()
+        );
+        ExitCode::FAILURE
+    } else {
+        println!("no change breaks consumers of {}", old_path.display());
+        ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The document for the built-ins with `extra` settings.
+    pub fn document_for(extra: &[(&str, &str)]) -> Value {
+        let mut env: Env = [("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        env.retain(|_, v| !v.is_empty());
+        let config = Config::from_sources(&RunArgs::default(), &env).unwrap();
+        document(&config).unwrap()
+    }
+
+    #[test]
+    fn one_channel_per_topic_with_the_types_that_land_there() {
+        let doc = document_for(&[]);
+        let channels = doc["channels"].as_object().unwrap();
+        let names: Vec<&str> = channels.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "webhooks.deadletter",
+                "webhooks.m2m.link.created",
+                "webhooks.m2m.link.opened",
+                "webhooks.m2m.operation.cancelled",
+                "webhooks.m2m.operation.created",
+                "webhooks.m2m.user.data_request",
+                "webhooks.transfers.payment.completed",
+                "webhooks.transfers.payment.failed",
+                "webhooks.unrouted",
+            ]
+        );
+        let unrouted: Vec<&String> = channels["webhooks.unrouted"]["messages"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(unrouted, ["m2m.unknown", "transfers.unknown"]);
+        assert_eq!(
+            doc["operations"]["send.webhooks.unrouted"]["messages"][1],
+            json!({"$ref": "#/channels/webhooks.unrouted/messages/transfers.unknown"})
+        );
+        assert_eq!(
+            channels["webhooks.m2m.link.created"]["bindings"]["kafka"]["topic"],
+            "webhooks.m2m.link.created"
+        );
+    }
+
+    #[test]
+    fn prefix_and_overrides_move_types_and_shared_topics_carry_both() {
+        let doc = document_for(&[
+            ("GATEWAY_TOPIC_PREFIX", "wh"),
+            (
+                "GATEWAY_TOPIC_OVERRIDES",
+                "m2m.operation.created=ops,m2m.operation.cancelled=ops,deadletter=dlq",
+            ),
+        ]);
+        let ops: Vec<&String> = doc["channels"]["ops"]["messages"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(ops, ["m2m.operation.cancelled", "m2m.operation.created"]);
+        assert!(doc["channels"]["dlq"]["messages"]["deadletter"].is_object());
+        assert!(doc["channels"]["wh.m2m.link.created"].is_object());
+        assert!(doc["channels"].get("wh.m2m.operation.created").is_none());
+    }
+
+    #[test]
+    fn a_type_message_names_its_key_headers_and_envelope() {
+        let doc = document_for(&[]);
+        let m = &doc["components"]["messages"]["transfers.payment.failed"];
+        assert_eq!(
+            m["payload"],
+            json!({"$ref": "#/components/schemas/transfers.payment.failed"})
+        );
+        assert_eq!(m["contentType"], "application/cloudevents+json");
+        assert_eq!(
+            m["x-key"],
+            json!({"sources": ["/data/paymentReference"], "otherwise": "id"})
+        );
+        assert_eq!(
+            m["headers"]["properties"]["ce_type"]["const"],
+            "transfers.payment.failed"
+        );
+        let schema = &doc["components"]["schemas"]["transfers.payment.failed"];
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(
+            schema["properties"]["providerevent"]["const"],
+            "Payment.Status"
+        );
+        assert_eq!(
+            schema["properties"]["data"]["allOf"][1],
+            json!({"type": "object", "required": ["status"], "properties": {"status": {"const": "Failed"}}})
+        );
+        let uri = schema["properties"]["dataschema"]["const"]
+            .as_str()
+            .unwrap();
+        assert!(uri.starts_with("urn:webhook-gateway:schema:transfers.payment.failed:"));
+        // The built-ins have no delivery id and a JSON body.
+        assert!(schema["properties"].get("deliveryid").is_none());
+        assert!(schema["properties"].get("data_base64").is_none());
+        // Unknown types carry an open `data` and no dataschema.
+        let unknown = &doc["components"]["schemas"]["m2m.unknown"];
+        assert!(unknown["properties"].get("dataschema").is_none());
+        assert_eq!(unknown["properties"]["data"]["type"], "object");
+    }
+
+    #[test]
+    fn the_type_flag_prints_one_self_contained_schema() {
+        let doc = document_for(&[]);
+        let schema = message_schema(&doc, "m2m.link.created").unwrap();
+        assert_eq!(schema["$schema"], DRAFT_07);
+        assert!(!render(&schema).contains("$ref"));
+        assert!(message_schema(&doc, "deadletter").is_some());
+        assert!(message_schema(&doc, "m2m.nope").is_none());
+    }
+}

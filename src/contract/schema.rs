@@ -1,0 +1,310 @@
+//! The JSON Schemas of one record: the CloudEvent (structured mode) of a
+//! type, or the dead letter, with their Kafka headers and key. Each is
+//! self-contained (no `$ref`), so `contract --type` can print it alone.
+//!
+//! The envelope is closed (`additionalProperties: false`): a record with an
+//! attribute the contract does not name fails the suite's validation, so the
+//! contract cannot fall behind the records. `data` stays open where the
+//! provider may add fields.
+
+use serde_json::{json, Map, Value};
+
+use super::data::DataSchema;
+use crate::envelope::{DeadLetterReason, CLOUDEVENTS_CONTENT_TYPE};
+use crate::providers::compiled::Body;
+use crate::providers::rules::{MAX_EVENT_NAME_LEN, MAX_ID_LEN};
+use crate::providers::Definition;
+
+/// 32 lower-case hex digits: 128 bits of SHA-256.
+pub const EVENT_ID_PATTERN: &str = "^[0-9a-f]{32}$";
+/// W3C trace context level 1, as `trace::TraceParent` accepts it.
+const TRACEPARENT_PATTERN: &str = "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$";
+
+/// What a type's records carry, as far as the definition decides it.
+pub struct Event<'a> {
+    pub def: &'a Definition,
+    pub type_name: &'a str,
+    /// The catalogue entry's event name; `None` for `<provider>.unknown`.
+    pub provider_event: Option<&'a str>,
+    /// Where the key and `subject` come from (the entry's `subject`, or the
+    /// definition's `unrouted_subject`); none means the event id is the key.
+    pub subject_sources: Vec<Value>,
+    pub data: DataSchema,
+}
+
+fn text(description: &str) -> Value {
+    json!({ "type": "string", "minLength": 1, "description": description })
+}
+
+fn bounded(description: &str, max: usize) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": max, "description": description })
+}
+
+fn constant(value: &str, description: &str) -> Value {
+    json!({ "type": "string", "const": value, "description": description })
+}
+
+fn event_id(description: &str) -> Value {
+    json!({ "type": "string", "pattern": EVENT_ID_PATTERN, "description": description })
+}
+
+fn time(description: &str) -> Value {
+    json!({ "type": "string", "format": "date-time", "description": description })
+}
+
+/// The sources of the key, in the words of the key's description.
+fn sources_text(sources: &[Value]) -> String {
+    let names: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => format!("the entity id at {one}"),
+        many => format!("the first entity id present of {}", many.join(", ")),
+    }
+}
+
+/// The CloudEvent in the record's value.
+pub fn envelope(e: &Event) -> Value {
+    let def = e.def;
+    let mut properties = Map::new();
+    let mut required = vec![
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "time",
+        "datacontenttype",
+        "provider",
+        "providerevent",
+        "receivedat",
+    ];
+    properties.insert("specversion".into(), constant("1.0", "CloudEvents 1.0."));
+    properties.insert(
+        "id".into(),
+        event_id(
+            "The event id: the same webhook delivered again has the same id, any other a different one. Deduplicate on it.",
+        ),
+    );
+    properties.insert(
+        "source".into(),
+        constant(&def.source(), "The provider, as a URI reference."),
+    );
+    properties.insert("type".into(), constant(e.type_name, "The canonical type."));
+    if !e.subject_sources.is_empty() {
+        properties.insert(
+            "subject".into(),
+            bounded(
+                &format!(
+                    "{}: the record key. Absent when the body names none (a JSON string or number of at most {MAX_ID_LEN} bytes); the key is then the event id.",
+                    capitalised(&sources_text(&e.subject_sources))
+                ),
+                MAX_ID_LEN,
+            ),
+        );
+    }
+    properties.insert(
+        "time".into(),
+        time(match &def.event.time {
+            Some(_) => "When the event happened: the provider's time when present and readable, else the receive time. UTC.",
+            None => "When the gateway received the event (the provider sends no time). UTC.",
+        }),
+    );
+    properties.insert(
+        "receivedat".into(),
+        time("When the gateway received the request. UTC, milliseconds."),
+    );
+    properties.insert(
+        "provider".into(),
+        constant(&def.name, "The provider's name (extension)."),
+    );
+    properties.insert(
+        "providerevent".into(),
+        match e.provider_event {
+            Some(name) => constant(name, "The provider's own event name (extension)."),
+            None => bounded(
+                "The provider's own event name, one the catalogue does not route (extension).",
+                MAX_EVENT_NAME_LEN,
+            ),
+        },
+    );
+    if def.event.user.is_some() {
+        properties.insert(
+            "userid".into(),
+            bounded(
+                "The integrator's own user id, when the body names one (extension).",
+                MAX_ID_LEN,
+            ),
+        );
+    }
+    properties.insert(
+        "traceparent".into(),
+        json!({
+            "type": "string",
+            "pattern": TRACEPARENT_PATTERN,
+            "description": "The W3C trace context of the request, when it carried a valid one (CloudEvents distributed tracing extension).",
+        }),
+    );
+    if def.id.is_some() {
+        properties.insert(
+            "deliveryid".into(),
+            text("The provider's delivery id, the same on every retry, when the request carried one (extension)."),
+        );
+    }
+    if let Some(uri) = &e.data.uri {
+        properties.insert(
+            "dataschema".into(),
+            json!({
+                "type": "string",
+                "format": "uri",
+                "const": uri,
+                "description": "Names the schema of `data`, the one in this contract.",
+            }),
+        );
+    }
+    properties.insert("data".into(), e.data.schema.clone());
+
+    let json_data = constant(
+        "application/json",
+        "`data` is the provider's JSON object, byte for byte.",
+    );
+    let mut schema = json!({
+        "type": "object",
+        "title": e.type_name,
+        "additionalProperties": false,
+    });
+    match def.body {
+        Body::Json => {
+            properties.insert("datacontenttype".into(), json_data);
+            required.push("data");
+        }
+        Body::Any => {
+            properties.insert(
+                "datacontenttype".into(),
+                text("`application/json` with `data`; for a body that is not JSON, the request's content type (`application/octet-stream` when it sent none) with `data_base64`."),
+            );
+            properties.insert(
+                "data_base64".into(),
+                json!({
+                    "type": "string",
+                    "contentEncoding": "base64",
+                    "description": "A body that is not JSON, byte for byte, in base64.",
+                }),
+            );
+            schema["oneOf"] = json!([
+                {"required": ["data"], "properties": {"datacontenttype": {"const": "application/json"}}},
+                {"required": ["data_base64"]},
+            ]);
+        }
+    }
+    schema["description"] = json!(format!(
+        "Records of type `{}`: a CloudEvent in structured mode, the record's value as UTF-8 JSON.",
+        e.type_name
+    ));
+    schema["required"] = json!(required);
+    schema["properties"] = Value::Object(properties);
+    schema
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The CloudEvent's Kafka headers (each one string).
+pub fn event_headers(e: &Event) -> Value {
+    let mut properties = Map::new();
+    properties.insert(
+        "content-type".into(),
+        constant(
+            CLOUDEVENTS_CONTENT_TYPE,
+            "Structured mode: the whole event is the value.",
+        ),
+    );
+    properties.insert("ce_id".into(), event_id("The event's `id`, for filtering."));
+    properties.insert(
+        "ce_type".into(),
+        constant(e.type_name, "The event's `type`, for filtering."),
+    );
+    properties.insert(
+        "ce_source".into(),
+        constant(&e.def.source(), "The event's `source`, for filtering."),
+    );
+    if !e.subject_sources.is_empty() {
+        properties.insert(
+            "ce_subject".into(),
+            bounded("The event's `subject`, when it has one.", MAX_ID_LEN),
+        );
+    }
+    properties.insert(
+        "ce_traceparent".into(),
+        json!({
+            "type": "string",
+            "pattern": TRACEPARENT_PATTERN,
+            "description": "The event's `traceparent`, when it has one.",
+        }),
+    );
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["content-type", "ce_id", "ce_type", "ce_source"],
+        "properties": properties,
+    })
+}
+
+/// The record key of a CloudEvent.
+pub fn event_key(e: &Event) -> Value {
+    let description = if e.subject_sources.is_empty() {
+        "The event id (32 hex digits): the body names no entity for this type.".to_owned()
+    } else {
+        format!(
+            "{} (also `subject`), else the event id: keeps one entity's records in order within the topic.",
+            capitalised(&sources_text(&e.subject_sources))
+        )
+    };
+    json!({ "type": "string", "minLength": 1, "maxLength": MAX_ID_LEN, "description": description })
+}
+
+/// How the key is chosen, for `contract --check` to compare (`x-key`).
+pub fn event_key_rule(e: &Event) -> Value {
+    json!({ "sources": e.subject_sources, "otherwise": "id" })
+}
+
+/// The dead letter's value: the request body, which may be anything.
+pub fn deadletter_payload() -> Value {
+    json!({
+        "title": "deadletter",
+        "description": "The verified request body, byte for byte: not necessarily JSON, nor UTF-8. The headers say why it is here.",
+    })
+}
+
+pub fn deadletter_headers(providers: &[&str]) -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["ce_id", "x-provider", "x-deadletter-reason"],
+        "properties": {
+            "ce_id": event_id("The event id, as a CloudEvent of this body would have it."),
+            "x-provider": {
+                "type": "string",
+                "enum": providers,
+                "description": "The provider that signed the body.",
+            },
+            "x-deadletter-reason": {
+                "type": "string",
+                "enum": DeadLetterReason::ALL.map(DeadLetterReason::as_str),
+                "description": "Why the body is not an event: not_json, not_object (JSON but not an object), missing_event (no event name), missing_data (no data object), event_too_long (the event name is too long), internal_error (a bug in the gateway after verification).",
+            },
+            "content-type": text("The request's content type, when it sent one."),
+        },
+    })
+}
+
+pub fn deadletter_key() -> Value {
+    event_id("The event id.")
+}
+
+pub fn deadletter_key_rule() -> Value {
+    json!({ "sources": [], "otherwise": "id" })
+}
