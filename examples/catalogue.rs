@@ -6,6 +6,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use webhook_gateway::config::{key_ring, Config, RunArgs};
+use webhook_gateway::contract::DataSchemas;
 use webhook_gateway::normalize::{normalize, Plan, RequestMeta};
 use webhook_gateway::sign::{signature_headers, Parts};
 use webhook_gateway::verify::verify;
@@ -52,6 +53,7 @@ fn main() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let config = Config::from_sources(&RunArgs::default(), &env).expect("defaults");
+    let schemas = DataSchemas::load(&config.providers).expect("the built-ins' schemas");
     let received = UNIX_EPOCH + Duration::from_millis(1_795_428_002_512); // 2026-11-23T10:00:02.512Z
     for (provider, body) in SAMPLES {
         let def = config.providers.get(provider).expect("a built-in");
@@ -80,7 +82,8 @@ fn main() {
             content_type: Some("application/x-www-form-urlencoded".into()),
             traceparent: None,
         };
-        let plan = Plan::new(def);
+        // Records carry their type's `dataschema` (the consumer contract's URI).
+        let plan = Plan::new(def).with_dataschemas(|ty| schemas.uri(ty).map(str::to_owned));
         let normalized = normalize(&plan, &verified, &headers, &meta, received);
         let record = config.topics.record(&normalized);
         println!("topic: {}\nkey: {}", record.topic, record.key);

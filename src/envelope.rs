@@ -108,6 +108,8 @@ pub struct Envelope<'a> {
     pub traceparent: Option<String>,
     /// `None`: `application/json`; else the request's content type (`data_base64`).
     pub datacontenttype: Option<String>,
+    /// The URI of the type's `data` schema in the consumer contract, when known.
+    pub dataschema: Option<Arc<str>>,
     pub data: Data<'a>,
 }
 
@@ -131,6 +133,8 @@ struct CloudEvent<'a> {
     subject: Option<&'a str>,
     time: &'a str,
     datacontenttype: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataschema: Option<&'a str>,
     provider: &'a str,
     providerevent: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,6 +167,7 @@ impl Envelope<'_> {
                 .datacontenttype
                 .as_deref()
                 .unwrap_or("application/json"),
+            dataschema: self.dataschema.as_deref(),
             provider: self.provider,
             providerevent: &self.provider_event,
             deliveryid: self.delivery_id.as_deref(),

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::budget::{BodyBudget, Reservation, SMALL_BODY_BYTES};
 use crate::config::Config;
+use crate::contract::DataSchemas;
 use crate::envelope::{DeadLetter, DeadLetterReason, EventId};
 use crate::error::RequestError;
 use crate::metrics::{Metrics, Outcome};
@@ -86,7 +87,13 @@ struct Accepted {
 }
 
 impl Ingest {
-    pub fn new(config: &Config, publisher: Arc<Publisher>, metrics: Arc<Metrics>) -> Ingest {
+    /// `schemas` name each type's `data` schema: the records' `dataschema`.
+    pub fn new(
+        config: &Config,
+        schemas: &DataSchemas,
+        publisher: Arc<Publisher>,
+        metrics: Arc<Metrics>,
+    ) -> Ingest {
         let providers = config
             .providers
             .list
@@ -94,7 +101,7 @@ impl Ingest {
             .filter_map(|def| {
                 config.secrets.get(&def.name).map(|s| EnabledProvider {
                     definition: def.clone(),
-                    plan: Plan::new(def),
+                    plan: Plan::new(def).with_dataschemas(|ty| schemas.uri(ty).map(str::to_owned)),
                     keys: RwLock::new(Arc::new(s.keys.clone())),
                 })
             })

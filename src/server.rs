@@ -71,9 +71,10 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     // First: a bad `schema:` file is a configuration error, before any connection.
-    let contract = Bytes::from(crate::contract::render(&crate::contract::document(
-        &config,
-    )?));
+    let schemas = crate::contract::DataSchemas::load(&config.providers)?;
+    let contract = Bytes::from(crate::contract::render(&crate::contract::document_with(
+        &config, &schemas,
+    )));
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     let publisher = Publisher::new(&config.kafka, config.publish_timeout, metrics.clone())?;
@@ -90,7 +91,12 @@ where
     })?;
 
     log_startup(&config, public_addr, admin_addr);
-    let ingest = Arc::new(Ingest::new(&config, publisher.clone(), metrics.clone()));
+    let ingest = Arc::new(Ingest::new(
+        &config,
+        &schemas,
+        publisher.clone(),
+        metrics.clone(),
+    ));
     metrics.initialise(ingest.names());
 
     // Everything but the public listener runs until shutdown cancels it.

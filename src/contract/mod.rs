@@ -33,7 +33,12 @@ use crate::providers::DefinitionError;
 /// (which reads config).
 pub fn document(config: &Config) -> Result<Value, DefinitionError> {
     let schemas = DataSchemas::load(&config.providers)?;
-    Ok(asyncapi::document(config, &schemas))
+    Ok(document_with(config, &schemas))
+}
+
+/// The document for a configuration whose schemas are loaded already.
+pub fn document_with(config: &Config, schemas: &DataSchemas) -> Value {
+    asyncapi::document(config, schemas)
 }
 
 /// The document as served and committed: pretty JSON, keys sorted, one

@@ -192,12 +192,16 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
                     .is_some_and(|text| text == *want)
             })
         });
-    let (type_name, subject, routed): (Arc<str>, _, _) = match entry {
-        Some(e) => (e.type_name.clone(), inputs.id(&e.subject), true),
+    let (type_name, subject, dataschema): (Arc<str>, _, _) = match entry {
+        Some(e) => (
+            e.type_name.clone(),
+            inputs.id(&e.subject),
+            e.dataschema.clone(),
+        ),
         None => (
             plan.unknown_type.clone(),
             plan.unrouted_subject.iter().find_map(|v| inputs.id(v)),
-            false,
+            None,
         ),
     };
     let received_at = received_rfc3339(received_at);
@@ -222,7 +226,7 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
         provider: &plan.name,
         source: &plan.source,
         type_name,
-        routed,
+        routed: entry.is_some(),
         provider_event,
         subject,
         user_id: plan.user.as_ref().and_then(|v| inputs.id(v)),
@@ -231,6 +235,7 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
         received_at,
         traceparent: meta.traceparent.clone(),
         datacontenttype,
+        dataschema,
         data,
     })
 }

@@ -33,6 +33,8 @@ impl Value {
 #[derive(Debug)]
 pub struct Entry {
     pub type_name: Arc<str>,
+    /// The `dataschema` URI of this type's records, when a schema is known.
+    pub dataschema: Option<Arc<str>>,
     pub subject: Value,
     /// Slots whose text must equal these strings.
     pub when: Vec<(usize, String)>,
@@ -87,6 +89,7 @@ impl Plan {
                 .collect();
             entries.push(Entry {
                 type_name: e.type_name.as_str().into(),
+                dataschema: None,
                 subject,
                 when,
             });
@@ -109,6 +112,15 @@ impl Plan {
             entries,
             by_name,
         }
+    }
+
+    /// Names each type's `data` schema (the consumer contract's URIs), for
+    /// the records' `dataschema` attribute.
+    pub fn with_dataschemas(mut self, uri: impl Fn(&str) -> Option<String>) -> Plan {
+        for e in &mut self.entries {
+            e.dataschema = uri(&e.type_name).map(Arc::from);
+        }
+        self
     }
 
     /// The catalogue entries named `event`, in the order written.

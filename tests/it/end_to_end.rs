@@ -200,6 +200,18 @@ async fn every_type_lands_on_its_topic_as_a_cloudevent_with_data_byte_for_byte()
         assert_eq!(value["type"], case.ce_type, "{what}");
         assert_eq!(value["subject"].as_str(), case.subject, "{what}");
         assert_eq!(value["datacontenttype"], "application/json", "{what}");
+        // The type's `data` schema, named as the consumer contract names it;
+        // an unrouted event has no known schema.
+        let schema = value["dataschema"].as_str().unwrap_or_default();
+        if case.ce_type.ends_with(".unknown") {
+            assert_eq!(schema, "", "{what}: no dataschema");
+        } else {
+            let prefix = format!("urn:webhook-gateway:schema:{}:", case.ce_type);
+            assert!(
+                schema.starts_with(&prefix) && schema.len() == prefix.len() + 16,
+                "{what}: dataschema {schema:?}"
+            );
+        }
         assert_eq!(value["provider"], case.provider, "{what}");
         assert_eq!(value["providerevent"], case.event, "{what}");
         assert_eq!(value["userid"].as_str(), case.userid, "{what}");
