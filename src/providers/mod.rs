@@ -21,6 +21,8 @@ pub mod show;
 
 #[cfg(test)]
 mod check_tests;
+#[cfg(test)]
+mod presets_tests;
 
 pub use compiled::Definition;
 pub use load::{DefinitionError, Definitions};
