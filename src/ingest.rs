@@ -51,6 +51,8 @@ pub struct Ingest {
     max_body_bytes: usize,
     body_timeout: Duration,
     replay_tolerance: Duration,
+    #[cfg(feature = "test-hooks")]
+    clock: fn() -> SystemTime,
 }
 
 /// A request's place under the in-flight cap. The gauge follows the permit:
@@ -120,6 +122,8 @@ impl Ingest {
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout,
             replay_tolerance: config.replay_tolerance,
+            #[cfg(feature = "test-hooks")]
+            clock: config.clock,
         }
     }
 
@@ -205,7 +209,10 @@ impl Ingest {
         let (body, reservation) = self.read_body(body, &parts.headers).await?;
 
         let keys = enabled.keys.read().expect("keys lock").clone();
+        #[cfg(not(feature = "test-hooks"))]
         let received_at = SystemTime::now();
+        #[cfg(feature = "test-hooks")]
+        let received_at = (self.clock)();
         let verified = verify(
             &enabled.definition,
             &keys,

@@ -1,7 +1,8 @@
 //! Fault injection for the tests, compiled only with the `test-hooks` feature
 //! (the integration tests turn it on through a dev-dependency on this crate):
 //! never part of a release build. The publisher's hooks (`inject_fatal_error`,
-//! `set_replacement_fault`) sit beside the code they break, under the same feature.
+//! `set_replacement_fault`) sit beside the code they break, under the same feature,
+//! and so does the clock a test may hand the gateway (`Config::clock`).
 
 /// A verified request with this content type panics right after verification,
 /// as a bug in normalize or routing would. A header, not a body scan: test
