@@ -13,6 +13,7 @@ mod end_to_end;
 mod hostile_input;
 mod http_contract;
 mod operations;
+mod presets;
 mod properties;
 mod readme;
 mod reliability;
