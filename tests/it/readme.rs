@@ -1,6 +1,7 @@
 //! The README is the operator's reference: every environment variable the
 //! code reads must appear in its configuration section, the built-in
-//! providers' secret variables (read from their definitions) included.
+//! providers' secret variables (read from their definitions) included, and
+//! the definitions "Add a provider" shows load as they are written.
 
 use std::path::Path;
 
@@ -68,4 +69,73 @@ fn every_environment_variable_the_code_reads_is_in_the_configuration_table() {
     );
     // Read by tracing-subscriber, not by our code.
     assert!(section.contains("RUST_LOG"));
+}
+
+/// The text of the README section that starts with `heading`, up to the next
+/// heading of the same or a higher level.
+fn section(readme: &str, heading: &str) -> String {
+    let start = readme.find(heading).unwrap_or_else(|| panic!("{heading}"));
+    let level = heading.bytes().take_while(|&b| b == b'#').count();
+    let rest = &readme[start + heading.len()..];
+    let end = rest
+        .match_indices("\n#")
+        .find(|(i, _)| rest[i + 1..].bytes().take_while(|&b| b == b'#').count() <= level)
+        .map_or(rest.len(), |(i, _)| i);
+    rest[..end].to_owned()
+}
+
+/// The fenced blocks of `lang` in `text`.
+fn blocks<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
+    let fence = format!("```{lang}\n");
+    text.match_indices(&fence)
+        .map(|(i, _)| {
+            let body = &text[i + fence.len()..];
+            &body[..body.find("```").expect("a closed fence")]
+        })
+        .collect()
+}
+
+#[test]
+fn the_add_a_provider_definitions_load_and_its_commands_name_them() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let text = section(&readme, "### Add a provider");
+    let yaml = blocks(&text, "yaml");
+    assert_eq!(yaml.len(), 1, "one providers file");
+    let defs = webhook_gateway::providers::Definitions::with_file(Some(("README.md", yaml[0])))
+        .unwrap_or_else(|e| panic!("the README's providers file: {e}"));
+    let configured = defs.configured();
+    let presets: Vec<_> = configured
+        .iter()
+        .map(|d| d.preset.as_deref().unwrap_or("none"))
+        .collect();
+    assert_eq!(presets, ["standard-webhooks", "github"]);
+    assert!(configured.iter().all(|d| !d.events.is_empty()));
+
+    // Every preset is in the section's table.
+    for (preset, _) in webhook_gateway::providers::load::PRESETS {
+        assert!(text.contains(&format!("| `{preset}` |")), "{preset}");
+    }
+    // The shell blocks set the definitions' secret variables and sign as
+    // providers the definitions define.
+    let shell = blocks(&text, "sh").concat();
+    for d in configured {
+        assert!(
+            shell.contains(&format!("export {}=", d.secret.env)),
+            "{}: its secret variable",
+            d.name
+        );
+    }
+    let signed: Vec<_> = shell
+        .match_indices("webhook-gateway sign ")
+        .map(|(i, m)| shell[i + m.len()..].split_whitespace().next().unwrap())
+        .collect();
+    assert!(!signed.is_empty());
+    for name in signed {
+        assert!(defs.get(name).is_some(), "`sign {name}`: not defined");
+        assert!(
+            shell.contains(&format!("/webhooks/{name}")),
+            "`sign {name}` posts to its own path"
+        );
+    }
 }
