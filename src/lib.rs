@@ -39,6 +39,8 @@
 //! - [`health`]: liveness and readiness, and the topic watcher that drives readiness
 //! - [`reload`]: re-reads secret files when they change (rotation without restart)
 //! - [`sign`]: the `sign` subcommand (sign a body as a provider would)
+//! - [`sample`]: a webhook a definition routes (its `sample:`, or one built from its
+//!   catalogue), for `--dev`'s commands and the README's event catalogue
 //! - [`topics`]: the `topics check|create` subcommand
 //! - [`dev`]: `--dev`: an embedded broker, demo secrets, a live view of the topics
 
@@ -59,6 +61,7 @@ pub mod publish;
 pub mod reload;
 pub mod respond;
 pub mod routing;
+pub mod sample;
 pub mod server;
 pub mod sign;
 pub mod topics;
