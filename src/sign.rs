@@ -31,12 +31,18 @@ pub struct SignArgs {
     /// Timestamp to sign, for schemes with one [default: now, in the definition's format]
     #[arg(long)]
     pub timestamp: Option<String>,
-    /// Delivery id to send, for definitions with one [default: derived from the body and timestamp]
+    /// Delivery id to send, for definitions that take it from a header or field
+    /// [default: derived from the body and timestamp]
     #[arg(long)]
     pub id: Option<String>,
     /// Print a complete curl command that posts the body to URL
     #[arg(long, value_name = "URL")]
     pub curl: Option<String>,
+    /// Another request header, `NAME: VALUE` (repeatable): what the definition reads
+    /// besides the signature, such as an event name from a header. A content-type
+    /// replaces the curl command's application/json
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
 }
 
 /// The parts a sender chooses besides the body.
@@ -174,6 +180,12 @@ pub fn main(args: SignArgs, env: &Env) -> Result<String, String> {
             names.join(", ")
         )
     })?;
+    check_parts(def, &args)?;
+    let extra = args
+        .headers
+        .iter()
+        .map(|h| extra_header(def, h))
+        .collect::<Result<Vec<_>, _>>()?;
     let secret = secret(&args, def, env)?;
     let mut body = Vec::new();
     std::io::stdin()
@@ -183,16 +195,26 @@ pub fn main(args: SignArgs, env: &Env) -> Result<String, String> {
         timestamp: args.timestamp.clone(),
         id: args.id.clone(),
     };
-    let headers = signature_headers(def, &secret, &body, &parts)?;
+    for (key, header) in routing_headers(def) {
+        if !extra.iter().any(|(name, _)| *name == header) {
+            eprintln!(
+                "note: provider `{}` reads {key} from the header {header}; add --header '{header}: ...'",
+                def.name
+            );
+        }
+    }
+    let typed = extra.iter().any(|(name, _)| name == "content-type");
+    let mut headers = signature_headers(def, &secret, &body, &parts)?;
+    headers.extend(extra);
     Ok(match &args.curl {
         None => headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect(),
         Some(url) => {
             let body =
                 std::str::from_utf8(&body).map_err(|_| "--curl needs a UTF-8 body".to_owned())?;
-            let mut cmd = format!(
-                "curl -sS -i -X POST {} -H 'content-type: application/json'",
-                shell_quote(url)
-            );
+            let mut cmd = format!("curl -sS -i -X POST {}", shell_quote(url));
+            if !typed {
+                cmd.push_str(" -H 'content-type: application/json'");
+            }
             for (k, v) in &headers {
                 cmd.push_str(&format!(" -H {}", shell_quote(&format!("{k}: {v}"))));
             }
@@ -200,4 +222,70 @@ pub fn main(args: SignArgs, env: &Env) -> Result<String, String> {
             cmd
         }
     })
+}
+
+/// `--timestamp` and `--id` only for a definition that sends them in a header
+/// or field: anything else would be silently ignored.
+fn check_parts(def: &Definition, args: &SignArgs) -> Result<(), String> {
+    if args.timestamp.is_some() && def.timestamp.is_none() {
+        return Err(format!(
+            "--timestamp: provider `{}` signs no timestamp",
+            def.name
+        ));
+    }
+    if args.id.is_some() {
+        match &def.id {
+            None => return Err(format!("--id: provider `{}` has no delivery id", def.name)),
+            Some(id) if !id.source.is_outside_body() => {
+                return Err(format!(
+                    "--id: provider `{}` reads its delivery id from the body ({}): set it there",
+                    def.name, id.source
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// One `--header NAME: VALUE`, checked as HTTP allows; the signature's own
+/// headers are `sign`'s to write.
+fn extra_header(def: &Definition, text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("--header `{text}`: expected NAME: VALUE"))?;
+    let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("--header `{text}`: not a valid header name"))?;
+    let value = value.trim();
+    http::HeaderValue::from_str(value)
+        .map_err(|_| format!("--header `{text}`: not a valid header value"))?;
+    let mut own = std::iter::once(&def.signature.header)
+        .chain(def.timestamp.iter().filter_map(|t| header_of(&t.source)))
+        .chain(def.id.iter().filter_map(|i| header_of(&i.source)));
+    if let Some(own) = own.find(|h| h.as_str() == name.as_str()) {
+        return Err(format!(
+            "--header: sign writes {} itself (set its parts with --timestamp and --id)",
+            own.as_str()
+        ));
+    }
+    Ok((name.as_str().to_owned(), value.to_owned()))
+}
+
+fn header_of(source: &Source) -> Option<&crate::providers::definition::HeaderName> {
+    match source {
+        Source::Header(h) => Some(h),
+        _ => None,
+    }
+}
+
+/// The headers a definition routes by (its event name and `join`): without
+/// them the webhook dead-letters or lands unrouted.
+fn routing_headers(def: &Definition) -> Vec<(&'static str, String)> {
+    [
+        ("event.name", Some(&def.event.name)),
+        ("event.join", def.event.join.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(key, source)| Some((key, header_of(source?)?.as_str().to_owned())))
+    .collect()
 }

@@ -13,7 +13,8 @@ use sha2::{Sha256, Sha512};
 
 use crate::common::*;
 
-const PROVIDERS: &str = r#"providers:
+/// Shared with the tests of `sign`, `--dev` and `topics` for configured providers.
+pub const PROVIDERS: &str = r#"providers:
   # Hex over the raw body; an unsigned delivery id; two types on one topic.
   - name: hexa
     secret: {env: HEXA_SECRET}
@@ -30,6 +31,7 @@ const PROVIDERS: &str = r#"providers:
     signature: {header: x-basey-signature, algorithm: sha512, encoding: base64, signed: "{timestamp}:{body}"}
     timestamp: {source: {header: x-basey-timestamp}, format: unix_ms}
     event: {name: /type, data: /data, time: /data/at}
+    sample: '{"type":"thing.made","data":{"thing":"t-42"}}'
     events:
       - {name: thing.made, type: basey.thing.made, subject: /data/thing}
   # A fields header (t=..,v1=..,v1=..); the delivery id is a body pointer (signed).
@@ -61,13 +63,13 @@ const PROVIDERS: &str = r#"providers:
       - {name: file.uploaded, type: blobby.file.uploaded, subject: {header: x-blobby-file}}
 "#;
 
-const HEXA: [&str; 2] = ["hexa-old", "hexa-new"];
-const BASEY_KEY: &[u8] = b"basey raw key bytes";
-const FIELDY: &str = "fieldy_text_secret";
-const MULTI_KEY: &[u8] = b"multi-key-0123456789";
-const BLOBBY: &str = "blobby-secret";
+pub const HEXA: [&str; 2] = ["hexa-old", "hexa-new"];
+pub const BASEY_KEY: &[u8] = b"basey raw key bytes";
+pub const FIELDY: &str = "fieldy_text_secret";
+pub const MULTI_KEY: &[u8] = b"multi-key-0123456789";
+pub const BLOBBY: &str = "blobby-secret";
 
-fn b64(bytes: &[u8]) -> String {
+pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
@@ -95,31 +97,33 @@ fn headers(pairs: &[(&str, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
-struct Setup {
-    broker: Broker,
-    gateway: Gateway,
-    _dir: tempfile::TempDir,
+/// Each provider's secret variable, as the gateway is given it.
+pub fn secrets() -> Vec<(&'static str, String)> {
+    vec![
+        ("HEXA_SECRET", HEXA.join(",")),
+        ("BASEY_SECRET", b64(BASEY_KEY)),
+        ("FIELDY_SECRET", FIELDY.to_owned()),
+        ("MULTI_SECRET", format!("whsec_{}", b64(MULTI_KEY))),
+        ("BLOBBY_SECRET", BLOBBY.to_owned()),
+    ]
 }
 
-async fn setup() -> Setup {
+pub struct Setup {
+    pub broker: Broker,
+    pub gateway: Gateway,
+    /// Holds the providers file, `providers.yaml`.
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn setup() -> Setup {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("providers.yaml");
     std::fs::write(&file, PROVIDERS).unwrap();
-    let basey = b64(BASEY_KEY);
-    let multi = format!("whsec_{}", b64(MULTI_KEY));
-    let hexa = HEXA.join(",");
-    let env = gateway_env(
-        &broker.bootstrap(),
-        &[
-            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
-            ("HEXA_SECRET", &hexa),
-            ("BASEY_SECRET", &basey),
-            ("FIELDY_SECRET", FIELDY),
-            ("MULTI_SECRET", &multi),
-            ("BLOBBY_SECRET", BLOBBY),
-        ],
-    );
+    let secrets = secrets();
+    let mut extra: Vec<(&str, &str)> = secrets.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    extra.push(("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()));
+    let env = gateway_env(&broker.bootstrap(), &extra);
     let config = webhook_gateway::config::Config::from_sources(
         &webhook_gateway::config::RunArgs::default(),
         &env,
@@ -133,7 +137,7 @@ async fn setup() -> Setup {
     Setup {
         broker,
         gateway,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -172,7 +176,7 @@ async fn refused(s: &Setup, provider: &str, headers: Vec<(String, String)>, body
 }
 
 /// The records on `topic`, by CloudEvents id.
-fn records(s: &Setup, topic: &str, expected: usize) -> HashMap<String, OwnedMessage> {
+pub fn records(s: &Setup, topic: &str, expected: usize) -> HashMap<String, OwnedMessage> {
     let got = read_topic(
         &s.broker.bootstrap(),
         topic,
@@ -185,7 +189,7 @@ fn records(s: &Setup, topic: &str, expected: usize) -> HashMap<String, OwnedMess
         .collect()
 }
 
-fn key(m: &OwnedMessage) -> String {
+pub fn key(m: &OwnedMessage) -> String {
     String::from_utf8(m.key().unwrap().to_vec()).unwrap()
 }
 
