@@ -4,53 +4,58 @@
 //! line for every record that lands.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::config::{is_service_link, Config, Env, LogFormat, RunArgs};
-use crate::providers::Definitions;
+use crate::providers::compiled::SecretEncoding;
+use crate::providers::{Definition, Definitions};
+use crate::routing::Route;
 use crate::sign::shell_quote;
 
-pub const DEMO_M2M_SECRET: &str = "dev-m2m-secret";
-pub const DEMO_TRANSFERS_TOKEN: &str = "dev-transfers-token";
 const PARTITIONS: i32 = 3;
 
-const SAMPLE_M2M: &str = r#"{"event":"operation.created","data":{"operationId":"op-1001","referenceId":"user-42","amount":{"send":100.00,"receive":98.50,"fee":1.50},"status":"completed","createdAt":"2026-11-23T10:00:00Z"}}"#;
-const SAMPLE_TRANSFERS: &str = r#"{"event":"Payment.Status","data":{"status":"Completed","userId":"user-42","paymentReference":"pay-2001","amount":100.23,"description":"Transaction Successful","senderAccountName":"Demo Sender","sourceAccountNumber":"0000000000","sourceBankCode":"000","destinationAccountNumber":"1111111111","destinationBankCode":"111"}}"#;
+/// A provider's demo secret as its variable holds it: `dev-<name>-secret`,
+/// encoded as the definition's `secret.encoding` reads it.
+pub fn demo_secret(def: &Definition) -> String {
+    let text = format!("dev-{}-secret", def.name);
+    let base64 = || base64::engine::general_purpose::STANDARD.encode(&text);
+    match def.secret.encoding {
+        SecretEncoding::Text => text.clone(),
+        SecretEncoding::Base64 => base64(),
+        SecretEncoding::Whsec => format!("whsec_{}", base64()),
+    }
+}
 
 /// Settings `--dev` would silently ignore: refuse them instead, so nobody
 /// believes they are talking to their real Kafka with their real secrets.
-pub fn ignored_settings(env: &Env) -> Vec<String> {
-    let secret = |var: &str| {
-        Definitions::builtin().list.iter().any(|d| {
-            let name = d.secret.env.as_str();
-            var == name || var.strip_prefix(name) == Some("_FILE")
-        })
-    };
+/// Every defined provider's secret variables count, configured ones included.
+pub fn ignored_settings(env: &Env, defs: &Definitions) -> Vec<String> {
     let mut found: Vec<String> = env
         .keys()
-        .filter(|k| (k.starts_with("KAFKA_") && !is_service_link(k)) || secret(k))
+        .filter(|k| (k.starts_with("KAFKA_") && !is_service_link(k)) || defs.is_secret_variable(k))
         .cloned()
         .collect();
     found.sort();
     found
 }
 
-/// The environment the gateway runs with in dev mode.
-pub fn dev_env(env: &Env, bootstrap: &str) -> Env {
+/// The environment the gateway runs with in dev mode: every defined provider
+/// enabled with its demo secret.
+pub fn dev_env(env: &Env, bootstrap: &str, defs: &Definitions) -> Env {
     let mut env = env.clone();
     env.insert("KAFKA_BOOTSTRAP_SERVERS".into(), bootstrap.into());
-    env.insert("M2M_WEBHOOK_SECRET".into(), DEMO_M2M_SECRET.into());
-    env.insert(
-        "TRANSFERS_SIGNATURE_TOKEN".into(),
-        DEMO_TRANSFERS_TOKEN.into(),
-    );
+    for def in &defs.list {
+        env.insert(def.secret.env.clone(), demo_secret(def));
+    }
     // Loopback only, and Ctrl-C stops at once: this is a laptop, not a pod.
     env.entry("GATEWAY_LISTEN_ADDR".into())
         .or_insert_with(|| "127.0.0.1:8080".into());
@@ -61,8 +66,24 @@ pub fn dev_env(env: &Env, bootstrap: &str) -> Env {
     env
 }
 
-pub fn main(args: RunArgs, env: Env) -> ExitCode {
-    let ignored = ignored_settings(&env);
+pub fn main(mut args: RunArgs, env: Env) -> ExitCode {
+    let usage = |e: &dyn std::fmt::Display| {
+        eprintln!("webhook-gateway --dev: configuration error: {e}");
+        ExitCode::from(crate::EX_USAGE)
+    };
+    // As the gateway reads it (flag, else variable), made absolute for the
+    // printed commands, which may be pasted in another directory.
+    let file = args
+        .providers_file
+        .clone()
+        .or_else(|| env.get("GATEWAY_PROVIDERS_FILE").cloned())
+        .map(|f| std::fs::canonicalize(&f).unwrap_or_else(|_| PathBuf::from(f)));
+    let defs = match Definitions::load(file.as_deref()) {
+        Ok(defs) => defs,
+        Err(e) => return usage(&e),
+    };
+    args.providers_file = file.as_ref().map(|f| f.display().to_string());
+    let ignored = ignored_settings(&env, &defs);
     if !ignored.is_empty() {
         eprintln!(
             "webhook-gateway --dev: refusing to start: {} would be ignored (--dev uses an embedded broker and demo secrets); unset them, or run without --dev",
@@ -78,14 +99,16 @@ pub fn main(args: RunArgs, env: Env) -> ExitCode {
         }
     };
     let bootstrap = cluster.bootstrap_servers();
-    let config = match Config::from_sources(&args, &dev_env(&env, &bootstrap)) {
+    let config = match Config::from_sources(&args, &dev_env(&env, &bootstrap, &defs)) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("webhook-gateway --dev: configuration error: {e}");
-            return ExitCode::from(crate::EX_USAGE);
-        }
+        Err(e) => return usage(&e),
     };
     let topics = config.topics.all();
+    // Where the first printed command's record lands.
+    let kcat_topic = defs.list.iter().find_map(|d| {
+        let entry = crate::sample::entry_reached(d, &crate::sample::of(d).ok()?)?;
+        Some(config.topics.topic(Route::Typed(&entry.type_name)).clone())
+    });
     for topic in &topics {
         if let Err(e) = cluster.create_topic(topic, PARTITIONS, 1) {
             eprintln!("webhook-gateway --dev: cannot create topic {topic}: {e}");
@@ -102,7 +125,15 @@ pub fn main(args: RunArgs, env: Env) -> ExitCode {
             let _ = stop_rx.await;
         })
         .await?;
-        print_banner(running.public_addr, running.admin_addr, &bootstrap, &topics);
+        print_banner(&Banner {
+            public: running.public_addr,
+            admin: running.admin_addr,
+            bootstrap: &bootstrap,
+            topics: &topics,
+            defs: &defs,
+            providers_file: file.as_deref(),
+            kcat_topic: kcat_topic.as_deref(),
+        });
         let viewer = tokio::spawn(print_records(bootstrap.clone(), topics.clone()));
         let _ = tokio::signal::ctrl_c().await;
         println!("stopping…");
@@ -121,52 +152,126 @@ pub fn main(args: RunArgs, env: Env) -> ExitCode {
     }
 }
 
-/// A command that signs `body` with the demo secret at the moment it runs (so
-/// M2M's timestamp is fresh whenever it is pasted) and posts it with curl.
-pub fn sample_command(exe: &str, provider: &str, url: &str, body: &str) -> String {
-    let (var, secret) = match provider {
-        "m2m" => ("M2M_WEBHOOK_SECRET", DEMO_M2M_SECRET),
-        _ => ("TRANSFERS_SIGNATURE_TOKEN", DEMO_TRANSFERS_TOKEN),
-    };
-    format!(
-        "printf '%s' {} | {var}={secret} {} sign {provider} --curl {url} | sh",
-        shell_quote(body),
-        shell_quote(exe)
-    )
+/// A command that signs `def`'s sample with its demo secret at the moment it
+/// runs (so a signed timestamp is fresh whenever it is pasted) and posts it
+/// with curl; `providers_file` for a configured provider, which `sign` must
+/// read too. An error says why no sample can be built.
+pub fn sample_command(
+    exe: &str,
+    def: &Definition,
+    providers_file: Option<&Path>,
+    url: &str,
+) -> Result<String, String> {
+    let sample = crate::sample::of(def)?;
+    let mut command = format!(
+        "printf '%s' {} | {}={} {} sign {}",
+        shell_quote(&sample.body),
+        def.secret.env,
+        shell_word(&demo_secret(def)),
+        shell_quote(exe),
+        def.name
+    );
+    if let Some(file) = providers_file {
+        command.push_str(&format!(
+            " --providers-file {}",
+            shell_word(&file.display().to_string())
+        ));
+    }
+    for (name, value) in &sample.headers {
+        command.push_str(&format!(
+            " --header {}",
+            shell_quote(&format!("{name}: {value}"))
+        ));
+    }
+    command.push_str(&format!(" --curl {} | sh", shell_word(url)));
+    Ok(command)
 }
 
-fn print_banner(
+/// `s` as one shell word: bare when nothing in it is special to the shell.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=+,@%".contains(&b));
+    if plain {
+        s.to_owned()
+    } else {
+        shell_quote(s)
+    }
+}
+
+struct Banner<'a> {
     public: std::net::SocketAddr,
     admin: std::net::SocketAddr,
-    bootstrap: &str,
-    topics: &BTreeSet<Arc<str>>,
-) {
+    bootstrap: &'a str,
+    topics: &'a BTreeSet<Arc<str>>,
+    defs: &'a Definitions,
+    providers_file: Option<&'a Path>,
+    /// Where the first provider's sample lands, for the kcat example.
+    kcat_topic: Option<&'a str>,
+}
+
+fn print_banner(b: &Banner<'_>) {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "webhook-gateway".into());
+    let public = b.public;
     let url = |provider: &str| format!("http://{public}/webhooks/{provider}");
+    let column = |label: &str, items: Vec<String>| {
+        for (i, item) in items.iter().enumerate() {
+            let label = if i == 0 { label } else { "" };
+            println!("  {label:<10} {item}");
+        }
+    };
     println!();
     println!("webhook-gateway --dev is running (Ctrl-C to stop)");
     println!();
-    println!("  webhooks   http://{public}/webhooks/m2m   http://{public}/webhooks/transfers");
-    println!("  admin      http://{admin}/metrics   /healthz   /readyz");
-    println!(
-        "  kafka      {bootstrap}   (embedded broker; {} topics, {PARTITIONS} partitions each)",
-        topics.len()
+    column(
+        "webhooks",
+        b.defs.list.iter().map(|d| url(&d.name)).collect(),
     );
-    println!("  secrets    M2M_WEBHOOK_SECRET={DEMO_M2M_SECRET}   TRANSFERS_SIGNATURE_TOKEN={DEMO_TRANSFERS_TOKEN}   (demo only)");
-    println!();
-    println!("Send a signed M2M webhook:");
-    println!("  {}", sample_command(&exe, "m2m", &url("m2m"), SAMPLE_M2M));
-    println!();
-    println!("Send a signed Transfers webhook:");
     println!(
-        "  {}",
-        sample_command(&exe, "transfers", &url("transfers"), SAMPLE_TRANSFERS)
+        "  admin      http://{}/metrics   /healthz   /readyz",
+        b.admin
     );
-    println!();
-    println!("Read a topic with kcat, if you have it:");
-    println!("  kcat -b {bootstrap} -C -o beginning -t webhooks.m2m.operation.created -f 'key=%k headers=%h\\n%s\\n'");
+    println!(
+        "  kafka      {}   (embedded broker; {} topics, {PARTITIONS} partitions each)",
+        b.bootstrap,
+        b.topics.len()
+    );
+    column(
+        "secrets",
+        b.defs
+            .list
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let note = if i == 0 { "   (demo only)" } else { "" };
+                format!("{}={}{note}", d.secret.env, demo_secret(d))
+            })
+            .collect(),
+    );
+    for (i, def) in b.defs.list.iter().enumerate() {
+        // The built-ins need no file: naming it would only lengthen their line.
+        let file = b.providers_file.filter(|_| i >= b.defs.builtins);
+        println!();
+        println!("Send a signed {} webhook:", def.name);
+        match sample_command(&exe, def, file, &url(&def.name)) {
+            Ok(command) => println!("  {command}"),
+            Err(why) => println!(
+                "  (no sample: {why}; sign a body of your own with `{} sign {}`)",
+                shell_quote(&exe),
+                def.name
+            ),
+        }
+    }
+    if let Some(topic) = b.kcat_topic {
+        println!();
+        println!("Read a topic with kcat, if you have it:");
+        println!(
+            "  kcat -b {} -C -o beginning -t {topic} -f 'key=%k headers=%h\\n%s\\n'",
+            b.bootstrap
+        );
+    }
     println!();
     println!("Records appear below as they land:");
 }
@@ -242,7 +347,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         assert_eq!(
-            ignored_settings(&env),
+            ignored_settings(&env, &Definitions::builtin()),
             ["KAFKA_BOOTSTRAP_SERVERS", "M2M_WEBHOOK_SECRET_FILE"]
         );
     }

@@ -76,6 +76,14 @@ impl Definitions {
         &self.list[self.builtins..]
     }
 
+    /// Whether `var` is a provider's secret variable, or its `_FILE` variant.
+    pub fn is_secret_variable(&self, var: &str) -> bool {
+        self.list.iter().any(|d| {
+            let name = d.secret.env.as_str();
+            var == name || var.strip_prefix(name) == Some("_FILE")
+        })
+    }
+
     /// The built-ins alone (no providers file).
     pub fn builtin() -> Definitions {
         Definitions::with_file(None).expect("the built-in definitions are valid")

@@ -1,5 +1,6 @@
 //! `--dev` as a newcomer meets it: started as a subprocess, the printed curl
-//! command run through a shell, the record line appearing on its output.
+//! command for each provider run through a shell, the record line appearing on
+//! its output. With a providers file, every configured provider too.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -7,6 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::common::binary;
+use crate::configured::PROVIDERS;
 
 struct Dev {
     child: Child,
@@ -21,9 +23,10 @@ impl Drop for Dev {
 }
 
 impl Dev {
-    fn start() -> Dev {
+    fn start(args: &[&str]) -> Dev {
         let mut child = Command::new(binary())
             .arg("--dev")
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("GATEWAY_LISTEN_ADDR", "127.0.0.1:0")
@@ -57,37 +60,27 @@ impl Dev {
             }
         }
     }
-}
 
-fn run_in_shell(command: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .output()
-        .expect("sh");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+    /// The printed command for each provider, in the order given (the order
+    /// --dev prints them: built-ins first, then the file's).
+    fn commands(&self, providers: &[&str]) -> Vec<String> {
+        let mut commands = Vec::new();
+        for (i, provider) in providers.iter().enumerate() {
+            let heading = format!("Send a signed {provider} webhook:");
+            let within = Duration::from_secs(if i == 0 { 30 } else { 5 });
+            self.line(within, |l| l == heading);
+            commands.push(self.line(Duration::from_secs(5), |l| l.contains("| sh")));
+        }
+        self.line(Duration::from_secs(5), |l| {
+            l.starts_with("Records appear below")
+        });
+        commands
+    }
 
-#[test]
-fn the_printed_curl_commands_are_accepted_and_their_records_are_shown() {
-    let dev = Dev::start();
-    dev.line(Duration::from_secs(30), |l| {
-        l.starts_with("Send a signed M2M webhook")
-    });
-    let m2m = dev.line(Duration::from_secs(5), |l| l.contains("| sh"));
-    dev.line(Duration::from_secs(5), |l| {
-        l.starts_with("Send a signed Transfers webhook")
-    });
-    let transfers = dev.line(Duration::from_secs(5), |l| l.contains("| sh"));
-    dev.line(Duration::from_secs(5), |l| {
-        l.starts_with("Records appear below")
-    });
-
-    for (command, topic) in [
-        (m2m, "webhooks.m2m.operation.created"),
-        (transfers, "webhooks.transfers.payment.completed"),
-    ] {
-        // Readiness follows start-up shortly; a 503 before it is retried as a provider would.
+    /// Runs `command` until it is answered 200 (readiness follows start-up
+    /// shortly; a 503 before it is retried as a provider would), then returns
+    /// the record line of the event id it was answered with.
+    fn send(&self, command: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         let response = loop {
             let response = run_in_shell(command.trim());
@@ -103,21 +96,102 @@ fn the_printed_curl_commands_are_accepted_and_their_records_are_shown() {
         let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
         let id: serde_json::Value = serde_json::from_str(body).unwrap();
         let id = id["id"].as_str().unwrap().to_owned();
-        let record = dev.line(Duration::from_secs(20), |l| {
+        self.line(Duration::from_secs(20), |l| {
             l.starts_with("record") && l.contains(&id)
-        });
+        })
+    }
+}
+
+fn run_in_shell(command: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .output()
+        .expect("sh");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_printed_curl_commands_are_accepted_and_their_records_are_shown() {
+    let dev = Dev::start(&[]);
+    let commands = dev.commands(&["m2m", "transfers"]);
+    for (command, topic) in commands.iter().zip([
+        "webhooks.m2m.operation.created",
+        "webhooks.transfers.payment.completed",
+    ]) {
+        let record = dev.send(command);
         assert!(record.contains(&format!("topic={topic}")), "{record}");
     }
 }
 
 #[test]
+fn with_a_providers_file_every_defined_provider_is_served_and_has_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(&file, PROVIDERS).unwrap();
+    let dev = Dev::start(&["--providers-file", file.to_str().unwrap()]);
+    // Where each provider's command lands: its `sample:` (m2m, transfers,
+    // basey), else the smallest body that reaches its first catalogue entry.
+    let expected = [
+        ("m2m", "webhooks.m2m.operation.created", "op-1001"),
+        (
+            "transfers",
+            "webhooks.transfers.payment.completed",
+            "pay-2001",
+        ),
+        ("hexa", "shared.orders", "id-1"),
+        ("basey", "webhooks.basey.thing.made", "t-42"),
+        ("fieldy", "webhooks.fieldy.charge.ok", "charge-1"),
+        ("multi", "webhooks.multi.note.added", "note-1"),
+        ("blobby", "webhooks.blobby.file.uploaded", "x-blobby-file-1"),
+    ];
+    let providers: Vec<&str> = expected.iter().map(|(p, _, _)| *p).collect();
+    let commands = dev.commands(&providers);
+    for (command, (provider, topic, key)) in commands.iter().zip(expected) {
+        let record = dev.send(command);
+        for part in [format!("topic={topic} "), format!("key={key} ")] {
+            assert!(record.contains(&part), "{provider}: {record}\n{command}");
+        }
+        assert!(
+            record.contains(&format!("type={provider}.")),
+            "{provider}: {record}"
+        );
+    }
+}
+
+#[test]
 fn dev_refuses_production_settings_it_would_ignore() {
-    let out = Command::new(binary())
-        .arg("--dev")
-        .env_clear()
-        .env("KAFKA_BOOTSTRAP_SERVERS", "kafka.prod:9092")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("KAFKA_BOOTSTRAP_SERVERS"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(&file, PROVIDERS).unwrap();
+    let file = file.to_str().unwrap();
+    for (env, file, named) in [
+        (
+            ("KAFKA_BOOTSTRAP_SERVERS", "kafka.prod:9092"),
+            None,
+            "KAFKA_BOOTSTRAP_SERVERS",
+        ),
+        (
+            ("TRANSFERS_SIGNATURE_TOKEN", "real"),
+            None,
+            "TRANSFERS_SIGNATURE_TOKEN",
+        ),
+        // A configured provider's secret, as a variable or a file.
+        (("HEXA_SECRET", "real"), Some(file), "HEXA_SECRET"),
+        (
+            ("BASEY_SECRET_FILE", "/run/basey"),
+            Some(file),
+            "BASEY_SECRET_FILE",
+        ),
+    ] {
+        let mut command = Command::new(binary());
+        command.arg("--dev").env_clear().env(env.0, env.1);
+        if let Some(file) = file {
+            command.env("GATEWAY_PROVIDERS_FILE", file);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{named}: {stderr}");
+        assert!(stderr.contains(named), "{stderr}");
+    }
 }
