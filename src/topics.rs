@@ -1,8 +1,10 @@
-//! `webhook-gateway topics check|create`: the routed topics as the broker has
-//! them. With `acks=all`, "acknowledged" means written to `min.insync.replicas`
-//! replicas, so a topic with fewer than 3 replicas or `min.insync.replicas`
-//! below 2 is flagged: one broker's loss could lose an acknowledged event.
+//! `webhook-gateway topics check|create`: the routed topics of every defined
+//! provider as the broker has them. With `acks=all`, "acknowledged" means
+//! written to `min.insync.replicas` replicas, so a topic with fewer than 3
+//! replicas or `min.insync.replicas` below 2 is flagged: one broker's loss
+//! could lose an acknowledged event.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,11 +13,15 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, Top
 use rdkafka::client::DefaultClientContext;
 
 use crate::config::{Config, Env, RunArgs};
+use crate::providers::Definitions;
 
 #[derive(Args, Debug)]
 pub struct TopicsArgs {
     #[command(subcommand)]
     pub action: TopicsAction,
+    /// The providers file, as the gateway's --providers-file [env: GATEWAY_PROVIDERS_FILE]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub providers_file: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,7 +66,11 @@ impl TopicState {
 }
 
 pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
-    let config = match Config::from_sources(&RunArgs::default(), env) {
+    let run = RunArgs {
+        providers_file: args.providers_file.clone(),
+        ..RunArgs::default()
+    };
+    let config = match settings(&run, env) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("webhook-gateway topics: configuration error: {e}");
@@ -120,6 +130,26 @@ pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
             Err(e) => fail(&e),
         }
     })
+}
+
+/// The gateway's settings, as far as its topics go. Those are the topics of
+/// every defined provider, enabled or not: which ones are enabled is a matter
+/// of secrets, and this command reads none. A topics Job may run without the
+/// secrets (or before they exist), a provider enabled later by its secret
+/// alone finds its topics there, and a secret that would not load cannot
+/// fail a topic check.
+fn settings(run: &RunArgs, env: &Env) -> Result<Config, String> {
+    let file = run
+        .providers_file
+        .clone()
+        .or_else(|| env.get("GATEWAY_PROVIDERS_FILE").cloned());
+    let defs = Definitions::load(file.as_deref().map(Path::new)).map_err(|e| e.to_string())?;
+    let env: Env = env
+        .iter()
+        .filter(|(k, _)| !defs.is_secret_variable(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Config::from_sources(run, &env).map_err(|e| e.to_string())
 }
 
 fn fail(error: &str) -> ExitCode {
