@@ -1,101 +1,258 @@
-//! Prints one example Kafka record per route, made by the gateway's own code
-//! (verify, normalize, route, envelope): the README's event catalogue.
+//! The README's event catalogue, generated from the built-in definitions: a
+//! table of every route, and one example Kafka record per route made by the
+//! gateway's own code (sign, verify, normalize, route, envelope). A provider's
+//! `sample:` is the example of the route it reaches; every other route shows
+//! the smallest body that reaches it (`webhook_gateway::sample`).
 //!
-//! cargo run --example catalogue
+//! cargo run --example catalogue              # prints the generated part of README.md
+//! cargo run --example catalogue -- --write   # replaces it there
+//!
+//! tests/it/readme.rs fails when README.md and this generator disagree.
 
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use webhook_gateway::config::{key_ring, Config, RunArgs};
+use webhook_gateway::config::key_ring;
 use webhook_gateway::contract::DataSchemas;
+use webhook_gateway::dev::demo_secret;
+use webhook_gateway::envelope::Record;
 use webhook_gateway::normalize::{normalize, Plan, RequestMeta};
+use webhook_gateway::providers::compiled::TimestampFormat;
+use webhook_gateway::providers::definition::Source;
+use webhook_gateway::providers::{Definition, Definitions};
+use webhook_gateway::routing::{Route, Topics};
+use webhook_gateway::sample;
 use webhook_gateway::sign::{signature_headers, Parts};
 use webhook_gateway::verify::verify;
 
-const SAMPLES: &[(&str, &str)] = &[
-    (
-        "m2m",
-        r#"{"event":"link.created","data":{"linkId":"lnk-1","referenceId":"user-42","url":"https://widget.example/l/lnk-1","expiresAt":"2026-11-24T10:00:00Z","createdAt":"2026-11-23T10:00:00Z"}}"#,
-    ),
-    (
-        "m2m",
-        r#"{"event":"link.opened","data":{"linkId":"lnk-1","referenceId":"user-42"}}"#,
-    ),
-    (
-        "m2m",
-        r#"{"event":"user.data_request","data":{"dataRequestId":"dr-7","referenceId":"user-42"}}"#,
-    ),
-    (
-        "m2m",
-        r#"{"event":"operation.created","data":{"operationId":"op-1001","referenceId":"user-42","amount":{"send":100.00,"receive":98.50,"fee":1.50},"status":"completed","createdAt":"2026-11-23T10:05:00Z"}}"#,
-    ),
-    (
-        "m2m",
-        r#"{"event":"operation.cancelled","data":{"operationId":"op-1001","referenceId":"user-42"}}"#,
-    ),
-    (
-        "transfers",
-        r#"{"event":"Payment.Status","data":{"status":"Completed","userId":"user-42","paymentReference":"pay-2001","amount":100.23,"description":"Transaction Successful","senderAccountName":"…","sourceAccountNumber":"…","sourceBankCode":"…","destinationAccountNumber":"…","destinationBankCode":"…"}}"#,
-    ),
-    (
-        "transfers",
-        r#"{"event":"Payment.Status","data":{"status":"Failed","userId":"user-42","paymentReference":"pay-2002","amount":5.00,"description":"Insufficient funds"}}"#,
-    ),
-    (
-        "m2m",
-        r#"{"event":"link.expired","data":{"linkId":"lnk-1","referenceId":"user-42"}}"#,
-    ),
-    ("transfers", r#"amount=100.23&status=Completed"#),
-];
+pub const BEGIN: &str =
+    "<!-- catalogue: generated from the built-in definitions by `cargo run --example catalogue -- --write` -->";
+pub const END: &str = "<!-- end of the generated catalogue -->";
+
+/// Every example is received at 2026-11-23T10:00:02.512Z and signed a moment before.
+const RECEIVED_MS: u64 = 1_795_428_002_512;
+
+/// What a non-JSON body looks like on the dead-letter topic.
+const NOT_JSON: (&str, &str) = (
+    "amount=100.23&status=Completed",
+    "application/x-www-form-urlencoded",
+);
 
 fn main() {
-    let env = [("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let config = Config::from_sources(&RunArgs::default(), &env).expect("defaults");
-    let schemas = DataSchemas::load(&config.providers).expect("the built-ins' schemas");
-    let received = UNIX_EPOCH + Duration::from_millis(1_795_428_002_512); // 2026-11-23T10:00:02.512Z
-    for (provider, body) in SAMPLES {
-        let def = config.providers.get(provider).expect("a built-in");
-        let keys = key_ring(def, &["example".to_owned()]).expect("a text secret");
+    let text = render();
+    if std::env::args().any(|a| a == "--write") {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).expect("README.md");
+        let (start, end) = region(&readme).expect("README.md has the catalogue's markers");
+        let updated = format!("{}{text}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&path, updated).expect("write README.md");
+    } else {
+        print!("{text}");
+    }
+}
+
+/// Where the generated part is in `readme`: from the start of `BEGIN` to the
+/// end of `END`.
+pub fn region(readme: &str) -> Option<(usize, usize)> {
+    let start = readme.find(BEGIN)?;
+    let end = start + readme[start..].find(END)? + END.len();
+    Some((start, end))
+}
+
+/// The generated part of the README, markers included.
+pub fn render() -> String {
+    let defs = Definitions::builtin();
+    let gateway = Gateway {
+        topics: Topics::new(&defs.list, "webhooks", &Default::default()).expect("default topics"),
+        schemas: DataSchemas::load(&defs).expect("the built-ins' schemas"),
+    };
+    let mut out = format!("{BEGIN}\n\n");
+    out.push_str(&table(&defs, &gateway.topics));
+    for def in &defs.list {
+        let sampled = def
+            .sample
+            .as_ref()
+            .map(|body| gateway.record(def, body.as_bytes(), &[], "application/json"));
+        for entry in &def.events {
+            let routed = |r: &Record| header(r, "ce_type").as_deref() == Some(&entry.type_name);
+            let (record, note) = match &sampled {
+                Some(r) if routed(r) => (r.clone(), " (the definition's `sample:`)"),
+                _ => {
+                    let s = sample::for_entry(def, entry).expect("a body reaches every entry");
+                    let r = gateway.record(def, s.body.as_bytes(), &s.headers, "application/json");
+                    assert!(
+                        routed(&r),
+                        "{}: the built body reaches its entry",
+                        entry.type_name
+                    );
+                    (r, "")
+                }
+            };
+            out.push_str(&format!(
+                "\n`{}`, key `{}`{note}:\n",
+                entry.type_name, record.key
+            ));
+            out.push_str(&example(&record));
+        }
+    }
+    let first = &defs.list[0];
+    let s = sample::unrouted(first).expect("an unrouted body");
+    let r = gateway.record(first, s.body.as_bytes(), &s.headers, "application/json");
+    out.push_str(&format!(
+        "\n**Unrouted** (`{}`): an event the catalogue does not know, type `{}`, key `{}`:\n",
+        r.topic,
+        first.unknown_type(),
+        r.key
+    ));
+    out.push_str(&example(&r));
+    let last = defs.list.last().expect("built-ins");
+    let r = gateway.record(last, NOT_JSON.0.as_bytes(), &[], NOT_JSON.1);
+    out.push_str(&format!(
+        "\n**Dead letter** (`{}`): a body that is not JSON, key `{}` (the event id):\n",
+        r.topic, r.key
+    ));
+    out.push_str(&example(&r));
+    out.push_str(&format!("\n{END}"));
+    out
+}
+
+/// One row per catalogue entry, then each provider's unrouted row and the dead letter's.
+fn table(defs: &Definitions, topics: &Topics) -> String {
+    let mut out = String::from(
+        "| provider | provider event | type | topic (default) | key and `subject` |\n\
+         | --- | --- | --- | --- | --- |\n",
+    );
+    for def in &defs.list {
+        for e in &def.events {
+            let when: String = e
+                .when
+                .iter()
+                .map(|(p, v)| format!(", `{}` is `{v}`", p.as_str()))
+                .collect();
+            out.push_str(&format!(
+                "| `{}` | `{}`{when} | `{}` | `{}` | {} |\n",
+                def.name,
+                e.name,
+                e.type_name,
+                topics.topic(Route::Typed(&e.type_name)),
+                source(&e.subject)
+            ));
+        }
+    }
+    for def in &defs.list {
+        let key = match def.unrouted_subject.as_slice() {
+            [] => "the event id".to_owned(),
+            subjects => format!(
+                "the first present of {}, else the event id",
+                subjects.iter().map(source).collect::<Vec<_>>().join(", ")
+            ),
+        };
+        out.push_str(&format!(
+            "| `{}` | any other event (or `when` value) | `{}` | `{}` | {key} |\n",
+            def.name,
+            def.unknown_type(),
+            topics.topic(Route::Unrouted),
+        ));
+    }
+    out.push_str(&format!(
+        "| any | not readable as an event: not JSON, no event name, no `data` object | (the raw body) | `{}` | the event id |\n",
+        topics.topic(Route::DeadLetter)
+    ));
+    out
+}
+
+fn source(s: &Source) -> String {
+    match s {
+        Source::Pointer(p) if p.as_str().is_empty() => "the whole body".into(),
+        Source::Pointer(p) => format!("`{}`", p.as_str()),
+        Source::Header(h) => format!("header `{}`", h.as_str()),
+        Source::Field(f) => format!("field `{f}` of the signature header"),
+    }
+}
+
+/// What the gateway routes by with the default settings.
+struct Gateway {
+    topics: Topics,
+    /// Records carry their type's `dataschema`, the consumer contract's URI.
+    schemas: DataSchemas,
+}
+
+impl Gateway {
+    /// The record the gateway publishes for `body`, signed as `def` says.
+    fn record(
+        &self,
+        def: &Definition,
+        body: &[u8],
+        extra: &[(String, String)],
+        content_type: &str,
+    ) -> Record {
+        let received = UNIX_EPOCH + Duration::from_millis(RECEIVED_MS);
+        let secret = demo_secret(def);
+        let keys = key_ring(def, std::slice::from_ref(&secret)).expect("a demo secret");
         let parts = Parts {
-            timestamp: Some("1795428002".into()),
+            timestamp: def.timestamp.as_ref().map(|t| signed_at(t.format)),
             id: None,
         };
         let mut headers = http::HeaderMap::new();
-        for (k, v) in signature_headers(def, "example", body.as_bytes(), &parts).expect("signs") {
+        let signed = signature_headers(def, &secret, body, &parts).expect("signs");
+        for (k, v) in signed.iter().chain(extra) {
             headers.insert(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
+                http::HeaderName::from_bytes(k.as_bytes()).expect("a header name"),
+                v.parse().expect("a header value"),
             );
         }
         let verified = verify(
             def,
             &keys,
             &headers,
-            body.as_bytes(),
+            body,
             received,
             Duration::from_secs(300),
         )
-        .expect("signed");
+        .expect("signed as the definition says");
         let meta = RequestMeta {
-            content_type: Some("application/x-www-form-urlencoded".into()),
+            content_type: Some(content_type.into()),
             traceparent: None,
         };
-        // Records carry their type's `dataschema` (the consumer contract's URI).
-        let plan = Plan::new(def).with_dataschemas(|ty| schemas.uri(ty).map(str::to_owned));
+        let plan = Plan::new(def).with_dataschemas(|ty| self.schemas.uri(ty).map(str::to_owned));
         let normalized = normalize(&plan, &verified, &headers, &meta, received);
-        let record = config.topics.record(&normalized);
-        println!("topic: {}\nkey: {}", record.topic, record.key);
-        for (k, v) in &record.headers {
-            println!("header {k}: {}", String::from_utf8_lossy(v));
-        }
-        match serde_json::from_slice::<serde_json::Value>(&record.value) {
-            Ok(_) => println!("value: {}\n", String::from_utf8_lossy(&record.value)),
-            Err(_) => println!(
-                "value (raw body): {}\n",
-                String::from_utf8_lossy(&record.value)
-            ),
+        self.topics.record(&normalized)
+    }
+}
+
+/// Two seconds before the examples are received, as a sender of `format` writes it.
+fn signed_at(format: TimestampFormat) -> String {
+    let ms = RECEIVED_MS - 2_512;
+    match format {
+        TimestampFormat::Auto | TimestampFormat::Unix => (ms / 1000).to_string(),
+        TimestampFormat::UnixMs => ms.to_string(),
+        TimestampFormat::Rfc3339 => {
+            webhook_gateway::normalize::rfc3339(UNIX_EPOCH + Duration::from_millis(ms))
+                .expect("a representable time")
         }
     }
+}
+
+fn header(r: &Record, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Headers on one line (all but the CloudEvents content type, the same on
+/// every event), then the value, in a code block.
+fn example(r: &Record) -> String {
+    let headers: Vec<String> = r
+        .headers
+        .iter()
+        .map(|(k, v)| (*k, String::from_utf8_lossy(v)))
+        .filter(|(k, v)| !(*k == "content-type" && v.starts_with("application/cloudevents+json")))
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    format!(
+        "```\n{}\n{}\n```\n",
+        headers.join("  "),
+        String::from_utf8_lossy(&r.value)
+    )
 }

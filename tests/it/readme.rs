@@ -1,9 +1,48 @@
 //! The README is the operator's reference: every environment variable the
 //! code reads must appear in its configuration section, the built-in
-//! providers' secret variables (read from their definitions) included, and
-//! the definitions "Add a provider" shows load as they are written.
+//! providers' secret variables (read from their definitions) included; the
+//! definitions "Add a provider" shows load as they are written; and its event
+//! catalogue is what the built-in definitions generate.
 
 use std::path::Path;
+
+/// The generator itself, compiled into this test.
+#[path = "../../examples/catalogue.rs"]
+#[allow(dead_code)]
+mod catalogue;
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+}
+
+#[test]
+fn the_event_catalogue_is_what_the_built_in_definitions_generate() {
+    let readme = readme();
+    let (start, end) = catalogue::region(&readme).unwrap_or_else(|| {
+        panic!(
+            "README.md lacks the generated catalogue between `{}` and `{}`",
+            catalogue::BEGIN,
+            catalogue::END
+        )
+    });
+    let written = &readme[start..end];
+    let generated = catalogue::render();
+    if written != generated {
+        let line = written
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(written.lines().count().min(generated.lines().count()));
+        panic!(
+            "README.md's event catalogue is not what the built-in definitions generate \
+             (first difference at its line {}):\n  README:    {:?}\n  generated: {:?}\n\
+             run `cargo run --example catalogue -- --write`",
+            line + 1,
+            written.lines().nth(line),
+            generated.lines().nth(line)
+        );
+    }
+}
 
 /// String literals in `src/` that name an environment variable of ours.
 fn variables_in_source() -> Vec<String> {
@@ -43,8 +82,7 @@ fn variables_in_source() -> Vec<String> {
 
 #[test]
 fn every_environment_variable_the_code_reads_is_in_the_configuration_table() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = readme();
     let start = readme
         .find("## Configuration")
         .expect("a Configuration section");
