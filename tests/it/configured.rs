@@ -470,3 +470,163 @@ async fn a_configured_providers_secret_file_is_re_read_and_decoded_as_its_defini
     );
     gateway.stop().await;
 }
+
+/// Every label value of a scrape, by label name.
+fn label_values(scrape: &str) -> HashMap<String, std::collections::BTreeSet<String>> {
+    let mut labels: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+    for line in scrape.lines().filter(|l| !l.starts_with('#')) {
+        let Some((_, rest)) = line.split_once('{') else {
+            continue;
+        };
+        let Some((set, _)) = rest.rsplit_once('}') else {
+            continue;
+        };
+        for pair in set.split("\",").filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once("=\"").expect("name=\"value\"");
+            labels
+                .entry(name.to_owned())
+                .or_default()
+                .insert(value.trim_end_matches('"').to_owned());
+        }
+    }
+    labels
+}
+
+/// The `provider` label is a defined name or `unknown`, and nothing a request
+/// carries (path, query, method, headers, body, event name, signature) becomes
+/// a label value: a scanner cannot grow the series without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_values_come_from_the_definitions_never_from_a_request() {
+    let s = setup().await;
+    const MARK: &str = "zzrequest";
+    let public = s.gateway.public;
+    let send = |method: &'static str,
+                path: String,
+                headers: Vec<(String, String)>,
+                body: Vec<u8>| async move {
+        request(public, method, &path, &headers, body)
+            .await
+            .unwrap()
+            .status
+    };
+    let noise = || {
+        headers(&[
+            ("x-provider", MARK.to_owned()),
+            ("x-hexa-delivery", MARK.to_owned()),
+            ("traceparent", format!("00-{MARK}-{MARK}-01")),
+        ])
+    };
+
+    // Paths that name no enabled provider: one `unknown` series, whatever they hold.
+    for path in [
+        format!("/webhooks/{MARK}"),
+        format!("/webhooks/hexa/{MARK}"),
+        "/webhooks/HEXA".to_owned(),
+        "/webhooks/unknown".to_owned(),
+        "/webhooks/".to_owned(),
+        format!("/webhooks/%2e%2e/{MARK}"),
+        format!("/{MARK}"),
+        format!("/webhooks/{}", MARK.repeat(200)),
+    ] {
+        assert_eq!(
+            send("POST", path.clone(), noise(), MARK.into()).await,
+            404,
+            "{path}"
+        );
+    }
+    // A provider's path with a query, another method, a wrong signature.
+    let path = format!("/webhooks/hexa?provider={MARK}");
+    assert_eq!(send("POST", path, noise(), MARK.into()).await, 401);
+    assert_eq!(
+        send("GET", "/webhooks/hexa".into(), noise(), vec![]).await,
+        405
+    );
+    let mut forged = noise();
+    forged.push(("x-hexa-signature".into(), MARK.into()));
+    assert_eq!(
+        send("POST", "/webhooks/hexa".into(), forged, vec![]).await,
+        401
+    );
+
+    // Verified bodies naming events no catalogue has, or none at all.
+    let sign = |body: &[u8]| {
+        let mut h = noise();
+        h.push((
+            "x-hexa-signature".into(),
+            hex::encode(mac256(HEXA[0].as_bytes(), &[body])),
+        ));
+        h
+    };
+    for body in [
+        format!(r#"{{"kind":"{MARK}","payload":{{"id":"{MARK}"}}}}"#),
+        format!(r#"{{"kind":"{}","payload":{{}}}}"#, MARK.repeat(40)),
+        format!("kind={MARK}"),
+    ] {
+        let body = body.into_bytes();
+        assert_eq!(
+            send("POST", "/webhooks/hexa".into(), sign(&body), body).await,
+            200
+        );
+    }
+    let blob = headers(&[
+        ("x-blobby-event", MARK.to_owned()),
+        ("x-blobby-file", MARK.to_owned()),
+        (
+            "x-blobby-signature",
+            hex::encode(mac256(BLOBBY.as_bytes(), &[MARK.as_bytes()])),
+        ),
+    ]);
+    assert_eq!(
+        send("POST", "/webhooks/blobby".into(), blob, MARK.into()).await,
+        200
+    );
+
+    let scrape = get(s.gateway.admin, "/metrics").await.unwrap().text();
+    assert!(
+        !scrape.to_lowercase().contains(MARK),
+        "a request's text became part of the scrape"
+    );
+    let labels = label_values(&scrape);
+    let config = webhook_gateway::config::Config::from_sources(
+        &webhook_gateway::config::RunArgs::default(),
+        &gateway_env(
+            "127.0.0.1:1",
+            &[(
+                "GATEWAY_PROVIDERS_FILE",
+                s.dir.path().join("providers.yaml").to_str().unwrap(),
+            )],
+        ),
+    )
+    .unwrap();
+    let defs = &config.providers.list;
+    let mut allowed: Vec<String> = defs.iter().map(|d| d.name.clone()).collect();
+    allowed.push("unknown".into());
+    assert_eq!(
+        labels["provider"]
+            .iter()
+            .filter(|p| !allowed.contains(p))
+            .count(),
+        0,
+        "provider labels {:?}, defined {allowed:?}",
+        labels["provider"]
+    );
+    assert!(labels["provider"].contains("unknown") && labels["provider"].contains("hexa"));
+    let mut types: Vec<String> = defs
+        .iter()
+        .flat_map(|d| d.events.iter().map(|e| e.type_name.clone()))
+        .collect();
+    types.extend(defs.iter().map(|d| d.unknown_type()));
+    types.push("deadletter".into());
+    assert!(
+        labels["type"].iter().all(|t| types.contains(t)),
+        "type labels {:?}",
+        labels["type"]
+    );
+    let topics = config.topics.all();
+    assert!(
+        labels["topic"].iter().all(|t| topics.contains(t.as_str())),
+        "topic labels {:?}",
+        labels["topic"]
+    );
+    s.gateway.stop().await;
+}
