@@ -185,13 +185,41 @@ fn dev_refuses_production_settings_it_would_ignore() {
         ),
     ] {
         let mut command = Command::new(binary());
-        command.arg("--dev").env_clear().env(env.0, env.1);
+        command
+            .arg("--dev")
+            .env_clear()
+            .env("GATEWAY_LISTEN_ADDR", "127.0.0.1:0")
+            .env("GATEWAY_ADMIN_ADDR", "127.0.0.1:0")
+            .env(env.0, env.1);
         if let Some(file) = file {
             command.env("GATEWAY_PROVIDERS_FILE", file);
         }
-        let out = command.output().unwrap();
+        let out = exited_within(command, Duration::from_secs(20));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(64), "{named}: {stderr}");
         assert!(stderr.contains(named), "{stderr}");
     }
+}
+
+/// The output of `command`, which must exit within `within`: a --dev that
+/// starts instead of refusing is killed and fails the test, not hangs it.
+fn exited_within(mut command: Command, within: Duration) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start --dev");
+    let deadline = Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {within:?} instead of refusing: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
