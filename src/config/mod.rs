@@ -6,16 +6,16 @@
 //! - [`cli`]: the run settings as clap sees them
 //! - [`secrets`]: provider secrets from variables and files
 //! - [`kafka`]: the librdkafka passthrough
+//! - `values`: one setting's text from its flag or variable, parsed and bounded
 
 mod cli;
 mod kafka;
 mod secrets;
+mod values;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::ops::RangeInclusive;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 pub use cli::RunArgs;
@@ -26,6 +26,7 @@ pub use secrets::{
     key_ring, parse_secret_file, read_secret_file, secret_file_error, Fingerprint, ProviderSecrets,
     SecretSource,
 };
+use values::{bounded, in_range, parse, parse_overrides, setting};
 
 use crate::providers::check::check_topics;
 pub use crate::providers::rules::MAX_REPLAY_TOLERANCE_SECS;
@@ -345,84 +346,6 @@ impl Config {
             clock: std::time::SystemTime::now,
         })
     }
-}
-
-/// The setting `var`: its flag's value (clap also fills it from the process
-/// environment), else the environment handed in.
-fn setting(flag: &Option<String>, env: &Env, var: &str) -> Option<String> {
-    flag.clone().or_else(|| env.get(var).cloned())
-}
-
-/// The setting `var` parsed, `default` when unset.
-fn parse<T: FromStr>(
-    flag: &Option<String>,
-    env: &Env,
-    var: &str,
-    default: &str,
-    expected: &str,
-) -> Result<T, ConfigError> {
-    let text = setting(flag, env, var).unwrap_or_else(|| default.to_owned());
-    text.trim()
-        .parse()
-        .map_err(|_| invalid(var, format!("expected {expected}, got `{text}`")))
-}
-
-/// The setting `var`, a whole number from 1 to `max` (`unit` for messages).
-fn bounded(
-    flag: &Option<String>,
-    env: &Env,
-    var: &str,
-    default: u64,
-    max: u64,
-    unit: &str,
-) -> Result<u64, ConfigError> {
-    in_range(flag, env, var, default, 1..=max, unit)
-}
-
-/// The setting `var`, a whole number within `range`. A number too large even
-/// to parse gets the same answer as one past the bound.
-fn in_range(
-    flag: &Option<String>,
-    env: &Env,
-    var: &str,
-    default: u64,
-    range: RangeInclusive<u64>,
-    unit: &str,
-) -> Result<u64, ConfigError> {
-    let (min, max) = (range.start(), range.end());
-    let expected = format!("a whole number from {min} to {max} ({unit})");
-    let v: u64 = parse(flag, env, var, &default.to_string(), &expected)?;
-    if !range.contains(&v) {
-        return Err(invalid(var, format!("expected {expected}, got `{v}`")));
-    }
-    Ok(v)
-}
-
-fn parse_overrides(text: Option<&str>) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut map = BTreeMap::new();
-    for entry in text
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    {
-        let Some((ty, topic)) = entry.split_once('=') else {
-            return Err(invalid(
-                "GATEWAY_TOPIC_OVERRIDES",
-                format!("expected TYPE=TOPIC, got `{entry}`"),
-            ));
-        };
-        if map
-            .insert(ty.trim().to_owned(), topic.trim().to_owned())
-            .is_some()
-        {
-            return Err(invalid(
-                "GATEWAY_TOPIC_OVERRIDES",
-                format!("`{}` is given twice", ty.trim()),
-            ));
-        }
-    }
-    Ok(map)
 }
 
 /// A definition's error as the one start-up line: the file is the setting.
