@@ -132,11 +132,6 @@ impl Topics {
         }
     }
 
-    /// Each routed type and its topic, by type.
-    pub fn typed(&self) -> BTreeMap<&str, &Arc<str>> {
-        self.typed.iter().map(|(t, topic)| (&**t, topic)).collect()
-    }
-
     /// Every distinct topic the gateway may write to.
     pub fn all(&self) -> BTreeSet<Arc<str>> {
         self.typed

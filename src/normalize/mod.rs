@@ -20,7 +20,7 @@ pub use plan::Plan;
 
 use crate::envelope::{Data, DeadLetter, DeadLetterReason, Envelope, EventId};
 use crate::providers::compiled::{Body, TimestampFormat};
-use crate::providers::rules::{DEADLETTER, MAX_EVENT_NAME_LEN, MAX_ID_LEN};
+use crate::providers::rules::{MAX_EVENT_NAME_LEN, MAX_ID_LEN};
 use crate::verify::{parse_timestamp, Verified};
 use json::{text_of, Found};
 use plan::Value;
@@ -34,14 +34,6 @@ pub enum Normalized<'a> {
 }
 
 impl Normalized<'_> {
-    /// The canonical type, or `deadletter`: the `type` label of published events.
-    pub fn type_name(&self) -> &str {
-        match self {
-            Normalized::Event(e) => &e.type_name,
-            Normalized::DeadLetter(_) => DEADLETTER,
-        }
-    }
-
     pub fn id(&self) -> EventId {
         match self {
             Normalized::Event(e) => e.id,

@@ -32,10 +32,6 @@ impl Definition {
         format!("/providers/{}", self.name)
     }
 
-    pub fn has_type(&self, ty: &str) -> bool {
-        self.events.iter().any(|e| e.type_name == ty)
-    }
-
     /// The type of this provider's events that the catalogue does not know.
     pub fn unknown_type(&self) -> String {
         format!("{}.unknown", self.name)
