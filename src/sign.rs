@@ -7,15 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use clap::Args;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha256};
 
 use crate::config::{read_secret_file, split_secrets, Env};
 use crate::normalize::rfc3339;
-use crate::providers::compiled::{Algorithm, Definition, SignatureEncoding, TimestampFormat};
+use crate::providers::compiled::{Definition, SignatureEncoding, TimestampFormat};
 use crate::providers::definition::Source;
 use crate::providers::Definitions;
+use crate::verify::KeyRing;
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
@@ -62,11 +61,7 @@ pub fn signature_headers(
     body: &[u8],
     parts: &Parts,
 ) -> Result<Vec<(String, String)>, String> {
-    let key = def
-        .secret
-        .encoding
-        .decode(secret)
-        .map_err(|why| format!("the secret {why}"))?;
+    let keys = KeyRing::new(def.signature.algorithm, def.secret.encoding, &[secret])?;
     let timestamp = match (&def.timestamp, &parts.timestamp) {
         (_, Some(given)) => given.clone(),
         (Some(t), None) => now_as(t.format),
@@ -81,7 +76,7 @@ pub fn signature_headers(
     });
     let sig = &def.signature;
     let pieces = sig.signed.pieces(body, timestamp.as_bytes(), id.as_bytes());
-    let mac = mac(sig.algorithm, &key, pieces);
+    let mac = keys.sign(pieces);
     let encoded = match sig.encoding {
         SignatureEncoding::Hex => hex::encode(mac),
         SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(mac),
@@ -109,24 +104,6 @@ pub fn signature_headers(
     };
     headers.push((sig.header.as_str().to_owned(), value));
     Ok(headers)
-}
-
-fn mac<'a>(algorithm: Algorithm, key: &[u8], pieces: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
-    fn run<'a, M: Mac + hmac::digest::KeyInit>(
-        key: &[u8],
-        pieces: impl Iterator<Item = &'a [u8]>,
-    ) -> Vec<u8> {
-        let mut mac = <M as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-        for piece in pieces {
-            mac.update(piece);
-        }
-        mac.finalize().into_bytes().to_vec()
-    }
-    match algorithm {
-        Algorithm::Sha256 => run::<Hmac<Sha256>>(key, pieces),
-        Algorithm::Sha512 => run::<Hmac<Sha512>>(key, pieces),
-        Algorithm::Sha1 => run::<Hmac<Sha1>>(key, pieces),
-    }
 }
 
 /// The current time as a sender of `format` writes it.

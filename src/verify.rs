@@ -147,6 +147,26 @@ impl KeyRing {
         self.len() == 0
     }
 
+    /// The MAC of the signed pieces under the first key: what a sender puts
+    /// in its header (`sign`), from the same keyed states that verify.
+    pub fn sign<'a>(&self, signed: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+        fn first<'a, M: Mac + Clone>(
+            keys: &[M],
+            signed: impl Iterator<Item = &'a [u8]>,
+        ) -> Vec<u8> {
+            let mut mac = keys.first().expect("a key ring is never empty").clone();
+            for piece in signed {
+                mac.update(piece);
+            }
+            mac.finalize().into_bytes().to_vec()
+        }
+        match &self.keys {
+            Keys::Sha256(k) => first(k, signed),
+            Keys::Sha512(k) => first(k, signed),
+            Keys::Sha1(k) => first(k, signed),
+        }
+    }
+
     /// True when any signature matches under any key. Every key and every
     /// signature is tried, and each comparison is constant time, so timing
     /// reveals neither a signature nor which key matched.
