@@ -4,7 +4,7 @@
 //! line for every record that lands.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::config::{is_service_link, Config, Env, LogFormat, RunArgs};
 use crate::providers::compiled::SecretEncoding;
+use crate::providers::load::providers_file;
 use crate::providers::{Definition, Definitions};
 use crate::routing::Route;
 use crate::sign::shell_quote;
@@ -73,11 +74,8 @@ pub fn main(mut args: RunArgs, env: Env) -> ExitCode {
     };
     // As the gateway reads it (flag, else variable), made absolute for the
     // printed commands, which may be pasted in another directory.
-    let file = args
-        .providers_file
-        .clone()
-        .or_else(|| env.get("GATEWAY_PROVIDERS_FILE").cloned())
-        .map(|f| std::fs::canonicalize(&f).unwrap_or_else(|_| PathBuf::from(f)));
+    let file = providers_file(args.providers_file.as_deref().map(Path::new), &env)
+        .map(|f| std::fs::canonicalize(&f).unwrap_or(f));
     let defs = match Definitions::load(file.as_deref()) {
         Ok(defs) => defs,
         Err(e) => return usage(&e),

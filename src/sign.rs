@@ -13,6 +13,7 @@ use crate::config::{read_secret_file, split_secrets, Env};
 use crate::normalize::rfc3339;
 use crate::providers::compiled::{Definition, SignatureEncoding, TimestampFormat};
 use crate::providers::definition::Source;
+use crate::providers::load::providers_file;
 use crate::providers::Definitions;
 use crate::verify::KeyRing;
 
@@ -144,10 +145,7 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 pub fn main(args: SignArgs, env: &Env) -> Result<String, String> {
-    let file = args
-        .providers_file
-        .clone()
-        .or_else(|| env.get("GATEWAY_PROVIDERS_FILE").map(PathBuf::from));
+    let file = providers_file(args.providers_file.as_deref(), env);
     let defs = Definitions::load(file.as_deref()).map_err(|e| e.to_string())?;
     let def = defs.get(&args.provider).ok_or_else(|| {
         let names: Vec<_> = defs.list.iter().map(|d| d.name.as_str()).collect();

@@ -13,6 +13,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, Top
 use rdkafka::client::DefaultClientContext;
 
 use crate::config::{Config, Env, RunArgs};
+use crate::providers::load::providers_file;
 use crate::providers::Definitions;
 
 #[derive(Args, Debug)]
@@ -139,11 +140,8 @@ pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
 /// alone finds its topics there, and a secret that would not load cannot
 /// fail a topic check.
 fn settings(run: &RunArgs, env: &Env) -> Result<Config, String> {
-    let file = run
-        .providers_file
-        .clone()
-        .or_else(|| env.get("GATEWAY_PROVIDERS_FILE").cloned());
-    let defs = Definitions::load(file.as_deref().map(Path::new)).map_err(|e| e.to_string())?;
+    let file = providers_file(run.providers_file.as_deref().map(Path::new), env);
+    let defs = Definitions::load(file.as_deref()).map_err(|e| e.to_string())?;
     let env: Env = env
         .iter()
         .filter(|(k, _)| !defs.is_secret_variable(k))

@@ -78,15 +78,9 @@ impl DataSchemas {
     /// the key, as every other definition error.
     pub fn load(defs: &Definitions) -> Result<DataSchemas, DefinitionError> {
         let base_dir = defs
-            .origin
+            .file
             .as_deref()
-            .and_then(|o| o.strip_prefix("GATEWAY_PROVIDERS_FILE="))
-            .map(|path| {
-                Path::new(path)
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default()
-            });
+            .map(|path| path.parent().map(Path::to_path_buf).unwrap_or_default());
         let mut by_type = BTreeMap::new();
         for (i, def) in defs.list.iter().enumerate() {
             let builtin = i < defs.builtins;

@@ -2,7 +2,8 @@
 //! binary, and the operator's providers file, presets merged over as YAML
 //! before the typed parse, every start-up check applied.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::{Mapping, Value};
 
@@ -64,6 +65,18 @@ pub struct Definitions {
     pub builtins: usize,
     /// `GATEWAY_PROVIDERS_FILE=<path>` when a file was read, for error messages.
     pub origin: Option<String>,
+    /// The providers file read, when one was: paths in it (`schema:`) are relative to it.
+    pub file: Option<PathBuf>,
+}
+
+/// The variable that names the providers file.
+pub const PROVIDERS_FILE_VAR: &str = "GATEWAY_PROVIDERS_FILE";
+
+/// The providers file a command reads, as the gateway does: its
+/// `--providers-file`, else `GATEWAY_PROVIDERS_FILE` from `env`.
+pub fn providers_file(flag: Option<&Path>, env: &HashMap<String, String>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf)
+        .or_else(|| env.get(PROVIDERS_FILE_VAR).map(PathBuf::from))
 }
 
 impl Definitions {
@@ -94,7 +107,7 @@ impl Definitions {
         let file = match path {
             None => None,
             Some(path) => {
-                let origin = format!("GATEWAY_PROVIDERS_FILE={}", path.display());
+                let origin = format!("{PROVIDERS_FILE_VAR}={}", path.display());
                 let text = std::fs::read_to_string(path).map_err(|e| DefinitionError {
                     origin: origin.clone(),
                     provider: None,
@@ -104,7 +117,10 @@ impl Definitions {
                 Some((origin, text))
             }
         };
-        Definitions::with_file(file.as_ref().map(|(o, t)| (o.as_str(), t.as_str())))
+        let mut defs =
+            Definitions::with_file(file.as_ref().map(|(o, t)| (o.as_str(), t.as_str())))?;
+        defs.file = path.map(Path::to_path_buf);
+        Ok(defs)
     }
 
     /// As [`Definitions::load`], the file's `(origin, text)` handed in.
@@ -141,6 +157,7 @@ impl Definitions {
             list,
             builtins,
             origin: file.map(|(o, _)| o.to_owned()),
+            file: None,
         })
     }
 }

@@ -57,7 +57,7 @@ pub fn main(args: ProvidersArgs, env: &HashMap<String, String>) -> Result<String
         name,
         providers_file,
     } = args.action;
-    let file = providers_file.or_else(|| env.get("GATEWAY_PROVIDERS_FILE").map(PathBuf::from));
+    let file = super::load::providers_file(providers_file.as_deref(), env);
     let defs = Definitions::load(file.as_deref())?;
     show(&defs, name.as_deref())
 }
