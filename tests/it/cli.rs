@@ -420,20 +420,20 @@ async fn sign_signs_as_each_definition_says_and_the_gateway_agrees() {
 
     // Read back: each on its type's topic, with the parts sign was given.
     let orders = configured::records(&s, "shared.orders", 1);
-    assert_eq!(configured::key(&orders[&hexa]), "o-7");
+    assert_eq!(record_key(&orders[&hexa]), "o-7");
     assert_eq!(
         header(&orders[&hexa], "ce_type").as_deref(),
         Some("hexa.order.placed")
     );
     let things = configured::records(&s, "webhooks.basey.thing.made", 1);
-    assert_eq!(configured::key(&things[&basey]), "t-7");
+    assert_eq!(record_key(&things[&basey]), "t-7");
     let notes = configured::records(&s, "webhooks.multi.note.added", 2);
     assert_eq!(notes.len(), 1, "two deliveries, one event id");
     assert_eq!(value_json(&notes[&multi])["deliveryid"], "msg_7");
     let charges = configured::records(&s, "webhooks.fieldy.charge.failed", 1);
     assert_eq!(value_json(&charges[&fieldy])["deliveryid"], "evt_7");
     let blobs = configured::records(&s, "webhooks.blobby.file.uploaded", 1);
-    assert_eq!(configured::key(&blobs[&blobby]), "f-7");
+    assert_eq!(record_key(&blobs[&blobby]), "f-7");
     assert_eq!(value_json(&blobs[&blobby])["datacontenttype"], "text/plain");
 
     // A part the definition does not send is refused, not silently dropped.

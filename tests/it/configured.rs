@@ -6,10 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use rdkafka::message::{Message, OwnedMessage};
-use sha2::{Sha256, Sha512};
 
 use crate::common::*;
 
@@ -68,34 +65,6 @@ pub const BASEY_KEY: &[u8] = b"basey raw key bytes";
 pub const FIELDY: &str = "fieldy_text_secret";
 pub const MULTI_KEY: &[u8] = b"multi-key-0123456789";
 pub const BLOBBY: &str = "blobby-secret";
-
-pub fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn mac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn mac512(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha512>::new_from_slice(key).unwrap();
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn headers(pairs: &[(&str, String)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .chain([("content-type".to_string(), "application/json".to_string())])
-        .collect()
-}
 
 /// Each provider's secret variable, as the gateway is given it.
 pub fn secrets() -> Vec<(&'static str, String)> {
@@ -189,21 +158,6 @@ pub fn records(s: &Setup, topic: &str, expected: usize) -> HashMap<String, Owned
         .collect()
 }
 
-pub fn key(m: &OwnedMessage) -> String {
-    String::from_utf8(m.key().unwrap().to_vec()).unwrap()
-}
-
-/// The record's `data` exactly as written (not re-serialised).
-fn data_text(m: &OwnedMessage) -> String {
-    #[derive(serde::Deserialize)]
-    struct Data<'a> {
-        #[serde(borrow)]
-        data: &'a serde_json::value::RawValue,
-    }
-    let d: Data = serde_json::from_slice(m.payload().unwrap()).unwrap();
-    d.data.get().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_defined_by_hand_are_served_end_to_end() {
     let s = setup().await;
@@ -213,10 +167,10 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     // unsigned delivery id refines the body's id; two types share a topic.
     let placed = br#"{"kind":"order.placed","payload":{"id":"o-1","owner":"u-1","total":12.50}}"#;
     let hexa = |secret: &str, body: &[u8], delivery: &str| {
-        headers(&[
+        json_headers(&[
             (
                 "x-hexa-signature",
-                hex::encode(mac256(secret.as_bytes(), &[body])),
+                hex::encode(hmac_sha256(secret.as_bytes(), &[body])),
             ),
             ("x-hexa-delivery", delivery.to_owned()),
         ])
@@ -243,11 +197,11 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     let made = br#"{"type":"thing.made","data":{"thing":"t-9","at":"2026-11-23T10:00:00+01:00"}}"#;
     let ms = (now * 1000).to_string();
     let basey = |ms: &str, body: &[u8]| {
-        headers(&[
+        json_headers(&[
             ("x-basey-timestamp", ms.to_owned()),
             (
                 "x-basey-signature",
-                b64(&mac512(BASEY_KEY, &[ms.as_bytes(), b":", body])),
+                b64(&hmac_sha512(BASEY_KEY, &[ms.as_bytes(), b":", body])),
             ),
         ])
     };
@@ -269,8 +223,8 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     };
     let fieldy = |t: u64, body: &[u8]| {
         let t = t.to_string();
-        let sig = hex::encode(mac256(FIELDY.as_bytes(), &[t.as_bytes(), b".", body]));
-        headers(&[(
+        let sig = hex::encode(hmac_sha256(FIELDY.as_bytes(), &[t.as_bytes(), b".", body]));
+        json_headers(&[(
             "x-fieldy-signature",
             format!("t={t},v1={},v0=ignored,v1={sig}", "ab".repeat(32)),
         )])
@@ -300,12 +254,12 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     let note = br#"{"type":"note.added","data":{"note":"n-1"}}"#;
     let multi = |ts: u64, id: &str, body: &[u8]| {
         let ts = ts.to_string();
-        let sig = b64(&mac256(
+        let sig = b64(&hmac_sha256(
             MULTI_KEY,
             &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
         ));
-        let other = b64(&mac256(b"rotated-away", &[body]));
-        headers(&[
+        let other = b64(&hmac_sha256(b"rotated-away", &[body]));
+        json_headers(&[
             ("x-multi-id", id.to_owned()),
             ("x-multi-timestamp", ts),
             (
@@ -333,7 +287,7 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     let blob_headers = vec![
         (
             "x-blobby-signature".to_string(),
-            hex::encode(mac256(BLOBBY.as_bytes(), &[blob])),
+            hex::encode(hmac_sha256(BLOBBY.as_bytes(), &[blob])),
         ),
         ("x-blobby-event".to_string(), "file.uploaded".to_string()),
         ("x-blobby-file".to_string(), "f-1".to_string()),
@@ -352,7 +306,7 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     let orders = records(&s, "shared.orders", 4);
     let o = &orders[&first];
     assert_eq!(header(o, "ce_type").as_deref(), Some("hexa.order.placed"));
-    assert_eq!(key(o), "o-1");
+    assert_eq!(record_key(o), "o-1");
     let v = value_json(o);
     assert_eq!(v["source"], "/providers/hexa");
     assert_eq!(v["subject"], "o-1");
@@ -370,7 +324,7 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
 
     let things = records(&s, "webhooks.basey.thing.made", 1);
     let t = &things[&made_id];
-    assert_eq!(key(t), "t-9");
+    assert_eq!(record_key(t), "t-9");
     assert_eq!(value_json(t)["time"], "2026-11-23T09:00:00Z");
     assert!(value_json(t).get("deliveryid").is_none());
 
@@ -378,7 +332,7 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     assert_eq!(ok_records.len(), 1, "both deliveries carry the one id");
     let c = &ok_records[&ok_id];
     assert_eq!(
-        (key(c), value_json(c)["deliveryid"].clone()),
+        (record_key(c), value_json(c)["deliveryid"].clone()),
         ("ch-1".into(), "evt_1".into())
     );
     records(&s, "webhooks.fieldy.charge.failed", 1)
@@ -394,12 +348,12 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     assert_eq!(b["datacontenttype"], "image/png");
     assert_eq!(b["data_base64"], b64(blob));
     assert!(b.get("data").is_none());
-    assert_eq!(key(&blobs[&blob_id]), "f-1");
+    assert_eq!(record_key(&blobs[&blob_id]), "f-1");
 
     let unrouted = records(&s, "webhooks.unrouted", 2);
     let u = &unrouted[&unknown_id];
     assert_eq!(value_json(u)["type"], "hexa.unknown");
-    assert_eq!(key(u), "r-5", "the first present unrouted_subject");
+    assert_eq!(record_key(u), "r-5", "the first present unrouted_subject");
     assert_eq!(value_json(&unrouted[&pending_id])["type"], "fieldy.unknown");
 
     let dead = records(&s, "webhooks.deadletter", 1);
@@ -443,10 +397,10 @@ async fn a_configured_providers_secret_file_is_re_read_and_decoded_as_its_defini
     let public = gateway.public;
     let send = |key: &'static [u8]| async move {
         let ms = (now_secs() * 1000).to_string();
-        let headers = headers(&[
+        let headers = json_headers(&[
             (
                 "x-basey-signature",
-                b64(&mac512(key, &[ms.as_bytes(), b":", body])),
+                b64(&hmac_sha512(key, &[ms.as_bytes(), b":", body])),
             ),
             ("x-basey-timestamp", ms),
         ]);
@@ -510,7 +464,7 @@ async fn label_values_come_from_the_definitions_never_from_a_request() {
             .status
     };
     let noise = || {
-        headers(&[
+        json_headers(&[
             ("x-provider", MARK.to_owned()),
             ("x-hexa-delivery", MARK.to_owned()),
             ("traceparent", format!("00-{MARK}-{MARK}-01")),
@@ -553,7 +507,7 @@ async fn label_values_come_from_the_definitions_never_from_a_request() {
         let mut h = noise();
         h.push((
             "x-hexa-signature".into(),
-            hex::encode(mac256(HEXA[0].as_bytes(), &[body])),
+            hex::encode(hmac_sha256(HEXA[0].as_bytes(), &[body])),
         ));
         h
     };
@@ -568,12 +522,12 @@ async fn label_values_come_from_the_definitions_never_from_a_request() {
             200
         );
     }
-    let blob = headers(&[
+    let blob = json_headers(&[
         ("x-blobby-event", MARK.to_owned()),
         ("x-blobby-file", MARK.to_owned()),
         (
             "x-blobby-signature",
-            hex::encode(mac256(BLOBBY.as_bytes(), &[MARK.as_bytes()])),
+            hex::encode(hmac_sha256(BLOBBY.as_bytes(), &[MARK.as_bytes()])),
         ),
     ]);
     assert_eq!(

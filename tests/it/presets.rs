@@ -8,10 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use rdkafka::message::{Message, OwnedMessage};
-use sha2::Sha256;
 
 use crate::common::*;
 
@@ -50,35 +47,15 @@ const GITHUB: [&str; 2] = ["github-old-secret", "github-new-secret"];
 const STRIPE: [&str; 2] = ["whsec_c3RyaXBlIGtleQ==", "whsec_rolled_secret"];
 const SHOPIFY: [&str; 2] = ["shopify-old-secret", "shopify-new-secret"];
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn headers(pairs: &[(&str, String)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .chain([("content-type".to_string(), "application/json".to_string())])
-        .collect()
-}
-
 /// Standard Webhooks: "v1,<base64>" over "<id>.<timestamp>.<body>".
 fn sw_signature(key: &[u8], id: &str, ts: u64, body: &[u8]) -> String {
     let ts = ts.to_string();
-    let tag = mac(key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+    let tag = hmac_sha256(key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
     format!("v1,{}", b64(&tag))
 }
 
 fn sw_headers(id: &str, ts: u64, signature: String) -> Vec<(String, String)> {
-    headers(&[
+    json_headers(&[
         ("webhook-id", id.to_owned()),
         ("webhook-timestamp", ts.to_string()),
         ("webhook-signature", signature),
@@ -87,10 +64,13 @@ fn sw_headers(id: &str, ts: u64, signature: String) -> Vec<(String, String)> {
 
 /// GitHub: "sha256=<hex>" over the body; the delivery and the event in headers.
 fn github_headers(secret: &str, event: &str, delivery: &str, body: &[u8]) -> Vec<(String, String)> {
-    headers(&[
+    json_headers(&[
         (
             "x-hub-signature-256",
-            format!("sha256={}", hex::encode(mac(secret.as_bytes(), &[body]))),
+            format!(
+                "sha256={}",
+                hex::encode(hmac_sha256(secret.as_bytes(), &[body]))
+            ),
         ),
         ("x-github-event", event.to_owned()),
         ("x-github-delivery", delivery.to_owned()),
@@ -100,11 +80,11 @@ fn github_headers(secret: &str, event: &str, delivery: &str, body: &[u8]) -> Vec
 /// Stripe: hex over "<t>.<body>", the key being the secret's text.
 fn stripe_v1(key: &[u8], t: u64, body: &[u8]) -> String {
     let t = t.to_string();
-    hex::encode(mac(key, &[t.as_bytes(), b".", body]))
+    hex::encode(hmac_sha256(key, &[t.as_bytes(), b".", body]))
 }
 
 fn stripe_headers(value: String) -> Vec<(String, String)> {
-    headers(&[("stripe-signature", value)])
+    json_headers(&[("stripe-signature", value)])
 }
 
 /// Shopify: base64 over the body; the topic and the event id in headers.
@@ -114,10 +94,10 @@ fn shopify_headers(
     event_id: &str,
     body: &[u8],
 ) -> Vec<(String, String)> {
-    headers(&[
+    json_headers(&[
         (
             "x-shopify-hmac-sha256",
-            b64(&mac(secret.as_bytes(), &[body])),
+            b64(&hmac_sha256(secret.as_bytes(), &[body])),
         ),
         ("x-shopify-topic", topic.to_owned()),
         ("x-shopify-event-id", event_id.to_owned()),
@@ -221,21 +201,6 @@ async fn refused(
     reply.json()["error"].as_str().unwrap().to_owned()
 }
 
-fn key(m: &OwnedMessage) -> String {
-    String::from_utf8(m.key().unwrap().to_vec()).unwrap()
-}
-
-/// The record's `data` exactly as written (not re-serialised).
-fn data_text(m: &OwnedMessage) -> String {
-    #[derive(serde::Deserialize)]
-    struct Data<'a> {
-        #[serde(borrow)]
-        data: &'a serde_json::value::RawValue,
-    }
-    let d: Data = serde_json::from_slice(m.payload().unwrap()).unwrap();
-    d.data.get().to_owned()
-}
-
 /// What every routed record of these tests carries: its type (attribute and
 /// header), key and subject, delivery id and source.
 fn assert_record(m: &OwnedMessage, provider: &str, ty: &str, subject: &str, delivery: &str) {
@@ -243,7 +208,7 @@ fn assert_record(m: &OwnedMessage, provider: &str, ty: &str, subject: &str, deli
     assert_eq!(header(m, "ce_type").as_deref(), Some(ty));
     assert_eq!(v["type"], ty);
     assert_eq!(v["source"], format!("/providers/{provider}"));
-    assert_eq!(key(m), subject, "{ty}: the key is the subject");
+    assert_eq!(record_key(m), subject, "{ty}: the key is the subject");
     assert_eq!(v["subject"], subject);
     assert_eq!(v["deliveryid"], delivery);
 }
@@ -463,6 +428,7 @@ async fn each_preset_is_served_end_to_end() {
     // The secret is text, prefix included: neither its base64 reading nor
     // the text without "whsec_" is the key.
     let tail = STRIPE[0].strip_prefix("whsec_").unwrap();
+    use base64::Engine;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(tail)
         .unwrap();
@@ -618,7 +584,7 @@ async fn each_preset_is_served_end_to_end() {
         let m = &unrouted[id];
         assert_eq!(header(m, "ce_type").as_deref(), Some(ty));
         assert_eq!(value_json(m)["providerevent"], event);
-        assert_eq!(key(m), *id);
+        assert_eq!(record_key(m), *id);
     }
     assert_eq!(
         value_json(&unrouted[&stripe_unknown])["deliveryid"],
@@ -694,7 +660,7 @@ fn stripe_time() -> SystemTime {
 }
 
 fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    headers(
+    json_headers(
         &pairs
             .iter()
             .map(|(k, v)| (*k, v.to_string()))
@@ -778,7 +744,7 @@ async fn the_senders_published_vectors_pass_through_http_at_their_own_time() {
         header(m, "ce_type").as_deref(),
         Some("shopify.products.update")
     );
-    assert_eq!(key(m), shop_id, "no /id: keyed by the event id");
+    assert_eq!(record_key(m), shop_id, "no /id: keyed by the event id");
     assert_eq!(value_json(m)["deliveryid"], "e-foo");
     assert_eq!(data_text(m), r#"{"foo":"bar"}"#);
 

@@ -414,11 +414,56 @@ pub async fn get(addr: SocketAddr, path: &str) -> Result<Reply, String> {
 }
 
 pub fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    hex::encode(hmac_sha256(secret.as_bytes(), parts))
+}
+
+/// The tests' own HMACs, computed from the schemes' description and never
+/// with the gateway's signer.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    hmac_of::<Hmac<Sha256>>(key, parts)
+}
+
+pub fn hmac_sha512(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    hmac_of::<Hmac<sha2::Sha512>>(key, parts)
+}
+
+fn hmac_of<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = <M as Mac>::new_from_slice(key).unwrap();
     for p in parts {
         mac.update(p);
     }
-    hex::encode(mac.finalize().into_bytes())
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Standard base64, as the schemes that use it write signatures and secrets.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Request headers from `pairs`, with a JSON content type.
+pub fn json_headers(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .chain([("content-type".to_string(), "application/json".to_string())])
+        .collect()
+}
+
+/// A record's key as text.
+pub fn record_key(m: &OwnedMessage) -> String {
+    String::from_utf8(m.key().unwrap().to_vec()).unwrap()
+}
+
+/// A record's `data` exactly as written (not re-serialised).
+pub fn data_text(m: &OwnedMessage) -> String {
+    #[derive(serde::Deserialize)]
+    struct Data<'a> {
+        #[serde(borrow)]
+        data: &'a serde_json::value::RawValue,
+    }
+    let d: Data = serde_json::from_slice(m.payload().unwrap()).unwrap();
+    d.data.get().to_owned()
 }
 
 pub fn now_secs() -> u64 {
