@@ -619,31 +619,7 @@ const GH_SIGNATURE: &str =
 const STRIPE_SECRET: &str = "webhook_secret";
 const STRIPE_HEADER: &str = "t=1533204620,v1=2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7,v0=63f3a72374a733066c4be69ed7f8e5ac85c22c9f0a6a612ab9a025a9e4ee7eef";
 /// stripe-dotnet's fixture, src/StripeTests/Resources/event_test_signature.json.
-const STRIPE_BODY: &str = r#"{
-  "id": "evt_123",
-  "object": "event",
-  "account": "acct_123",
-  "api_version": "2017-05-25",
-  "created": 1533204620,
-  "data": {
-    "object": {
-      "id": "cus_123",
-      "object": "customer",
-      "created": 123456789,
-      "email": "test@stripe.com",
-      "livemode": false,
-      "metadata": {}
-    }
-  },
-  "livemode": false,
-  "pending_webhooks": 1,
-  "request": {
-    "id": "req_123",
-    "idempotency_key": "idempotency-key-123"
-  },
-  "type": "customer.created"
-}
-"#;
+const STRIPE_BODY: &str = include_str!("../vectors/stripe-event_test_signature.json");
 
 const SHOPIFY_SECRET: &str = "steffi";
 const SHOPIFY_BODY: &[u8] = br#"{"foo":"bar"}"#;
