@@ -78,6 +78,9 @@ pub struct Record {
     pub key: String,
     pub value: Vec<u8>,
     pub headers: Vec<(&'static str, Vec<u8>)>,
+    /// The record's timestamp in Unix milliseconds; `None`: the producer's
+    /// clock. A re-drive keeps the original record's.
+    pub timestamp_ms: Option<i64>,
 }
 
 pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json; charset=utf-8";
@@ -222,6 +225,7 @@ impl Envelope<'_> {
             key: self.key(),
             value,
             headers,
+            timestamp_ms: None,
         }
     }
 }
@@ -296,6 +300,7 @@ impl DeadLetter<'_> {
             key: id,
             value: self.body.to_vec(),
             headers,
+            timestamp_ms: None,
         }
     }
 }

@@ -33,6 +33,19 @@ pub struct Verified<T> {
 }
 
 impl<T> Verified<T> {
+    /// A body verified when it was received, read back from the gateway's own
+    /// unrouted or dead-letter topic for a re-drive. Its signature has expired
+    /// and is not kept; the trust is the topic's (only the gateway may write
+    /// to it), so nothing else may call this.
+    pub(crate) fn kept(body: T, fields: Vec<(Box<str>, Box<str>)>) -> Verified<T> {
+        Verified { body, fields }
+    }
+
+    /// The signature header's other fields, as `{field: ..}` sources read them.
+    pub fn fields(&self) -> &[(Box<str>, Box<str>)] {
+        &self.fields
+    }
+
     pub fn get(&self) -> &T {
         &self.body
     }

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http::{header, HeaderMap, Method, Request};
+use http::{HeaderMap, Method, Request};
 use hyper::body::Body;
 use tokio::sync::Semaphore;
 
 use crate::budget::BodyBudget;
-use crate::config::Config;
+use crate::config::{Config, ENVELOPE_OVERHEAD_BYTES};
 use crate::contract::DataSchemas;
 use crate::envelope::{DeadLetter, DeadLetterReason, EventId};
 use crate::error::RequestError;
@@ -25,6 +25,7 @@ use crate::normalize::{normalize, Plan, RequestMeta};
 use crate::providers::rules::DEADLETTER;
 use crate::providers::Definition;
 use crate::publish::Publisher;
+use crate::replay;
 use crate::respond;
 use crate::routing::{Destination, Route, Topics};
 use crate::trace::TraceParent;
@@ -225,15 +226,7 @@ impl Ingest {
         // Only requests that will wait for the broker count against the cap, so
         // a flood of bad signatures never crowds out valid traffic.
         let slot = InflightSlot::take(&self.inflight, self.metrics.inflight())?;
-        let meta = RequestMeta {
-            content_type: parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| v.len() <= 256)
-                .map(str::to_owned),
-            traceparent: traceparent.map(TraceParent::into_string),
-        };
+        let meta = RequestMeta::of(&parts.headers, traceparent);
         // Nothing verified is dropped, not even to a bug: a panic past this
         // point keeps the body on the dead-letter topic instead of closing the
         // connection on a provider that would redeliver it (and fail) forever.
@@ -243,10 +236,18 @@ impl Ingest {
                 .await;
         let result = match routed {
             Ok(result) => result,
-            Err(_panic) => self.rescue(enabled, &verified, &meta).await,
+            Err(_panic) => {
+                self.rescue(enabled, &verified, &parts.headers, &meta, received_at)
+                    .await
+            }
         };
         drop(slot);
         result
+    }
+
+    /// The largest record the configuration promises the broker takes.
+    fn record_room(&self) -> usize {
+        self.max_body_bytes + ENVELOPE_OVERHEAD_BYTES
     }
 
     /// Verified body -> normalized event or dead letter -> record -> broker ack.
@@ -261,7 +262,18 @@ impl Ingest {
         #[cfg(feature = "test-hooks")]
         crate::test_hooks::panic_on_request(meta.content_type.as_deref());
         let normalized = normalize(&enabled.plan, verified, headers, meta, received_at);
-        let routed = self.topics.route(&normalized);
+        let mut routed = self.topics.route(&normalized);
+        if routed.destination != Destination::Typed {
+            replay::keep(
+                &mut routed.record,
+                replay::unrouted_data(&normalized),
+                &enabled.plan,
+                headers,
+                verified,
+                received_at,
+                self.record_room(),
+            );
+        }
         self.publisher.publish(&routed.record).await?;
         self.metrics
             .published(&enabled.plan.name, &routed.type_name, &routed.record.topic);
@@ -285,7 +297,9 @@ impl Ingest {
         &self,
         enabled: &EnabledProvider,
         verified: &Verified<Bytes>,
+        headers: &HeaderMap,
         meta: &RequestMeta,
+        received_at: SystemTime,
     ) -> Result<Accepted, RequestError> {
         let provider = enabled.definition.name.as_str();
         let id = EventId::derive(provider, verified.get());
@@ -303,6 +317,22 @@ impl Ingest {
             body: verified.get(),
         }
         .to_record(self.topics.topic(Route::DeadLetter).clone());
+        // Kept for a re-drive once the bug is fixed; a panic in keeping it
+        // costs only the copy, never the dead letter.
+        let mut with_request = record.clone();
+        let kept = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let (plan, room) = (&enabled.plan, self.record_room());
+            replay::keep(
+                &mut with_request,
+                None,
+                plan,
+                headers,
+                verified,
+                received_at,
+                room,
+            );
+        }));
+        let record = if kept.is_ok() { with_request } else { record };
         match AssertUnwindSafe(self.publisher.publish(&record))
             .catch_unwind()
             .await

@@ -16,14 +16,14 @@ use http::HeaderMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-pub use plan::Plan;
+pub use plan::{Plan, Value};
 
 use crate::envelope::{Data, DeadLetter, DeadLetterReason, Envelope, EventId};
 use crate::providers::compiled::{Body, TimestampFormat};
 use crate::providers::rules::{MAX_EVENT_NAME_LEN, MAX_ID_LEN};
+use crate::trace::TraceParent;
 use crate::verify::{parse_timestamp, Verified};
 use json::{text_of, Found};
-use plan::Value;
 
 // One per request, on the stack for a moment: boxing the event would cost an
 // allocation on every request to save bytes on the rarer dead letter.
@@ -47,6 +47,21 @@ impl Normalized<'_> {
 pub struct RequestMeta {
     pub content_type: Option<String>,
     pub traceparent: Option<String>,
+}
+
+impl RequestMeta {
+    /// From the request's headers: a content type of at most 256 bytes (it
+    /// becomes `datacontenttype`), and the already validated `traceparent`.
+    pub fn of(headers: &HeaderMap, traceparent: Option<TraceParent>) -> RequestMeta {
+        RequestMeta {
+            content_type: headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.len() <= 256)
+                .map(str::to_owned),
+            traceparent: traceparent.map(TraceParent::into_string),
+        }
+    }
 }
 
 /// Everything a source can read: the verified body's slots, the request's

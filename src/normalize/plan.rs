@@ -123,6 +123,23 @@ impl Plan {
         self
     }
 
+    /// Every source the plan reads outside the body: the request headers and
+    /// the signature header's fields. What an unrouted or dead-letter record
+    /// keeps of its request, so a re-drive can read it again (`replay`).
+    pub fn outside_body(&self) -> impl Iterator<Item = &Value> {
+        [
+            Some(&self.event_name),
+            self.join.as_ref(),
+            self.user.as_ref(),
+        ]
+        .into_iter()
+        .chain([self.time.as_ref(), self.id.as_ref().map(|(v, _)| v)])
+        .flatten()
+        .chain(&self.unrouted_subject)
+        .chain(self.entries.iter().map(|e| &e.subject))
+        .filter(|v| !matches!(v, Value::Body(_)))
+    }
+
     /// The catalogue entries named `event`, in the order written.
     pub fn named(&self, event: &str) -> &[usize] {
         self.by_name.get(event).map_or(&[], Vec::as_slice)

@@ -180,6 +180,10 @@ impl Publisher {
             .key(record.key.as_bytes())
             .payload(&record.value)
             .headers(headers);
+        let kafka_record = match record.timestamp_ms {
+            Some(ms) => kafka_record.timestamp(ms),
+            None => kafka_record,
+        };
 
         // The delivery future is a plain channel: the producer handle is released
         // before awaiting, so a replaced producer is dropped where the

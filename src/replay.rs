@@ -1,0 +1,239 @@
+//! What an unrouted or dead-letter record keeps of its request, so that a
+//! re-drive can read the webhook again under a later definition: written by
+//! `ingest`, read by `redrive`, one rule for both.
+//!
+//! Kept, as record headers: the provider, the receive time, the request
+//! headers the definition reads (and `content-type`, `traceparent`), the
+//! signature header's fields it reads (never a signature: [`Verified`] never
+//! holds one), and for an unrouted event the whole body when its `data` is
+//! not the body byte for byte. A routed record keeps nothing of this: it
+//! costs only the requests that need it.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use base64::Engine;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::envelope::{Data, Record};
+use crate::normalize::{rfc3339, Normalized, Plan, Value};
+use crate::providers::compiled::TimestampFormat;
+use crate::verify::{parse_timestamp, Verified};
+
+/// The provider that signed the request.
+pub const PROVIDER: &str = "x-provider";
+/// The receive time, RFC 3339 to the millisecond (as `receivedat`).
+pub const RECEIVED_AT: &str = "x-received-at";
+/// A JSON object of the kept request headers, lower-case name to value.
+pub const REQUEST_HEADERS: &str = "x-request-headers";
+/// A JSON object of the kept signature-header fields (`{field: ..}` sources).
+pub const REQUEST_FIELDS: &str = "x-request-fields";
+/// The request body, on an unrouted record whose `data` is not the body.
+pub const REQUEST_BODY: &str = "x-request-body";
+/// On a re-driven record: `<topic>:<partition>:<offset>` it was re-driven from.
+pub const REDRIVEN: &str = "x-redriven";
+
+/// Headers a re-drive reads besides the definition's sources: the content
+/// type becomes `datacontenttype` of a `body: any` event, and the trace
+/// context its `traceparent`.
+static ALWAYS_KEPT: [HeaderName; 2] = [
+    http::header::CONTENT_TYPE,
+    HeaderName::from_static("traceparent"),
+];
+
+/// Adds what a re-drive needs to an unrouted or dead-letter `record`. `room`
+/// is the largest record the configuration promises the broker takes; a body
+/// that would not fit beside the event is not kept, and then nothing is (the
+/// record is not replayable, which a re-drive counts), so the event itself
+/// is never refused for its copy.
+///
+/// `event_data` is the unrouted event's `data` ([`unrouted_data`]); `None`
+/// for a dead letter, whose value is the body.
+pub fn keep<B: AsRef<[u8]>>(
+    record: &mut Record,
+    event_data: Option<&[u8]>,
+    plan: &Plan,
+    request: &HeaderMap,
+    verified: &Verified<B>,
+    received_at: SystemTime,
+    room: usize,
+) {
+    let body = verified.get().as_ref();
+    let copy = event_data.filter(|data| *data != body).map(|_| body);
+    if copy.is_some_and(|b| record.value.len() + b.len() > room) {
+        return;
+    }
+    let mut headers: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
+    for value in plan.outside_body() {
+        match value {
+            Value::Header(name) => keep_header(&mut headers, request, name),
+            Value::Field(name) => {
+                if let Some((k, v)) = verified.fields().iter().find(|(k, _)| **k == **name) {
+                    fields.insert(&**k, &**v);
+                }
+            }
+            Value::Body(_) => {}
+        }
+    }
+    for name in &ALWAYS_KEPT {
+        keep_header(&mut headers, request, name);
+    }
+
+    let h = &mut record.headers;
+    if !h.iter().any(|(k, _)| *k == PROVIDER) {
+        h.push((PROVIDER, plan.name.as_bytes().to_vec()));
+    }
+    if let Some(at) = rfc3339(received_at) {
+        h.push((RECEIVED_AT, at.into_bytes()));
+    }
+    if !headers.is_empty() {
+        h.push((REQUEST_HEADERS, json_object(&headers)));
+    }
+    if !fields.is_empty() {
+        h.push((REQUEST_FIELDS, json_object(&fields)));
+    }
+    if let Some(body) = copy {
+        h.push((REQUEST_BODY, body.to_vec()));
+    }
+}
+
+/// The first value, as the definition's sources read it: a value that is
+/// not visible ASCII is one no source could read, so it is not kept.
+fn keep_header<'r>(
+    kept: &mut BTreeMap<&'r str, &'r str>,
+    request: &'r HeaderMap,
+    name: &'r HeaderName,
+) {
+    if let Some(v) = request.get(name).and_then(|v| v.to_str().ok()) {
+        kept.insert(name.as_str(), v);
+    }
+}
+
+fn json_object(map: &BTreeMap<&str, &str>) -> Vec<u8> {
+    serde_json::to_vec(map).expect("strings serialise")
+}
+
+/// An event's `data` bytes as the body held them; `None` for a dead letter.
+pub fn unrouted_data<'a>(normalized: &Normalized<'a>) -> Option<&'a [u8]> {
+    match normalized {
+        Normalized::Event(e) => Some(match e.data {
+            Data::Json(text) => text.as_bytes(),
+            Data::Binary(bytes) => bytes,
+        }),
+        Normalized::DeadLetter(_) => None,
+    }
+}
+
+/// A request read back from an unrouted or dead-letter record.
+#[derive(Debug)]
+pub struct Kept {
+    pub provider: String,
+    pub received_at: SystemTime,
+    pub headers: HeaderMap,
+    pub fields: Vec<(Box<str>, Box<str>)>,
+    pub body: Vec<u8>,
+}
+
+/// Why a record cannot be replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotKept {
+    /// Written before records kept their request, or with a body too large to keep.
+    #[error("the record keeps no request")]
+    NoRequest,
+    #[error("the record's `{0}` is malformed")]
+    Malformed(&'static str),
+}
+
+impl NotKept {
+    /// The summary's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotKept::NoRequest => "not_replayable",
+            NotKept::Malformed(_) => "malformed",
+        }
+    }
+}
+
+/// The event fields an unrouted record's value gives back when its `data`
+/// is the body.
+#[derive(Deserialize)]
+struct EventData<'a> {
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    data_base64: Option<String>,
+}
+
+impl Kept {
+    /// Reads a record of the unrouted (`unrouted: true`) or dead-letter topic:
+    /// `header` looks up one of its headers, `value` is its value.
+    pub fn read<'h>(
+        header: impl Fn(&str) -> Option<&'h [u8]>,
+        value: &[u8],
+        unrouted: bool,
+    ) -> Result<Kept, NotKept> {
+        let text = |name: &'static str| -> Result<Option<&'h str>, NotKept> {
+            header(name)
+                .map(|v| std::str::from_utf8(v).map_err(|_| NotKept::Malformed(name)))
+                .transpose()
+        };
+        let received_at = text(RECEIVED_AT)?.ok_or(NotKept::NoRequest)?;
+        let received_at = parse_timestamp(TimestampFormat::Rfc3339, received_at.as_bytes())
+            .ok_or(NotKept::Malformed(RECEIVED_AT))?;
+        let provider = text(PROVIDER)?.ok_or(NotKept::Malformed(PROVIDER))?;
+
+        let mut headers = HeaderMap::new();
+        if let Some(json) = text(REQUEST_HEADERS)? {
+            let map: BTreeMap<String, String> =
+                serde_json::from_str(json).map_err(|_| NotKept::Malformed(REQUEST_HEADERS))?;
+            for (k, v) in map {
+                let name = HeaderName::from_bytes(k.as_bytes());
+                let value = HeaderValue::from_str(&v);
+                match (name, value) {
+                    (Ok(name), Ok(value)) => headers.insert(name, value),
+                    _ => return Err(NotKept::Malformed(REQUEST_HEADERS)),
+                };
+            }
+        }
+        let fields = match text(REQUEST_FIELDS)? {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str::<BTreeMap<String, String>>(json)
+                .map_err(|_| NotKept::Malformed(REQUEST_FIELDS))?
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        };
+        let body = match header(REQUEST_BODY) {
+            Some(body) => body.to_vec(),
+            None if unrouted => event_data(value)?,
+            None => value.to_vec(),
+        };
+        Ok(Kept {
+            provider: provider.to_owned(),
+            received_at,
+            headers,
+            fields,
+            body,
+        })
+    }
+
+    /// The request as `normalize` reads it.
+    pub fn verified(&self) -> Verified<&[u8]> {
+        Verified::kept(self.body.as_slice(), self.fields.clone())
+    }
+}
+
+/// An unrouted event's `data`, byte for byte as written: the body itself.
+fn event_data(value: &[u8]) -> Result<Vec<u8>, NotKept> {
+    let malformed = NotKept::Malformed("data");
+    let event: EventData<'_> = serde_json::from_slice(value).map_err(|_| malformed)?;
+    match (event.data, event.data_base64) {
+        (Some(raw), None) => Ok(raw.get().as_bytes().to_vec()),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| malformed),
+        _ => Err(malformed),
+    }
+}
