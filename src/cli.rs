@@ -30,4 +30,6 @@ pub enum Command {
     Providers(crate::providers::show::ProvidersArgs),
     /// Print the consumer contract (AsyncAPI 3.0) of every record this configuration can publish.
     Contract(crate::contract::ContractArgs),
+    /// Republish unrouted or dead-letter records that the current definitions route (same KAFKA_* and GATEWAY_* settings as the gateway).
+    Redrive(crate::redrive::RedriveArgs),
 }

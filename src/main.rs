@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             webhook_gateway::providers::show::main(args, &env),
         ),
         Some(Command::Contract(args)) => webhook_gateway::contract::main(args, &env),
+        Some(Command::Redrive(args)) => webhook_gateway::redrive::main(args, &env),
         None if cli.run.dev => webhook_gateway::dev::main(cli.run, env),
         None => {
             let config = match Config::from_sources(&cli.run, &env) {

@@ -139,7 +139,7 @@ pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
 /// secrets (or before they exist), a provider enabled later by its secret
 /// alone finds its topics there, and a secret that would not load cannot
 /// fail a topic check.
-fn settings(run: &RunArgs, env: &Env) -> Result<Config, String> {
+pub(crate) fn settings(run: &RunArgs, env: &Env) -> Result<Config, String> {
     let file = providers_file(run.providers_file.as_deref().map(Path::new), env);
     let defs = Definitions::load(file.as_deref()).map_err(|e| e.to_string())?;
     let env: Env = env

@@ -16,4 +16,5 @@ mod operations;
 mod presets;
 mod properties;
 mod readme;
+mod redrive;
 mod reliability;

@@ -1,0 +1,352 @@
+//! `webhook-gateway redrive`: reads the unrouted or dead-letter topic and
+//! republishes each record that the current definitions now route, exactly
+//! as the gateway would have published it when it was received.
+//!
+//! - [`positions`]: where each partition starts and stops, and committing
+//! - [`summary`]: what a run did, as text or JSON
+//!
+//! Records on these topics were verified when received; their signatures
+//! have expired and are not checked again (the topics' ACLs are the trust).
+//! At least once: a source offset is committed only after the broker has
+//! acknowledged every republished record before it. Records that still do not
+//! route stay where they are and are counted, never written anywhere.
+
+mod positions;
+mod summary;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::{Args, ValueEnum};
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+
+use crate::config::{Config, Env, RunArgs};
+use crate::contract::DataSchemas;
+use crate::metrics::Metrics;
+use crate::normalize::{normalize, Plan, RequestMeta};
+use crate::publish::{PublishError, Publisher};
+use crate::replay::{Kept, NotKept, REDRIVEN};
+use crate::routing::{Destination, Route, Topics};
+use crate::trace::TraceParent;
+use positions::{Span, Window};
+use summary::{Outcome, Summary};
+
+#[derive(Args, Debug)]
+pub struct RedriveArgs {
+    /// The topic to read: the unrouted or the dead-letter topic
+    #[arg(long, value_enum)]
+    pub from: Source,
+    /// Start at the first record received at or after TIME (RFC 3339, or an age such as 2h, 30m, 7d), instead of where the group stopped
+    #[arg(long, value_name = "TIME", value_parser = positions::parse_time)]
+    pub since: Option<SystemTime>,
+    /// Stop after the records received up to TIME (RFC 3339, or an age such as 1h)
+    #[arg(long, value_name = "TIME", value_parser = positions::parse_time)]
+    pub until: Option<SystemTime>,
+    /// Only this provider's records (the others are skipped)
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// Start at the topic's beginning instead of where the group stopped
+    #[arg(long, conflicts_with = "since")]
+    pub reset: bool,
+    /// Read and report what would be republished; publish and commit nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Republish at most N records per second
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: Option<u32>,
+    /// Consumer group that remembers where re-drives stopped [default: <topic>.redrive, or <topic>.redrive.<provider> with --provider]
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Print the summary as one JSON object
+    #[arg(long)]
+    pub json: bool,
+    /// The providers file, as the gateway's --providers-file [env: GATEWAY_PROVIDERS_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub providers_file: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    Unrouted,
+    Deadletter,
+}
+
+/// Republished records awaiting their ack at once: enough to keep the
+/// broker busy, few enough that a stop re-sends little.
+const WINDOW: usize = 64;
+/// How often progress is committed while running (and always at the end).
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+
+pub fn main(args: RedriveArgs, env: &Env) -> ExitCode {
+    let fail = |code: u8, e: &dyn std::fmt::Display| {
+        eprintln!("webhook-gateway redrive: {e}");
+        ExitCode::from(code)
+    };
+    let run = RunArgs {
+        providers_file: args.providers_file.clone(),
+        ..RunArgs::default()
+    };
+    let config = match crate::topics::settings(&run, env) {
+        Ok(config) => config,
+        Err(e) => return fail(crate::EX_USAGE, &format!("configuration error: {e}")),
+    };
+    if let Some(p) = &args.provider {
+        if !config.providers.list.iter().any(|d| d.name == *p) {
+            let msg = format!("configuration error: --provider: no provider named `{p}`");
+            return fail(crate::EX_USAGE, &msg);
+        }
+    }
+    let schemas = match DataSchemas::load(&config.providers) {
+        Ok(schemas) => schemas,
+        Err(e) => return fail(crate::EX_USAGE, &format!("configuration error: {e}")),
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(redrive(&args, &config, &schemas)) {
+        Ok(summary) => {
+            if args.json {
+                println!("{}", summary.to_json());
+            } else {
+                print!("{summary}");
+            }
+            if summary.failed() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => fail(1, &e),
+    }
+}
+
+/// Reads source records as the gateway reads requests: each provider's
+/// definition compiled as the gateway compiles it, and its topics.
+struct Reader {
+    plans: HashMap<String, Plan>,
+    topics: Topics,
+}
+
+/// What one source record became.
+struct Step {
+    partition: i32,
+    offset: i64,
+    outcome: Result<Outcome, PublishError>,
+}
+
+async fn redrive(
+    args: &RedriveArgs,
+    config: &Config,
+    schemas: &DataSchemas,
+) -> Result<Summary, String> {
+    let topic = config
+        .topics
+        .topic(match args.from {
+            Source::Unrouted => Route::Unrouted,
+            Source::Deadletter => Route::DeadLetter,
+        })
+        .to_string();
+    let group = args.group.clone().unwrap_or_else(|| match &args.provider {
+        Some(p) => format!("{topic}.redrive.{p}"),
+        None => format!("{topic}.redrive"),
+    });
+    let consumer: StreamConsumer = positions::consumer_config(&config.kafka, &group)
+        .create()
+        .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
+    let window = Window {
+        since: args.since,
+        until: args.until,
+        reset: args.reset,
+    };
+    let spans = positions::spans(&consumer, &topic, &window)?;
+    let mut summary = Summary::new(&topic, &group, args.from, args.dry_run);
+    let total: u64 = spans.iter().map(Span::len).sum();
+    let progress = progress_bar(total);
+    let publisher = if args.dry_run {
+        None
+    } else {
+        Some(
+            Publisher::new(
+                &config.kafka,
+                Duration::from_secs(30),
+                Arc::new(Metrics::new()),
+            )
+            .map_err(|e| format!("cannot create the Kafka producer: {e}"))?,
+        )
+    };
+    let reader = Reader {
+        plans: config
+            .providers
+            .list
+            .iter()
+            .map(|def| {
+                let plan = Plan::new(def).with_dataschemas(|ty| schemas.uri(ty).map(str::to_owned));
+                (def.name.clone(), plan)
+            })
+            .collect(),
+        topics: config.topics.clone(),
+    };
+
+    let mut done: HashMap<i32, i64> = HashMap::new();
+    let mut open: HashMap<i32, i64> = spans
+        .iter()
+        .filter(|s| s.len() > 0)
+        .map(|s| (s.partition, s.end))
+        .collect();
+    if !open.is_empty() {
+        positions::assign(&consumer, &topic, &spans)?;
+    }
+    let mut pending = FuturesOrdered::new();
+    let mut pace = args.rate.map(|n| {
+        let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(n)));
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    let mut last_commit = Instant::now();
+    let mut failure = None;
+
+    while failure.is_none() && (!open.is_empty() || !pending.is_empty()) {
+        let next = tokio::select! {
+            biased;
+            Some(step) = pending.next(), if !pending.is_empty() => Some(step),
+            message = consumer.recv(), if !open.is_empty() && pending.len() < WINDOW => {
+                let message = match message {
+                    Ok(message) => message,
+                    // Past the last record: a partition whose end offset is
+                    // not a record's (a transaction marker) closes here.
+                    Err(KafkaError::PartitionEOF(p)) => {
+                        open.remove(&p);
+                        continue;
+                    }
+                    Err(e) => return Err(format!("reading {topic}: {e}")),
+                };
+                let (partition, offset) = (message.partition(), message.offset());
+                let Some(&end) = open.get(&partition) else { continue };
+                if offset >= end {
+                    open.remove(&partition);
+                    continue;
+                }
+                if offset + 1 >= end {
+                    open.remove(&partition);
+                }
+                let planned = reader.plan(&message, args, &window);
+                let job: std::pin::Pin<Box<dyn std::future::Future<Output = Step> + Send>> = match planned {
+                    Planned::Publish(record, type_name) if publisher.is_some() => {
+                        if let Some(pace) = pace.as_mut() {
+                            pace.tick().await;
+                        }
+                        let publisher = publisher.clone().expect("checked");
+                        Box::pin(async move {
+                            let outcome = publisher
+                                .publish(&record)
+                                .await
+                                .map(|()| Outcome::Republished(type_name));
+                            Step { partition, offset, outcome }
+                        })
+                    }
+                    Planned::Publish(_, type_name) => {
+                        let outcome = Ok(Outcome::Republished(type_name));
+                        Box::pin(std::future::ready(Step { partition, offset, outcome }))
+                    }
+                    Planned::Stay(outcome) => {
+                        Box::pin(std::future::ready(Step { partition, offset, outcome: Ok(outcome) }))
+                    }
+                };
+                pending.push_back(job);
+                None
+            }
+        };
+        let Some(step) = next else { continue };
+        progress.inc(1);
+        match step.outcome {
+            Ok(outcome) => {
+                summary.count(&outcome);
+                done.insert(step.partition, step.offset + 1);
+            }
+            Err(e) => failure = Some(format!("republishing: {}", e.reason())),
+        }
+        if !args.dry_run && last_commit.elapsed() >= COMMIT_EVERY {
+            positions::commit(&consumer, &topic, &done)?;
+            last_commit = Instant::now();
+        }
+    }
+    // Steps before a failure are acknowledged; what follows it is not.
+    progress.finish_and_clear();
+    if !args.dry_run && !done.is_empty() {
+        positions::commit(&consumer, &topic, &done)?;
+    }
+    if let Some(publisher) = &publisher {
+        let _ = publisher.flush(Duration::from_secs(10)).await;
+    }
+    summary.failure = failure;
+    Ok(summary)
+}
+
+/// What to do with one source record.
+enum Planned {
+    Publish(crate::envelope::Record, String),
+    Stay(Outcome),
+}
+
+impl Reader {
+    fn plan(&self, message: &BorrowedMessage<'_>, args: &RedriveArgs, window: &Window) -> Planned {
+        let timestamp = message.timestamp().to_millis();
+        if !window.contains(timestamp) {
+            return Planned::Stay(Outcome::Skipped("outside_window"));
+        }
+        let headers = message.headers();
+        let header = |name: &str| -> Option<&[u8]> {
+            headers?
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value)
+        };
+        let value = message.payload().unwrap_or_default();
+        let kept = match Kept::read(header, value, args.from == Source::Unrouted) {
+            Ok(kept) => kept,
+            Err(e @ (NotKept::NoRequest | NotKept::Malformed(_))) => {
+                return Planned::Stay(Outcome::Skipped(e.as_str()))
+            }
+        };
+        if args.provider.as_ref().is_some_and(|p| *p != kept.provider) {
+            return Planned::Stay(Outcome::Skipped("other_provider"));
+        }
+        let Some(plan) = self.plans.get(&kept.provider) else {
+            return Planned::Stay(Outcome::Skipped("provider_not_defined"));
+        };
+        let verified = kept.verified();
+        let meta = RequestMeta::of(&kept.headers, TraceParent::from_headers(&kept.headers));
+        let normalized = normalize(plan, &verified, &kept.headers, &meta, kept.received_at);
+        let routed = self.topics.route(&normalized);
+        match routed.destination {
+            Destination::Typed => {
+                let mut record = routed.record;
+                let from = format!(
+                    "{}:{}:{}",
+                    message.topic(),
+                    message.partition(),
+                    message.offset()
+                );
+                record.headers.push((REDRIVEN, from.into_bytes()));
+                record.timestamp_ms = timestamp;
+                Planned::Publish(record, routed.type_name.to_string())
+            }
+            Destination::Unrouted => Planned::Stay(Outcome::StillUnrouted),
+            Destination::DeadLetter => Planned::Stay(Outcome::StillDeadLetter),
+        }
+    }
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    // Drawn on stderr only when it is a terminal: indicatif hides it otherwise.
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} records, {per_sec}, eta {eta}")
+            .expect("a valid template"),
+    );
+    bar
+}
