@@ -17,3 +17,4 @@ mod presets;
 mod properties;
 mod readme;
 mod reliability;
+mod sdk_readers;
