@@ -74,7 +74,7 @@ pub fn render() -> String {
             .as_ref()
             .map(|body| gateway.record(def, body.as_bytes(), &[], "application/json"));
         for entry in &def.events {
-            let routed = |r: &Record| header(r, "ce_type").as_deref() == Some(&entry.type_name);
+            let routed = |r: &Record| header(r, "event-type").as_deref() == Some(&entry.type_name);
             let (record, note) = match &sampled {
                 Some(r) if routed(r) => (r.clone(), " (the definition's `sample:`)"),
                 _ => {

@@ -32,7 +32,7 @@ def load_contract(where):
 
 def validators(contract):
     """A validator per type. Each record schema in the contract stands alone
-    (no $ref), keyed by the CloudEvents type the record's ce_type header names."""
+    (no $ref), keyed by the CloudEvents type the record's event-type header names."""
     return {
         name: Draft7Validator(schema, format_checker=FormatChecker())
         for name, schema in contract["components"]["schemas"].items()
@@ -84,13 +84,13 @@ def main():
                 raise KafkaException(message.error())
             records += 1
             headers = {k: (v or b"").decode() for k, v in message.headers() or []}
-            validator = by_type.get(headers.get("ce_type"))
+            validator = by_type.get(headers.get("event-type"))
             # Decimal keeps every digit of an amount; a float would round it.
             event = json.loads(message.value(), parse_float=decimal.Decimal)
             errors = list(validator.iter_errors(event)) if validator else []
             if validator is None or errors:
                 # Not what the contract promises: park it (here: report it) rather than guess.
-                why = errors[0].message if errors else f"type {headers.get('ce_type')!r} is not in the contract"
+                why = errors[0].message if errors else f"type {headers.get('event-type')!r} is not in the contract"
                 print(f"rejected {message.topic()}@{message.offset()}: {why}", file=sys.stderr, flush=True)
             elif event["id"] in handled:
                 print(f"duplicate {event['id']} skipped", flush=True)  # at-least-once delivery

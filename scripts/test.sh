@@ -15,7 +15,7 @@ say() { printf '\n==> %s\n' "$*"; }
 # python3-venv for the chart checks' virtual environment, prometheus (the server and
 # promtool) for the alert unit tests and the dashboard test against a real Prometheus,
 # valgrind (callgrind) for the instruction-count guard, node and npm for the official
-# AsyncAPI parser that checks the consumer contract.
+# AsyncAPI parser that checks the consumer contract and the JavaScript CloudEvents SDK.
 missing=()
 for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl python3 prometheus valgrind; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -41,20 +41,30 @@ tansu --version | grep -qx "tansu $TANSU_VERSION" || { echo "tansu $TANSU_VERSIO
 valgrind --version >/dev/null 2>&1 || { echo "valgrind is required for the instruction-count guard (Debian package valgrind)" >&2; exit 1; }
 
 # The consumer contract's independent checks (scripts/contract): the official AsyncAPI
-# parser, the exact npm tree of package-lock.json (install scripts off), and a virtual
-# environment with jsonschema (validates every record the tests read back) and
-# confluent-kafka (the README's consumer example), every package pinned in
-# requirements.txt. Each is reinstalled when its pin file changes.
+# parser and the JavaScript CloudEvents SDK (npm cloudevents), the exact npm tree of
+# package-lock.json (install scripts off), and a virtual environment with jsonschema
+# (validates every record the tests read back), confluent-kafka (the README's consumer
+# example) and the Python CloudEvents SDK, every package pinned in requirements.txt.
+# Each is reinstalled when its pin file changes. The SDKs' automatic readers must
+# read the records as the gateway means them (tests/it/sdk_readers.rs).
 CONTRACT_TOOLS=scripts/contract
 CONTRACT_VENV=.venv-contract
 ASYNCAPI_PARSER_VERSION=3.6.3
+CLOUDEVENTS_JS_VERSION=10.0.0
+CLOUDEVENTS_PY_VERSION=2.2.0
+# npm cloudevents $CLOUDEVENTS_JS_VERSION supports Node.js 20 to 24 (its "engines").
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+((node_major >= 20)) || { echo "Node.js 20 or later is required (npm cloudevents $CLOUDEVENTS_JS_VERSION); found $(node --version 2>&1)" >&2; exit 1; }
 if ! cmp -s "$CONTRACT_TOOLS/package-lock.json" "$CONTRACT_TOOLS/node_modules/.installed-from" 2>/dev/null; then
-    say "installing @asyncapi/parser $ASYNCAPI_PARSER_VERSION (npm ci in $CONTRACT_TOOLS)"
+    say "installing @asyncapi/parser $ASYNCAPI_PARSER_VERSION and cloudevents $CLOUDEVENTS_JS_VERSION (npm ci in $CONTRACT_TOOLS)"
     npm ci --prefix "$CONTRACT_TOOLS" --ignore-scripts --no-audit --no-fund
     cp "$CONTRACT_TOOLS/package-lock.json" "$CONTRACT_TOOLS/node_modules/.installed-from"
 fi
-[ "$(node -p "require('./$CONTRACT_TOOLS/node_modules/@asyncapi/parser/package.json').version" 2>/dev/null)" = "$ASYNCAPI_PARSER_VERSION" ] \
+npm_version() { node -p "require('./$CONTRACT_TOOLS/node_modules/$1/package.json').version" 2>/dev/null; }
+[ "$(npm_version @asyncapi/parser)" = "$ASYNCAPI_PARSER_VERSION" ] \
     || { echo "@asyncapi/parser $ASYNCAPI_PARSER_VERSION is required in $CONTRACT_TOOLS/node_modules and could not be installed" >&2; exit 1; }
+[ "$(npm_version cloudevents)" = "$CLOUDEVENTS_JS_VERSION" ] \
+    || { echo "cloudevents $CLOUDEVENTS_JS_VERSION (npm) is required in $CONTRACT_TOOLS/node_modules and could not be installed" >&2; exit 1; }
 if ! cmp -s "$CONTRACT_TOOLS/requirements.txt" "$CONTRACT_VENV/.installed-from" 2>/dev/null; then
     say "installing the contract's Python tools into $CONTRACT_VENV ($CONTRACT_TOOLS/requirements.txt)"
     [ -x "$CONTRACT_VENV/bin/python" ] || python3 -m venv "$CONTRACT_VENV"
@@ -63,6 +73,13 @@ if ! cmp -s "$CONTRACT_TOOLS/requirements.txt" "$CONTRACT_VENV/.installed-from" 
 fi
 "$CONTRACT_VENV/bin/python" -c 'import jsonschema, rfc3339_validator, confluent_kafka' \
     || { echo "jsonschema, rfc3339-validator and confluent-kafka are required in $CONTRACT_VENV and could not be installed" >&2; exit 1; }
+"$CONTRACT_VENV/bin/python" - "$CLOUDEVENTS_PY_VERSION" <<'PY' \
+    || { echo "cloudevents $CLOUDEVENTS_PY_VERSION (PyPI) with its Kafka binding is required in $CONTRACT_VENV and could not be installed" >&2; exit 1; }
+import sys
+from importlib.metadata import version
+from cloudevents.core.bindings.kafka import from_kafka_event
+sys.exit(version("cloudevents") != sys.argv[1])
+PY
 
 # The dependency audit (about 10 minutes to build, once per machine).
 audit_version() { cargo audit --version 2>/dev/null | awk '{print $NF}'; }

@@ -307,7 +307,7 @@ async fn print_records(bootstrap: String, topics: BTreeSet<Arc<str>>) {
                         .map(|v| String::from_utf8_lossy(v).into_owned())
                         .unwrap_or_else(|| "-".into())
                 };
-                let ty = match header("ce_type").as_str() {
+                let ty = match header("event-type").as_str() {
                     "-" => format!("deadletter:{}", header("x-deadletter-reason")),
                     t => t.to_owned(),
                 };
@@ -318,7 +318,7 @@ async fn print_records(bootstrap: String, topics: BTreeSet<Arc<str>>) {
                     m.offset(),
                     m.key().map(String::from_utf8_lossy).unwrap_or_default(),
                     ty,
-                    header("ce_id")
+                    header("event-id")
                 );
             }
             Err(e) => {

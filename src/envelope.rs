@@ -208,17 +208,22 @@ impl Envelope<'_> {
             }
         }
         value.push(b'}');
+        // Filter headers copy attributes of the value, never under the `ce_`
+        // prefix: the Kafka binding reserves it for binary mode, and an SDK
+        // that sees one (Python's `from_kafka`) reads the record as binary,
+        // the whole envelope as `data`. `traceparent` is the W3C name that
+        // OpenTelemetry's Kafka instrumentation reads.
         let mut headers = vec![
             ("content-type", CLOUDEVENTS_CONTENT_TYPE.as_bytes().to_vec()),
-            ("ce_id", id.into_bytes()),
-            ("ce_type", self.type_name.as_bytes().to_vec()),
-            ("ce_source", self.source.as_bytes().to_vec()),
+            ("event-id", id.into_bytes()),
+            ("event-type", self.type_name.as_bytes().to_vec()),
+            ("event-source", self.source.as_bytes().to_vec()),
         ];
         if let Some(subject) = &self.subject {
-            headers.push(("ce_subject", subject.as_bytes().to_vec()));
+            headers.push(("event-subject", subject.as_bytes().to_vec()));
         }
         if let Some(tp) = &self.traceparent {
-            headers.push(("ce_traceparent", tp.as_bytes().to_vec()));
+            headers.push(("traceparent", tp.as_bytes().to_vec()));
         }
         Record {
             topic,
@@ -285,7 +290,7 @@ impl DeadLetter<'_> {
     pub fn to_record(&self, topic: Arc<str>) -> Record {
         let id = self.id.to_hex();
         let mut headers = vec![
-            ("ce_id", id.clone().into_bytes()),
+            ("event-id", id.clone().into_bytes()),
             ("x-provider", self.provider.as_bytes().to_vec()),
             (
                 "x-deadletter-reason",

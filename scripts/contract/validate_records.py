@@ -186,8 +186,8 @@ def mutations(headers, value):
         changed("data not an object", lambda e: e.update(data="text"))
         changed("time not RFC 3339", lambda e: e.update(time="yesterday"))
         changed("id not 32 hex digits", lambda e: e.update(id="x" * 32))
-        dropped = {k: v for k, v in headers.items() if k != "ce_type"}
-        out.append(("ce_type header dropped", dropped, value))
+        dropped = {k: v for k, v in headers.items() if k != "event-type"}
+        out.append(("event-type header dropped", dropped, value))
     elif "x-deadletter-reason" in headers:
         out.append(("unknown dead-letter reason", {**headers, "x-deadletter-reason": "bogus"}, value))
         extra = {**headers, "ce_type": "x"}
@@ -227,7 +227,7 @@ def main():
             if report:
                 print(report)
             continue
-        kind = headers.get("ce_type") or "deadletter"
+        kind = headers.get("event-type") or "deadletter"
         seen[kind] += 1
         samples.setdefault(kind, (record, key, headers, value))
 

@@ -19,7 +19,7 @@ use crate::routing::Route;
 /// The contract's own version (`info.version`): major on a change that
 /// breaks consumers (`contract --check`), minor on an addition. Its history
 /// is `contract/CHANGELOG.md`.
-pub const CONTRACT_VERSION: &str = "1.1.0";
+pub const CONTRACT_VERSION: &str = "2.0.0";
 
 /// Kafka bindings version of every binding object.
 const KAFKA_BINDINGS: &str = "0.5.0";

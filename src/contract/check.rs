@@ -500,11 +500,11 @@ mod tests {
             d["components"]["messages"]["m2m.link.opened"]["headers"]["required"]
                 .as_array_mut()
                 .unwrap()
-                .push(json!("ce_subject"));
+                .push(json!("event-subject"));
         });
         assert_eq!(
             breaking(&old, &new),
-            ["`m2m.link.opened`: field `headers.ce_subject` newly required"]
+            ["`m2m.link.opened`: field `headers.event-subject` newly required"]
         );
     }
 

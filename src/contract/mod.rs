@@ -232,7 +232,7 @@ pub(crate) mod tests {
             json!({"sources": ["/data/paymentReference"], "otherwise": "id"})
         );
         assert_eq!(
-            m["headers"]["properties"]["ce_type"]["const"],
+            m["headers"]["properties"]["event-type"]["const"],
             "transfers.payment.failed"
         );
         let schema = &doc["components"]["schemas"]["transfers.payment.failed"];

@@ -212,7 +212,9 @@ fn capitalised(text: &str) -> String {
     }
 }
 
-/// The CloudEvent's Kafka headers (each one string).
+/// The CloudEvent's Kafka headers (each one string): copies of attributes
+/// for filtering without parsing the value, named outside the `ce_` prefix
+/// that the Kafka binding keeps for binary mode (see `envelope`).
 pub fn event_headers(e: &Event) -> Value {
     let mut properties = Map::new();
     properties.insert(
@@ -222,33 +224,36 @@ pub fn event_headers(e: &Event) -> Value {
             "Structured mode: the whole event is the value.",
         ),
     );
-    properties.insert("ce_id".into(), event_id("The event's `id`, for filtering."));
     properties.insert(
-        "ce_type".into(),
+        "event-id".into(),
+        event_id("The event's `id`, for filtering."),
+    );
+    properties.insert(
+        "event-type".into(),
         constant(e.type_name, "The event's `type`, for filtering."),
     );
     properties.insert(
-        "ce_source".into(),
+        "event-source".into(),
         constant(&e.def.source(), "The event's `source`, for filtering."),
     );
     if !e.subject_sources.is_empty() {
         properties.insert(
-            "ce_subject".into(),
+            "event-subject".into(),
             bounded("The event's `subject`, when it has one.", MAX_ID_LEN),
         );
     }
     properties.insert(
-        "ce_traceparent".into(),
+        "traceparent".into(),
         json!({
             "type": "string",
             "pattern": TRACEPARENT_PATTERN,
-            "description": "The event's `traceparent`, when it has one.",
+            "description": "The event's `traceparent`, when it has one (the W3C Trace Context header, as OpenTelemetry's Kafka instrumentation reads it).",
         }),
     );
     json!({
         "type": "object",
         "additionalProperties": false,
-        "required": ["content-type", "ce_id", "ce_type", "ce_source"],
+        "required": ["content-type", "event-id", "event-type", "event-source"],
         "properties": properties,
     })
 }
@@ -283,9 +288,9 @@ pub fn deadletter_headers(providers: &[&str]) -> Value {
     json!({
         "type": "object",
         "additionalProperties": false,
-        "required": ["ce_id", "x-provider", "x-deadletter-reason"],
+        "required": ["event-id", "x-provider", "x-deadletter-reason"],
         "properties": {
-            "ce_id": event_id("The event id, as a CloudEvent of this body would have it."),
+            "event-id": event_id("The event id, as a CloudEvent of this body would have it."),
             "x-provider": {
                 "type": "string",
                 "enum": providers,

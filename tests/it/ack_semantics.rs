@@ -88,7 +88,10 @@ fn assert_all_in_kafka(bootstrap: &str, acked: &[String]) {
         usize::MAX,
         Duration::from_secs(8),
     );
-    let found: HashSet<String> = records.iter().filter_map(|m| header(m, "ce_id")).collect();
+    let found: HashSet<String> = records
+        .iter()
+        .filter_map(|m| header(m, "event-id"))
+        .collect();
     let lost: Vec<_> = acked.iter().filter(|id| !found.contains(*id)).collect();
     assert!(lost.is_empty(), "acknowledged but not in Kafka: {lost:?}");
     println!(

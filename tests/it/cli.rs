@@ -422,7 +422,7 @@ async fn sign_signs_as_each_definition_says_and_the_gateway_agrees() {
     let orders = configured::records(&s, "shared.orders", 1);
     assert_eq!(record_key(&orders[&hexa]), "o-7");
     assert_eq!(
-        header(&orders[&hexa], "ce_type").as_deref(),
+        header(&orders[&hexa], "event-type").as_deref(),
         Some("hexa.order.placed")
     );
     let things = configured::records(&s, "webhooks.basey.thing.made", 1);

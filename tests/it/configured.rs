@@ -154,7 +154,7 @@ pub fn records(s: &Setup, topic: &str, expected: usize) -> HashMap<String, Owned
     );
     assert_eq!(got.len(), expected, "{topic}");
     got.into_iter()
-        .map(|m| (header(&m, "ce_id").expect("ce_id"), m))
+        .map(|m| (header(&m, "event-id").expect("event-id"), m))
         .collect()
 }
 
@@ -305,7 +305,10 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     // -- Read everything back.
     let orders = records(&s, "shared.orders", 4);
     let o = &orders[&first];
-    assert_eq!(header(o, "ce_type").as_deref(), Some("hexa.order.placed"));
+    assert_eq!(
+        header(o, "event-type").as_deref(),
+        Some("hexa.order.placed")
+    );
     assert_eq!(record_key(o), "o-1");
     let v = value_json(o);
     assert_eq!(v["source"], "/providers/hexa");
@@ -314,7 +317,7 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     assert_eq!(v["deliveryid"], "d-1");
     assert_eq!(data_text(o), r#"{"id":"o-1","owner":"u-1","total":12.50}"#);
     assert_eq!(
-        header(&orders[&replayed], "ce_type").as_deref(),
+        header(&orders[&replayed], "event-type").as_deref(),
         Some("hexa.order.placed")
     );
     assert_eq!(

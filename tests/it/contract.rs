@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::common::*;
 
-fn repo() -> &'static Path {
+pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -292,7 +292,7 @@ fn type_prints_one_records_schema_alone() {
 
 /// The Python of the test command's virtual environment (jsonschema,
 /// confluent-kafka), or `CONTRACT_PYTHON`.
-fn contract_python() -> PathBuf {
+pub fn contract_python() -> PathBuf {
     let python = std::env::var_os("CONTRACT_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".venv-contract/bin/python"));

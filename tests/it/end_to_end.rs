@@ -13,7 +13,7 @@ struct Case {
     data: &'static str,
     event: &'static str,
     topic: &'static str,
-    ce_type: &'static str,
+    event_type: &'static str,
     subject: Option<&'static str>,
     userid: Option<&'static str>,
     time: Option<&'static str>,
@@ -25,7 +25,7 @@ const CASES: &[Case] = &[
         event: "link.created",
         data: r#"{"linkId":"lnk-1","referenceId":"user-7","url":"https://widget.example/l/lnk-1","expiresAt":"2026-12-01T00:00:00Z","createdAt":"2026-11-23T10:00:00Z"}"#,
         topic: "webhooks.m2m.link.created",
-        ce_type: "m2m.link.created",
+        event_type: "m2m.link.created",
         subject: Some("lnk-1"),
         userid: Some("user-7"),
         time: Some("2026-11-23T10:00:00Z"),
@@ -35,7 +35,7 @@ const CASES: &[Case] = &[
         event: "link.opened",
         data: r#"{"linkId":"lnk-1","referenceId":"user-7"}"#,
         topic: "webhooks.m2m.link.opened",
-        ce_type: "m2m.link.opened",
+        event_type: "m2m.link.opened",
         subject: Some("lnk-1"),
         userid: Some("user-7"),
         time: None,
@@ -45,7 +45,7 @@ const CASES: &[Case] = &[
         event: "user.data_request",
         data: r#"{"dataRequestId":"dr-1","referenceId":"user-7"}"#,
         topic: "webhooks.m2m.user.data_request",
-        ce_type: "m2m.user.data_request",
+        event_type: "m2m.user.data_request",
         subject: Some("dr-1"),
         userid: Some("user-7"),
         time: None,
@@ -55,7 +55,7 @@ const CASES: &[Case] = &[
         event: "operation.created",
         data: r#"{"operationId":"op-1","referenceId":"user-7","amount":{"send":100.10,"receive":99.5,"fee":0.60},"status":"completed","createdAt":"2026-11-23T10:05:00.250+02:00"}"#,
         topic: "webhooks.m2m.operation.created",
-        ce_type: "m2m.operation.created",
+        event_type: "m2m.operation.created",
         subject: Some("op-1"),
         userid: Some("user-7"),
         time: Some("2026-11-23T08:05:00.25Z"),
@@ -65,7 +65,7 @@ const CASES: &[Case] = &[
         event: "operation.cancelled",
         data: r#"{"operationId":"op-1","referenceId":"user-7"}"#,
         topic: "webhooks.m2m.operation.cancelled",
-        ce_type: "m2m.operation.cancelled",
+        event_type: "m2m.operation.cancelled",
         subject: Some("op-1"),
         userid: Some("user-7"),
         time: None,
@@ -75,7 +75,7 @@ const CASES: &[Case] = &[
         event: "Payment.Status",
         data: r#"{"status":"Completed","userId":"u-1","paymentReference":"p-1","amount":12345678901234567890.10,"description":"Transaction Successful","senderAccountName":"Ada Lovelace","sourceAccountNumber":"0123456789","sourceBankCode":"058","destinationAccountNumber":"9876543210","destinationBankCode":"044"}"#,
         topic: "webhooks.transfers.payment.completed",
-        ce_type: "transfers.payment.completed",
+        event_type: "transfers.payment.completed",
         subject: Some("p-1"),
         userid: Some("u-1"),
         time: None,
@@ -85,7 +85,7 @@ const CASES: &[Case] = &[
         event: "Payment.Status",
         data: r#"{"status":"Failed","userId":"u-1","paymentReference":"p-2","amount":100.23}"#,
         topic: "webhooks.transfers.payment.failed",
-        ce_type: "transfers.payment.failed",
+        event_type: "transfers.payment.failed",
         subject: Some("p-2"),
         userid: Some("u-1"),
         time: None,
@@ -96,7 +96,7 @@ const CASES: &[Case] = &[
         event: "link.expired",
         data: r#"{"linkId":"lnk-9","referenceId":"user-7"}"#,
         topic: "webhooks.unrouted",
-        ce_type: "m2m.unknown",
+        event_type: "m2m.unknown",
         subject: Some("lnk-9"),
         userid: Some("user-7"),
         time: None,
@@ -106,7 +106,7 @@ const CASES: &[Case] = &[
         event: "Payment.Status",
         data: r#"{"status":"Pending","userId":"u-3","paymentReference":"p-3"}"#,
         topic: "webhooks.unrouted",
-        ce_type: "transfers.unknown",
+        event_type: "transfers.unknown",
         subject: Some("p-3"),
         userid: Some("u-3"),
         time: None,
@@ -122,8 +122,8 @@ struct RawData<'a> {
 fn find<'m>(records: &'m [OwnedMessage], id: &str) -> &'m OwnedMessage {
     records
         .iter()
-        .find(|m| header(m, "ce_id").as_deref() == Some(id))
-        .unwrap_or_else(|| panic!("no record with ce_id {id} among {}", records.len()))
+        .find(|m| header(m, "event-id").as_deref() == Some(id))
+        .unwrap_or_else(|| panic!("no record with event-id {id} among {}", records.len()))
 }
 
 fn is_rfc3339_utc(s: &str) -> bool {
@@ -143,7 +143,7 @@ async fn every_type_lands_on_its_topic_as_a_cloudevent_with_data_byte_for_byte()
         let reply = send_signed(gateway.public, case.provider, body.as_bytes())
             .await
             .unwrap();
-        assert_eq!(reply.status, 200, "{}: {}", case.ce_type, reply.text());
+        assert_eq!(reply.status, 200, "{}: {}", case.event_type, reply.text());
         let id = reply.json()["id"]
             .as_str()
             .expect("id in the 200 body")
@@ -161,7 +161,7 @@ async fn every_type_lands_on_its_topic_as_a_cloudevent_with_data_byte_for_byte()
             Duration::from_secs(20),
         );
         let record = find(&records, id);
-        let what = case.ce_type;
+        let what = case.event_type;
 
         assert_eq!(
             record.key(),
@@ -174,17 +174,17 @@ async fn every_type_lands_on_its_topic_as_a_cloudevent_with_data_byte_for_byte()
             "{what}"
         );
         assert_eq!(
-            header(record, "ce_type").as_deref(),
-            Some(case.ce_type),
+            header(record, "event-type").as_deref(),
+            Some(case.event_type),
             "{what}"
         );
         assert_eq!(
-            header(record, "ce_source").as_deref(),
+            header(record, "event-source").as_deref(),
             Some(&*format!("/providers/{}", case.provider)),
             "{what}"
         );
         assert_eq!(
-            header(record, "ce_subject").as_deref(),
+            header(record, "event-subject").as_deref(),
             case.subject,
             "{what}"
         );
@@ -197,16 +197,16 @@ async fn every_type_lands_on_its_topic_as_a_cloudevent_with_data_byte_for_byte()
             format!("/providers/{}", case.provider),
             "{what}"
         );
-        assert_eq!(value["type"], case.ce_type, "{what}");
+        assert_eq!(value["type"], case.event_type, "{what}");
         assert_eq!(value["subject"].as_str(), case.subject, "{what}");
         assert_eq!(value["datacontenttype"], "application/json", "{what}");
         // The type's `data` schema, named as the consumer contract names it;
         // an unrouted event has no known schema.
         let schema = value["dataschema"].as_str().unwrap_or_default();
-        if case.ce_type.ends_with(".unknown") {
+        if case.event_type.ends_with(".unknown") {
             assert_eq!(schema, "", "{what}: no dataschema");
         } else {
-            let prefix = format!("urn:webhook-gateway:schema:{}:", case.ce_type);
+            let prefix = format!("urn:webhook-gateway:schema:{}:", case.event_type);
             assert!(
                 schema.starts_with(&prefix) && schema.len() == prefix.len() + 16,
                 "{what}: dataschema {schema:?}"
@@ -334,7 +334,7 @@ async fn a_redelivered_body_gets_the_same_id_and_any_other_body_another() {
     );
     let record_ids: Vec<_> = records
         .iter()
-        .map(|m| header(m, "ce_id").unwrap())
+        .map(|m| header(m, "event-id").unwrap())
         .collect();
     assert_eq!(
         record_ids
@@ -500,14 +500,11 @@ async fn a_w3c_traceparent_is_carried_into_the_record_and_a_malformed_one_is_not
     );
     let traced = find(&records, &ids[0]);
     assert_eq!(value_json(traced)["traceparent"], traceparent);
-    assert_eq!(
-        header(traced, "ce_traceparent").as_deref(),
-        Some(traceparent)
-    );
+    assert_eq!(header(traced, "traceparent").as_deref(), Some(traceparent));
     for (id, tp) in ids[1..].iter().zip(invalid) {
         let untraced = find(&records, id);
         assert!(value_json(untraced).get("traceparent").is_none(), "{tp}");
-        assert_eq!(header(untraced, "ce_traceparent"), None, "{tp}");
+        assert_eq!(header(untraced, "traceparent"), None, "{tp}");
     }
     gateway.stop().await;
 }

@@ -195,7 +195,7 @@ async fn deeply_nested_json_is_published_whole_without_a_stack_overflow() {
     );
     let record = records
         .iter()
-        .find(|m| header(m, "ce_id").as_deref() == Some(id.as_str()))
+        .find(|m| header(m, "event-id").as_deref() == Some(id.as_str()))
         .expect("published");
     let value = String::from_utf8_lossy(record.payload().unwrap());
     assert!(
@@ -792,7 +792,7 @@ async fn a_panic_after_verification_dead_letters_the_body_and_the_gateway_keeps_
     );
     let record = dead
         .iter()
-        .find(|m| header(m, "ce_id").as_deref() == Some(id.as_str()))
+        .find(|m| header(m, "event-id").as_deref() == Some(id.as_str()))
         .expect("kept on the dead-letter topic");
     assert_eq!(record.payload(), Some(body.as_bytes()));
     assert_eq!(

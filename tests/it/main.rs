@@ -18,3 +18,4 @@ mod properties;
 mod readme;
 mod redrive;
 mod reliability;
+mod sdk_readers;

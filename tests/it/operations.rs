@@ -290,7 +290,10 @@ async fn sigterm_under_load_answers_every_client_and_loses_nothing() {
         acked.len(),
         Duration::from_secs(20),
     );
-    let found: HashSet<_> = records.iter().filter_map(|m| header(m, "ce_id")).collect();
+    let found: HashSet<_> = records
+        .iter()
+        .filter_map(|m| header(m, "event-id"))
+        .collect();
     assert!(
         acked.iter().all(|id| found.contains(id)),
         "every 200 is in Kafka"

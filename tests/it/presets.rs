@@ -155,7 +155,7 @@ impl Setup {
         );
         assert_eq!(got.len(), expected, "{topic}");
         got.into_iter()
-            .map(|m| (header(&m, "ce_id").expect("ce_id"), m))
+            .map(|m| (header(&m, "event-id").expect("event-id"), m))
             .collect()
     }
 }
@@ -205,7 +205,7 @@ async fn refused(
 /// header), key and subject, delivery id and source.
 fn assert_record(m: &OwnedMessage, provider: &str, ty: &str, subject: &str, delivery: &str) {
     let v = value_json(m);
-    assert_eq!(header(m, "ce_type").as_deref(), Some(ty));
+    assert_eq!(header(m, "event-type").as_deref(), Some(ty));
     assert_eq!(v["type"], ty);
     assert_eq!(v["source"], format!("/providers/{provider}"));
     assert_eq!(record_key(m), subject, "{ty}: the key is the subject");
@@ -582,7 +582,7 @@ async fn each_preset_is_served_end_to_end() {
         (&shop_unknown, "shopify.unknown", "shop/redact"),
     ] {
         let m = &unrouted[id];
-        assert_eq!(header(m, "ce_type").as_deref(), Some(ty));
+        assert_eq!(header(m, "event-type").as_deref(), Some(ty));
         assert_eq!(value_json(m)["providerevent"], event);
         assert_eq!(record_key(m), *id);
     }
@@ -717,7 +717,7 @@ async fn the_senders_published_vectors_pass_through_http_at_their_own_time() {
     let products = s.records("webhooks.shopify.products.update", 1);
     let m = &products[&shop_id];
     assert_eq!(
-        header(m, "ce_type").as_deref(),
+        header(m, "event-type").as_deref(),
         Some("shopify.products.update")
     );
     assert_eq!(record_key(m), shop_id, "no /id: keyed by the event id");

@@ -205,7 +205,7 @@ impl Report {
     ) -> Report {
         let mut copies: HashMap<String, usize> = HashMap::new();
         for r in records {
-            if let Some(id) = header(r, "ce_id") {
+            if let Some(id) = header(r, "event-id") {
                 *copies.entry(id).or_default() += 1;
             }
         }

@@ -79,24 +79,9 @@ pub fn keep(bootstrap: &str, records: &[OwnedMessage]) {
         .to_owned();
     let mut lines = String::new();
     for m in records {
-        let headers: Vec<(String, Option<String>)> = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(hex::encode)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let line = serde_json::json!({
-            "test": test,
-            "contracts": contracts,
-            "topic": m.topic(),
-            "partition": m.partition(),
-            "offset": m.offset(),
-            "key": m.key().map(hex::encode),
-            "headers": headers,
-            "value": m.payload().map(hex::encode),
-        });
+        let mut line = to_json(m);
+        line["test"] = test.clone().into();
+        line["contracts"] = contracts.clone().into();
         lines.push_str(&line.to_string());
         lines.push('\n');
     }
@@ -111,4 +96,26 @@ pub fn keep(bootstrap: &str, records: &[OwnedMessage]) {
         .open(path)
         .expect("open the records file");
     file.write_all(lines.as_bytes()).expect("write the records");
+}
+
+/// One record as the checks outside Rust read it (`validate_records.py`, the
+/// SDK readers): where it was, its key, headers (in order) and value, bytes
+/// in hex.
+pub fn to_json(m: &OwnedMessage) -> serde_json::Value {
+    let headers: Vec<(String, Option<String>)> = m
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), h.value.map(hex::encode)))
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "topic": m.topic(),
+        "partition": m.partition(),
+        "offset": m.offset(),
+        "key": m.key().map(hex::encode),
+        "headers": headers,
+        "value": m.payload().map(hex::encode),
+    })
 }
