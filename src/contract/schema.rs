@@ -14,6 +14,9 @@ use crate::envelope::{DeadLetterReason, CLOUDEVENTS_CONTENT_TYPE};
 use crate::providers::compiled::Body;
 use crate::providers::rules::{MAX_EVENT_NAME_LEN, MAX_ID_LEN};
 use crate::providers::Definition;
+use crate::replay::{
+    PROVIDER, RECEIVED_AT, REDRIVEN, REQUEST_BODY, REQUEST_FIELDS, REQUEST_HEADERS,
+};
 
 /// 32 lower-case hex digits: 128 bits of SHA-256.
 pub const EVENT_ID_PATTERN: &str = "^[0-9a-f]{32}$";
@@ -250,12 +253,60 @@ pub fn event_headers(e: &Event) -> Value {
             "description": "The event's `traceparent`, when it has one (the W3C Trace Context header, as OpenTelemetry's Kafka instrumentation reads it).",
         }),
     );
+    match e.provider_event {
+        Some(_) => {
+            properties.insert(
+                REDRIVEN.into(),
+                json!({
+                    "type": "string",
+                    "pattern": "^.+:[0-9]+:[0-9]+$",
+                    "description": "Only on a record `webhook-gateway redrive` republished: `<topic>:<partition>:<offset>` of the unrouted or dead-letter record it came from. Everything else is what the gateway published, or would have, at receive time: same id, so a consumer that deduplicates by id sees it once.",
+                }),
+            );
+        }
+        None => {
+            properties.insert(
+                PROVIDER.into(),
+                constant(&e.def.name, "The provider that signed the request."),
+            );
+            kept_request(&mut properties);
+            properties.insert(
+                REQUEST_BODY.into(),
+                text("The request body, JSON text, when `data` is not the whole body: a re-drive reads a later definition's pointers in it. Absent when `data` is the body, byte for byte."),
+            );
+        }
+    }
     json!({
         "type": "object",
         "additionalProperties": false,
         "required": ["content-type", "event-id", "event-type", "event-source"],
         "properties": properties,
     })
+}
+
+/// What unrouted and dead-letter records keep of their request for
+/// `webhook-gateway redrive` (see `replay`).
+fn kept_request(properties: &mut Map<String, Value>) {
+    properties.insert(
+        RECEIVED_AT.into(),
+        time("When the gateway received the request (`receivedat`); absent on records written before contract 2.0.0, which a re-drive skips."),
+    );
+    properties.insert(
+        REQUEST_HEADERS.into(),
+        json!({
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "A JSON object of the request headers the provider's definition reads, with content-type and traceparent: lower-case name to value. Never a signature header.",
+        }),
+    );
+    properties.insert(
+        REQUEST_FIELDS.into(),
+        json!({
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "A JSON object of the signature header's fields the definition reads (such as a timestamp `t`). Never a signature.",
+        }),
+    );
 }
 
 /// The record key of a CloudEvent.
@@ -285,7 +336,7 @@ pub fn deadletter_payload() -> Value {
 }
 
 pub fn deadletter_headers(providers: &[&str]) -> Value {
-    json!({
+    let mut schema = json!({
         "type": "object",
         "additionalProperties": false,
         "required": ["event-id", "x-provider", "x-deadletter-reason"],
@@ -303,7 +354,13 @@ pub fn deadletter_headers(providers: &[&str]) -> Value {
             },
             "content-type": text("The request's content type, when it sent one."),
         },
-    })
+    });
+    kept_request(
+        schema["properties"]
+            .as_object_mut()
+            .expect("an object of properties"),
+    );
+    schema
 }
 
 pub fn deadletter_key() -> Value {

@@ -82,25 +82,24 @@ impl fmt::Display for Summary {
         } else {
             "republished"
         };
-        let total: u64 = self.republished.values().sum();
-        writeln!(
-            f,
-            "redrive from {} (group {}){}",
-            self.topic,
-            self.group,
-            if self.dry_run { ", dry run" } else { "" }
-        )?;
-        writeln!(f, "  read              {:>8}", self.read)?;
-        writeln!(f, "  {verb:<17} {total:>8}")?;
-        for (ty, n) in &self.republished {
-            writeln!(f, "    {ty:<40} {n:>8}")?;
-        }
-        writeln!(f, "  still unrouted    {:>8}", self.still_unrouted)?;
-        writeln!(f, "  still dead-letter {:>8}", self.still_deadletter)?;
-        let skipped: u64 = self.skipped.values().sum();
-        writeln!(f, "  skipped           {skipped:>8}")?;
-        for (why, n) in &self.skipped {
-            writeln!(f, "    {why:<40} {n:>8}")?;
+        let mut rows: Vec<(String, u64)> = vec![
+            ("read".into(), self.read),
+            (verb.into(), self.republished.values().sum()),
+        ];
+        rows.extend(
+            self.republished
+                .iter()
+                .map(|(ty, n)| (format!("  {ty}"), *n)),
+        );
+        rows.push(("still unrouted".into(), self.still_unrouted));
+        rows.push(("still dead-letter".into(), self.still_deadletter));
+        rows.push(("skipped".into(), self.skipped.values().sum()));
+        rows.extend(self.skipped.iter().map(|(why, n)| (format!("  {why}"), *n)));
+        let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+        let dry = if self.dry_run { ", dry run" } else { "" };
+        writeln!(f, "redrive from {} (group {}){dry}", self.topic, self.group)?;
+        for (label, n) in rows {
+            writeln!(f, "  {label:<width$} {n:>6}")?;
         }
         if let Some(failure) = &self.failure {
             writeln!(f, "  FAILED: {failure}")?;
@@ -136,7 +135,20 @@ mod tests {
         assert_eq!(json["skipped"]["other_provider"], 1);
         assert_eq!(json["failure"], serde_json::Value::Null);
         let text = s.to_string();
-        assert!(text.contains("republished              2"), "{text}");
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        for row in [
+            ["republished", "2"],
+            ["acme.paid", "2"],
+            ["still unrouted", "1"],
+        ] {
+            let words: Vec<&str> = row.iter().flat_map(|w| w.split(' ')).collect();
+            assert!(rows.contains(&words), "{row:?} in {text}");
+        }
+        let column = |word: &str| text.lines().find(|l| l.contains(word)).unwrap().len();
+        assert_eq!(column("republished"), column("acme.paid"), "counts line up");
         assert!(!s.failed());
     }
 }
