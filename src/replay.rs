@@ -4,9 +4,10 @@
 //!
 //! Kept, as record headers: the provider, the receive time, the request
 //! headers the definition reads (and `content-type`, `traceparent`), the
-//! signature header's fields it reads (never a signature: [`Verified`] never
-//! holds one), and for an unrouted event the whole body when its `data` is
-//! not the body byte for byte. A routed record keeps nothing of this: it
+//! signature header's fields it reads (a timestamp, say; never the signature,
+//! which [`Verified`] does not hold, nor the header itself), and for an
+//! unrouted event the whole body when its `data` is not the body byte for
+//! byte. Nothing else: no credential, no client address. A routed record keeps nothing of this: it
 //! costs only the requests that need it.
 
 use std::collections::BTreeMap;
@@ -235,5 +236,231 @@ fn event_data(value: &[u8]) -> Result<Vec<u8>, NotKept> {
             .decode(b64)
             .map_err(|_| malformed),
         _ => Err(malformed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::{normalize, RequestMeta};
+    use crate::providers::Definitions;
+    use crate::trace::TraceParent;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// A fields-header scheme whose definition reads a header, a field and
+    /// body pointers outside `data`.
+    const ACME: &str = "providers:
+  - name: acme
+    secret: {env: ACME_SECRET}
+    signature: {header: x-acme-signature, fields: {separator: ',', signature: v1}, signed: '{timestamp}.{body}'}
+    timestamp: {source: {field: t}, format: unix}
+    id: {source: {header: x-acme-delivery}}
+    event: {name: /type, data: /data, user: {field: u}}
+    unrouted_subject: [/meta/account]
+    events:
+      - {name: paid, type: acme.paid, subject: /data/id}
+";
+
+    fn plan() -> Plan {
+        let defs = Definitions::with_file(Some(("test", ACME))).unwrap();
+        Plan::new(&defs.configured()[0])
+    }
+
+    fn request() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            (
+                "x-acme-signature",
+                "t=1795500000,u=user-7,v1=abcdef,v0=012345",
+            ),
+            ("x-acme-delivery", "d-1"),
+            ("authorization", "Bearer secret-token"),
+            ("cookie", "session=secret"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("content-type", "application/json"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+        ] {
+            h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    /// Fields as `verify` leaves them: the signature's own entry gone.
+    fn verified(body: &[u8]) -> Verified<&[u8]> {
+        let fields = [("t", "1795500000"), ("u", "user-7"), ("v0", "012345")];
+        Verified::kept(body, fields.map(|(k, v)| (k.into(), v.into())).to_vec())
+    }
+
+    fn received() -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(1_795_500_000_123)
+    }
+
+    /// The unrouted record the gateway writes for `body`, with its request kept.
+    fn unrouted(body: &[u8], room: usize) -> Record {
+        let (plan, request, verified) = (plan(), request(), verified(body));
+        let meta = RequestMeta::of(&request, TraceParent::from_headers(&request));
+        let normalized = normalize(&plan, &verified, &request, &meta, received());
+        let Normalized::Event(e) = &normalized else {
+            panic!("an event")
+        };
+        assert!(!e.routed);
+        let mut record = e.to_record("wh.unrouted".into());
+        let data = unrouted_data(&normalized);
+        keep(
+            &mut record,
+            data,
+            &plan,
+            &request,
+            &verified,
+            received(),
+            room,
+        );
+        record
+    }
+
+    fn lookup<'r>(record: &'r Record) -> impl Fn(&str) -> Option<&'r [u8]> {
+        |name| {
+            record
+                .headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.as_slice())
+        }
+    }
+
+    const BODY: &[u8] = br#"{"type":"refunded","meta":{"account":"acct-1"},"data":{"id":"r-1"}}"#;
+
+    #[test]
+    fn an_unrouted_record_keeps_what_the_definition_reads_and_reads_back_the_same_request() {
+        let record = unrouted(BODY, 1 << 20);
+        let kept = Kept::read(lookup(&record), &record.value, true).unwrap();
+        assert_eq!(kept.provider, "acme");
+        assert_eq!(kept.received_at, received());
+        assert_eq!(kept.body, BODY, "data is not the body: the body is kept");
+        let names: Vec<&str> = kept.headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        for name in ["x-acme-delivery", "content-type", "traceparent"] {
+            assert!(names.contains(&name), "{name} in {names:?}");
+        }
+        assert_eq!(kept.fields, vec![("u".into(), "user-7".into())]);
+    }
+
+    #[test]
+    fn never_a_signature_a_credential_or_what_the_definition_does_not_read() {
+        let record = unrouted(BODY, 1 << 20);
+        let everything: Vec<u8> = record
+            .headers
+            .iter()
+            .flat_map(|(k, v)| [k.as_bytes(), v.as_slice()].concat())
+            .collect();
+        let text = String::from_utf8_lossy(&everything);
+        for secret in [
+            "abcdef",
+            "012345",
+            "x-acme-signature",
+            "Bearer",
+            "session=",
+            "203.0.113.9",
+            "1795500000,",
+        ] {
+            assert!(!text.contains(secret), "{secret} kept: {text}");
+        }
+    }
+
+    #[test]
+    fn the_body_is_not_copied_when_data_is_the_body() {
+        let whole = "providers:
+  - name: hub
+    secret: {env: HUB_SECRET}
+    signature: {header: x-hub-signature}
+    event: {name: {header: x-hub-event}, data: ''}
+";
+        let defs = Definitions::with_file(Some(("test", whole))).unwrap();
+        let plan = Plan::new(&defs.configured()[0]);
+        let mut request = HeaderMap::new();
+        request.insert("x-hub-event", HeaderValue::from_static("push"));
+        let body = br#"{"ref":"main"}"#;
+        let verified = Verified::kept(&body[..], Vec::new());
+        let normalized = normalize(
+            &plan,
+            &verified,
+            &request,
+            &RequestMeta::default(),
+            received(),
+        );
+        let Normalized::Event(e) = &normalized else {
+            panic!("an event")
+        };
+        let mut record = e.to_record("wh.unrouted".into());
+        keep(
+            &mut record,
+            unrouted_data(&normalized),
+            &plan,
+            &request,
+            &verified,
+            received(),
+            1 << 20,
+        );
+        assert!(lookup(&record)(REQUEST_BODY).is_none());
+        let kept = Kept::read(lookup(&record), &record.value, true).unwrap();
+        assert_eq!(kept.body, body, "read back from `data`");
+        assert_eq!(kept.headers["x-hub-event"], "push");
+    }
+
+    #[test]
+    fn a_body_too_large_to_keep_leaves_the_record_unreplayable_not_refused() {
+        let record = unrouted(BODY, 100);
+        assert!(record.headers.iter().all(|(k, _)| !k.starts_with("x-re")));
+        assert_eq!(
+            Kept::read(lookup(&record), &record.value, true).unwrap_err(),
+            NotKept::NoRequest
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_is_its_body() {
+        let mut record = Record {
+            topic: "wh.deadletter".into(),
+            key: "k".into(),
+            value: b"not json".to_vec(),
+            headers: vec![(PROVIDER, b"acme".to_vec())],
+            timestamp_ms: None,
+        };
+        let verified = verified(b"not json");
+        keep(
+            &mut record,
+            None,
+            &plan(),
+            &request(),
+            &verified,
+            received(),
+            1 << 20,
+        );
+        let providers = record
+            .headers
+            .iter()
+            .filter(|(k, _)| *k == PROVIDER)
+            .count();
+        assert_eq!(providers, 1, "x-provider once");
+        let kept = Kept::read(lookup(&record), &record.value, false).unwrap();
+        assert_eq!(kept.body, b"not json");
+        assert_eq!(kept.received_at, received());
+    }
+
+    #[test]
+    fn malformed_kept_headers_are_named() {
+        let mut record = unrouted(BODY, 1 << 20);
+        for (k, v) in &mut record.headers {
+            if *k == REQUEST_HEADERS {
+                *v = b"{not json".to_vec();
+            }
+        }
+        assert_eq!(
+            Kept::read(lookup(&record), &record.value, true).unwrap_err(),
+            NotKept::Malformed(REQUEST_HEADERS)
+        );
     }
 }
