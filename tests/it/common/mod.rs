@@ -17,7 +17,7 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sha2::Sha256;
 use tokio::sync::oneshot;
-use webhook_gateway::config::{Config, RunArgs};
+use webhook_gateway::config::Config;
 
 pub mod faults;
 pub mod records;
@@ -253,7 +253,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(env: HashMap<String, String>) -> Gateway {
-        let config = Config::from_sources(&RunArgs::default(), &env).expect("test config");
+        let config = Config::from_env(&env).expect("test config");
         Gateway::start_config(config).await
     }
 
