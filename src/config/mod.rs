@@ -8,11 +8,13 @@
 //! - [`cli`]: the run settings as clap sees them, typed
 //! - [`secrets`]: provider secrets from variables and files
 //! - [`kafka`]: the librdkafka passthrough
+//! - `shown`: which librdkafka values may be shown, all others redacted
 
 pub mod cli;
 mod kafka;
 mod secrets;
 pub mod settings;
+mod shown;
 mod values;
 
 use std::collections::{BTreeMap, HashMap};
