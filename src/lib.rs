@@ -9,6 +9,7 @@
 //! The request path, in the order a webhook takes it:
 //!
 //! - [`server`]: start-up, the public listener (connection and size limits, timeouts), graceful shutdown
+//! - [`listener`]: what the public and admin listeners share: the connection cap, HTTP/1's head limits
 //! - [`ingest`]: one request: read body -> verify -> normalize -> route -> publish -> respond
 //! - [`budget`]: the memory budget for bodies not yet verified
 //! - [`verify`]: HMAC signature schemes as a definition states them; [`verify::Verified`] is built only there
@@ -54,6 +55,7 @@ pub mod envelope;
 pub mod error;
 pub mod health;
 pub mod ingest;
+pub mod listener;
 pub mod metrics;
 pub mod normalize;
 pub mod providers;

@@ -1,3 +1,6 @@
+//! The binary: reads the command line (exit 64 on a bad one, or on bad
+//! settings), then runs the gateway or one subcommand until a signal.
+
 use std::process::ExitCode;
 
 use webhook_gateway::cli::{Cli, Command};

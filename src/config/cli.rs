@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Args, FromArgMatches};
 
 use super::settings::*;
-use super::values::refused_setting;
+use super::values::{refused_setting, SettingArg};
 use super::{invalid, ConfigError, Env, LogFormat};
 
 /// `--dev` listens on loopback only and stops at once on Ctrl-C: a laptop, not a pod.
@@ -25,92 +25,84 @@ pub struct RunArgs {
     #[arg(long)]
     pub dev: bool,
     /// Public listener for webhooks
-    #[arg(long, value_name = "ADDR",
-        env = GATEWAY_LISTEN_ADDR.var, default_value = GATEWAY_LISTEN_ADDR.default,
-        value_parser = GATEWAY_LISTEN_ADDR.parser(), hide_env_values = true,
-        default_value_if("dev", "true", DEV_LISTEN_ADDR))]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value_if("dev", "true", DEV_LISTEN_ADDR)
+    )]
+    #[arg(setting = &GATEWAY_LISTEN_ADDR, value_parser = GATEWAY_LISTEN_ADDR.parser())]
     pub listen_addr: SocketAddr,
     /// Admin listener: /metrics, /healthz, /readyz
-    #[arg(long, value_name = "ADDR",
-        env = GATEWAY_ADMIN_ADDR.var, default_value = GATEWAY_ADMIN_ADDR.default,
-        value_parser = GATEWAY_ADMIN_ADDR.parser(), hide_env_values = true,
-        default_value_if("dev", "true", DEV_ADMIN_ADDR))]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value_if("dev", "true", DEV_ADMIN_ADDR)
+    )]
+    #[arg(setting = &GATEWAY_ADMIN_ADDR, value_parser = GATEWAY_ADMIN_ADDR.parser())]
     pub admin_addr: SocketAddr,
     /// Largest accepted body in bytes; larger answers 413
-    #[arg(long, value_name = "BYTES",
-        env = GATEWAY_MAX_BODY_BYTES.var, default_value = GATEWAY_MAX_BODY_BYTES.default,
-        value_parser = GATEWAY_MAX_BODY_BYTES.parser(), hide_env_values = true)]
+    #[arg(long, value_name = "BYTES")]
+    #[arg(setting = &GATEWAY_MAX_BODY_BYTES, value_parser = GATEWAY_MAX_BODY_BYTES.parser())]
     pub max_body_bytes: usize,
     /// Bytes all request bodies not yet verified may hold together; a body that does not fit within about a second answers 503
-    #[arg(long, value_name = "BYTES",
-        env = GATEWAY_MAX_BUFFERED_BYTES.var, default_value = GATEWAY_MAX_BUFFERED_BYTES.default,
-        value_parser = GATEWAY_MAX_BUFFERED_BYTES.parser(), hide_env_values = true)]
+    #[arg(long, value_name = "BYTES")]
+    #[arg(setting = &GATEWAY_MAX_BUFFERED_BYTES, value_parser = GATEWAY_MAX_BUFFERED_BYTES.parser())]
     pub max_buffered_bytes: usize,
     /// Time to receive a whole body in milliseconds; slower answers 408
-    #[arg(long = "body-timeout-ms", value_name = "MS",
-        env = GATEWAY_BODY_TIMEOUT_MS.var, default_value = GATEWAY_BODY_TIMEOUT_MS.default,
-        value_parser = GATEWAY_BODY_TIMEOUT_MS.parser(), hide_env_values = true)]
+    #[arg(long = "body-timeout-ms", value_name = "MS")]
+    #[arg(setting = &GATEWAY_BODY_TIMEOUT_MS, value_parser = GATEWAY_BODY_TIMEOUT_MS.parser())]
     pub body_timeout: Duration,
     /// Time to receive a request's headers, and the idle time of a keep-alive connection, in seconds
-    #[arg(long = "header-timeout-secs", value_name = "SECS",
-        env = GATEWAY_HEADER_TIMEOUT_SECS.var, default_value = GATEWAY_HEADER_TIMEOUT_SECS.default,
-        value_parser = GATEWAY_HEADER_TIMEOUT_SECS.parser(), hide_env_values = true)]
+    #[arg(long = "header-timeout-secs", value_name = "SECS")]
+    #[arg(setting = &GATEWAY_HEADER_TIMEOUT_SECS, value_parser = GATEWAY_HEADER_TIMEOUT_SECS.parser())]
     pub header_timeout: Duration,
     /// How far a signed timestamp may be from now, either way, in seconds
-    #[arg(long = "replay-tolerance-secs", value_name = "SECS",
-        env = GATEWAY_REPLAY_TOLERANCE_SECS.var, default_value = GATEWAY_REPLAY_TOLERANCE_SECS.default,
-        value_parser = GATEWAY_REPLAY_TOLERANCE_SECS.parser(), hide_env_values = true)]
+    #[arg(long = "replay-tolerance-secs", value_name = "SECS")]
+    #[arg(setting = &GATEWAY_REPLAY_TOLERANCE_SECS, value_parser = GATEWAY_REPLAY_TOLERANCE_SECS.parser())]
     pub replay_tolerance: Duration,
     /// Time to wait for the broker's ack before answering 503, in milliseconds
-    #[arg(long = "publish-timeout-ms", value_name = "MS",
-        env = GATEWAY_PUBLISH_TIMEOUT_MS.var, default_value = GATEWAY_PUBLISH_TIMEOUT_MS.default,
-        value_parser = GATEWAY_PUBLISH_TIMEOUT_MS.parser(), hide_env_values = true)]
+    #[arg(long = "publish-timeout-ms", value_name = "MS")]
+    #[arg(setting = &GATEWAY_PUBLISH_TIMEOUT_MS, value_parser = GATEWAY_PUBLISH_TIMEOUT_MS.parser())]
     pub publish_timeout: Duration,
     /// Requests awaiting publish at once; beyond it answers 503 at once
-    #[arg(long, value_name = "N",
-        env = GATEWAY_MAX_INFLIGHT.var, default_value = GATEWAY_MAX_INFLIGHT.default,
-        value_parser = GATEWAY_MAX_INFLIGHT.parser(), hide_env_values = true)]
+    #[arg(long, value_name = "N")]
+    #[arg(setting = &GATEWAY_MAX_INFLIGHT, value_parser = GATEWAY_MAX_INFLIGHT.parser())]
     pub max_inflight: usize,
     /// Open connections on the public port; further connections wait in the accept backlog
-    #[arg(long, value_name = "N",
-        env = GATEWAY_MAX_CONNECTIONS.var, default_value = GATEWAY_MAX_CONNECTIONS.default,
-        value_parser = GATEWAY_MAX_CONNECTIONS.parser(), hide_env_values = true)]
+    #[arg(long, value_name = "N")]
+    #[arg(setting = &GATEWAY_MAX_CONNECTIONS, value_parser = GATEWAY_MAX_CONNECTIONS.parser())]
     pub max_connections: usize,
     /// Topic name prefix: topics are <prefix>.<type>
-    #[arg(long, value_name = "PREFIX",
-        env = GATEWAY_TOPIC_PREFIX.var, default_value = GATEWAY_TOPIC_PREFIX.default,
-        value_parser = GATEWAY_TOPIC_PREFIX.parser(), hide_env_values = true)]
+    #[arg(long, value_name = "PREFIX")]
+    #[arg(setting = &GATEWAY_TOPIC_PREFIX, value_parser = GATEWAY_TOPIC_PREFIX.parser())]
     pub topic_prefix: String,
     /// Per-type topics, comma-separated TYPE=TOPIC (TYPE: a canonical type, unrouted or deadletter) [default: none]
-    #[arg(long, value_name = "TYPE=TOPIC,...",
-        env = GATEWAY_TOPIC_OVERRIDES.var, default_value = GATEWAY_TOPIC_OVERRIDES.default,
-        value_parser = GATEWAY_TOPIC_OVERRIDES.parser(), hide_env_values = true)]
+    #[arg(long, value_name = "TYPE=TOPIC,...")]
+    #[arg(setting = &GATEWAY_TOPIC_OVERRIDES, value_parser = GATEWAY_TOPIC_OVERRIDES.parser())]
     pub topic_overrides: Option<BTreeMap<String, String>>,
     /// After SIGTERM, keep serving this long (readiness already 503) before closing the listener, in seconds
-    #[arg(long = "shutdown-delay-secs", value_name = "SECS",
-        env = GATEWAY_SHUTDOWN_DELAY_SECS.var, default_value = GATEWAY_SHUTDOWN_DELAY_SECS.default,
-        value_parser = GATEWAY_SHUTDOWN_DELAY_SECS.parser(), hide_env_values = true,
-        default_value_if("dev", "true", DEV_SHUTDOWN_DELAY_SECS))]
+    #[arg(
+        long = "shutdown-delay-secs",
+        value_name = "SECS",
+        default_value_if("dev", "true", DEV_SHUTDOWN_DELAY_SECS)
+    )]
+    #[arg(setting = &GATEWAY_SHUTDOWN_DELAY_SECS, value_parser = GATEWAY_SHUTDOWN_DELAY_SECS.parser())]
     pub shutdown_delay: Duration,
     /// From SIGTERM to exit at the latest: drain, flush the producer, in seconds
-    #[arg(long = "shutdown-grace-secs", value_name = "SECS",
-        env = GATEWAY_SHUTDOWN_GRACE_SECS.var, default_value = GATEWAY_SHUTDOWN_GRACE_SECS.default,
-        value_parser = GATEWAY_SHUTDOWN_GRACE_SECS.parser(), hide_env_values = true)]
+    #[arg(long = "shutdown-grace-secs", value_name = "SECS")]
+    #[arg(setting = &GATEWAY_SHUTDOWN_GRACE_SECS, value_parser = GATEWAY_SHUTDOWN_GRACE_SECS.parser())]
     pub shutdown_grace: Duration,
     /// How often secret files (*_FILE) are checked for changes, in seconds
-    #[arg(long = "secret-reload-secs", value_name = "SECS",
-        env = GATEWAY_SECRET_RELOAD_SECS.var, default_value = GATEWAY_SECRET_RELOAD_SECS.default,
-        value_parser = GATEWAY_SECRET_RELOAD_SECS.parser(), hide_env_values = true)]
+    #[arg(long = "secret-reload-secs", value_name = "SECS")]
+    #[arg(setting = &GATEWAY_SECRET_RELOAD_SECS, value_parser = GATEWAY_SECRET_RELOAD_SECS.parser())]
     pub secret_reload: Duration,
     /// YAML file of provider definitions, added to the built-in m2m and transfers [default: none]
-    #[arg(long, value_name = "FILE",
-        env = GATEWAY_PROVIDERS_FILE.var, default_value = GATEWAY_PROVIDERS_FILE.default,
-        value_parser = GATEWAY_PROVIDERS_FILE.parser(), hide_env_values = true)]
+    #[arg(long, value_name = "FILE")]
+    #[arg(setting = &GATEWAY_PROVIDERS_FILE, value_parser = GATEWAY_PROVIDERS_FILE.parser())]
     pub providers_file: Option<PathBuf>,
     /// Log format: json or text
-    #[arg(long, value_name = "FORMAT",
-        env = LOG_FORMAT.var, default_value = LOG_FORMAT.default,
-        value_parser = LOG_FORMAT.parser(), hide_env_values = true)]
+    #[arg(long, value_name = "FORMAT")]
+    #[arg(setting = &LOG_FORMAT, value_parser = LOG_FORMAT.parser())]
     pub log_format: LogFormat,
 }
 

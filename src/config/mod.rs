@@ -3,17 +3,17 @@
 //! the producer's properties checked. The environment is a map handed in, so
 //! tests hand one in.
 //!
-//! - [`settings`]: every setting's variable, default, bounds and reader, written once
+//! - `settings`: every setting's variable, default, bounds and reader, written once
 //! - `values`: the setting type and the readers settings share
-//! - [`cli`]: the run settings as clap sees them, typed
+//! - `cli`: the run settings as clap sees them, typed
 //! - [`secrets`]: provider secrets from variables and files
 //! - [`kafka`]: the librdkafka passthrough
 //! - `shown`: which librdkafka values may be shown, all others redacted
 
-pub mod cli;
+mod cli;
 mod kafka;
 mod secrets;
-pub mod settings;
+mod settings;
 mod shown;
 mod values;
 
@@ -30,7 +30,7 @@ pub use secrets::{
     SecretSource,
 };
 pub use settings::*;
-pub use values::refused_setting;
+pub use values::{refused_setting, Setting};
 
 use crate::providers::check::check_topics;
 use crate::providers::{DefinitionError, Definitions};

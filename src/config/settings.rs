@@ -61,30 +61,36 @@ pub const GATEWAY_ADMIN_ADDR: Setting<SocketAddr> =
     Setting::new("GATEWAY_ADMIN_ADDR", Some("0.0.0.0:9090"), |t| {
         socket_addr(t, "0.0.0.0:9090")
     });
-pub const GATEWAY_MAX_BODY_BYTES: Setting<usize> =
-    Setting::new("GATEWAY_MAX_BODY_BYTES", Some("262144"), |t| {
-        whole(t, 1..=MAX_BODY_BYTES, "bytes").map(|n| n as usize)
-    });
-pub const GATEWAY_MAX_BUFFERED_BYTES: Setting<usize> =
-    Setting::new("GATEWAY_MAX_BUFFERED_BYTES", Some("67108864"), |t| {
-        whole(t, 1..=MAX_BUFFERED_BYTES, "bytes").map(|n| n as usize)
-    });
-pub const GATEWAY_BODY_TIMEOUT_MS: Setting<Duration> =
-    Setting::new("GATEWAY_BODY_TIMEOUT_MS", Some("10000"), |t| {
-        whole(t, 1..=MAX_BODY_TIMEOUT_MS, "ms").map(Duration::from_millis)
-    });
-pub const GATEWAY_HEADER_TIMEOUT_SECS: Setting<Duration> =
-    Setting::new("GATEWAY_HEADER_TIMEOUT_SECS", Some("75"), |t| {
-        whole(t, 1..=MAX_HEADER_TIMEOUT_SECS, "s").map(Duration::from_secs)
-    });
-pub const GATEWAY_REPLAY_TOLERANCE_SECS: Setting<Duration> =
-    Setting::new("GATEWAY_REPLAY_TOLERANCE_SECS", Some("300"), |t| {
-        whole(t, 1..=MAX_REPLAY_TOLERANCE_SECS, "s").map(Duration::from_secs)
-    });
-pub const GATEWAY_PUBLISH_TIMEOUT_MS: Setting<Duration> =
-    Setting::new("GATEWAY_PUBLISH_TIMEOUT_MS", Some("10000"), |t| {
-        whole(t, 1..=MAX_PUBLISH_TIMEOUT_MS, "ms").map(Duration::from_millis)
-    });
+pub const GATEWAY_MAX_BODY_BYTES: Setting<usize> = Setting::new(
+    "GATEWAY_MAX_BODY_BYTES",
+    Some("262144"),
+    bytes::<MAX_BODY_BYTES>,
+);
+pub const GATEWAY_MAX_BUFFERED_BYTES: Setting<usize> = Setting::new(
+    "GATEWAY_MAX_BUFFERED_BYTES",
+    Some("67108864"),
+    bytes::<MAX_BUFFERED_BYTES>,
+);
+pub const GATEWAY_BODY_TIMEOUT_MS: Setting<Duration> = Setting::new(
+    "GATEWAY_BODY_TIMEOUT_MS",
+    Some("10000"),
+    ms::<MAX_BODY_TIMEOUT_MS>,
+);
+pub const GATEWAY_HEADER_TIMEOUT_SECS: Setting<Duration> = Setting::new(
+    "GATEWAY_HEADER_TIMEOUT_SECS",
+    Some("75"),
+    secs::<1, MAX_HEADER_TIMEOUT_SECS>,
+);
+pub const GATEWAY_REPLAY_TOLERANCE_SECS: Setting<Duration> = Setting::new(
+    "GATEWAY_REPLAY_TOLERANCE_SECS",
+    Some("300"),
+    secs::<1, MAX_REPLAY_TOLERANCE_SECS>,
+);
+pub const GATEWAY_PUBLISH_TIMEOUT_MS: Setting<Duration> = Setting::new(
+    "GATEWAY_PUBLISH_TIMEOUT_MS",
+    Some("10000"),
+    ms::<MAX_PUBLISH_TIMEOUT_MS>,
+);
 pub const GATEWAY_MAX_INFLIGHT: Setting<usize> =
     Setting::new("GATEWAY_MAX_INFLIGHT", Some("1024"), |t| {
         whole(t, 1..=MAX_INFLIGHT, "requests").map(|n| n as usize)
@@ -100,18 +106,21 @@ pub const GATEWAY_TOPIC_PREFIX: Setting<String> =
 pub const GATEWAY_TOPIC_OVERRIDES: Setting<BTreeMap<String, String>> =
     Setting::new("GATEWAY_TOPIC_OVERRIDES", None, overrides);
 /// Zero is allowed: no delay (`--dev`'s Ctrl-C).
-pub const GATEWAY_SHUTDOWN_DELAY_SECS: Setting<Duration> =
-    Setting::new("GATEWAY_SHUTDOWN_DELAY_SECS", Some("5"), |t| {
-        whole(t, 0..=MAX_SHUTDOWN_DELAY_SECS, "s").map(Duration::from_secs)
-    });
-pub const GATEWAY_SHUTDOWN_GRACE_SECS: Setting<Duration> =
-    Setting::new("GATEWAY_SHUTDOWN_GRACE_SECS", Some("30"), |t| {
-        whole(t, 1..=MAX_SHUTDOWN_GRACE_SECS, "s").map(Duration::from_secs)
-    });
-pub const GATEWAY_SECRET_RELOAD_SECS: Setting<Duration> =
-    Setting::new("GATEWAY_SECRET_RELOAD_SECS", Some("10"), |t| {
-        whole(t, 1..=MAX_SECRET_RELOAD_SECS, "s").map(Duration::from_secs)
-    });
+pub const GATEWAY_SHUTDOWN_DELAY_SECS: Setting<Duration> = Setting::new(
+    "GATEWAY_SHUTDOWN_DELAY_SECS",
+    Some("5"),
+    secs::<0, MAX_SHUTDOWN_DELAY_SECS>,
+);
+pub const GATEWAY_SHUTDOWN_GRACE_SECS: Setting<Duration> = Setting::new(
+    "GATEWAY_SHUTDOWN_GRACE_SECS",
+    Some("30"),
+    secs::<1, MAX_SHUTDOWN_GRACE_SECS>,
+);
+pub const GATEWAY_SECRET_RELOAD_SECS: Setting<Duration> = Setting::new(
+    "GATEWAY_SECRET_RELOAD_SECS",
+    Some("10"),
+    secs::<1, MAX_SECRET_RELOAD_SECS>,
+);
 /// The variable is the providers module's: `sign`, `topics` and `providers
 /// show` read the same one.
 pub const GATEWAY_PROVIDERS_FILE: Setting<PathBuf> =
@@ -121,3 +130,18 @@ pub const LOG_FORMAT: Setting<LogFormat> = Setting::new("LOG_FORMAT", Some("text
     "json" => Ok(LogFormat::Json),
     other => Err(format!("expected `json` or `text`, got `{other}`")),
 });
+
+/// Bytes from 1 to `MAX`.
+fn bytes<const MAX: u64>(text: &str) -> Result<usize, String> {
+    whole(text, 1..=MAX, "bytes").map(|n| n as usize)
+}
+
+/// Milliseconds from 1 to `MAX`.
+fn ms<const MAX: u64>(text: &str) -> Result<Duration, String> {
+    whole(text, 1..=MAX, "ms").map(Duration::from_millis)
+}
+
+/// Seconds from `MIN` to `MAX`.
+fn secs<const MIN: u64, const MAX: u64>(text: &str) -> Result<Duration, String> {
+    whole(text, MIN..=MAX, "s").map(Duration::from_secs)
+}

@@ -34,6 +34,24 @@ impl<T: Clone + Send + Sync + 'static> Setting<T> {
     }
 }
 
+/// `#[arg(setting = &X, value_parser = X.parser())]` on a `RunArgs` field:
+/// clap's derive calls any builder method by name, so this gives the flag its
+/// variable (value hidden from `--help`) and its default. The reader is named
+/// apart because the derive infers one from the field's type unless told.
+pub trait SettingArg {
+    fn setting<T: Clone + Send + Sync + 'static>(self, setting: &Setting<T>) -> Self;
+}
+
+impl SettingArg for clap::Arg {
+    fn setting<T: Clone + Send + Sync + 'static>(self, setting: &Setting<T>) -> Self {
+        self.env(setting.var)
+            .hide_env_values(true)
+            .default_value(setting.default)
+            // The derive makes a field without `Option` required, not seeing this default.
+            .required(false)
+    }
+}
+
 /// A whole number within `range` (`unit` for the message). A number too large
 /// even to parse gets the same answer as one past the bound.
 pub fn whole(text: &str, range: RangeInclusive<u64>, unit: &str) -> Result<u64, String> {
