@@ -41,6 +41,12 @@ use webhook_gateway::routing::Topics;
 use webhook_gateway::sign::{signature_headers, Parts};
 use webhook_gateway::verify::verify;
 
+/// The tests' tansu launcher, free port and RSS reader, one copy for both.
+#[path = "../tests/it/common/processes.rs"]
+#[allow(dead_code)] // the tests use the rest (sqlite storage, faults)
+mod processes;
+use processes::{free_port, rss_kib, Broker};
+
 const SECRET: &str = "bench-secret";
 const TOPICS: [&str; 3] = [
     "webhooks.m2m.operation.created",
@@ -73,14 +79,6 @@ fn args() -> Args {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -89,47 +87,13 @@ impl Drop for Killed {
     }
 }
 
-fn start_tansu() -> (Killed, String) {
-    let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let tansu = std::env::var("TANSU").unwrap_or_else(|_| "tansu".into());
-    let child = Command::new(&tansu)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "memory://tansu/",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tansu is required (bash scripts/test.sh installs it)");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// A tansu broker in memory with the bench's topics.
+fn start_tansu() -> Broker {
+    let broker = Broker::start();
     for topic in TOPICS {
-        let ok = Command::new(&tansu)
-            .args([
-                "topic",
-                "create",
-                topic,
-                "--broker",
-                &url,
-                "--partitions",
-                "3",
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "create {topic}");
+        broker.create_topic(topic);
     }
-    (Killed(child), format!("127.0.0.1:{port}"))
+    broker
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -438,18 +402,6 @@ async fn collect(tasks: Vec<tokio::task::JoinHandle<Outcome>>, started: Instant)
     total
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Samples the gateway's RSS every 100 ms while `f` runs: the peak, and the
 /// peaks of the first and second halves (flat memory: the second is no higher).
 async fn with_rss<F: std::future::Future<Output = Outcome>>(pid: u32, f: F) -> Outcome {
@@ -546,7 +498,8 @@ fn main() {
 
 async fn run(args: Args) {
     let (c, secs) = (args.concurrency, Duration::from_secs(args.secs));
-    let (_broker, bootstrap) = start_tansu();
+    let broker = start_tansu();
+    let bootstrap = broker.bootstrap();
     // Producer settings under test (KAFKA_LINGER_MS=1, say) apply to limit A
     // and the gateway alike.
     let tuning: Vec<(String, String)> = std::env::vars()

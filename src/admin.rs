@@ -16,9 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::health::Health;
+use crate::listener::{accept_within, http1_builder};
 use crate::metrics::Metrics;
 use crate::respond::{self, Answer};
-use crate::server::{accept_within, http1_builder};
 
 /// Open connections on the admin port: probes and scrapers need a handful, and
 /// further connections wait in the accept backlog instead of costing memory.

@@ -1,7 +1,9 @@
 //! The command line: the gateway itself (its settings are `config::RunArgs`) or
 //! one of its subcommands, each of whose arguments live beside the command.
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::RunArgs;
 
@@ -32,4 +34,22 @@ pub enum Command {
     Contract(crate::contract::ContractArgs),
     /// Republish unrouted or dead-letter records that the current definitions route (same KAFKA_* and GATEWAY_* settings as the gateway).
     Redrive(crate::redrive::RedriveArgs),
+}
+
+impl Cli {
+    /// The process's command line and environment. A subcommand reads none of
+    /// the run settings, so their variables are read (and a bad one refused)
+    /// only when the gateway itself runs.
+    pub fn from_process() -> Result<Cli, clap::Error> {
+        let argv: Vec<OsString> = std::env::args_os().collect();
+        let without_run_variables = Cli::command().mut_args(|a| a.env(None::<&str>));
+        if let Ok(matches) = without_run_variables.try_get_matches_from(&argv) {
+            if matches.subcommand().is_some() {
+                return Cli::from_arg_matches(&matches);
+            }
+        }
+        // The gateway, or a command line clap refuses: its help and errors as
+        // clap gives them, variables included.
+        Cli::try_parse_from(argv)
+    }
 }

@@ -17,7 +17,6 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::config::{is_service_link, Config, Env, LogFormat, RunArgs};
 use crate::providers::compiled::SecretEncoding;
-use crate::providers::load::providers_file;
 use crate::providers::{Definition, Definitions};
 use crate::routing::Route;
 use crate::sign::shell_quote;
@@ -57,13 +56,6 @@ pub fn dev_env(env: &Env, bootstrap: &str, defs: &Definitions) -> Env {
     for def in &defs.list {
         env.insert(def.secret.env.clone(), demo_secret(def));
     }
-    // Loopback only, and Ctrl-C stops at once: this is a laptop, not a pod.
-    env.entry("GATEWAY_LISTEN_ADDR".into())
-        .or_insert_with(|| "127.0.0.1:8080".into());
-    env.entry("GATEWAY_ADMIN_ADDR".into())
-        .or_insert_with(|| "127.0.0.1:9090".into());
-    env.entry("GATEWAY_SHUTDOWN_DELAY_SECS".into())
-        .or_insert_with(|| "0".into());
     env
 }
 
@@ -74,13 +66,15 @@ pub fn main(mut args: RunArgs, env: Env) -> ExitCode {
     };
     // As the gateway reads it (flag, else variable), made absolute for the
     // printed commands, which may be pasted in another directory.
-    let file = providers_file(args.providers_file.as_deref().map(Path::new), &env)
+    let file = args
+        .providers_file
+        .take()
         .map(|f| std::fs::canonicalize(&f).unwrap_or(f));
     let defs = match Definitions::load(file.as_deref()) {
         Ok(defs) => defs,
         Err(e) => return usage(&e),
     };
-    args.providers_file = file.as_ref().map(|f| f.display().to_string());
+    args.providers_file = file.clone();
     let ignored = ignored_settings(&env, &defs);
     if !ignored.is_empty() {
         eprintln!(

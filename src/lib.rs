@@ -9,6 +9,7 @@
 //! The request path, in the order a webhook takes it:
 //!
 //! - [`server`]: start-up, the public listener (connection and size limits, timeouts), graceful shutdown
+//! - [`listener`]: what the public and admin listeners share: the connection cap, HTTP/1's head limits
 //! - [`ingest`]: one request: read body -> verify -> normalize -> route -> publish -> respond
 //! - [`budget`]: the memory budget for bodies not yet verified
 //! - [`verify`]: HMAC signature schemes as a definition states them; [`verify::Verified`] is built only there
@@ -42,6 +43,10 @@
 //! - [`sample`]: a webhook a definition routes (its `sample:`, or one built from its
 //!   catalogue), for `--dev`'s commands and the README's event catalogue
 //! - [`topics`]: the `topics check|create` subcommand
+//! - [`replay`]: what unrouted and dead-letter records keep of their request, written by
+//!   [`ingest`] and read back by [`redrive`]
+//! - [`redrive`]: the `redrive` subcommand: unrouted and dead-letter records the current
+//!   definitions route, republished as at receive time
 //! - [`dev`]: `--dev`: an embedded broker, demo secrets, a live view of the topics
 
 pub mod admin;
@@ -54,6 +59,7 @@ pub mod envelope;
 pub mod error;
 pub mod health;
 pub mod ingest;
+pub mod listener;
 pub mod metrics;
 pub mod normalize;
 pub mod providers;

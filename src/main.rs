@@ -1,20 +1,28 @@
+//! The binary: reads the command line (exit 64 on a bad one, or on bad
+//! settings), then runs the gateway or one subcommand until a signal.
+
 use std::process::ExitCode;
 
-use clap::Parser;
 use webhook_gateway::cli::{Cli, Command};
-use webhook_gateway::config::{Config, Env};
+use webhook_gateway::config::{refused_setting, Config, Env};
 use webhook_gateway::server::StartError;
 use webhook_gateway::EX_USAGE;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::from_process() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             let _ = e.print(); // --help, --version
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let _ = e.print();
+            match refused_setting(&e) {
+                // One line naming the setting, as for any other bad setting.
+                Some(setting) => eprintln!("webhook-gateway: configuration error: {setting}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             return ExitCode::from(EX_USAGE);
         }
     };

@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Request;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,13 +24,9 @@ use crate::admin;
 use crate::config::Config;
 use crate::health::{self, Health};
 use crate::ingest::Ingest;
+use crate::listener::{accept_within, http1_builder};
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
-
-/// Largest request head (request line and headers); beyond it hyper answers 431.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Most header fields in one request; beyond it hyper answers 431.
-const MAX_HEADERS: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -261,38 +256,4 @@ async fn serve_public(
     {
         tracing::warn!("shutdown: grace period over with connections still open");
     }
-}
-
-/// The next connection, once fewer than the cap are open: excess connections
-/// wait in the kernel's backlog instead of costing memory here.
-pub(crate) async fn accept_within(
-    listener: &TcpListener,
-    cap: &Arc<Semaphore>,
-) -> (TcpStream, OwnedSemaphorePermit) {
-    let permit = cap
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the semaphore is never closed");
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => return (stream, permit),
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// The HTTP/1 settings both listeners share: head size and count limits (431
-/// beyond them) and the time to receive a head.
-pub(crate) fn http1_builder(header_timeout: Duration) -> http1::Builder {
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS);
-    builder
 }

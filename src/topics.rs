@@ -4,7 +4,7 @@
 //! replicas or `min.insync.replicas` below 2 is flagged: one broker's loss
 //! could lose an acknowledged event.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ pub struct TopicsArgs {
     pub action: TopicsAction,
     /// The providers file, as the gateway's --providers-file [env: GATEWAY_PROVIDERS_FILE]
     #[arg(long, global = true, value_name = "FILE")]
-    pub providers_file: Option<String>,
+    pub providers_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,11 +67,7 @@ impl TopicState {
 }
 
 pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
-    let run = RunArgs {
-        providers_file: args.providers_file.clone(),
-        ..RunArgs::default()
-    };
-    let config = match settings(&run, env) {
+    let config = match settings(args.providers_file.as_deref(), env) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("webhook-gateway topics: configuration error: {e}");
@@ -139,15 +135,17 @@ pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
 /// secrets (or before they exist), a provider enabled later by its secret
 /// alone finds its topics there, and a secret that would not load cannot
 /// fail a topic check.
-pub(crate) fn settings(run: &RunArgs, env: &Env) -> Result<Config, String> {
-    let file = providers_file(run.providers_file.as_deref().map(Path::new), env);
+pub(crate) fn settings(file_flag: Option<&Path>, env: &Env) -> Result<Config, String> {
+    let file = providers_file(file_flag, env);
     let defs = Definitions::load(file.as_deref()).map_err(|e| e.to_string())?;
     let env: Env = env
         .iter()
         .filter(|(k, _)| !defs.is_secret_variable(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Config::from_sources(run, &env).map_err(|e| e.to_string())
+    let mut run = RunArgs::from_flags_and_env(&[], &env).map_err(|e| e.to_string())?;
+    run.providers_file = file;
+    Config::from_sources(&run, &env).map_err(|e| e.to_string())
 }
 
 fn fail(error: &str) -> ExitCode {

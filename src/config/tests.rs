@@ -12,7 +12,7 @@ fn env(pairs: &[(&str, &str)]) -> Env {
 }
 
 fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    Config::from_sources(&RunArgs::default(), &env(pairs))
+    Config::from_env(&env(pairs))
 }
 
 const BROKER: (&str, &str) = ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092");
@@ -43,15 +43,9 @@ fn a_broker_is_required() {
 
 #[test]
 fn flags_win_over_environment_and_ipv6_listens() {
-    let args = RunArgs {
-        listen_addr: Some("[::]:8081".into()),
-        ..Default::default()
-    };
-    let c = Config::from_sources(
-        &args,
-        &env(&[BROKER, ("GATEWAY_LISTEN_ADDR", "127.0.0.1:1")]),
-    )
-    .unwrap();
+    let env = env(&[BROKER, ("GATEWAY_LISTEN_ADDR", "127.0.0.1:1")]);
+    let args = RunArgs::from_flags_and_env(&["--listen-addr", "[::]:8081"], &env).unwrap();
+    let c = Config::from_sources(&args, &env).unwrap();
     assert_eq!(c.listen_addr, "[::]:8081".parse().unwrap());
 }
 
@@ -415,4 +409,21 @@ fn a_bad_providers_file_names_itself_the_provider_and_the_key() {
         .unwrap_err()
         .to_string()
         .contains("/nonexistent.yaml"));
+}
+
+#[test]
+fn dev_listens_on_loopback_and_stops_at_once_unless_told_otherwise() {
+    let dev = RunArgs::from_flags_and_env(&["--dev"], &env(&[])).unwrap();
+    assert_eq!(dev.listen_addr, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(dev.admin_addr, "127.0.0.1:9090".parse().unwrap());
+    assert_eq!(dev.shutdown_delay, Duration::ZERO);
+    let told = env(&[("GATEWAY_LISTEN_ADDR", "127.0.0.1:1")]);
+    let dev = RunArgs::from_flags_and_env(&["--dev"], &told).unwrap();
+    assert_eq!(dev.listen_addr, "127.0.0.1:1".parse().unwrap());
+}
+
+#[test]
+fn a_flag_is_read_as_its_variable_is_and_its_error_names_the_variable() {
+    let err = RunArgs::from_flags_and_env(&["--max-inflight", "many"], &env(&[])).unwrap_err();
+    assert_eq!(err.setting, "GATEWAY_MAX_INFLIGHT");
 }

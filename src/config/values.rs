@@ -1,86 +1,95 @@
-//! One setting's value: its flag, else its variable, else its default, parsed
-//! and held within its bounds. Every message names the variable.
+//! How a setting's text becomes its typed value: the [`Setting`] type that
+//! holds a variable, its default and its reader, and the readers settings share.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
-use std::str::FromStr;
 
-use super::{invalid, ConfigError, Env};
+use super::{invalid, ConfigError};
 
-/// The setting `var`: its flag's value (clap also fills it from the process
-/// environment), else the environment handed in.
-pub(super) fn setting(flag: &Option<String>, env: &Env, var: &str) -> Option<String> {
-    flag.clone().or_else(|| env.get(var).cloned())
+/// One run setting: its variable, its default, and how its text is read.
+/// The flag is written on its `RunArgs` field; clap's attributes take the rest
+/// from here, so `--help`, the resolver and the tests read one definition.
+pub struct Setting<T> {
+    /// The environment variable; every error names it, flag or not.
+    pub var: &'static str,
+    /// As `--help` shows it; `None` when unset means "none".
+    pub default: Option<&'static str>,
+    read: fn(&str) -> Result<T, String>,
 }
 
-/// The setting `var` parsed, `default` when unset.
-pub(super) fn parse<T: FromStr>(
-    flag: &Option<String>,
-    env: &Env,
-    var: &str,
-    default: &str,
-    expected: &str,
-) -> Result<T, ConfigError> {
-    let text = setting(flag, env, var).unwrap_or_else(|| default.to_owned());
+impl<T: Clone + Send + Sync + 'static> Setting<T> {
+    pub const fn new(
+        var: &'static str,
+        default: Option<&'static str>,
+        read: fn(&str) -> Result<T, String>,
+    ) -> Self {
+        Setting { var, default, read }
+    }
+
+    /// clap's `value_parser`: a value that does not read is a [`ConfigError`]
+    /// naming the variable, which [`refused_setting`] finds again.
+    pub fn parser(&self) -> impl Fn(&str) -> Result<T, ConfigError> + Clone + Send + Sync {
+        let (var, read) = (self.var, self.read);
+        move |text| read(text).map_err(|reason| invalid(var, reason))
+    }
+}
+
+/// `#[arg(setting = &X, value_parser = X.parser())]` on a `RunArgs` field:
+/// clap's derive calls any builder method by name, so this gives the flag its
+/// variable (value hidden from `--help`) and its default. The reader is named
+/// apart because the derive infers one from the field's type unless told.
+pub trait SettingArg {
+    fn setting<T: Clone + Send + Sync + 'static>(self, setting: &Setting<T>) -> Self;
+}
+
+impl SettingArg for clap::Arg {
+    fn setting<T: Clone + Send + Sync + 'static>(self, setting: &Setting<T>) -> Self {
+        self.env(setting.var)
+            .hide_env_values(true)
+            .default_value(setting.default)
+            // The derive makes a field without `Option` required, not seeing this default.
+            .required(false)
+    }
+}
+
+/// A whole number within `range` (`unit` for the message). A number too large
+/// even to parse gets the same answer as one past the bound.
+pub fn whole(text: &str, range: RangeInclusive<u64>, unit: &str) -> Result<u64, String> {
+    let expected = || {
+        let (min, max) = (range.start(), range.end());
+        format!("expected a whole number from {min} to {max} ({unit}), got `{text}`")
+    };
+    match text.trim().parse() {
+        Ok(v) if range.contains(&v) => Ok(v),
+        _ => Err(expected()),
+    }
+}
+
+/// A socket address, `example` shown when it is not one.
+pub fn socket_addr(text: &str, example: &str) -> Result<std::net::SocketAddr, String> {
     text.trim()
         .parse()
-        .map_err(|_| invalid(var, format!("expected {expected}, got `{text}`")))
+        .map_err(|_| format!("expected a socket address such as {example}, got `{text}`"))
 }
 
-/// The setting `var`, a whole number from 1 to `max` (`unit` for messages).
-pub(super) fn bounded(
-    flag: &Option<String>,
-    env: &Env,
-    var: &str,
-    default: u64,
-    max: u64,
-    unit: &str,
-) -> Result<u64, ConfigError> {
-    in_range(flag, env, var, default, 1..=max, unit)
-}
-
-/// The setting `var`, a whole number within `range`. A number too large even
-/// to parse gets the same answer as one past the bound.
-pub(super) fn in_range(
-    flag: &Option<String>,
-    env: &Env,
-    var: &str,
-    default: u64,
-    range: RangeInclusive<u64>,
-    unit: &str,
-) -> Result<u64, ConfigError> {
-    let (min, max) = (range.start(), range.end());
-    let expected = format!("a whole number from {min} to {max} ({unit})");
-    let v: u64 = parse(flag, env, var, &default.to_string(), &expected)?;
-    if !range.contains(&v) {
-        return Err(invalid(var, format!("expected {expected}, got `{v}`")));
-    }
-    Ok(v)
-}
-
-pub(super) fn parse_overrides(text: Option<&str>) -> Result<BTreeMap<String, String>, ConfigError> {
+/// Comma-separated `TYPE=TOPIC` entries, each type once.
+pub fn overrides(text: &str) -> Result<BTreeMap<String, String>, String> {
     let mut map = BTreeMap::new();
-    for entry in text
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    {
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let Some((ty, topic)) = entry.split_once('=') else {
-            return Err(invalid(
-                "GATEWAY_TOPIC_OVERRIDES",
-                format!("expected TYPE=TOPIC, got `{entry}`"),
-            ));
+            return Err(format!("expected TYPE=TOPIC, got `{entry}`"));
         };
         if map
             .insert(ty.trim().to_owned(), topic.trim().to_owned())
             .is_some()
         {
-            return Err(invalid(
-                "GATEWAY_TOPIC_OVERRIDES",
-                format!("`{}` is given twice", ty.trim()),
-            ));
+            return Err(format!("`{}` is given twice", ty.trim()));
         }
     }
     Ok(map)
+}
+
+/// The setting clap refused, when a reader refused it: its [`ConfigError`].
+pub fn refused_setting(e: &clap::Error) -> Option<&ConfigError> {
+    std::error::Error::source(e)?.downcast_ref()
 }

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 pub use data::{DataSchemas, DATASCHEMA_PREFIX, DRAFT_07};
 
-use crate::config::{Config, Env, RunArgs};
+use crate::config::{Config, Env};
 use crate::providers::DefinitionError;
 
 /// The document for a loaded configuration. Fails only on a configured
@@ -88,7 +88,7 @@ pub fn main(args: ContractArgs, env: &Env) -> ExitCode {
     let mut env = env.clone();
     env.entry("KAFKA_BOOTSTRAP_SERVERS".into())
         .or_insert_with(|| NO_BROKER.into());
-    let config = match Config::from_sources(&RunArgs::default(), &env) {
+    let config = match Config::from_env(&env) {
         Ok(config) => config,
         Err(e) => return fail(&format!("configuration error: {e}")),
     };
@@ -159,7 +159,7 @@ pub(crate) mod tests {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         env.retain(|_, v| !v.is_empty());
-        let config = Config::from_sources(&RunArgs::default(), &env).unwrap();
+        let config = Config::from_env(&env).unwrap();
         document(&config).unwrap()
     }
 

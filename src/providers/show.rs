@@ -25,7 +25,7 @@ pub enum ProvidersAction {
         /// The providers file, as the gateway reads it
         #[arg(
             long,
-            env = "GATEWAY_PROVIDERS_FILE",
+            env = super::load::PROVIDERS_FILE_VAR,
             hide_env_values = true,
             value_name = "FILE"
         )]

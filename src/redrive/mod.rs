@@ -15,6 +15,7 @@ mod positions;
 mod summary;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -26,7 +27,7 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 
-use crate::config::{Config, Env, RunArgs};
+use crate::config::{Config, Env};
 use crate::contract::DataSchemas;
 use crate::metrics::Metrics;
 use crate::normalize::{normalize, Plan, RequestMeta};
@@ -68,7 +69,7 @@ pub struct RedriveArgs {
     pub json: bool,
     /// The providers file, as the gateway's --providers-file [env: GATEWAY_PROVIDERS_FILE]
     #[arg(long, value_name = "FILE")]
-    pub providers_file: Option<String>,
+    pub providers_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -88,11 +89,7 @@ pub fn main(args: RedriveArgs, env: &Env) -> ExitCode {
         eprintln!("webhook-gateway redrive: {e}");
         ExitCode::from(code)
     };
-    let run = RunArgs {
-        providers_file: args.providers_file.clone(),
-        ..RunArgs::default()
-    };
-    let config = match crate::topics::settings(&run, env) {
+    let config = match crate::topics::settings(args.providers_file.as_deref(), env) {
         Ok(config) => config,
         Err(e) => return fail(crate::EX_USAGE, &format!("configuration error: {e}")),
     };

@@ -93,11 +93,8 @@ pub async fn setup() -> Setup {
     let mut extra: Vec<(&str, &str)> = secrets.iter().map(|(k, v)| (*k, v.as_str())).collect();
     extra.push(("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()));
     let env = gateway_env(&broker.bootstrap(), &extra);
-    let config = webhook_gateway::config::Config::from_sources(
-        &webhook_gateway::config::RunArgs::default(),
-        &env,
-    )
-    .expect("the providers file is valid");
+    let config =
+        webhook_gateway::config::Config::from_env(&env).expect("the providers file is valid");
     for topic in config.topics.all() {
         broker.create_topic(&topic);
     }
@@ -544,16 +541,13 @@ async fn label_values_come_from_the_definitions_never_from_a_request() {
         "a request's text became part of the scrape"
     );
     let labels = label_values(&scrape);
-    let config = webhook_gateway::config::Config::from_sources(
-        &webhook_gateway::config::RunArgs::default(),
-        &gateway_env(
-            "127.0.0.1:1",
-            &[(
-                "GATEWAY_PROVIDERS_FILE",
-                s.dir.path().join("providers.yaml").to_str().unwrap(),
-            )],
-        ),
-    )
+    let config = webhook_gateway::config::Config::from_env(&gateway_env(
+        "127.0.0.1:1",
+        &[(
+            "GATEWAY_PROVIDERS_FILE",
+            s.dir.path().join("providers.yaml").to_str().unwrap(),
+        )],
+    ))
     .unwrap();
     let defs = &config.providers.list;
     let mut allowed: Vec<String> = defs.iter().map(|d| d.name.clone()).collect();

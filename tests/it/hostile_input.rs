@@ -468,16 +468,6 @@ async fn secrets_and_account_data_never_leave_in_logs_metrics_bodies_or_help() {
     }
 }
 
-/// Peak resident set size in KiB (`VmHWM`), from /proc.
-fn peak_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
-
 /// Raises this process's open-file limit (inherited by the gateway process)
 /// so that a thousand connections fit on both sides.
 fn raise_open_file_limit(want: u64) {
@@ -587,7 +577,7 @@ async fn a_thousand_stalled_uploads_stay_within_the_buffer_budget_while_webhooks
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
     let buffered = gateway_metric(gateway.admin, "webhook_buffered_bytes").await;
-    let peak = peak_rss_kib(gateway.pid()) * 1024;
+    let peak = peak_rss_kib(gateway.child.id()).expect("VmHWM") * 1024;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut refused = 0;
     for c in clients {
@@ -867,7 +857,7 @@ async fn bodies_sent_in_one_byte_chunks_cost_their_size_not_a_handle_per_chunk()
         // Read whole, then refused by verification: the body was buffered.
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
     }
-    let peak = peak_rss_kib(gateway.pid());
+    let peak = peak_rss_kib(gateway.child.id()).expect("VmHWM");
     println!(
         "{UPLOADS} bodies of {CHUNKS} one-byte chunks: RSS {baseline} KiB before, peak {peak} KiB"
     );

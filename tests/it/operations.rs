@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use webhook_gateway::config::{Config, RunArgs};
+use webhook_gateway::config::Config;
 
 fn transfers_body(n: usize) -> Vec<u8> {
     format!(r#"{{"event":"Payment.Status","data":{{"status":"Completed","userId":"u","paymentReference":"p-{n}","amount":{n}.00}}}}"#)
@@ -602,7 +602,7 @@ async fn a_secret_file_rotated_between_loading_and_watching_takes_effect() {
     let file = dir.path().join("token");
     std::fs::write(&file, "old-token\n").unwrap();
     let env = token_file_env(&broker, &file);
-    let config = Config::from_sources(&RunArgs::default(), &env).unwrap();
+    let config = Config::from_env(&env).unwrap();
     // The rotation lands after start-up read the file, before its watcher first looks.
     std::fs::write(&file, "new-token\n").unwrap();
     let gw = Gateway::start_config(config).await;

@@ -132,11 +132,8 @@ impl Setup {
         let mut extra = vec![("GATEWAY_PROVIDERS_FILE", self.file.to_str().unwrap())];
         extra.extend(secrets);
         let env = gateway_env(&self.broker.bootstrap(), &extra);
-        let config = webhook_gateway::config::Config::from_sources(
-            &webhook_gateway::config::RunArgs::default(),
-            &env,
-        )
-        .expect("the providers file is valid");
+        let config =
+            webhook_gateway::config::Config::from_env(&env).expect("the providers file is valid");
         if !self.topics_created.replace(true) {
             for topic in config.topics.all() {
                 self.broker.create_topic(&topic);

@@ -177,3 +177,26 @@ fn the_add_a_provider_definitions_load_and_its_commands_name_them() {
         );
     }
 }
+
+#[test]
+fn the_configuration_table_gives_each_settings_flag_and_default_as_help_does() {
+    use clap::Args;
+    let readme = readme();
+    let command = webhook_gateway::config::RunArgs::augment_args(clap::Command::new("gateway"));
+    let mut checked = 0;
+    for arg in command.get_arguments() {
+        let Some(var) = arg.get_env().and_then(|v| v.to_str()) else {
+            continue;
+        };
+        let flag = format!("--{}", arg.get_long().unwrap());
+        let default = match arg.get_default_values() {
+            [] => "none".to_owned(),
+            [one] => format!("`{}`", one.to_str().unwrap()),
+            more => panic!("{var}: {more:?}"),
+        };
+        let row = format!("| `{var}` | `{flag}` | {default} |");
+        assert!(readme.contains(&row), "README.md lacks the row {row}");
+        checked += 1;
+    }
+    assert!(checked >= 15, "{checked} settings");
+}

@@ -104,11 +104,7 @@ impl World {
         ];
         vars.extend_from_slice(extra);
         let env = gateway_env(&self.broker.bootstrap(), &vars);
-        let mut config = webhook_gateway::config::Config::from_sources(
-            &webhook_gateway::config::RunArgs::default(),
-            &env,
-        )
-        .expect("valid settings");
+        let mut config = webhook_gateway::config::Config::from_env(&env).expect("valid settings");
         config.clock = received;
         let gateway = Gateway::start_config(config).await;
         gateway.wait_ready().await;

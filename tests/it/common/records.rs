@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use sha2::{Digest, Sha256};
-use webhook_gateway::config::{Config, RunArgs};
+use webhook_gateway::config::Config;
 
 /// Contract digests by the broker list their gateways publish to.
 static CONTRACTS: Mutex<BTreeMap<String, BTreeSet<String>>> = Mutex::new(BTreeMap::new());
@@ -56,7 +56,7 @@ pub fn register_env(env: &std::collections::HashMap<String, String>) {
     if dir().is_none() {
         return;
     }
-    if let Ok(config) = Config::from_sources(&RunArgs::default(), env) {
+    if let Ok(config) = Config::from_env(env) {
         register(&config);
     }
 }

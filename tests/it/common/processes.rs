@@ -1,0 +1,185 @@
+//! The processes tests and benches run, written once for both (the benches
+//! include this file by `#[path]`): a free local port, a tansu broker, and a
+//! process's memory as /proc reports it.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Partitions of every topic a broker here creates.
+pub const PARTITIONS: i32 = 3;
+
+/// A port free on 127.0.0.1 a moment ago (the listener is closed on return).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tansu broker process, killed when dropped. Fails loudly when tansu is
+/// missing: a suite that skips its real-broker tests is a failed suite.
+pub struct Broker {
+    pub port: u16,
+    /// The port clients are told to use (a proxy's, when one sits in front).
+    pub advertised: u16,
+    child: Option<Child>,
+    dir: PathBuf,
+    storage: String,
+}
+
+impl Broker {
+    /// A broker keeping its data in memory.
+    pub fn start() -> Broker {
+        Broker::start_with("memory://tansu/".into(), std::env::temp_dir(), free_port())
+    }
+
+    /// A broker keeping its data in `dir/tansu.db`, on a given port, so a test
+    /// can restart it with its data.
+    pub fn start_sqlite(dir: PathBuf, port: u16) -> Broker {
+        Broker::start_with("sqlite://tansu.db".into(), dir, port)
+    }
+
+    /// A broker in memory that tells clients to connect through `advertised`
+    /// (a proxy's port).
+    pub fn start_behind(advertised: u16) -> Broker {
+        let mut broker = Broker {
+            port: free_port(),
+            advertised,
+            child: None,
+            dir: std::env::temp_dir(),
+            storage: "memory://tansu/".into(),
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn start_with(storage: String, dir: PathBuf, port: u16) -> Broker {
+        let mut broker = Broker {
+            port,
+            advertised: port,
+            child: None,
+            dir,
+            storage,
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &advertised,
+            ])
+            .args(["--storage-engine", &self.storage])
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start tansu ({e}): run the README's test command, which installs it")
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen on {} within 15 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Where clients connect (the advertised address).
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.advertised)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("broker running").id() as i32
+    }
+
+    pub fn create_topic(&self, name: &str) {
+        let status = Command::new(tansu())
+            .args([
+                "topic",
+                "create",
+                name,
+                "--broker",
+                &format!("tcp://127.0.0.1:{}", self.port),
+            ])
+            .args(["--partitions", &PARTITIONS.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .expect("tansu topic create");
+        assert!(status.success(), "creating topic {name}");
+    }
+
+    pub fn freeze(&self) {
+        signal(self.pid(), libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        signal(self.pid(), libc::SIGCONT);
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            signal(child.id() as i32, libc::SIGCONT);
+        }
+        self.kill();
+    }
+}
+
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: plain kill(2) on a child we started.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+fn tansu() -> String {
+    std::env::var("TANSU").unwrap_or_else(|_| "tansu".into())
+}
+
+/// A `kB` line of /proc/<pid>/status (`VmRSS`, `VmHWM`), in KiB; `None` once
+/// the process is gone.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// Resident set size in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// Peak resident set size in KiB (the high-water mark).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM")
+}
