@@ -193,6 +193,7 @@ Validates the values the schema cannot (relations between keys). Renders nothing
 {{- end }}
 {{- end }}
 {{- include "webhook-gateway.validateDefinitions" . }}
+{{- include "webhook-gateway.validateRedrive" . }}
 {{- if and .Values.ingress.enabled (not .Values.ingress.hosts) }}
 {{- fail "ingress.enabled needs at least one host in ingress.hosts" }}
 {{- end }}
@@ -256,8 +257,81 @@ disabled), and one inline value per key of the chart's Secret. Renders nothing.
 {{- end }}
 
 {{/*
+The re-drive Job's values that the schema cannot check: `from` (again, for a render
+without the schema), since and reset together (the command refuses both), and a
+provider that is defined (the command exits 64 on any other, after the upgrade).
+Only when the Job is enabled. Renders nothing.
+*/}}
+{{- define "webhook-gateway.validateRedrive" -}}
+{{- $job := .Values.redriveJob }}
+{{- if $job.enabled }}
+{{- if not (has $job.from (list "unrouted" "deadletter")) }}
+{{- fail (printf "redriveJob.from must be unrouted or deadletter, not %v" $job.from) }}
+{{- end }}
+{{- if and $job.since $job.reset }}
+{{- fail "redriveJob.since and redriveJob.reset both set where the re-drive starts: set one of them" }}
+{{- end }}
+{{- with $job.provider }}
+{{- $names := list "m2m" "transfers" }}
+{{- range $.Values.providers.definitions }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- if not (has . $names) }}
+{{- fail (printf "redriveJob.provider: no provider named %s (m2m, transfers, or a name in providers.definitions)" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the re-drive Job (NOTES.txt names it for `kubectl logs`).
+*/}}
+{{- define "webhook-gateway.redriveJobName" -}}
+{{- printf "%s-redrive" (include "webhook-gateway.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The re-drive Job's arguments, a YAML list: `redrive` and a flag for each value set.
+*/}}
+{{- define "webhook-gateway.redriveArgs" -}}
+{{- $job := .Values.redriveJob -}}
+- redrive
+- --from
+- {{ $job.from | quote }}
+{{- with $job.since }}
+- --since
+- {{ . | quote }}
+{{- end }}
+{{- with $job.until }}
+- --until
+- {{ . | quote }}
+{{- end }}
+{{- with $job.provider }}
+- --provider
+- {{ . | quote }}
+{{- end }}
+{{- if $job.reset }}
+- --reset
+{{- end }}
+{{- if $job.dryRun }}
+- --dry-run
+{{- end }}
+{{- if gt (int64 $job.rate) 0 }}
+- --rate
+- {{ int64 $job.rate | quote }}
+{{- end }}
+{{- with $job.group }}
+- --group
+- {{ . | quote }}
+{{- end }}
+{{- if $job.json }}
+- --json
+{{- end }}
+{{- end }}
+
+{{/*
 Plain (non-secret) environment of the gateway as a YAML map of strings: the data of the
-ConfigMap, and the explicit env of the topics Job (which runs before the ConfigMap exists).
+ConfigMap, and the explicit env of the Jobs (the topics Job runs before the ConfigMap exists).
 Numbers go through int64 so that large values never print in exponent form.
 */}}
 {{- define "webhook-gateway.configEnv" -}}
