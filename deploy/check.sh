@@ -7,7 +7,11 @@
 #   3. deploy/check_chart.py: helm lint --strict, renders in six scenarios (two with configured providers), Kubernetes
 #      schema validation, the chart's invariants, and the PrometheusRule through promtool
 #      (check rules, and the unit tests in deploy/prometheus/tests; needs promtool, from
-#      Debian's prometheus package, which scripts/test.sh installs).
+#      Debian's prometheus package, which scripts/test.sh installs). With a built gateway
+#      ($WEBHOOK_GATEWAY_BIN, else target/debug/webhook-gateway) it also loads the rendered
+#      providers file and runs the re-drive Job's rendered args and env against a broker
+#      address nothing listens on (about 15 s, alongside the other checks); without one
+#      those checks print SKIP.
 # Prints one PASS/FAIL line per check and ends with `N passed, M failed`; exits non-zero
 # when anything failed.
 set -euo pipefail

@@ -6,7 +6,8 @@ ABI): no helm binary and no cluster. The chart is linted (strict) and rendered i
 scenarios: default values, every optional feature on, an existing Secret (with
 distinctive inline values that must not leak), inline development secrets, and two
 configured providers (providers.definitions) with their secrets from an existing Secret
-and from the chart's own. Every
+and from the chart's own; the re-drive Job is on in two of them (every argument set, and
+the defaults). Every
 rendered core Kubernetes object is validated against the pinned Kubernetes version's
 OpenAPI schemas (kubernetes-validate, strict: unknown fields fail); the Prometheus
 Operator resources are checked structurally. Then the chart's invariants are asserted.
@@ -44,6 +45,8 @@ RELEASE = "wg"
 NAMESPACE = "payments"
 FULLNAME = f"{RELEASE}-webhook-gateway"
 ADMIN_SERVICE = f"{FULLNAME}-admin"
+TOPICS_JOB = f"{FULLNAME}-topics"
+REDRIVE_JOB = f"{FULLNAME}-redrive"
 HTTP_PORT = 8080
 ADMIN_PORT = 9090
 REPO = CHART.parents[2]
@@ -162,6 +165,19 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             },
         },
         "topicsJob": {"enabled": True, "create": True, "partitions": 12, "replicationFactor": 3},
+        # Every argument the re-drive takes (reset excluded: not with since).
+        "redriveJob": {
+            "enabled": True,
+            "from": "deadletter",
+            "since": "2026-11-24T10:00:00Z",
+            "until": "1h",
+            "provider": "m2m",
+            "dryRun": True,
+            "rate": 50,
+            "group": "webhooks.misc.redrive.manual",
+            "json": True,
+            "serviceAccountName": "kafka-redrive",
+        },
         "kafka": {
             "bootstrapServers": "b-1.kafka.internal:9096,b-2.kafka.internal:9096",
             "config": {
@@ -216,6 +232,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         },
         "secrets": {"inline": {"providers": {"acme": LEAK_ACME}}},
         "topicsJob": {"enabled": True},
+        # The re-drive with its defaults, reading the release's providers file.
+        "redriveJob": {"enabled": True},
     },
     # The same providers in development: acme's secret in the Secret the chart creates,
     # ledger's still in its own Secret (so its inline value must not be rendered).
@@ -424,9 +442,15 @@ def assert_service_links(workload: dict[str, Any]) -> None:
     expect(pod_template(workload).get("enableServiceLinks") is False, "enableServiceLinks is not false")
 
 
+def provider_secret_workloads(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The workloads that mount the provider secrets: the gateway and the topics Job
+    (the re-drive Job reads none)."""
+    return find(objs, "Deployment") + find(objs, "Job", TOPICS_JOB)
+
+
 def assert_secret_files(objs: list[dict[str, Any]], secret_name: str, keys: dict[str, str], mount: str) -> None:
     """*_FILE vars point into the mounted projected volume; items map the configured keys."""
-    for workload in find(objs, "Deployment") + find(objs, "Job"):
+    for workload in provider_secret_workloads(objs):
         c = container(workload)
         env = env_map(c)
         mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
@@ -451,6 +475,50 @@ def assert_secret_files(objs: list[dict[str, Any]], secret_name: str, keys: dict
 
 
 
+def without_provider_secrets(env: dict[str, str]) -> dict[str, str]:
+    """The environment less the providers' secret files (<secret.env>_FILE, never
+    GATEWAY_* or KAFKA_*): what a workload that reads no provider secret gets."""
+    return {k: v for k, v in env.items() if not (k.endswith("_FILE") and not k.startswith(("GATEWAY_", "KAFKA_")))}
+
+
+def assert_redrive_alike(objs: list[dict[str, Any]], configmap: str) -> None:
+    """The re-drive Job runs as the gateway does, less the provider secrets: the same
+    pod and container security contexts, nodeSelector and tolerations, the same mounts
+    and volumes but for the secrets volume, which holds at most the Kafka password (from
+    the same Secret and key as the gateway's), and the release's providers ConfigMap."""
+    job = one(objs, "Job", REDRIVE_JOB)
+    dep = one(objs, "Deployment", FULLNAME)
+    jpod, dpod = pod_template(job), pod_template(dep)
+    for key in ("securityContext", "nodeSelector", "tolerations", "imagePullSecrets"):
+        expect(jpod.get(key) == dpod.get(key), f"pod {key} differs from the gateway's")
+    jc, dc = container(job), container(dep)
+    expect(jc["image"] == dc["image"] and jc.get("securityContext") == dc.get("securityContext"), "image or securityContext differ")
+    expect(jpod.get("automountServiceAccountToken") is False, "a ServiceAccount token is mounted")
+    expect(jpod["restartPolicy"] == "Never", "restartPolicy")
+    jvols = {v["name"]: v for v in jpod.get("volumes", [])}
+    dvols = {v["name"]: v for v in dpod.get("volumes", [])}
+    expect(set(jvols) <= set(dvols), f"volumes the gateway does not have: {sorted(set(jvols) - set(dvols))}")
+    for name, volume in jvols.items():
+        if name == "secrets":
+            continue
+        expect(volume == dvols[name], f"volume {name} differs from the gateway's")
+    dmounts = [m for m in dc.get("volumeMounts", []) if m["name"] in jvols]
+    expect(jc.get("volumeMounts", []) == dmounts, f"mounts {jc.get('volumeMounts')} are not the gateway's {dmounts}")
+    expect(set(dvols) - set(jvols) <= {"secrets"}, f"gateway volumes missing: {sorted(set(dvols) - set(jvols))}")
+    env = env_map(jc)
+    secret_env = sorted(k for k in env if k.endswith("_FILE") and not k.startswith("GATEWAY_"))
+    if "secrets" in jvols:
+        expect(projected_items(job) == {"kafka-sasl-password": projected_items(dep).get("kafka-sasl-password")},
+               f"secret files {projected_items(job)}: only the Kafka password, from the gateway's source")
+        expect(secret_env == ["KAFKA_SASL_PASSWORD_FILE"], f"secret file variables {secret_env}")
+    else:
+        expect("kafka-sasl-password" not in projected_items(dep), "the gateway has the Kafka password, the Job not")
+        expect(not secret_env, f"secret file variables {secret_env}")
+    if "providers" in jvols:
+        expect(env.get("GATEWAY_PROVIDERS_FILE") == mounted_providers_file(job, configmap),
+               f"GATEWAY_PROVIDERS_FILE={env.get('GATEWAY_PROVIDERS_FILE')!r} is not {configmap}'s providers.yaml")
+
+
 def projected_items(workload: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """File path in the secrets volume -> (Secret name, key)."""
     volumes = {v["name"]: v for v in pod_template(workload).get("volumes", [])}
@@ -467,8 +535,8 @@ def assert_definition_secrets(objs: list[dict[str, Any]], want: dict[str, tuple[
     """Each configured provider's <secret.env>_FILE is a file of the mounted secrets
     volume, projected from the expected Secret and key, in the gateway and the Job.
     want: provider name -> (secret.env, Secret name, key)."""
-    workloads = find(objs, "Deployment") + find(objs, "Job")
-    expect(find(objs, "Job"), "no topics Job rendered")
+    workloads = provider_secret_workloads(objs)
+    expect(find(objs, "Job", TOPICS_JOB), "no topics Job rendered")
     for workload in workloads:
         c = container(workload)
         env = env_map(c)
@@ -498,6 +566,62 @@ def gateway_binary() -> Path | None:
     target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
     binary = target / "debug" / "webhook-gateway"
     return binary if binary.is_file() else None
+
+
+# A broker address nothing listens on: a re-drive whose arguments and settings are
+# accepted fails there with exit 1 (after its 15 s metadata timeout); a bad argument or
+# setting exits 64 before it.
+UNREACHABLE_BROKER = "127.0.0.1:1"
+
+
+def start_redrive(binary: Path, args: list[str], env: dict[str, str],
+                  files: dict[str, str] | None = None) -> Callable[[], subprocess.CompletedProcess[str]]:
+    """Starts `webhook-gateway <args>` with `env` (KAFKA_BOOTSTRAP_SERVERS pointing
+    nowhere) and each of `files` (variable -> content) written to a file the variable
+    names. Returns the wait for its result: the runs go in parallel and are judged at the
+    end, so their broker timeouts cost the checks once."""
+    work = Path(tempfile.mkdtemp(prefix="webhook-gateway-redrive-"))
+    run_env = {"PATH": os.environ.get("PATH", ""), **env, "KAFKA_BOOTSTRAP_SERVERS": UNREACHABLE_BROKER}
+    for var, content in (files or {}).items():
+        path = work / var.lower()
+        path.write_text(content)
+        run_env[var] = str(path)
+    proc = subprocess.Popen([str(binary), *args], env=run_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait() -> subprocess.CompletedProcess[str]:
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise Failure(f"{' '.join(args)}: still running after 120 s")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    return wait
+
+
+def expect_accepted(run: subprocess.CompletedProcess[str]) -> None:
+    """The command took its arguments and settings and failed only at the broker."""
+    args = " ".join(run.args[1:])
+    expect(run.returncode == 1 and "broker" in run.stderr and "configuration error" not in run.stderr,
+           f"`{args}` exited {run.returncode}, want 1 at the unreachable broker: {run.stderr.strip()}")
+
+
+def redrive_job_run(binary: Path, objs: list[dict[str, Any]]) -> Callable[[], subprocess.CompletedProcess[str]]:
+    """The rendered re-drive Job's container, run here: its args and env, with the
+    mounted files it names (the providers file from its ConfigMap, a Kafka password)."""
+    job = one(objs, "Job", REDRIVE_JOB)
+    c = container(job)
+    env = env_map(c)
+    files = {}
+    if "GATEWAY_PROVIDERS_FILE" in env:
+        files["GATEWAY_PROVIDERS_FILE"] = one(objs, "ConfigMap", PROVIDERS_CONFIGMAP)["data"]["providers.yaml"]
+    if "KAFKA_SASL_PASSWORD_FILE" in env:
+        files["KAFKA_SASL_PASSWORD_FILE"] = "not-a-password\n"
+    return start_redrive(binary, c["args"], {k: v for k, v in env.items() if k not in files}, files)
 
 
 def mounted_providers_file(workload: dict[str, Any], configmap: str) -> str:
@@ -666,6 +790,82 @@ def main() -> int:
     print(f"helm-python-sdk {helm_python.__version__} (Helm {helm_python.helm_sdk_version()}), "
           f"kubernetes-validate {kubernetes_validate.__version__ if hasattr(kubernetes_validate, '__version__') else ''}, "
           f"Kubernetes schemas v{KUBE_VERSION}", flush=True)
+
+    # --- the re-drive's arguments through the command itself: started first, judged at
+    # the end (each accepted run waits 15 s for the unreachable broker, all at once,
+    # while the other checks run)
+    later: list[tuple[str, Callable[[], None]]] = []
+    binary = gateway_binary()
+    accepts_name = "`webhook-gateway redrive` accepts the rendered re-drive Jobs' args and env"
+    times_name = "schema's redriveJob.since/until forms are the ones `webhook-gateway redrive --since` accepts"
+    if binary is None:
+        for name in (accepts_name, times_name):
+            r.skip(name, "no built binary (cargo build, or set WEBHOOK_GATEWAY_BIN)")
+    else:
+        def start_jobs() -> dict[str, Callable[[], subprocess.CompletedProcess[str]]]:
+            rendered = {scenario: objects(render(SCENARIOS[scenario])) for scenario in ("all-features", "definitions")}
+            runs = {scenario: redrive_job_run(binary, objs) for scenario, objs in rendered.items()}
+            values = copy.deepcopy(SCENARIOS["definitions"])
+            values["redriveJob"] = {"enabled": True, "from": "deadletter", "provider": "ledger", "reset": True,
+                                    "until": "2026-11-24 10:00:00+01:00", "rate": 1, "json": False, "group": "ledger-fix"}
+            runs["definitions, provider ledger, reset"] = redrive_job_run(binary, objects(render(values)))
+            # The control: what the check must catch, a provider the file does not define.
+            job = one(rendered["definitions"], "Job", REDRIVE_JOB)
+            files = {"GATEWAY_PROVIDERS_FILE": one(rendered["definitions"], "ConfigMap", PROVIDERS_CONFIGMAP)["data"]["providers.yaml"]}
+            runs["control"] = start_redrive(binary, container(job)["args"] + ["--provider", "nope"], {}, files)
+            return runs
+
+        def start_times() -> tuple[dict[str, Callable[[], subprocess.CompletedProcess[str]]], ...]:
+            good = ["2h", "0h", "45s", "7d", "2026-11-24T10:00:00Z", "2026-11-24T10:00:00.250Z",
+                    "2026-11-24T10:00:00+01:00", "2026-11-24t10:00:00z", "2026-11-24 10:00:00Z"]
+            bad = ["2", "2w", "-2h", "yesterday", "2026-11-24", "2026-11-24T10:00:00", "2026-11-24T10:00Z"]
+            with helm_python.Chart.load(CHART) as chart:
+                for t in good:
+                    chart.validate_schema({"redriveJob": {"since": t}})
+            started = {}
+            for t in good + bad:
+                started[t] = start_redrive(binary, ["redrive", "--from", "unrouted", "--since", t], {})
+            return started, good, bad
+
+        try:
+            job_runs = start_jobs()
+            job_error = None
+        except Exception as e:  # reported by the check, not the run
+            job_runs, job_error = {}, e
+        try:
+            time_runs, good_times, bad_times = start_times()
+            times_error = None
+        except Exception as e:
+            time_runs, good_times, bad_times, times_error = {}, [], [], e
+
+        def judge_jobs() -> None:
+            results = {name: wait() for name, wait in job_runs.items()}
+            if job_error is not None:
+                raise job_error
+            control = results.pop("control")
+            expect(control.returncode == 64 and "no provider named `nope`" in control.stderr,
+                   f"the control (--provider nope) exited {control.returncode}: {control.stderr.strip()}")
+            expect(len(results) == 3, f"runs {sorted(results)}")
+            for name, run in results.items():
+                try:
+                    expect_accepted(run)
+                except Failure as e:
+                    raise Failure(f"[{name}] {e}")
+
+        later.append((f"{accepts_name} (all-features, definitions, and provider/reset/until/rate/group; a bad "
+                      f"provider exits 64): exit 1 at an unreachable broker, never 64 ({binary})", judge_jobs))
+
+        def judge_times() -> None:
+            results = {t: wait() for t, wait in time_runs.items()}
+            if times_error is not None:
+                raise times_error
+            for t in good_times:
+                expect_accepted(results[t])
+            for t in bad_times:
+                run = results[t]
+                expect(run.returncode == 64, f"--since {t!r}: exit {run.returncode}, want 64: {run.stderr.strip()}")
+
+        later.append((f"{times_name} (and rejects what the schema rejects) ({binary})", judge_times))
 
     # --- static files
     def values_commented() -> None:
@@ -847,6 +1047,77 @@ def main() -> int:
                           "secrets": {"existingSecret": "", "inline": {"m2mWebhookSecret": "m", "transfersSignatureToken": "t"}}},
                          "secrets.inline.providers.acme"))
 
+    # --- the re-drive Job's values
+    def redrive(**values: Any) -> dict[str, Any]:
+        return {"redriveJob": {"enabled": True, **values}}
+
+    r.check("schema and render refuse redriveJob.from other than unrouted or deadletter",
+            lambda: (schema_rejects(redrive(**{"from": "replay"}), "from: replay")(),
+                     render_fails(redrive(**{"from": "Unrouted"}), "redriveJob/from")()))
+
+    def redrive_from_without_schema() -> None:
+        work = Path(tempfile.mkdtemp(prefix="webhook-gateway-chart-"))
+        try:
+            chart_dir = work / CHART.name
+            shutil.copytree(CHART, chart_dir)
+            (chart_dir / "values.schema.json").unlink()
+            with helm_python.Chart.load(chart_dir) as chart:
+                try:
+                    chart.render(values=redrive(**{"from": "replay"}), name=RELEASE, namespace=NAMESPACE, is_install=True)
+                except helm_python.HelmError as e:
+                    expect("redriveJob.from must be unrouted or deadletter, not replay" in str(e), f"failed otherwise: {e}")
+                    return
+            raise Failure("rendered from: replay")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    r.check("render refuses a bad redriveJob.from with its own message without the schema too (--skip-schema-validation)",
+            redrive_from_without_schema)
+    r.check("render refuses redriveJob.since with redriveJob.reset (the command refuses both)",
+            render_fails(redrive(since="2h", reset=True), "redriveJob.since and redriveJob.reset"))
+    r.check("render refuses a redriveJob.provider that no definition names (the command would exit 64 after the upgrade)",
+            lambda: (render_fails(redrive(provider="acme"), "redriveJob.provider: no provider named acme")(),
+                     render(dict(redrive(provider="acme"), providers={"definitions": [ACME]}))))
+
+    def redrive_times() -> None:
+        # The forms of the command's own unit test (positions::parse_time), and a few more.
+        good = ["", "2h", "30m", "7d", "45s", "0h", "2026-11-24T10:00:00Z", "2026-11-24T10:00:00.250Z",
+                "2026-11-24T10:00:00+01:00", "2026-11-24t10:00:00z"]
+        bad = ["2", "h", "2w", "-2h", "yesterday", "2026-11-24", "2026-11-24T10:00:00", "2026-11-24T10:00Z"]
+        with helm_python.Chart.load(CHART) as chart:
+            for key in ("since", "until"):
+                for t in good:
+                    chart.validate_schema(redrive(**{key: t}))
+                for t in bad:
+                    try:
+                        chart.validate_schema(redrive(**{key: t}))
+                    except helm_python.HelmValuesError:
+                        continue
+                    raise Failure(f"schema accepted {key}: {t!r}")
+
+    r.check("schema takes redriveJob.since/until as RFC 3339 or an age (2h, 30m, 7d), as the command does", redrive_times)
+    r.check("schema rejects redriveJob.rate -1, a misspelt redriveJob key (dryrun)",
+            lambda: (schema_rejects(redrive(rate=-1), "rate -1")(), schema_rejects(redrive(dryrun=True), "dryrun")()))
+
+    def redrive_off_by_default() -> None:
+        for values in ({}, {"topicsJob": {"enabled": True}}, {"redriveJob": {"enabled": False, "from": "deadletter"}}):
+            rendered = render(values)
+            expect(not find(objects(rendered), "Job", REDRIVE_JOB), f"re-drive Job rendered with {values}")
+            expect("Re-drive" not in rendered["webhook-gateway/templates/NOTES.txt"], f"NOTES.txt names a re-drive with {values}")
+        rendered = render(redrive())
+        one(objects(rendered), "Job", REDRIVE_JOB)
+        expect(f"kubectl -n {NAMESPACE} logs job/{REDRIVE_JOB}" in rendered["webhook-gateway/templates/NOTES.txt"],
+               "NOTES.txt does not say where the re-drive's summary is")
+
+    r.check("re-drive Job rendered only with redriveJob.enabled (not by default, not with the topics Job); NOTES.txt names its log",
+            redrive_off_by_default)
+
+    def redrive_reset_args() -> None:
+        job = one(objects(render(redrive(reset=True, json=False, rate=0, **{"from": "deadletter"}))), "Job", REDRIVE_JOB)
+        expect(container(job)["args"] == ["redrive", "--from", "deadletter", "--reset"], f"args {container(job)['args']}")
+
+    r.check("re-drive Job: reset becomes --reset; rate 0 and json false add no flag", redrive_reset_args)
+
     # --- per scenario: lint, render, validate, invariants
     rendered_by: dict[str, dict[str, str]] = {}
     objs_by: dict[str, list[dict[str, Any]]] = {}
@@ -900,8 +1171,10 @@ def main() -> int:
                 assert_service_links(job)
                 assert_security(job)
                 jenv = env_map(container(job))
-                for k, v in env.items():
-                    expect(jenv.get(k) == v, f"topics Job env {k}={jenv.get(k)!r}, gateway has {v!r}")
+                want = env if job["metadata"]["name"] == TOPICS_JOB else without_provider_secrets(env)
+                for k, v in want.items():
+                    expect(jenv.get(k) == v, f"{job['metadata']['name']} env {k}={jenv.get(k)!r}, gateway has {v!r}")
+                expect(set(jenv) <= set(want), f"{job['metadata']['name']} env beyond the gateway's: {sorted(set(jenv) - set(want))}")
 
         r.check(f"[{scenario}] Deployment: admin-port probes, grace, enableServiceLinks, securityContext, env", workload_invariants)
 
@@ -921,7 +1194,9 @@ def main() -> int:
                 expect(all(pod_labels.get(k) == v for k, v in sel.items()), f"{svc['metadata']['name']} does not select the pods")
             for job in find(o, "Job"):
                 jl = job["spec"]["template"]["metadata"]["labels"]
-                expect(not all(jl.get(k) == v for k, v in public["spec"]["selector"].items()), "the Service selects the topics Job pod")
+                for svc in (public, admin):
+                    expect(not all(jl.get(k) == v for k, v in svc["spec"]["selector"].items()),
+                           f"Service {svc['metadata']['name']} selects the pod of Job {job['metadata']['name']}")
 
         r.check(f"[{scenario}] Services: public Service only on 8080, admin Service only on 9090", services)
 
@@ -1080,14 +1355,16 @@ def main() -> int:
             expect(egress_ports == {(9092, "TCP"), (9093, "TCP"), (53, "UDP"), (53, "TCP")}, f"egress ports {egress_ports}")
             pod_labels = dep["spec"]["template"]["metadata"]["labels"]
             expect(spec["podSelector"]["matchLabels"].items() <= pod_labels.items(), "does not select the gateway pods")
-            job = one(o, "Job")
-            expect(spec["podSelector"]["matchLabels"].items() <= job["spec"]["template"]["metadata"]["labels"].items(),
-                   "does not select the topics Job pod")
+            for name in (TOPICS_JOB, REDRIVE_JOB):
+                job = one(o, "Job", name)
+                expect(spec["podSelector"]["matchLabels"].items() <= job["spec"]["template"]["metadata"]["labels"].items(),
+                       f"does not select the pod of Job {name}")
 
-        r.check("[all-features] NetworkPolicy: public port from ingress ns, admin from monitoring, egress Kafka + DNS only", network_policy)
+        r.check("[all-features] NetworkPolicy: public port from ingress ns, admin from monitoring, egress Kafka + DNS only; "
+                "selects the gateway and both Jobs", network_policy)
 
         def topics_job() -> None:
-            job = one(o, "Job")
+            job = one(o, "Job", TOPICS_JOB)
             ann = job["metadata"]["annotations"]
             expect(set(ann["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}, "hook phases")
             expect("before-hook-creation" in ann.get("helm.sh/hook-delete-policy", ""), "hook delete policy")
@@ -1101,6 +1378,45 @@ def main() -> int:
             expect(c["volumeMounts"] == container(dep)["volumeMounts"], "Job mounts differ from the gateway's")
 
         r.check("[all-features] topics Job: pre-install/pre-upgrade hook, topics create, same env and mounts", topics_job)
+
+        def redrive_job_hook() -> None:
+            job = one(o, "Job", REDRIVE_JOB)
+            ann = job["metadata"]["annotations"]
+            expect(set(ann["helm.sh/hook"].split(",")) == {"post-install", "post-upgrade"},
+                   f"hook phases {ann['helm.sh/hook']} (it must read the definitions just installed)")
+            expect(ann.get("helm.sh/hook-delete-policy") == "before-hook-creation",
+                   f"hook delete policy {ann.get('helm.sh/hook-delete-policy')!r}: the finished Job must stay for its log")
+            spec = job["spec"]
+            expect((spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["ttlSecondsAfterFinished"]) == (2, 1800, 86400),
+                   f"backoffLimit, activeDeadlineSeconds, ttlSecondsAfterFinished: {spec}")
+            rules = spec["podFailurePolicy"]["rules"]
+            expect({"action": "FailJob", "onExitCodes": {"containerName": "redrive", "operator": "In", "values": [64]}} in rules,
+                   f"exit 64 (bad arguments) does not fail the Job at once: {rules}")
+            expect(container(job)["name"] == "redrive", "container name (podFailurePolicy names it)")
+            expect(job["metadata"]["labels"]["app.kubernetes.io/component"] == "redrive-job", "component label")
+
+        r.check("[all-features] re-drive Job: post-install/post-upgrade hook, kept after it ends (before-hook-creation), "
+                "retries, deadline, TTL, exit 64 fails at once", redrive_job_hook)
+
+        def redrive_job_args() -> None:
+            job = one(o, "Job", REDRIVE_JOB)
+            want = ["redrive", "--from", "deadletter", "--since", "2026-11-24T10:00:00Z", "--until", "1h", "--provider", "m2m",
+                    "--dry-run", "--rate", "50", "--group", "webhooks.misc.redrive.manual", "--json"]
+            expect(container(job)["args"] == want, f"args {container(job)['args']}")
+            expect(pod_template(job)["serviceAccountName"] == "kafka-redrive", "redriveJob.serviceAccountName not used")
+
+        r.check("[all-features] re-drive Job: every value becomes its flag (from, since, until, provider, dry-run, rate, group, json)",
+                redrive_job_args)
+
+        def redrive_job_alike() -> None:
+            assert_redrive_alike(o, PROVIDERS_CONFIGMAP)
+            volumes = {v["name"]: v for v in pod_template(one(o, "Job", REDRIVE_JOB))["volumes"]}
+            expect(projected_items(one(o, "Job", REDRIVE_JOB)) == {"kafka-sasl-password": ("kafka-user-webhook-gateway", "kafka-sasl-password")},
+                   "the Kafka password from kafka.saslPassword.existingSecret")
+            expect("kafka-ca" in volumes, "extraVolumes missing")
+
+        r.check("[all-features] re-drive Job: the gateway's env, mounts and security contexts, the Kafka password file, "
+                "no provider secret", redrive_job_alike)
 
         def kafka_env() -> None:
             env = deployment_env(o)
@@ -1175,7 +1491,7 @@ def main() -> int:
                             "kafka-sasl-password": "dev-kafka-password"}, f"Secret keys {sorted(data)}")
             expect(s["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade",
                    "with the topics Job on, the Secret must exist before it (hook)")
-            expect(int(s["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(one(o, "Job")["metadata"]["annotations"]["helm.sh/hook-weight"]),
+            expect(int(s["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(one(o, "Job", TOPICS_JOB)["metadata"]["annotations"]["helm.sh/hook-weight"]),
                    "Secret hook weight must be lower than the Job's")
             assert_secret_files(o, FULLNAME, {"m2m": "m2m-webhook-secret", "transfers": "transfers-signature-token"},
                                 "/var/run/secrets/webhook-gateway")
@@ -1248,7 +1564,7 @@ def main() -> int:
                 lambda: assert_no_secret_literal(text, o, [LEAK_ACME]))
 
         def job_sees_definitions() -> None:
-            job = one(o, "Job")
+            job = one(o, "Job", TOPICS_JOB)
             dep = one(o, "Deployment", FULLNAME)
             jenv = env_map(container(job))
             expect(jenv.get("GATEWAY_PROVIDERS_FILE") == mounted_providers_file(job, TOPICS_PROVIDERS_CONFIGMAP),
@@ -1279,6 +1595,28 @@ def main() -> int:
 
         r.check("[definitions] topics Job: same GATEWAY_PROVIDERS_FILE, a hook copy of the same file, same secret files",
                 job_sees_definitions)
+
+        def redrive_defaults() -> None:
+            job = one(o, "Job", REDRIVE_JOB)
+            expect(container(job)["args"] == ["redrive", "--from", "unrouted", "--json"], f"args {container(job)['args']}")
+            expect(pod_template(job)["serviceAccountName"] == pod_template(one(o, "Deployment", FULLNAME))["serviceAccountName"],
+                   "the default ServiceAccount is not the gateway's")
+
+        r.check("[definitions] re-drive Job defaults: redrive --from unrouted --json, the gateway's ServiceAccount", redrive_defaults)
+
+        def redrive_reads_release_file() -> None:
+            assert_redrive_alike(o, PROVIDERS_CONFIGMAP)
+            job = one(o, "Job", REDRIVE_JOB)
+            expect(env_map(container(job))["GATEWAY_PROVIDERS_FILE"] == deployment_env(o)["GATEWAY_PROVIDERS_FILE"],
+                   "the Job's providers file path is not the gateway's")
+            names = {v["name"] for v in pod_template(job)["volumes"]}
+            expect(names == {"providers"}, f"volumes {sorted(names)}: no secrets volume without a Kafka password")
+            text_job = yaml.safe_dump(strip(job))
+            for leak in ("ACME_WEBHOOK_SECRET", "LEDGER_SIGNING_KEY", "ledger-hmac", "m2m-webhook-secret"):
+                expect(leak not in text_job, f"{leak} in the re-drive Job")
+
+        r.check("[definitions] re-drive Job: the release's providers ConfigMap (not the topics hook copy), "
+                "no provider's secret or variable", redrive_reads_release_file)
 
         def notes_paths() -> None:
             n = text["webhook-gateway/templates/NOTES.txt"]
@@ -1312,7 +1650,7 @@ def main() -> int:
             values["providers"]["m2m"] = {"enabled": False}
             values["providers"]["transfers"] = {"enabled": False}
             o2 = objects(render(values))
-            for w in find(o2, "Deployment") + find(o2, "Job"):
+            for w in provider_secret_workloads(o2):
                 env = env_map(container(w))
                 expect("M2M_WEBHOOK_SECRET_FILE" not in env and "TRANSFERS_SIGNATURE_TOKEN_FILE" not in env,
                        f"{w['kind']}: a disabled built-in's file variable")
@@ -1394,6 +1732,9 @@ def main() -> int:
     r.check("a disabled provider gets no *_FILE variable and no mounted key", disabled_provider)
 
     alert_checks(r)
+
+    for name, judge in later:
+        r.check(name, judge)
 
     if args.counts:
         Path(args.counts).write_text(f"{r.passed} {r.failed}\n")

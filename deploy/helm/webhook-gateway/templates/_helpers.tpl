@@ -43,7 +43,8 @@ app.kubernetes.io/part-of: webhook-gateway
 {{- end }}
 
 {{/*
-The release's pods of any component (gateway and topics Job): used by the NetworkPolicy.
+The release's pods of any component (gateway, topics Job, re-drive Job): used by the
+NetworkPolicy.
 */}}
 {{- define "webhook-gateway.instanceLabels" -}}
 app.kubernetes.io/name: {{ include "webhook-gateway.name" . }}
@@ -52,7 +53,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/*
 Selector of the gateway pods (Deployment, Services, PDB, spread constraints). The
-component label keeps the topics Job's pod out of the Services.
+component label keeps the Jobs' pods out of the Services.
 */}}
 {{- define "webhook-gateway.selectorLabels" -}}
 {{ include "webhook-gateway.instanceLabels" . }}
@@ -192,6 +193,7 @@ Validates the values the schema cannot (relations between keys). Renders nothing
 {{- end }}
 {{- end }}
 {{- include "webhook-gateway.validateDefinitions" . }}
+{{- include "webhook-gateway.validateRedrive" . }}
 {{- if and .Values.ingress.enabled (not .Values.ingress.hosts) }}
 {{- fail "ingress.enabled needs at least one host in ingress.hosts" }}
 {{- end }}
@@ -255,8 +257,81 @@ disabled), and one inline value per key of the chart's Secret. Renders nothing.
 {{- end }}
 
 {{/*
+The re-drive Job's values that the schema cannot check: `from` (again, for a render
+without the schema), since and reset together (the command refuses both), and a
+provider that is defined (the command exits 64 on any other, after the upgrade).
+Only when the Job is enabled. Renders nothing.
+*/}}
+{{- define "webhook-gateway.validateRedrive" -}}
+{{- $job := .Values.redriveJob }}
+{{- if $job.enabled }}
+{{- if not (has $job.from (list "unrouted" "deadletter")) }}
+{{- fail (printf "redriveJob.from must be unrouted or deadletter, not %v" $job.from) }}
+{{- end }}
+{{- if and $job.since $job.reset }}
+{{- fail "redriveJob.since and redriveJob.reset both set where the re-drive starts: set one of them" }}
+{{- end }}
+{{- with $job.provider }}
+{{- $names := list "m2m" "transfers" }}
+{{- range $.Values.providers.definitions }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- if not (has . $names) }}
+{{- fail (printf "redriveJob.provider: no provider named %s (m2m, transfers, or a name in providers.definitions)" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the re-drive Job (NOTES.txt names it for `kubectl logs`).
+*/}}
+{{- define "webhook-gateway.redriveJobName" -}}
+{{- printf "%s-redrive" (include "webhook-gateway.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The re-drive Job's arguments, a YAML list: `redrive` and a flag for each value set.
+*/}}
+{{- define "webhook-gateway.redriveArgs" -}}
+{{- $job := .Values.redriveJob -}}
+- redrive
+- --from
+- {{ $job.from | quote }}
+{{- with $job.since }}
+- --since
+- {{ . | quote }}
+{{- end }}
+{{- with $job.until }}
+- --until
+- {{ . | quote }}
+{{- end }}
+{{- with $job.provider }}
+- --provider
+- {{ . | quote }}
+{{- end }}
+{{- if $job.reset }}
+- --reset
+{{- end }}
+{{- if $job.dryRun }}
+- --dry-run
+{{- end }}
+{{- if gt (int64 $job.rate) 0 }}
+- --rate
+- {{ int64 $job.rate | quote }}
+{{- end }}
+{{- with $job.group }}
+- --group
+- {{ . | quote }}
+{{- end }}
+{{- if $job.json }}
+- --json
+{{- end }}
+{{- end }}
+
+{{/*
 Plain (non-secret) environment of the gateway as a YAML map of strings: the data of the
-ConfigMap, and the explicit env of the topics Job (which runs before the ConfigMap exists).
+ConfigMap, and the explicit env of the Jobs (the topics Job runs before the ConfigMap exists).
 Numbers go through int64 so that large values never print in exponent form.
 */}}
 {{- define "webhook-gateway.configEnv" -}}
@@ -310,13 +385,23 @@ The *_FILE variables pointing at the mounted secret files (paths, not secrets).
 - name: TRANSFERS_SIGNATURE_TOKEN_FILE
   value: {{ printf "%s/transfers-signature-token" $dir | quote }}
 {{- end }}
-{{- if .Values.kafka.saslPassword.enabled }}
-- name: KAFKA_SASL_PASSWORD_FILE
-  value: {{ printf "%s/kafka-sasl-password" $dir | quote }}
+{{- with include "webhook-gateway.kafkaSecretFileEnv" . }}
+{{ . | trim }}
 {{- end }}
 {{- range include "webhook-gateway.definitionSecrets" . | fromJsonArray }}
 - name: {{ printf "%s_FILE" .env }}
   value: {{ printf "%s/providers/%s" $dir .name | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+KAFKA_SASL_PASSWORD_FILE alone: the only secret file of the re-drive Job, which reads
+no provider secret.
+*/}}
+{{- define "webhook-gateway.kafkaSecretFileEnv" -}}
+{{- if .Values.kafka.saslPassword.enabled }}
+- name: KAFKA_SASL_PASSWORD_FILE
+  value: {{ printf "%s/kafka-sasl-password" (.Values.secrets.mountPath | trimSuffix "/") | quote }}
 {{- end }}
 {{- end }}
 
@@ -330,14 +415,19 @@ true
 {{- end }}
 
 {{/*
-The pod's volumes, for the gateway and the topics Job: dict "root" (the top context)
-and "providersConfigMap" (the ConfigMap with the providers file).
+The pod's volumes, for the gateway and the Jobs: dict "root" (the top context),
+"providersConfigMap" (the ConfigMap with the providers file) and, for the re-drive Job,
+"kafkaSecretOnly" (true: of the secret files only the Kafka password, no provider's).
 The projected volume holds the secret files. Files keep fixed names whatever the keys in
 the Secret are called (a configured provider's is providers/<name>, so no provider name
 can meet a built-in's file); no subPath, so a rotated Secret reaches the running pods.
 */}}
 {{- define "webhook-gateway.volumes" -}}
-{{- $defs := include "webhook-gateway.definitionSecrets" .root | fromJsonArray }}
+{{- $kafkaOnly := .kafkaSecretOnly }}
+{{- $defs := list }}
+{{- if not $kafkaOnly }}
+{{- $defs = include "webhook-gateway.definitionSecrets" .root | fromJsonArray }}
+{{- end }}
 {{- $shared := list }}
 {{- $own := dict }}
 {{- range $defs }}
@@ -348,20 +438,22 @@ can meet a built-in's file); no subPath, so a rotated Secret reaches the running
 {{- end }}
 {{- end }}
 {{- with .root }}
-{{- if include "webhook-gateway.hasSecretFiles" . }}
+{{- $m2m := and (not $kafkaOnly) .Values.providers.m2m.enabled }}
+{{- $transfers := and (not $kafkaOnly) .Values.providers.transfers.enabled }}
+{{- if include "webhook-gateway.mountsSecrets" (dict "root" . "kafkaSecretOnly" $kafkaOnly) }}
 - name: secrets
   projected:
     defaultMode: 0440
     sources:
-      {{- if or .Values.providers.m2m.enabled .Values.providers.transfers.enabled (and .Values.kafka.saslPassword.enabled (not .Values.kafka.saslPassword.existingSecret)) $shared }}
+      {{- if or $m2m $transfers (and .Values.kafka.saslPassword.enabled (not .Values.kafka.saslPassword.existingSecret)) $shared }}
       - secret:
           name: {{ include "webhook-gateway.secretName" . }}
           items:
-            {{- if .Values.providers.m2m.enabled }}
+            {{- if $m2m }}
             - key: {{ .Values.secrets.keys.m2mWebhookSecret }}
               path: m2m-webhook-secret
             {{- end }}
-            {{- if .Values.providers.transfers.enabled }}
+            {{- if $transfers }}
             - key: {{ .Values.secrets.keys.transfersSignatureToken }}
               path: transfers-signature-token
             {{- end }}
@@ -404,10 +496,26 @@ can meet a built-in's file); no subPath, so a rotated Secret reaches the running
 {{- end }}
 
 {{/*
-Volume mounts of the gateway container (and the topics Job).
+Whether the pod mounts the secrets volume: dict "root" and "kafkaSecretOnly" as for
+webhook-gateway.volumes. Returns "true" or "".
+*/}}
+{{- define "webhook-gateway.mountsSecrets" -}}
+{{- if .kafkaSecretOnly }}
+{{- if .root.Values.kafka.saslPassword.enabled -}}
+true
+{{- end }}
+{{- else }}
+{{- include "webhook-gateway.hasSecretFiles" .root }}
+{{- end }}
+{{- end }}
+
+{{/*
+Volume mounts of the gateway container and the Jobs': dict "root" and
+"kafkaSecretOnly" as for webhook-gateway.volumes.
 */}}
 {{- define "webhook-gateway.volumeMounts" -}}
-{{- if include "webhook-gateway.hasSecretFiles" . }}
+{{- with .root }}
+{{- if include "webhook-gateway.mountsSecrets" (dict "root" . "kafkaSecretOnly" $.kafkaSecretOnly) }}
 - name: secrets
   mountPath: {{ .Values.secrets.mountPath }}
   readOnly: true
@@ -419,6 +527,7 @@ Volume mounts of the gateway container (and the topics Job).
 {{- end }}
 {{- with .Values.extraVolumeMounts }}
 {{ toYaml . }}
+{{- end }}
 {{- end }}
 {{- end }}
 
