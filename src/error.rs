@@ -6,7 +6,7 @@ use http::StatusCode;
 
 use crate::budget::BudgetFull;
 use crate::metrics::Outcome;
-use crate::publish::PublishError;
+use crate::publish_error::PublishError;
 use crate::verify::VerifyError;
 
 #[derive(Debug, thiserror::Error)]

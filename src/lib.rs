@@ -18,6 +18,7 @@
 //! - [`envelope`]: the canonical event (CloudEvents 1.0) and its Kafka record form
 //! - [`routing`]: canonical type -> topic
 //! - [`publish`]: the Kafka producer: send, await ack, classify errors, replace when fatal, flush
+//! - [`publish_error`]: what a publish can end in besides the ack, and its metric reason
 //! - [`error`]: the request error enum, mapped to status codes in one place
 //! - [`respond`]: every HTTP answer, built in one place
 //! - [`trace`]: the W3C `traceparent` carried from request to record
@@ -64,6 +65,7 @@ pub mod metrics;
 pub mod normalize;
 pub mod providers;
 pub mod publish;
+pub mod publish_error;
 pub mod redrive;
 pub mod reload;
 pub mod replay;

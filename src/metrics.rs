@@ -2,7 +2,7 @@
 //! exposed as Prometheus text on the admin port. Label values are bounded sets,
 //! never ids.
 
-use crate::publish::PublishError;
+use crate::publish_error::PublishError;
 use crate::verify::VerifyError;
 
 use prometheus::core::Collector;

@@ -23,45 +23,9 @@ pub use replace::ReplacementFault;
 use crate::config::KafkaSettings;
 use crate::envelope::Record;
 use crate::metrics::Metrics;
+pub use crate::publish_error::PublishError;
 
 type Kafka = FutureProducer<GatewayContext>;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PublishError {
-    #[error("the producer's local queue is full")]
-    QueueFull,
-    #[error("no delivery report within the publish timeout")]
-    Timeout,
-    #[error("the producer hit a fatal error and is being replaced")]
-    Fatal,
-    #[error("delivery failed: {0:?}")]
-    Broker(RDKafkaErrorCode),
-    #[error("the producer was closed")]
-    Closed,
-}
-
-impl PublishError {
-    /// `reason` label of `kafka_publish_errors_total`: a bounded set.
-    pub fn reason(&self) -> String {
-        match self {
-            PublishError::QueueFull => "queue_full".into(),
-            PublishError::Timeout => "timeout".into(),
-            PublishError::Fatal => "fatal".into(),
-            PublishError::Broker(code) => format!("{code:?}"),
-            PublishError::Closed => "closed".into(),
-        }
-    }
-
-    fn classify(error: &KafkaError) -> PublishError {
-        match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::QueueFull) => PublishError::QueueFull,
-            Some(RDKafkaErrorCode::MessageTimedOut) => PublishError::Timeout,
-            Some(RDKafkaErrorCode::Fatal) => PublishError::Fatal,
-            Some(code) => PublishError::Broker(code),
-            None => PublishError::Closed,
-        }
-    }
-}
 
 pub struct Publisher {
     /// The producer and its generation: a failure reported against an older
