@@ -15,7 +15,9 @@ mod positions;
 mod summary;
 
 use std::collections::HashMap;
+use std::future::{ready, Future};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,7 +26,7 @@ use clap::{Args, ValueEnum};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::consumer::StreamConsumer;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 
 use crate::config::{Config, Env};
@@ -169,7 +171,7 @@ async fn redrive(
         Some(
             Publisher::new(
                 &config.kafka,
-                Duration::from_secs(30),
+                config.publish_timeout,
                 Arc::new(Metrics::new()),
             )
             .map_err(|e| format!("cannot create the Kafka producer: {e}"))?,
@@ -197,7 +199,7 @@ async fn redrive(
     if !open.is_empty() {
         positions::assign(&consumer, &topic, &spans)?;
     }
-    let mut pending = FuturesOrdered::new();
+    let mut pending: FuturesOrdered<Job> = FuturesOrdered::new();
     let mut pace = args.rate.map(|n| {
         let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(n)));
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -207,57 +209,41 @@ async fn redrive(
     let mut failure = None;
 
     while failure.is_none() && (!open.is_empty() || !pending.is_empty()) {
+        // Finished steps first, in reading order: `done` only ever moves past
+        // records whose republished copy the broker has acknowledged.
         let next = tokio::select! {
             biased;
-            Some(step) = pending.next(), if !pending.is_empty() => Some(step),
-            message = consumer.recv(), if !open.is_empty() && pending.len() < WINDOW => {
-                let message = match message {
-                    Ok(message) => message,
-                    // Past the last record: a partition whose end offset is
-                    // not a record's (a transaction marker) closes here.
-                    Err(KafkaError::PartitionEOF(p)) => {
-                        open.remove(&p);
-                        continue;
-                    }
-                    Err(e) => return Err(format!("reading {topic}: {e}")),
-                };
+            Some(step) = pending.next(), if !pending.is_empty() => Next::Finished(step),
+            read = consumer.recv(), if !open.is_empty() && pending.len() < WINDOW => Next::Read(read),
+        };
+        let step = match next {
+            Next::Finished(step) => step,
+            // Past the last record: a partition whose end offset is not a
+            // record's (a transaction marker) closes here.
+            Next::Read(Err(KafkaError::PartitionEOF(p))) => {
+                open.remove(&p);
+                continue;
+            }
+            Next::Read(Err(e)) => return Err(format!("reading {topic}: {e}")),
+            Next::Read(Ok(message)) => {
                 let (partition, offset) = (message.partition(), message.offset());
-                let Some(&end) = open.get(&partition) else { continue };
-                if offset >= end {
-                    open.remove(&partition);
+                let Some(&end) = open.get(&partition) else {
                     continue;
-                }
+                };
                 if offset + 1 >= end {
                     open.remove(&partition);
                 }
+                if offset >= end {
+                    continue;
+                }
                 let planned = reader.plan(&message, args, &window);
-                let job: std::pin::Pin<Box<dyn std::future::Future<Output = Step> + Send>> = match planned {
-                    Planned::Publish(record, type_name) if publisher.is_some() => {
-                        if let Some(pace) = pace.as_mut() {
-                            pace.tick().await;
-                        }
-                        let publisher = publisher.clone().expect("checked");
-                        Box::pin(async move {
-                            let outcome = publisher
-                                .publish(&record)
-                                .await
-                                .map(|()| Outcome::Republished(type_name));
-                            Step { partition, offset, outcome }
-                        })
-                    }
-                    Planned::Publish(_, type_name) => {
-                        let outcome = Ok(Outcome::Republished(type_name));
-                        Box::pin(std::future::ready(Step { partition, offset, outcome }))
-                    }
-                    Planned::Stay(outcome) => {
-                        Box::pin(std::future::ready(Step { partition, offset, outcome: Ok(outcome) }))
-                    }
-                };
-                pending.push_back(job);
-                None
+                if let (Planned::Publish(..), Some(pace)) = (&planned, pace.as_mut()) {
+                    pace.tick().await;
+                }
+                pending.push_back(job(planned, publisher.clone(), partition, offset));
+                continue;
             }
         };
-        let Some(step) = next else { continue };
         progress.inc(1);
         match step.outcome {
             Ok(outcome) => {
@@ -281,6 +267,35 @@ async fn redrive(
     }
     summary.failure = failure;
     Ok(summary)
+}
+
+/// One source record's step: its republication awaiting the broker's ack,
+/// or an outcome known at once.
+type Job = Pin<Box<dyn Future<Output = Step> + Send>>;
+
+fn job(planned: Planned, publisher: Option<Arc<Publisher>>, partition: i32, offset: i64) -> Job {
+    let step = move |outcome| Step {
+        partition,
+        offset,
+        outcome,
+    };
+    match (planned, publisher) {
+        (Planned::Publish(record, type_name), Some(publisher)) => Box::pin(async move {
+            let acked = publisher.publish(&record).await;
+            step(acked.map(|()| Outcome::Republished(type_name)))
+        }),
+        // A dry run: what would be republished.
+        (Planned::Publish(_, type_name), None) => {
+            Box::pin(ready(step(Ok(Outcome::Republished(type_name)))))
+        }
+        (Planned::Stay(outcome), _) => Box::pin(ready(step(Ok(outcome)))),
+    }
+}
+
+/// What the loop waits for next.
+enum Next<'c> {
+    Finished(Step),
+    Read(KafkaResult<BorrowedMessage<'c>>),
 }
 
 /// What to do with one source record.
