@@ -13,44 +13,36 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 
 use crate::common::*;
 
-/// Version 1: the catalogue knows `invoice.paid` only; `blob` reads JSON only.
-const BEFORE: &str = r#"providers:
+/// The definitions before the fix (the catalogue knows `invoice.paid` only;
+/// `blob` reads JSON only) and after it (`invoice.voided` added, its subject
+/// and `when` outside `data`; `blob` takes any body).
+fn definitions(fixed: bool) -> String {
+    let (voided, any_body) = match fixed {
+        false => ("", ""),
+        true => (
+            "\n      - {name: invoice.voided, when: {/meta/live: \"true\"}, type: acme.invoice.voided, subject: /meta/account}",
+            "\n    body: any",
+        ),
+    };
+    format!(
+        r#"providers:
   - name: acme
-    secret: {env: ACME_SECRET}
-    signature: {header: x-acme-signature}
-    id: {source: {header: x-acme-delivery}}
-    event: {name: /type, data: /data, user: {header: x-acme-user}}
+    secret: {{env: ACME_SECRET}}
+    signature: {{header: x-acme-signature}}
+    id: {{source: {{header: x-acme-delivery}}}}
+    event: {{name: /type, data: /data, user: {{header: x-acme-user}}}}
     unrouted_subject: [/data/ref]
     events:
-      - {name: invoice.paid, type: acme.invoice.paid, subject: /data/invoice}
+      - {{name: invoice.paid, type: acme.invoice.paid, subject: /data/invoice}}{voided}
   - name: blob
-    secret: {env: BLOB_SECRET}
-    signature: {header: x-blob-signature}
-    event: {name: {header: x-blob-event}, data: ""}
+    secret: {{env: BLOB_SECRET}}
+    signature: {{header: x-blob-signature}}{any_body}
+    event: {{name: {{header: x-blob-event}}, data: ""}}
     events:
-      - {name: report.ready, type: blob.report.ready, subject: {header: x-blob-report}}
-"#;
-
-/// Version 2: `invoice.voided` added (its subject and `when` outside `data`),
-/// and `blob` takes any body.
-const AFTER: &str = r#"providers:
-  - name: acme
-    secret: {env: ACME_SECRET}
-    signature: {header: x-acme-signature}
-    id: {source: {header: x-acme-delivery}}
-    event: {name: /type, data: /data, user: {header: x-acme-user}}
-    unrouted_subject: [/data/ref]
-    events:
-      - {name: invoice.paid, type: acme.invoice.paid, subject: /data/invoice}
-      - {name: invoice.voided, when: {/meta/live: "true"}, type: acme.invoice.voided, subject: /meta/account}
-  - name: blob
-    secret: {env: BLOB_SECRET}
-    signature: {header: x-blob-signature}
-    body: any
-    event: {name: {header: x-blob-event}, data: ""}
-    events:
-      - {name: report.ready, type: blob.report.ready, subject: {header: x-blob-report}}
-"#;
+      - {{name: report.ready, type: blob.report.ready, subject: {{header: x-blob-report}}}}
+"#
+    )
+}
 
 const ACME: &str = "acme-secret";
 const BLOB: &str = "blob-secret";
@@ -84,8 +76,8 @@ impl World {
         {
             broker.create_topic(topic);
         }
-        for (name, text) in [("before.yaml", BEFORE), ("after.yaml", AFTER)] {
-            std::fs::write(dir.path().join(name), text).unwrap();
+        for (name, fixed) in [("before.yaml", false), ("after.yaml", true)] {
+            std::fs::write(dir.path().join(name), definitions(fixed)).unwrap();
         }
         World { broker, dir }
     }
@@ -111,7 +103,7 @@ impl World {
         gateway
     }
 
-    /// `webhook-gateway redrive ARGS` with the AFTER definitions.
+    /// `webhook-gateway redrive ARGS` with the fixed definitions.
     fn redrive(&self, args: &[&str]) -> Command {
         // The records it publishes are checked against this configuration's contract.
         let file = self.file("after.yaml");
