@@ -92,7 +92,11 @@ pub const EX_USAGE: u8 = 64;
 pub fn init_logging(format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: in a log pipeline they are
+    // noise, and writing them is part of every webhook's log line.
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
     let _ = match format {
