@@ -31,6 +31,8 @@ pub struct Outcome {
     pub rss_halves_kib: Option<(u64, u64)>,
     /// CPU time the gateway process used during the phase.
     pub gateway_cpu: Option<Duration>,
+    /// CPU time the broker (tansu) used: the third process on the two cores.
+    pub broker_cpu: Option<Duration>,
     /// CPU time the driver (this process, or wrk) used during the phase: when
     /// it nears a core, the driver and not the server sets the pace.
     pub driver_cpu: Duration,
@@ -66,6 +68,11 @@ impl Outcome {
     pub fn driver_load(&self) -> f64 {
         self.driver_cpu.as_secs_f64() / self.elapsed.as_secs_f64()
     }
+    /// The broker's CPU as a share of one core.
+    pub fn broker_load(&self) -> Option<f64> {
+        self.broker_cpu
+            .map(|c| c.as_secs_f64() / self.elapsed.as_secs_f64())
+    }
     fn merge(&mut self, other: Outcome) {
         for (mine, theirs) in [
             (&mut self.hist, other.hist),
@@ -87,6 +94,9 @@ impl Outcome {
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()
 }
+
+/// The broker's process, whose CPU every phase reports: set once at start.
+pub static BROKER_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 /// This process's CPU time (every thread): the driver's own cost.
 pub fn own_cpu() -> Duration {
@@ -278,13 +288,14 @@ pub async fn observed<F: std::future::Future<Output = Outcome>>(pid: Option<u32>
             samples
         })
     };
-    let gateway_before = pid.and_then(cpu_time);
-    let driver_before = own_cpu();
+    let broker = BROKER_PID.get().copied();
+    let before = (pid.and_then(cpu_time), broker.and_then(cpu_time), own_cpu());
     let mut out = f.await;
-    out.driver_cpu = own_cpu().saturating_sub(driver_before);
-    if let (Some(pid), Some(before)) = (pid, gateway_before) {
-        out.gateway_cpu = cpu_time(pid).map(|after| after.saturating_sub(before));
-    }
+    out.driver_cpu = own_cpu().saturating_sub(before.2);
+    let since =
+        |pid: Option<u32>, before: Option<Duration>| Some(cpu_time(pid?)?.saturating_sub(before?));
+    out.gateway_cpu = since(pid, before.0);
+    out.broker_cpu = since(broker, before.1);
     stop.store(true, Ordering::Relaxed);
     let samples = sampler.await.unwrap();
     if !samples.is_empty() {

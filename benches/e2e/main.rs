@@ -2,7 +2,7 @@
 //! side by side in one run against one tansu broker (memory storage).
 //!
 //! ```text
-//! cargo bench --bench e2e                          full run (about 5 minutes)
+//! cargo bench --bench e2e                          full run (about 8 minutes)
 //! cargo bench --bench e2e -- --secs 10             longer phases
 //! cargo bench --bench e2e -- --sweep-only --variants 'default;KAFKA_LINGER_MS=0'
 //!                                                  gateway settings side by side
@@ -29,9 +29,11 @@
 //! - idle: the gateway's CPU with no traffic.
 //!
 //! Then, for the first variant at `--concurrency` (default 64), unless
-//! `--sweep-only`: the rejected path (bad signatures, 401), a fixed rate at 50 % of limit A's maximum
-//! (latency from the intended send time: no coordinated omission), and
-//! overload at twice the best accepted rate from 2048 clients (RSS flat, 503s).
+//! `--sweep-only`: the rejected path (bad signatures, 401), fixed rates at 50 %
+//! of limit A's maximum and of the gateway's (latency from the intended send
+//! time: no coordinated omission), and overload at twice the gateway's C = 256
+//! rate from 2048 clients (RSS flat, 503s). Every phase also reports the
+//! broker's CPU: tansu shares the two cores.
 
 mod drive;
 mod requests;
@@ -239,6 +241,7 @@ struct Row {
     p99: f64,
     gateway_us: Option<f64>,
     driver_cores: f64,
+    broker_cores: Option<f64>,
     rss_mib: Option<f64>,
     answers: String,
 }
@@ -253,6 +256,7 @@ impl Row {
             p99: o.ms(0.99),
             gateway_us: o.gateway_us_per(200),
             driver_cores: o.driver_load(),
+            broker_cores: o.broker_load(),
             rss_mib: o.peak_rss_kib.map(|k| k as f64 / 1024.0),
             answers: answers(o),
         }
@@ -268,6 +272,9 @@ impl Row {
                 .gateway_cpu
                 .map(|g| g.as_secs_f64() * 1e6 / w.ok().max(1) as f64),
             driver_cores: w.driver_cpu.as_secs_f64() / w.elapsed.as_secs_f64(),
+            broker_cores: w
+                .broker_cpu
+                .map(|b| b.as_secs_f64() / w.elapsed.as_secs_f64()),
             rss_mib: None,
             answers: format!(
                 "{} ok, {} non-2xx, {} socket errors",
@@ -323,6 +330,7 @@ fn main() {
 async fn run(args: Args) {
     let secs = Duration::from_secs_f64(args.secs);
     let broker = start_tansu();
+    drive::BROKER_PID.set(broker.pid() as u32).unwrap();
     let bootstrap = broker.bootstrap();
     let tuning = tuning();
     let records = Arc::new(records(4096));
@@ -408,7 +416,22 @@ async fn run(args: Args) {
             rows.push(Row::of_wrk(c, &w));
         }
         if i == 0 && !args.sweep_only {
-            legacy = Some(legacy_phases(&args, &bootstrap, &records, &limit_a, public, pid).await);
+            let gateway_max = rows
+                .iter()
+                .find(|r| r.c == args.concurrency && r.load.starts_with("pool"))
+                .map_or(1.0, |r| r.rate);
+            legacy = Some(
+                legacy_phases(
+                    &args,
+                    &bootstrap,
+                    &records,
+                    &limit_a,
+                    gateway_max,
+                    public,
+                    pid,
+                )
+                .await,
+            );
         }
         variants.push(Variant {
             name: name.clone(),
@@ -451,10 +474,9 @@ async fn run(args: Args) {
 struct Legacy {
     c: usize,
     rejected: Outcome,
-    rate: f64,
     fixed_linger: String,
-    fixed_a: Outcome,
-    fixed_gw: Outcome,
+    /// Per rate: what it is half of, the rate, limit A and the gateway at it.
+    fixed: Vec<(&'static str, f64, Outcome, Outcome)>,
     overload_rate: f64,
     overload: Outcome,
 }
@@ -464,6 +486,7 @@ async fn legacy_phases(
     bootstrap: &str,
     records: &Arc<Vec<webhook_gateway::envelope::Record>>,
     limit_a: &BTreeMap<usize, LimitA>,
+    gateway_max: f64,
     public: SocketAddr,
     pid: u32,
 ) -> Legacy {
@@ -487,16 +510,22 @@ async fn legacy_phases(
         Some(a) => (a.best().0.to_owned(), a.best().1.ok_rate(200)),
         None => panic!("--concurrency {c} must be one of --concurrencies"),
     };
-    let rate = (best * 0.5).max(1.0);
-    let fixed = |workers| Pace::Fixed {
-        start: Instant::now(),
-        rate,
-        workers,
-    };
-    eprintln!("fixed rate {rate:.0}/s: limit A (linger.ms {fixed_linger}), then the gateway");
+    // Half of limit A's maximum (the earlier target's rate), and half of the
+    // gateway's own (its latency below saturation, with limit A at the same rate).
     let publisher = direct(bootstrap, &fixed_linger, records).await;
-    let fixed_a = drive_producer(publisher, records.clone(), c, fixed(c), secs).await;
-    let fixed_gw = observed(Some(pid), drive_http(public, pool(), c, fixed(c), secs)).await;
+    let mut fixed = Vec::new();
+    for (of, max) in [("limit A's", best), ("the gateway's", gateway_max)] {
+        let rate = (max * 0.5).max(1.0);
+        let pace = || Pace::Fixed {
+            start: Instant::now(),
+            rate,
+            workers: c,
+        };
+        eprintln!("fixed rate {rate:.0}/s: limit A (linger.ms {fixed_linger}), then the gateway");
+        let a = drive_producer(publisher.clone(), records.clone(), c, pace(), secs).await;
+        let gw = observed(Some(pid), drive_http(public, pool(), c, pace(), secs)).await;
+        fixed.push((of, rate, a, gw));
+    }
 
     // Twice the best closed-loop rate, with more clients than the in-flight
     // cap (1024), so the cap must answer 503 at once.
@@ -529,13 +558,15 @@ async fn legacy_phases(
     Legacy {
         c,
         rejected,
-        rate,
         fixed_linger,
-        fixed_a,
-        fixed_gw,
+        fixed,
         overload_rate,
         overload,
     }
+}
+
+fn cores(c: Option<f64>) -> String {
+    c.map_or("-".into(), |c| format!("{c:.2}"))
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -570,18 +601,21 @@ fn report(
     println!();
     println!("Limit A: direct producer (rdkafka, idempotent, acks=all, each delivery awaited); * = best at C");
     println!();
-    println!("| C | linger.ms | ok/s | p50 ms | p99 ms | producer CPU µs/msg |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| C | linger.ms | ok/s | p50 ms | p99 ms | producer CPU µs/msg | broker CPU, cores |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (c, a) in limit_a {
         let best = a.best().0;
         for (linger, o) in &a.runs {
             println!(
-                "| {c} | {linger}{} | {:.0} | {:.2} | {:.2} | {:.1} |",
+                "| {c} | {linger}{} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
                 if linger == best { " *" } else { "" },
                 o.ok_rate(200),
                 o.ms(0.5),
                 o.ms(0.99),
-                o.driver_us_per(200)
+                o.driver_us_per(200),
+                cores(o.broker_load())
             );
         }
     }
@@ -608,12 +642,12 @@ fn report(
             args.idle_secs
         );
         println!();
-        println!("| C | load | ok/s | x limit A | p50 ms | p99 ms | p99 - A's p99 | gateway CPU µs/webhook | driver CPU, cores | peak RSS | answers |");
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        println!("| C | load | ok/s | x limit A | p50 ms | p99 ms | p99 - A's p99 | gateway CPU µs/webhook | driver CPU, cores | broker CPU, cores | peak RSS | answers |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for r in &v.rows {
             let a = limit_a[&r.c].best().1;
             println!(
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:+.2} ms | {} | {:.2} | {} | {} |",
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:+.2} ms | {} | {:.2} | {} | {} | {} |",
                 r.c,
                 r.load,
                 r.rate,
@@ -623,6 +657,7 @@ fn report(
                 r.p99 - a.ms(0.99),
                 r.gateway_us.map_or("-".into(), |u| format!("{u:.1}")),
                 r.driver_cores,
+                cores(r.broker_cores),
                 r.rss_mib.map_or("-".into(), |m| format!("{m:.1} MiB")),
                 r.answers
             );
@@ -697,12 +732,21 @@ fn report(
         };
         row("limit B: bare HTTP (in the driver's process)", limit_b, 200);
         row("gateway, rejected (401 counted)", &l.rejected, 401);
-        row(
-            &format!("limit A (linger.ms {}) at {:.0}/s", l.fixed_linger, l.rate),
-            &l.fixed_a,
-            200,
-        );
-        row(&format!("gateway at {:.0}/s", l.rate), &l.fixed_gw, 200);
+        for (of, rate, a, gw) in &l.fixed {
+            row(
+                &format!(
+                    "limit A (linger.ms {}) at {rate:.0}/s (half {of} maximum)",
+                    l.fixed_linger
+                ),
+                a,
+                200,
+            );
+            row(
+                &format!("gateway at {rate:.0}/s (half {of} maximum)"),
+                gw,
+                200,
+            );
+        }
         row(
             &format!("overload at {:.0}/s (2x C = 256)", l.overload_rate),
             &l.overload,
@@ -710,7 +754,6 @@ fn report(
         );
         println!();
         let rejected_ratio = l.rejected.ok_rate(401) / limit_b.ok_rate(200).max(1e-9);
-        let p99_gap = l.fixed_gw.ms(0.99) - l.fixed_a.ms(0.99);
         let (early, late) = l.overload.rss_halves_kib.unwrap_or((0, 0));
         let (early, late) = (early as f64 / 1024.0, late as f64 / 1024.0);
         println!("| target | measured | |");
@@ -719,10 +762,13 @@ fn report(
             "| rejected throughput >= 0.6 x limit B | {rejected_ratio:.2} x | {} |",
             verdict(rejected_ratio >= 0.6)
         );
-        println!(
-            "| p99 at fixed rate <= limit A's p99 + 2 ms | {p99_gap:+.2} ms | {} |",
-            verdict(p99_gap <= 2.0)
-        );
+        for (of, rate, a, gw) in &l.fixed {
+            let gap = gw.ms(0.99) - a.ms(0.99);
+            println!(
+                "| p99 at {rate:.0}/s (half {of} maximum) <= limit A's p99 + 2 ms | {gap:+.2} ms | {} |",
+                verdict(gap <= 2.0)
+            );
+        }
         println!(
             "| RSS flat during overload (peak of first half, second half) | {early:.1} MiB, {late:.1} MiB | {} |",
             verdict(late <= early * 1.1 + 1.0)

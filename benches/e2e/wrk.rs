@@ -27,6 +27,7 @@ pub struct WrkRun {
     /// wrk's own CPU (its rusage), and the gateway's over the same run.
     pub driver_cpu: Duration,
     pub gateway_cpu: Option<Duration>,
+    pub broker_cpu: Option<Duration>,
 }
 
 impl WrkRun {
@@ -71,7 +72,8 @@ end
 /// Runs wrk with `connections` keep-alive connections for `secs` (blocking).
 /// A missing wrk fails the bench: a headline row is never skipped silently.
 pub fn run(addr: SocketAddr, script: &Path, connections: usize, secs: f64, gateway: u32) -> WrkRun {
-    let gateway_before = cpu_time(gateway);
+    let broker = crate::drive::BROKER_PID.get().copied();
+    let before = (cpu_time(gateway), broker.and_then(cpu_time));
     #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
     let mut child = Command::new("wrk")
         .args(["-t1", &format!("-c{connections}")])
@@ -93,10 +95,9 @@ pub fn run(addr: SocketAddr, script: &Path, connections: usize, secs: f64, gatew
         assert_eq!(pid, child.id() as i32, "wait4 on wrk");
         (std::process::ExitStatus::from_raw(status), usage)
     };
-    let gateway_cpu = match (gateway_before, cpu_time(gateway)) {
-        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
-        _ => None,
-    };
+    let since =
+        |pid: Option<u32>, before: Option<Duration>| Some(cpu_time(pid?)?.saturating_sub(before?));
+    let (gateway_cpu, broker_cpu) = (since(Some(gateway), before.0), since(broker, before.1));
     let mut out = String::new();
     child
         .stdout
@@ -125,5 +126,6 @@ pub fn run(addr: SocketAddr, script: &Path, connections: usize, secs: f64, gatew
         p99_ms: summary["p99_us"] as f64 / 1000.0,
         driver_cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         gateway_cpu,
+        broker_cpu,
     }
 }
