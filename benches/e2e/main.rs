@@ -7,6 +7,7 @@
 //! cargo bench --bench e2e -- --sweep-only --variants 'default;KAFKA_LINGER_MS=0'
 //!                                                  gateway settings side by side
 //! KAFKA_BATCH_NUM_MESSAGES=100 cargo bench --bench e2e   other settings, for the gateway
+//! cargo bench --bench e2e -- --sweep-only --perf 64   perf profile of the gateway's wrk run at C = 64
 //! cargo test --bench e2e                           smoke mode: seconds, CI
 //! ```
 //!
@@ -20,10 +21,10 @@
 //! - limit B: a bare hyper server answering 200, driven like the gateway: the
 //!   HTTP part's ceiling (the gateway's latency is at least A's plus B's);
 //! - the gateway (one run per `--variants` entry, `;`-separated lists of
-//!   `KAFKA_X=v,...` on top of the environment; `default` is the shipped
-//!   settings), three loads: a pool of 4096 distinct webhooks signed
-//!   before the clock starts (distinct ids, as real traffic), one webhook
-//!   repeated, and wrk posting one pre-signed webhook. Each row has the
+//!   `VAR=v,...` on top of the environment, `KAFKA_*` settings or `RUST_LOG`;
+//!   `default` is the shipped settings), three loads: a pool of 4096 distinct
+//!   webhooks signed before the clock starts (distinct ids, as real traffic),
+//!   one webhook repeated, and wrk posting one pre-signed webhook. Each row has the
 //!   gateway's CPU per accepted webhook (/proc/<pid>/stat) and the driver's
 //!   own CPU in cores, so a driver-bound row shows itself.
 //! - idle: the gateway's CPU with no traffic.
@@ -36,6 +37,7 @@
 //! broker's CPU: tansu shares the two cores.
 
 mod drive;
+mod profile;
 mod requests;
 mod wrk;
 
@@ -69,6 +71,8 @@ struct Args {
     variants: Vec<String>,
     pool: u64,
     sweep_only: bool,
+    /// The concurrency whose wrk run is profiled with perf, if any.
+    perf: Option<usize>,
     smoke: bool,
 }
 
@@ -133,6 +137,7 @@ fn args() -> Args {
         ),
         pool: parsed(raw("--pool"), "--pool").unwrap_or(4096),
         sweep_only: argv.iter().any(|a| a == "--sweep-only"),
+        perf: parsed(raw("--perf"), "--perf"),
         smoke,
     }
 }
@@ -216,7 +221,7 @@ async fn start_gateway(bootstrap: &str, env: &[(String, String)]) -> (Killed, So
 }
 
 /// The gateway's environment for a `--variants` entry: `default`, or
-/// `KAFKA_X=v,...` replacing those variables of the environment's settings.
+/// `VAR=v,...` replacing those variables of the environment's settings.
 fn variant_env(tuning: &[(String, String)], variant: &str) -> Vec<(String, String)> {
     let mut env = tuning.to_vec();
     if variant == "default" {
@@ -225,7 +230,7 @@ fn variant_env(tuning: &[(String, String)], variant: &str) -> Vec<(String, Strin
     for pair in variant.split(',') {
         let (k, v) = pair
             .split_once('=')
-            .unwrap_or_else(|| panic!("--variants: `{pair}` is not KAFKA_X=value"));
+            .unwrap_or_else(|| panic!("--variants: `{pair}` is not VAR=value"));
         env.retain(|(e, _)| e != k);
         env.push((k.to_owned(), v.to_owned()));
     }
@@ -409,10 +414,15 @@ async fn run(args: Args) {
             }
             eprintln!("gateway {name}: wrk, C={c}");
             let script = wrk_script.clone();
+            let label = format!("{}-c{c}", name.replace([';', ',', '='], "_"));
+            let recording = (args.perf == Some(c)).then(|| profile::start(pid, &label));
             let w =
                 tokio::task::spawn_blocking(move || wrk::run(public, &script, c, args.secs, pid))
                     .await
                     .unwrap();
+            if let Some(r) = recording {
+                r.report(&format!("gateway {name}, wrk at C = {c}"));
+            }
             rows.push(Row::of_wrk(c, &w));
         }
         if i == 0 && !args.sweep_only {
