@@ -415,7 +415,9 @@ async fn run(args: Args) {
             eprintln!("gateway {name}: wrk, C={c}");
             let script = wrk_script.clone();
             let label = format!("{}-c{c}", name.replace([';', ',', '='], "_"));
-            let recording = (args.perf == Some(c)).then(|| profile::start(pid, &label));
+            // Sampling within the wrk run (at least 1 s), from its start.
+            let recording = (args.perf == Some(c))
+                .then(|| profile::start(pid, &label, args.secs.ceil().max(1.0) - 0.2));
             let w =
                 tokio::task::spawn_blocking(move || wrk::run(public, &script, c, args.secs, pid))
                     .await

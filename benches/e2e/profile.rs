@@ -12,15 +12,16 @@ pub struct Recording {
     data: PathBuf,
 }
 
-/// Starts sampling `pid` into `target/e2e-perf/<label>.data`. A missing perf
-/// fails the run: a profile asked for is never skipped silently.
-pub fn start(pid: u32, label: &str) -> Recording {
+/// Starts sampling `pid` for `secs` into `target/e2e-perf/<label>.data`. A
+/// missing perf fails the run: a profile asked for is never skipped silently.
+pub fn start(pid: u32, label: &str, secs: f64) -> Recording {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/e2e-perf");
     std::fs::create_dir_all(&dir).unwrap();
     let data = dir.join(format!("{label}.data"));
     let child = Command::new("perf")
         .args(["record", "-F", "1999", "-p", &pid.to_string(), "-o"])
         .arg(&data)
+        .args(["--", "sleep", &secs.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -33,8 +34,6 @@ pub fn start(pid: u32, label: &str) -> Recording {
 impl Recording {
     /// Stops sampling and prints the profile's top lines by thread and by function.
     pub fn report(mut self, title: &str) {
-        // perf writes its file on SIGINT.
-        crate::processes::signal(self.child.id() as i32, libc::SIGINT);
         let status = self.child.wait().unwrap();
         assert!(status.success(), "perf record failed: {status}");
         println!();
