@@ -112,7 +112,7 @@ mod engine_names_no_provider {
 
     /// The request path's code, tests excluded: adding a provider is adding a
     /// definition, so no provider's name, header, event or field appears here.
-    const ENGINE: [(&str, &str); 7] = [
+    const ENGINE: [(&str, &str); 8] = [
         ("verify.rs", include_str!("verify.rs")),
         ("normalize/mod.rs", include_str!("normalize/mod.rs")),
         ("normalize/plan.rs", include_str!("normalize/plan.rs")),
@@ -120,6 +120,7 @@ mod engine_names_no_provider {
         ("routing.rs", include_str!("routing.rs")),
         ("envelope.rs", include_str!("envelope.rs")),
         ("publish/mod.rs", include_str!("publish/mod.rs")),
+        ("publish/producer.rs", include_str!("publish/producer.rs")),
     ];
 
     /// Words of the format itself (`/event`, `/data`) and of CloudEvents are not a provider's.
