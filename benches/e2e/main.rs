@@ -2,7 +2,7 @@
 //! side by side in one run against one tansu broker (memory storage).
 //!
 //! ```text
-//! cargo bench --bench e2e                          full run (about 8 minutes)
+//! cargo bench --bench e2e                          full run (about 5 minutes)
 //! cargo bench --bench e2e -- --secs 10             longer phases
 //! cargo bench --bench e2e -- --sweep-only --variants 'default;KAFKA_LINGER_MS=0'
 //!                                                  gateway settings side by side
