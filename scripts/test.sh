@@ -14,10 +14,11 @@ say() { printf '\n==> %s\n' "$*"; }
 # with TLS), curl for the tests that run printed commands as a user would,
 # python3-venv for the chart checks' virtual environment, prometheus (the server and
 # promtool) for the alert unit tests and the dashboard test against a real Prometheus,
-# valgrind (callgrind) for the instruction-count guard, node and npm for the official
+# valgrind (callgrind) for the instruction-count guard, wrk for the e2e bench's
+# headline rows (its smoke run included), node and npm for the official
 # AsyncAPI parser that checks the consumer contract and the JavaScript CloudEvents SDK.
 missing=()
-for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl python3 prometheus valgrind; do
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl python3 prometheus valgrind wrk; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 # The chart checks create a virtual environment: Debian's python3 needs python3-venv.
@@ -39,6 +40,7 @@ fi
 tansu --version | grep -qx "tansu $TANSU_VERSION" || { echo "tansu $TANSU_VERSION is required and could not be installed" >&2; exit 1; }
 { promtool --version && prometheus --version; } >/dev/null 2>&1 || { echo "prometheus and promtool are required (Debian package prometheus)" >&2; exit 1; }
 valgrind --version >/dev/null 2>&1 || { echo "valgrind is required for the instruction-count guard (Debian package valgrind)" >&2; exit 1; }
+command -v wrk >/dev/null 2>&1 || { echo "wrk is required for the e2e bench's headline rows (Debian package wrk)" >&2; exit 1; }
 
 # The consumer contract's independent checks (scripts/contract): the official AsyncAPI
 # parser and the JavaScript CloudEvents SDK (npm cloudevents), the exact npm tree of

@@ -92,7 +92,11 @@ pub const EX_USAGE: u8 = 64;
 pub fn init_logging(format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: in a log pipeline they are
+    // noise, and writing them is part of every webhook's log line.
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
     let _ = match format {
@@ -108,7 +112,7 @@ mod engine_names_no_provider {
 
     /// The request path's code, tests excluded: adding a provider is adding a
     /// definition, so no provider's name, header, event or field appears here.
-    const ENGINE: [(&str, &str); 7] = [
+    const ENGINE: [(&str, &str); 8] = [
         ("verify.rs", include_str!("verify.rs")),
         ("normalize/mod.rs", include_str!("normalize/mod.rs")),
         ("normalize/plan.rs", include_str!("normalize/plan.rs")),
@@ -116,6 +120,7 @@ mod engine_names_no_provider {
         ("routing.rs", include_str!("routing.rs")),
         ("envelope.rs", include_str!("envelope.rs")),
         ("publish/mod.rs", include_str!("publish/mod.rs")),
+        ("publish/producer.rs", include_str!("publish/producer.rs")),
     ];
 
     /// Words of the format itself (`/event`, `/data`) and of CloudEvents are not a provider's.

@@ -1,13 +1,15 @@
-//! librdkafka's callbacks for the producer: its statistics into metrics, its
-//! logs into tracing, and a nudge to the supervisor on any client error.
+//! librdkafka's callbacks for the producer: each delivery report to its
+//! request, its statistics into metrics, its logs into tracing, and a nudge to
+//! the supervisor on any client error.
 
 use std::sync::Arc;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
+use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::statistics::Statistics;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 
 use crate::metrics::Metrics;
 
@@ -50,5 +52,15 @@ impl ClientContext for GatewayContext {
         // A fatal error arrives with its underlying code (an idempotence
         // violation, say), not `_FATAL`: let the supervisor ask the client.
         self.errors.notify_one();
+    }
+}
+
+impl ProducerContext for GatewayContext {
+    /// The request's end of its report channel.
+    type DeliveryOpaque = Box<oneshot::Sender<Result<(), KafkaError>>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, request: Self::DeliveryOpaque) {
+        // A request that gave up (its client went away) has dropped its end.
+        let _ = request.send(result.as_ref().map(|_| ()).map_err(|(e, _)| e.clone()));
     }
 }

@@ -2,18 +2,22 @@
 //! classify failures, and replace the producer when it can no longer deliver
 //! (a librdkafka fatal error, or a broker that rejects its idempotence state),
 //! so the process never lives on with a dead producer.
+//!
+//! - `producer`: the librdkafka client, its delivery reports served on the runtime
+//! - `context`: librdkafka's callbacks (reports, statistics, logs, errors)
+//! - `replace`: building a new producer when the current one cannot deliver
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use rdkafka::config::{ClientConfig, FromClientConfigAndContext};
+use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::sync::Notify;
 
 mod context;
+mod producer;
 mod replace;
 
 pub use context::GatewayContext;
@@ -25,7 +29,7 @@ use crate::envelope::Record;
 use crate::metrics::Metrics;
 pub use crate::publish_error::PublishError;
 
-type Kafka = FutureProducer<GatewayContext>;
+use producer::Kafka;
 
 pub struct Publisher {
     /// The producer and its generation: a failure reported against an older
@@ -140,30 +144,27 @@ impl Publisher {
                 value: Some(value),
             });
         }
-        let kafka_record = FutureRecord::to(&record.topic)
-            .key(record.key.as_bytes())
-            .payload(&record.value)
-            .headers(headers);
-        let kafka_record = match record.timestamp_ms {
-            Some(ms) => kafka_record.timestamp(ms),
-            None => kafka_record,
-        };
-
-        // The delivery future is a plain channel: the producer handle is released
+        // The delivery report is a plain channel: the producer handle is released
         // before awaiting, so a replaced producer is dropped where the
         // replacement chooses (off the async workers), not by a request.
         let (generation, producer) = self.producer();
-        let delivery = producer.send_result(kafka_record);
+        let delivery = producer.send(
+            &record.topic,
+            record.key.as_bytes(),
+            &record.value,
+            headers,
+            record.timestamp_ms,
+        );
         drop(producer);
         let delivery = match delivery {
             Ok(delivery) => delivery,
-            Err((error, _)) => return Err(self.failed(generation, &record.topic, &error)),
+            Err(error) => return Err(self.failed(generation, &record.topic, &error)),
         };
         match tokio::time::timeout(self.timeout, delivery).await {
             Err(_) => Err(PublishError::Timeout),
-            Ok(Err(_canceled)) => Err(PublishError::Closed),
-            Ok(Ok(Err((error, _)))) => Err(self.failed(generation, &record.topic, &error)),
-            Ok(Ok(Ok(_))) => Ok(()),
+            Ok(Err(_closed)) => Err(PublishError::Closed),
+            Ok(Ok(Err(error))) => Err(self.failed(generation, &record.topic, &error)),
+            Ok(Ok(Ok(()))) => Ok(()),
         }
     }
 
@@ -244,5 +245,5 @@ fn create(
         metrics: metrics.clone(),
         errors: errors.clone(),
     };
-    FutureProducer::from_config_and_context(config, context)
+    Kafka::new(config, context)
 }

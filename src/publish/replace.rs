@@ -7,7 +7,6 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
-use rdkafka::producer::Producer;
 
 use super::{create, lock, Kafka, Publisher};
 

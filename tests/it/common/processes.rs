@@ -1,6 +1,6 @@
 //! The processes tests and benches run, written once for both (the benches
 //! include this file by `#[path]`): a free local port, a tansu broker, and a
-//! process's memory as /proc reports it.
+//! process's memory and CPU time as /proc reports them.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -182,4 +182,17 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 /// Peak resident set size in KiB (the high-water mark).
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmHWM")
+}
+
+/// CPU time (user + system, every thread) a process has used so far, from
+/// /proc/<pid>/stat; `None` once the process is gone.
+#[allow(dead_code)] // the e2e bench's (CPU per webhook); no test reads it yet
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf reads a constant.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Some(Duration::from_micros(ticks * 1_000_000 / per_sec))
 }
