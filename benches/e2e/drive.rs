@@ -38,6 +38,20 @@ pub struct Outcome {
     pub driver_cpu: Duration,
 }
 
+/// Microseconds since `t`, at least 1 (a histogram's smallest value).
+fn micros_since(t: Instant) -> u64 {
+    (t.elapsed().as_micros() as u64).max(1)
+}
+
+impl Outcome {
+    /// One answer: its status, and its latency from the intended send time.
+    fn answered(&mut self, status: u16, intended: Instant) {
+        *self.statuses.entry(status).or_default() += 1;
+        let hist = self.hist.as_mut().expect("a phase's histogram");
+        hist.saturating_record(micros_since(intended));
+    }
+}
+
 impl Outcome {
     pub fn ok_rate(&self, status: u16) -> f64 {
         self.count(status) as f64 / self.elapsed.as_secs_f64()
@@ -186,26 +200,23 @@ pub async fn drive_http(
                         continue;
                     };
                     let req = pool.request(counter.fetch_add(1, Ordering::Relaxed));
-                    let mut status = 0;
                     let sent = Instant::now();
                     match s.send_request(req).await {
                         Ok(resp) => {
-                            status = resp.status().as_u16();
+                            let status = resp.status().as_u16();
                             let _ = resp.into_body().collect().await;
-                            *out.statuses.entry(status).or_default() += 1;
+                            out.answered(status, intended);
+                            if status == 503 {
+                                let hist = out.hist_503.as_mut().expect("a 503 histogram");
+                                hist.saturating_record(micros_since(sent));
+                            }
                         }
                         Err(_) => {
                             out.errors += 1;
                             sender = None;
+                            let hist = out.hist.as_mut().expect("a phase's histogram");
+                            hist.saturating_record(micros_since(intended));
                         }
-                    }
-                    let latency = (intended.elapsed().as_micros() as u64).max(1);
-                    out.hist.as_mut().unwrap().saturating_record(latency);
-                    if status == 503 {
-                        out.hist_503
-                            .as_mut()
-                            .unwrap()
-                            .saturating_record((sent.elapsed().as_micros() as u64).max(1));
                     }
                 }
                 out
@@ -246,11 +257,7 @@ pub async fn drive_producer(
                         Ok(_) => 200,
                         Err(_) => 503,
                     };
-                    *out.statuses.entry(status).or_default() += 1;
-                    out.hist
-                        .as_mut()
-                        .unwrap()
-                        .saturating_record((intended.elapsed().as_micros() as u64).max(1));
+                    out.answered(status, intended);
                 }
                 out
             })
