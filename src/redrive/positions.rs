@@ -216,15 +216,13 @@ pub fn parse_time(text: &str) -> Result<SystemTime, String> {
     if let Some(t) = parse_timestamp(TimestampFormat::Rfc3339, text.as_bytes()) {
         return Ok(t);
     }
-    let unit = match text.chars().last() {
-        Some('s') => 1,
-        Some('m') => 60,
-        Some('h') => 3600,
-        Some('d') => 86_400,
-        _ => 0,
-    };
-    let n: Option<u64> = text[..text.len().saturating_sub(1)].parse().ok();
-    match n.filter(|_| unit > 0).and_then(|n| n.checked_mul(unit)) {
+    let age = [('s', 1), ('m', 60), ('h', 3600), ('d', 86_400)]
+        .into_iter()
+        .find_map(|(suffix, unit)| {
+            let n: u64 = text.strip_suffix(suffix)?.parse().ok()?;
+            n.checked_mul(unit)
+        });
+    match age {
         Some(secs) => SystemTime::now()
             .checked_sub(Duration::from_secs(secs))
             .ok_or_else(|| "an age after 1970".to_owned()),
@@ -246,7 +244,17 @@ mod tests {
             .duration_since(parse_time("2h").unwrap())
             .unwrap();
         assert!((7199..7260).contains(&age.as_secs()), "{age:?}");
-        for bad in ["", "2", "h", "2w", "-2h", "yesterday", "2026-11-24"] {
+        for bad in [
+            "",
+            "2",
+            "h",
+            "2w",
+            "-2h",
+            "yesterday",
+            "2026-11-24",
+            "2é",
+            "é",
+        ] {
             assert!(parse_time(bad).is_err(), "{bad:?}");
         }
     }
