@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::normalize::Plan;
 use crate::providers::compiled::Entry;
 use crate::providers::definition::Pointer;
 use crate::providers::{Definition, DefinitionError, Definitions};
@@ -113,6 +114,12 @@ impl DataSchemas {
     /// The `dataschema` attribute for records of `type_name`, where a schema is known.
     pub fn uri(&self, type_name: &str) -> Option<&str> {
         self.get(type_name)?.uri.as_deref()
+    }
+
+    /// `def` compiled for reading requests, its records naming their types'
+    /// schemas: what the gateway and a re-drive both publish with.
+    pub fn plan(&self, def: &Definition) -> Plan {
+        Plan::new(def).with_dataschemas(|ty| self.uri(ty).map(str::to_owned))
     }
 }
 

@@ -102,7 +102,7 @@ impl Ingest {
             .filter_map(|def| {
                 config.secrets.get(&def.name).map(|s| EnabledProvider {
                     definition: def.clone(),
-                    plan: Plan::new(def).with_dataschemas(|ty| schemas.uri(ty).map(str::to_owned)),
+                    plan: schemas.plan(def),
                     keys: RwLock::new(Arc::new(s.keys.clone())),
                 })
             })

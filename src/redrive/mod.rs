@@ -182,10 +182,7 @@ async fn redrive(
             .providers
             .list
             .iter()
-            .map(|def| {
-                let plan = Plan::new(def).with_dataschemas(|ty| schemas.uri(ty).map(str::to_owned));
-                (def.name.clone(), plan)
-            })
+            .map(|def| (def.name.clone(), schemas.plan(def)))
             .collect(),
         topics: config.topics.clone(),
     };
