@@ -4,7 +4,7 @@
 //! replicas or `min.insync.replicas` below 2 is flagged: one broker's loss
 //! could lose an acknowledged event.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,9 +12,7 @@ use clap::{Args, Subcommand};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 
-use crate::config::{Config, Env, RunArgs};
-use crate::providers::load::providers_file;
-use crate::providers::Definitions;
+use crate::config::{Config, Env};
 
 #[derive(Args, Debug)]
 pub struct TopicsArgs {
@@ -67,7 +65,7 @@ impl TopicState {
 }
 
 pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
-    let config = match settings(args.providers_file.as_deref(), env) {
+    let config = match Config::without_secrets(args.providers_file.as_deref(), env) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("webhook-gateway topics: configuration error: {e}");
@@ -127,25 +125,6 @@ pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
             Err(e) => fail(&e),
         }
     })
-}
-
-/// The gateway's settings, as far as its topics go. Those are the topics of
-/// every defined provider, enabled or not: which ones are enabled is a matter
-/// of secrets, and this command reads none. A topics Job may run without the
-/// secrets (or before they exist), a provider enabled later by its secret
-/// alone finds its topics there, and a secret that would not load cannot
-/// fail a topic check.
-pub(crate) fn settings(file_flag: Option<&Path>, env: &Env) -> Result<Config, String> {
-    let file = providers_file(file_flag, env);
-    let defs = Definitions::load(file.as_deref()).map_err(|e| e.to_string())?;
-    let env: Env = env
-        .iter()
-        .filter(|(k, _)| !defs.is_secret_variable(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut run = RunArgs::from_flags_and_env(&[], &env).map_err(|e| e.to_string())?;
-    run.providers_file = file;
-    Config::from_sources(&run, &env).map_err(|e| e.to_string())
 }
 
 fn fail(error: &str) -> ExitCode {

@@ -19,6 +19,7 @@ mod values;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 pub use cli::RunArgs;
@@ -33,6 +34,7 @@ pub use settings::*;
 pub use values::{refused_setting, Setting};
 
 use crate::providers::check::check_topics;
+use crate::providers::load::providers_file;
 use crate::providers::{DefinitionError, Definitions};
 use crate::routing::Topics;
 
@@ -98,6 +100,24 @@ impl Config {
     /// Every setting from `env` alone: see [`RunArgs::from_flags_and_env`].
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Config::from_sources(&RunArgs::from_flags_and_env(&[], env)?, env)
+    }
+
+    /// The settings of a command that reads no provider secret (`topics`,
+    /// `redrive`): every defined provider counts, enabled or not. Such a
+    /// command may run without the secrets (or before they exist), and a
+    /// secret that would not load cannot fail it. `file_flag` is its
+    /// `--providers-file`, else `GATEWAY_PROVIDERS_FILE`.
+    pub fn without_secrets(file_flag: Option<&Path>, env: &Env) -> Result<Config, String> {
+        let file = providers_file(file_flag, env);
+        let defs = Definitions::load(file.as_deref()).map_err(|e| e.to_string())?;
+        let env: Env = env
+            .iter()
+            .filter(|(k, _)| !defs.is_secret_variable(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut run = RunArgs::from_flags_and_env(&[], &env).map_err(|e| e.to_string())?;
+        run.providers_file = file;
+        Config::from_sources(&run, &env).map_err(|e| e.to_string())
     }
 
     /// The settings as read (flag, else variable, else default), checked

@@ -91,7 +91,7 @@ pub fn main(args: RedriveArgs, env: &Env) -> ExitCode {
         eprintln!("webhook-gateway redrive: {e}");
         ExitCode::from(code)
     };
-    let config = match crate::topics::settings(args.providers_file.as_deref(), env) {
+    let config = match Config::without_secrets(args.providers_file.as_deref(), env) {
         Ok(config) => config,
         Err(e) => return fail(crate::EX_USAGE, &format!("configuration error: {e}")),
     };
