@@ -107,52 +107,9 @@ pub async fn setup() -> Setup {
     }
 }
 
-/// Sends and expects a 200; returns the event id the gateway answered with.
-async fn accepted(
-    s: &Setup,
-    provider: &str,
-    headers: Vec<(String, String)>,
-    body: &[u8],
-) -> String {
-    let reply = request(
-        s.gateway.public,
-        "POST",
-        &format!("/webhooks/{provider}"),
-        &headers,
-        body.to_vec(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(reply.status, 200, "{provider}: {}", reply.text());
-    reply.json()["id"].as_str().unwrap().to_owned()
-}
-
-async fn refused(s: &Setup, provider: &str, headers: Vec<(String, String)>, body: &[u8]) -> String {
-    let reply = request(
-        s.gateway.public,
-        "POST",
-        &format!("/webhooks/{provider}"),
-        &headers,
-        body.to_vec(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(reply.status, 401, "{provider}: {}", reply.text());
-    reply.json()["error"].as_str().unwrap().to_owned()
-}
-
 /// The records on `topic`, by CloudEvents id.
 pub fn records(s: &Setup, topic: &str, expected: usize) -> HashMap<String, OwnedMessage> {
-    let got = read_topic(
-        &s.broker.bootstrap(),
-        topic,
-        expected,
-        Duration::from_secs(20),
-    );
-    assert_eq!(got.len(), expected, "{topic}");
-    got.into_iter()
-        .map(|m| (header(&m, "event-id").expect("event-id"), m))
-        .collect()
+    records_by_id(&s.broker.bootstrap(), topic, expected)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,21 +129,35 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
             ("x-hexa-delivery", delivery.to_owned()),
         ])
     };
-    let first = accepted(&s, "hexa", hexa(HEXA[0], placed, "d-1"), placed).await;
-    let retry = accepted(&s, "hexa", hexa(HEXA[1], placed, "d-1"), placed).await;
+    let first = s
+        .gateway
+        .accepted("hexa", hexa(HEXA[0], placed, "d-1"), placed)
+        .await;
+    let retry = s
+        .gateway
+        .accepted("hexa", hexa(HEXA[1], placed, "d-1"), placed)
+        .await;
     assert_eq!(
         first, retry,
         "a retry keeps its id, whichever secret signed it"
     );
-    let replayed = accepted(&s, "hexa", hexa(HEXA[1], placed, "d-2"), placed).await;
+    let replayed = s
+        .gateway
+        .accepted("hexa", hexa(HEXA[1], placed, "d-2"), placed)
+        .await;
     assert_ne!(
         first, replayed,
         "the same body under another unsigned delivery id is another event"
     );
     let shipped = br#"{"kind":"order.shipped","payload":{"id":"o-1"}}"#;
-    let shipped_id = accepted(&s, "hexa", hexa(HEXA[0], shipped, "d-3"), shipped).await;
+    let shipped_id = s
+        .gateway
+        .accepted("hexa", hexa(HEXA[0], shipped, "d-3"), shipped)
+        .await;
     assert_eq!(
-        refused(&s, "hexa", hexa("wrong", placed, "d-1"), placed).await,
+        s.gateway
+            .refused("hexa", hexa("wrong", placed, "d-1"), placed)
+            .await,
         "signature_mismatch"
     );
 
@@ -202,15 +173,17 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
             ),
         ])
     };
-    let made_id = accepted(&s, "basey", basey(&ms, made), made).await;
+    let made_id = s.gateway.accepted("basey", basey(&ms, made), made).await;
     let stale = ((now - 3600) * 1000).to_string();
     assert_eq!(
-        refused(&s, "basey", basey(&stale, made), made).await,
+        s.gateway.refused("basey", basey(&stale, made), made).await,
         "timestamp_outside_window"
     );
     let seconds = now.to_string(); // the wrong unit for this scheme: far in the past
     assert_eq!(
-        refused(&s, "basey", basey(&seconds, made), made).await,
+        s.gateway
+            .refused("basey", basey(&seconds, made), made)
+            .await,
         "timestamp_outside_window"
     );
 
@@ -227,25 +200,29 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
         )])
     };
     let ok = charge("evt_1", "ok");
-    let ok_id = accepted(&s, "fieldy", fieldy(now, ok.as_bytes()), ok.as_bytes()).await;
-    let resent = accepted(&s, "fieldy", fieldy(now - 5, ok.as_bytes()), ok.as_bytes()).await;
+    let ok_id = s
+        .gateway
+        .accepted("fieldy", fieldy(now, ok.as_bytes()), ok.as_bytes())
+        .await;
+    let resent = s
+        .gateway
+        .accepted("fieldy", fieldy(now - 5, ok.as_bytes()), ok.as_bytes())
+        .await;
     assert_eq!(ok_id, resent, "re-signed with a new timestamp, same id");
     let failed = charge("evt_2", "failed");
-    let failed_id = accepted(
-        &s,
-        "fieldy",
-        fieldy(now, failed.as_bytes()),
-        failed.as_bytes(),
-    )
-    .await;
+    let failed_id = s
+        .gateway
+        .accepted("fieldy", fieldy(now, failed.as_bytes()), failed.as_bytes())
+        .await;
     let pending = charge("evt_3", "pending");
-    let pending_id = accepted(
-        &s,
-        "fieldy",
-        fieldy(now, pending.as_bytes()),
-        pending.as_bytes(),
-    )
-    .await;
+    let pending_id = s
+        .gateway
+        .accepted(
+            "fieldy",
+            fieldy(now, pending.as_bytes()),
+            pending.as_bytes(),
+        )
+        .await;
 
     // multi: several signatures, foreign ones skipped; the id is signed.
     let note = br#"{"type":"note.added","data":{"note":"n-1"}}"#;
@@ -265,8 +242,14 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
             ),
         ])
     };
-    let note_id = accepted(&s, "multi", multi(now, "msg_1", note), note).await;
-    let note_retry = accepted(&s, "multi", multi(now + 7, "msg_1", note), note).await;
+    let note_id = s
+        .gateway
+        .accepted("multi", multi(now, "msg_1", note), note)
+        .await;
+    let note_retry = s
+        .gateway
+        .accepted("multi", multi(now + 7, "msg_1", note), note)
+        .await;
     assert_eq!(
         note_id, note_retry,
         "a retry re-signed with a new timestamp keeps its id"
@@ -275,7 +258,7 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     forged.retain(|(k, _)| k != "x-multi-id");
     forged.push(("x-multi-id".into(), "msg_2".into()));
     assert_eq!(
-        refused(&s, "multi", forged, note).await,
+        s.gateway.refused("multi", forged, note).await,
         "signature_mismatch"
     );
 
@@ -290,14 +273,20 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
         ("x-blobby-file".to_string(), "f-1".to_string()),
         ("content-type".to_string(), "image/png".to_string()),
     ];
-    let blob_id = accepted(&s, "blobby", blob_headers, blob).await;
+    let blob_id = s.gateway.accepted("blobby", blob_headers, blob).await;
 
     // Unknown to the catalogue: unrouted, keyed by the unrouted subject.
     let unknown = br#"{"kind":"order.refunded","payload":{"id":"o-1","ref":"r-5"}}"#;
-    let unknown_id = accepted(&s, "hexa", hexa(HEXA[0], unknown, "d-9"), unknown).await;
+    let unknown_id = s
+        .gateway
+        .accepted("hexa", hexa(HEXA[0], unknown, "d-9"), unknown)
+        .await;
     // Not JSON for a JSON provider: dead-lettered, whole.
     let garbage = b"kind=order.placed";
-    let dead_id = accepted(&s, "hexa", hexa(HEXA[0], garbage, "d-10"), garbage).await;
+    let dead_id = s
+        .gateway
+        .accepted("hexa", hexa(HEXA[0], garbage, "d-10"), garbage)
+        .await;
 
     // -- Read everything back.
     let orders = records(&s, "shared.orders", 4);

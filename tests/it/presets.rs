@@ -144,58 +144,8 @@ impl Setup {
 
     /// The records on `topic`, by CloudEvents id.
     fn records(&self, topic: &str, expected: usize) -> HashMap<String, OwnedMessage> {
-        let got = read_topic(
-            &self.broker.bootstrap(),
-            topic,
-            expected,
-            Duration::from_secs(20),
-        );
-        assert_eq!(got.len(), expected, "{topic}");
-        got.into_iter()
-            .map(|m| (header(&m, "event-id").expect("event-id"), m))
-            .collect()
+        records_by_id(&self.broker.bootstrap(), topic, expected)
     }
-}
-
-async fn post(
-    gateway: &Gateway,
-    provider: &str,
-    headers: Vec<(String, String)>,
-    body: &[u8],
-) -> Reply {
-    request(
-        gateway.public,
-        "POST",
-        &format!("/webhooks/{provider}"),
-        &headers,
-        body.to_vec(),
-    )
-    .await
-    .unwrap()
-}
-
-/// Sends and expects a 200; returns the event id the gateway answered with.
-async fn accepted(
-    gateway: &Gateway,
-    provider: &str,
-    headers: Vec<(String, String)>,
-    body: &[u8],
-) -> String {
-    let reply = post(gateway, provider, headers, body).await;
-    assert_eq!(reply.status, 200, "{provider}: {}", reply.text());
-    reply.json()["id"].as_str().unwrap().to_owned()
-}
-
-/// Sends and expects a 401; returns its reason code.
-async fn refused(
-    gateway: &Gateway,
-    provider: &str,
-    headers: Vec<(String, String)>,
-    body: &[u8],
-) -> String {
-    let reply = post(gateway, provider, headers, body).await;
-    assert_eq!(reply.status, 401, "{provider}: {}", reply.text());
-    reply.json()["error"].as_str().unwrap().to_owned()
 }
 
 /// What every routed record of these tests carries: its type (attribute and
@@ -233,79 +183,91 @@ async fn each_preset_is_served_end_to_end() {
     let bare = good.strip_prefix("v1,").unwrap().to_owned();
     // Several signatures: other versions and another key's are skipped, one v1 matches.
     let several = format!("v1a,{bare} v2,{bare} {other_key} {good}");
-    let acme_first = accepted(&gw, "acme", sw_headers(id, now, several), paid).await;
+    let acme_first = gw
+        .accepted("acme", sw_headers(id, now, several), paid)
+        .await;
     // A retry, re-signed with a new timestamp and the new key (configured
     // without "whsec_"): the signed webhook-id keeps the event id.
     let retry = sw_signature(ACME_NEW, id, now + 7, paid);
-    let acme_retry = accepted(&gw, "acme", sw_headers(id, now + 7, retry), paid).await;
+    let acme_retry = gw
+        .accepted("acme", sw_headers(id, now + 7, retry), paid)
+        .await;
     assert_eq!(acme_first, acme_retry, "a retry keeps its event id");
     for (signature, why) in [
         (bare.clone(), "an entry without its version"),
         (format!("v1a,{bare} v2,{bare}"), "only foreign versions"),
     ] {
         assert_eq!(
-            refused(&gw, "acme", sw_headers(id, now, signature), paid).await,
+            gw.refused("acme", sw_headers(id, now, signature), paid)
+                .await,
             "signature_malformed",
             "{why}"
         );
     }
     let stale = sw_signature(ACME_OLD, id, now - 3600, paid);
     assert_eq!(
-        refused(&gw, "acme", sw_headers(id, now - 3600, stale), paid).await,
+        gw.refused("acme", sw_headers(id, now - 3600, stale), paid)
+            .await,
         "timestamp_outside_window"
     );
     let tampered = br#"{"type":"invoice.paid","timestamp":"2026-11-23T10:00:00Z","data":{"invoiceId":"inv-1","amount":1250}}"#;
     assert_eq!(
-        refused(&gw, "acme", sw_headers(id, now, good.clone()), tampered).await,
+        gw.refused("acme", sw_headers(id, now, good.clone()), tampered)
+            .await,
         "signature_mismatch"
     );
     assert_eq!(
-        refused(&gw, "acme", sw_headers(id, now, other_key), paid).await,
+        gw.refused("acme", sw_headers(id, now, other_key), paid)
+            .await,
         "signature_mismatch"
     );
     // The secret is decoded: its text used as the key is not it.
     let as_text = format!("whsec_{}", b64(ACME_OLD));
     let text_keyed = sw_signature(as_text.as_bytes(), id, now, paid);
     assert_eq!(
-        refused(&gw, "acme", sw_headers(id, now, text_keyed), paid).await,
+        gw.refused("acme", sw_headers(id, now, text_keyed), paid)
+            .await,
         "signature_mismatch"
     );
     // The signed id cannot be swapped for another under the same signature.
     assert_eq!(
-        refused(&gw, "acme", sw_headers("msg_other", now, good), paid).await,
+        gw.refused("acme", sw_headers("msg_other", now, good), paid)
+            .await,
         "signature_mismatch"
     );
     let voided = br#"{"type":"invoice.voided","timestamp":"2026-11-23T11:00:00Z","data":{"invoiceId":"inv-1"}}"#;
     let signature = sw_signature(ACME_NEW, "msg_9", now, voided);
-    let acme_unknown = accepted(&gw, "acme", sw_headers("msg_9", now, signature), voided).await;
+    let acme_unknown = gw
+        .accepted("acme", sw_headers("msg_9", now, signature), voided)
+        .await;
 
     // ---- GitHub.
     let opened =
         br#"{"action":"opened","issue":{"number":42,"title":"Crash on start"},"repository":{"full_name":"acme/app"}}"#;
     let delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
-    let gh_first = accepted(
-        &gw,
-        "github",
-        github_headers(GITHUB[0], "issues", delivery, opened),
-        opened,
-    )
-    .await;
-    let gh_again = accepted(
-        &gw,
-        "github",
-        github_headers(GITHUB[1], "issues", delivery, opened),
-        opened,
-    )
-    .await;
+    let gh_first = gw
+        .accepted(
+            "github",
+            github_headers(GITHUB[0], "issues", delivery, opened),
+            opened,
+        )
+        .await;
+    let gh_again = gw
+        .accepted(
+            "github",
+            github_headers(GITHUB[1], "issues", delivery, opened),
+            opened,
+        )
+        .await;
     assert_eq!(gh_first, gh_again, "the same delivery, either secret");
     // The delivery id is not signed: the same body under another one is another event.
-    let replayed = accepted(
-        &gw,
-        "github",
-        github_headers(GITHUB[1], "issues", "another-delivery", opened),
-        opened,
-    )
-    .await;
+    let replayed = gw
+        .accepted(
+            "github",
+            github_headers(GITHUB[1], "issues", "another-delivery", opened),
+            opened,
+        )
+        .await;
     assert_ne!(gh_first, replayed, "replayed under another delivery id");
     let mut unprefixed = github_headers(GITHUB[0], "issues", delivery, opened);
     for (k, v) in &mut unprefixed {
@@ -314,7 +276,7 @@ async fn each_preset_is_served_end_to_end() {
         }
     }
     assert_eq!(
-        refused(&gw, "github", unprefixed, opened).await,
+        gw.refused("github", unprefixed, opened).await,
         "signature_malformed",
         "the sha256= prefix is required"
     );
@@ -322,12 +284,11 @@ async fn each_preset_is_served_end_to_end() {
     let closed =
         br#"{"action":"closed","issue":{"number":42,"title":"Crash on start"},"repository":{"full_name":"acme/app"}}"#;
     assert_eq!(
-        refused(&gw, "github", signed_for_opened, closed).await,
+        gw.refused("github", signed_for_opened, closed).await,
         "signature_mismatch"
     );
     assert_eq!(
-        refused(
-            &gw,
+        gw.refused(
             "github",
             github_headers("not-the-secret", "issues", delivery, opened),
             opened
@@ -336,13 +297,13 @@ async fn each_preset_is_served_end_to_end() {
         "signature_mismatch"
     );
     let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
-    let gh_unknown = accepted(
-        &gw,
-        "github",
-        github_headers(GITHUB[0], "ping", "ping-delivery", ping),
-        ping,
-    )
-    .await;
+    let gh_unknown = gw
+        .accepted(
+            "github",
+            github_headers(GITHUB[0], "ping", "ping-delivery", ping),
+            ping,
+        )
+        .await;
     // A form-encoded delivery (GitHub's other content type) is verified, then dead-lettered.
     let form = b"payload=%7B%22zen%22%3A%22hi%22%7D";
     let mut form_headers = github_headers(GITHUB[0], "ping", "form-delivery", form);
@@ -351,7 +312,7 @@ async fn each_preset_is_served_end_to_end() {
         "content-type".into(),
         "application/x-www-form-urlencoded".into(),
     ));
-    let gh_form = accepted(&gw, "github", form_headers, form).await;
+    let gh_form = gw.accepted("github", form_headers, form).await;
 
     // ---- Stripe.
     let invoice = |event: &str| {
@@ -368,42 +329,36 @@ async fn each_preset_is_served_end_to_end() {
         "t={now},v0={v1},v1={},v1={v1}",
         stripe_v1(b"whsec_another_endpoint", now, body)
     );
-    let stripe_first = accepted(&gw, "stripe", stripe_headers(several), body).await;
+    let stripe_first = gw.accepted("stripe", stripe_headers(several), body).await;
     // Stripe's retry: the same event re-signed later, here with the rolled secret.
     let later = now + 30;
     let resent = format!(
         "t={later},v1={}",
         stripe_v1(STRIPE[1].as_bytes(), later, body)
     );
-    let stripe_retry = accepted(&gw, "stripe", stripe_headers(resent), body).await;
+    let stripe_retry = gw.accepted("stripe", stripe_headers(resent), body).await;
     assert_eq!(stripe_first, stripe_retry, "the event id comes from /id");
     let evt_2 = invoice("evt_2");
-    let stripe_second = accepted(
-        &gw,
-        "stripe",
-        stripe_headers(format!(
-            "t={now},v1={}",
-            stripe_v1(stripe_key, now, evt_2.as_bytes())
-        )),
-        evt_2.as_bytes(),
-    )
-    .await;
+    let stripe_second = gw
+        .accepted(
+            "stripe",
+            stripe_headers(format!(
+                "t={now},v1={}",
+                stripe_v1(stripe_key, now, evt_2.as_bytes())
+            )),
+            evt_2.as_bytes(),
+        )
+        .await;
     assert_ne!(stripe_first, stripe_second, "another /id, another event");
     assert_eq!(
-        refused(
-            &gw,
-            "stripe",
-            stripe_headers(format!("t={now},v0={v1}")),
-            body
-        )
-        .await,
+        gw.refused("stripe", stripe_headers(format!("t={now},v0={v1}")), body)
+            .await,
         "signature_malformed",
         "no v1 at all"
     );
     let old = now - 3600;
     assert_eq!(
-        refused(
-            &gw,
+        gw.refused(
             "stripe",
             stripe_headers(format!("t={old},v1={}", stripe_v1(stripe_key, old, body))),
             body
@@ -413,8 +368,7 @@ async fn each_preset_is_served_end_to_end() {
     );
     let tampered = evt_1.replace("2000", "20000");
     assert_eq!(
-        refused(
-            &gw,
+        gw.refused(
             "stripe",
             stripe_headers(format!("t={now},v1={v1}")),
             tampered.as_bytes()
@@ -433,52 +387,51 @@ async fn each_preset_is_served_end_to_end() {
     for wrong in [&decoded[..], tail.as_bytes(), b"whsec_wrong"] {
         let value = format!("t={now},v1={}", stripe_v1(wrong, now, body));
         assert_eq!(
-            refused(&gw, "stripe", stripe_headers(value), body).await,
+            gw.refused("stripe", stripe_headers(value), body).await,
             "signature_mismatch"
         );
     }
     let refunded = br#"{"id":"evt_3","object":"event","type":"charge.refunded","created":1700000100,"data":{"object":{"id":"ch_1"}}}"#;
-    let stripe_unknown = accepted(
-        &gw,
-        "stripe",
-        stripe_headers(format!(
-            "t={now},v1={}",
-            stripe_v1(stripe_key, now, refunded)
-        )),
-        refunded,
-    )
-    .await;
+    let stripe_unknown = gw
+        .accepted(
+            "stripe",
+            stripe_headers(format!(
+                "t={now},v1={}",
+                stripe_v1(stripe_key, now, refunded)
+            )),
+            refunded,
+        )
+        .await;
 
     // ---- Shopify.
     let order = br#"{"id":820982911946154508,"email":"jon@example.com","total_price":"12.50"}"#;
     let event_id = "98880550-7158-44d4-b7cd-2c97c8a091b5";
-    let shop_first = accepted(
-        &gw,
-        "shopify",
-        shopify_headers(SHOPIFY[0], "orders/create", event_id, order),
-        order,
-    )
-    .await;
-    let shop_again = accepted(
-        &gw,
-        "shopify",
-        shopify_headers(SHOPIFY[1], "orders/create", event_id, order),
-        order,
-    )
-    .await;
+    let shop_first = gw
+        .accepted(
+            "shopify",
+            shopify_headers(SHOPIFY[0], "orders/create", event_id, order),
+            order,
+        )
+        .await;
+    let shop_again = gw
+        .accepted(
+            "shopify",
+            shopify_headers(SHOPIFY[1], "orders/create", event_id, order),
+            order,
+        )
+        .await;
     assert_eq!(shop_first, shop_again, "the same event id, either secret");
-    let shop_replayed = accepted(
-        &gw,
-        "shopify",
-        shopify_headers(SHOPIFY[0], "orders/create", "another-event-id", order),
-        order,
-    )
-    .await;
+    let shop_replayed = gw
+        .accepted(
+            "shopify",
+            shopify_headers(SHOPIFY[0], "orders/create", "another-event-id", order),
+            order,
+        )
+        .await;
     assert_ne!(shop_first, shop_replayed, "replayed under another event id");
     let changed = br#"{"id":820982911946154508,"email":"jon@example.com","total_price":"1.25"}"#;
     assert_eq!(
-        refused(
-            &gw,
+        gw.refused(
             "shopify",
             shopify_headers(SHOPIFY[0], "orders/create", event_id, order),
             changed
@@ -487,8 +440,7 @@ async fn each_preset_is_served_end_to_end() {
         "signature_mismatch"
     );
     assert_eq!(
-        refused(
-            &gw,
+        gw.refused(
             "shopify",
             shopify_headers("not-the-secret", "orders/create", event_id, order),
             order
@@ -497,13 +449,13 @@ async fn each_preset_is_served_end_to_end() {
         "signature_mismatch"
     );
     let redact = br#"{"shop_id":954889,"shop_domain":"example.myshopify.com"}"#;
-    let shop_unknown = accepted(
-        &gw,
-        "shopify",
-        shopify_headers(SHOPIFY[1], "shop/redact", "redact-1", redact),
-        redact,
-    )
-    .await;
+    let shop_unknown = gw
+        .accepted(
+            "shopify",
+            shopify_headers(SHOPIFY[1], "shop/redact", "redact-1", redact),
+            redact,
+        )
+        .await;
 
     // ---- Read everything back.
     let invoices = s.records("webhooks.acme.invoice.paid", 2);
@@ -662,23 +614,24 @@ async fn the_senders_published_vectors_pass_through_http_at_their_own_time() {
     let gw = Gateway::start_config(config).await;
     gw.wait_ready().await;
     // Standard Webhooks' vector body has no `type`: verified, then dead-lettered.
-    let sw_id = accepted(&gw, "acme", sw.clone(), SW_BODY).await;
+    let sw_id = gw.accepted("acme", sw.clone(), SW_BODY).await;
     // GitHub's is not JSON: verified, then dead-lettered (the preset takes JSON only).
     let gh = pairs(&[
         ("x-hub-signature-256", GH_SIGNATURE),
         ("x-github-event", "ping"),
         ("x-github-delivery", "d-hello"),
     ]);
-    let gh_id = accepted(&gw, "github", gh, GH_BODY).await;
+    let gh_id = gw.accepted("github", gh, GH_BODY).await;
     let shop = pairs(&[
         ("x-shopify-hmac-sha256", SHOPIFY_HMAC),
         ("x-shopify-topic", "products/update"),
         ("x-shopify-event-id", "e-foo"),
     ]);
-    let shop_id = accepted(&gw, "shopify", shop, SHOPIFY_BODY).await;
+    let shop_id = gw.accepted("shopify", shop, SHOPIFY_BODY).await;
     // The window is real: at this time, Stripe's vector is years old.
     assert_eq!(
-        refused(&gw, "stripe", stripe.clone(), STRIPE_BODY.as_bytes()).await,
+        gw.refused("stripe", stripe.clone(), STRIPE_BODY.as_bytes())
+            .await,
         "timestamp_outside_window"
     );
     gw.stop().await;
@@ -687,9 +640,9 @@ async fn the_senders_published_vectors_pass_through_http_at_their_own_time() {
     config.clock = stripe_time;
     let gw = Gateway::start_config(config).await;
     gw.wait_ready().await;
-    let stripe_id = accepted(&gw, "stripe", stripe, STRIPE_BODY.as_bytes()).await;
+    let stripe_id = gw.accepted("stripe", stripe, STRIPE_BODY.as_bytes()).await;
     assert_eq!(
-        refused(&gw, "acme", sw, SW_BODY).await,
+        gw.refused("acme", sw, SW_BODY).await,
         "timestamp_outside_window"
     );
     gw.stop().await;

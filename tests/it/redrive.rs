@@ -164,25 +164,6 @@ fn hex_sig(secret: &str, body: &[u8]) -> String {
     hex::encode(hmac_sha256(secret.as_bytes(), &[body]))
 }
 
-async fn post(
-    gateway: &Gateway,
-    provider: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> String {
-    let reply = request(
-        gateway.public,
-        "POST",
-        &format!("/webhooks/{provider}"),
-        headers,
-        body.to_vec(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(reply.status, 200, "{provider}: {}", reply.text());
-    reply.json()["id"].as_str().unwrap().to_owned()
-}
-
 /// The voided invoice `n`: its subject and `when` value are outside `data`.
 fn voided(n: usize) -> (Vec<(String, String)>, Vec<u8>) {
     let body = format!(
@@ -246,13 +227,13 @@ async fn unrouted_events_go_to_their_new_topic_once_exactly_as_if_known_at_recei
     let mut ids = Vec::new();
     for n in 0..5 {
         let (headers, body) = voided(n);
-        ids.push(post(&before, "acme", &headers, &body).await);
+        ids.push(before.accepted("acme", &headers, &body).await);
     }
     // Not live: the new entry's `when` does not match it either.
     let test_mode =
         br#"{"type":"invoice.voided","meta":{"live":"false"},"data":{"invoice":"inv-t"}}"#;
     let headers = json_headers(&[("x-acme-signature", hex_sig(ACME, test_mode))]);
-    post(&before, "acme", &headers, test_mode).await;
+    before.accepted("acme", &headers, test_mode).await;
     before.stop().await;
     let unrouted = w.records("webhooks.unrouted", 6);
     assert_eq!(unrouted.len(), 6);
@@ -282,7 +263,7 @@ async fn unrouted_events_go_to_their_new_topic_once_exactly_as_if_known_at_recei
     for (n, id) in ids.iter().enumerate() {
         let (headers, body) = voided(n);
         assert_eq!(
-            &post(&after, "acme", &headers, &body).await,
+            &after.accepted("acme", &headers, &body).await,
             id,
             "the same id"
         );
@@ -350,10 +331,10 @@ async fn a_dead_letter_is_routed_under_a_corrected_definition_and_other_provider
         ("content-type", "text/csv".to_owned()),
     ]);
     let before = w.gateway("before.yaml", &[]).await;
-    let id = post(&before, "blob", &headers, csv).await;
+    let id = before.accepted("blob", &headers, csv).await;
     let not_json = b"not json";
     let acme = json_headers(&[("x-acme-signature", hex_sig(ACME, not_json))]);
-    post(&before, "acme", &acme, not_json).await;
+    before.accepted("acme", &acme, not_json).await;
     before.stop().await;
     let dead = w.records("webhooks.deadletter", 2);
     assert!(dead
@@ -369,7 +350,7 @@ async fn a_dead_letter_is_routed_under_a_corrected_definition_and_other_provider
             )],
         )
         .await;
-    assert_eq!(post(&after, "blob", &headers, csv).await, id);
+    assert_eq!(after.accepted("blob", &headers, csv).await, id);
     after.stop().await;
     let reference = w.records("reference.reports", 1);
     assert_eq!(value_json(&reference[0])["datacontenttype"], "text/csv");
@@ -402,7 +383,7 @@ async fn a_redrive_killed_midway_and_started_again_loses_nothing() {
     let mut ids = Vec::new();
     for n in 0..N {
         let (headers, body) = voided(n);
-        ids.push(post(&before, "acme", &headers, &body).await);
+        ids.push(before.accepted("acme", &headers, &body).await);
     }
     before.stop().await;
     assert_eq!(w.records("webhooks.unrouted", N).len(), N);

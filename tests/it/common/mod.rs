@@ -146,6 +146,53 @@ impl Gateway {
         }
     }
 
+    /// POSTs a webhook to `/webhooks/{provider}` over a real socket.
+    pub async fn post(
+        &self,
+        provider: &str,
+        headers: impl AsRef<[(String, String)]>,
+        body: &[u8],
+    ) -> Reply {
+        let path = format!("/webhooks/{provider}");
+        request(self.public, "POST", &path, headers.as_ref(), body.to_vec())
+            .await
+            .unwrap()
+    }
+
+    /// Posts, expects a 200, and returns the event id it answered with.
+    pub async fn accepted(
+        &self,
+        provider: &str,
+        headers: impl AsRef<[(String, String)]>,
+        body: &[u8],
+    ) -> String {
+        self.answered(provider, headers, body, 200, "id").await
+    }
+
+    /// Posts, expects a 401, and returns its reason code.
+    pub async fn refused(
+        &self,
+        provider: &str,
+        headers: impl AsRef<[(String, String)]>,
+        body: &[u8],
+    ) -> String {
+        self.answered(provider, headers, body, 401, "error").await
+    }
+
+    /// Posts, expects `status`, and returns the answer's JSON `field`.
+    async fn answered(
+        &self,
+        provider: &str,
+        headers: impl AsRef<[(String, String)]>,
+        body: &[u8],
+        status: u16,
+        field: &str,
+    ) -> String {
+        let reply = self.post(provider, headers, body).await;
+        assert_eq!(reply.status, status, "{provider}: {}", reply.text());
+        reply.json()[field].as_str().unwrap().to_owned()
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -399,6 +446,19 @@ pub fn reader(bootstrap: &str, topic: &str) -> BaseConsumer {
     }
     consumer.assign(&assignment).expect("assign");
     consumer
+}
+
+/// Exactly `expected` records read from `topic` (within 20 s), by event id.
+pub fn records_by_id(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+) -> HashMap<String, OwnedMessage> {
+    let got = read_topic(bootstrap, topic, expected, Duration::from_secs(20));
+    assert_eq!(got.len(), expected, "{topic}");
+    got.into_iter()
+        .map(|m| (header(&m, "event-id").expect("event-id"), m))
+        .collect()
 }
 
 pub fn header(message: &OwnedMessage, name: &str) -> Option<String> {
