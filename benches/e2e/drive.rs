@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use webhook_gateway::envelope::Record;
 use webhook_gateway::publish::Publisher;
 
-use crate::processes::{cpu_time, rss_kib};
+use crate::processes::{cpu_time, rss_kib, Scheduling};
 use crate::requests::Pool;
 
 #[derive(Default)]
@@ -33,6 +33,11 @@ pub struct Outcome {
     pub gateway_cpu: Option<Duration>,
     /// CPU time the broker (tansu) used: the third process on the two cores.
     pub broker_cpu: Option<Duration>,
+    /// How the gateway's threads were scheduled during the phase.
+    pub gateway_sched: Option<Scheduling>,
+    /// How the driver's (this process's) threads were scheduled: limit A's
+    /// producer is the driver.
+    pub driver_sched: Option<Scheduling>,
     /// CPU time the driver (this process, or wrk) used during the phase: when
     /// it nears a core, the driver and not the server sets the pace.
     pub driver_cpu: Duration,
@@ -86,6 +91,19 @@ impl Outcome {
     pub fn broker_load(&self) -> Option<f64> {
         self.broker_cpu
             .map(|c| c.as_secs_f64() / self.elapsed.as_secs_f64())
+    }
+    /// The gateway's context switches and run-queue wait (µs) per answer
+    /// with `status`.
+    pub fn gateway_sched_per(&self, status: u16) -> Option<(f64, f64)> {
+        self.gateway_sched
+            .as_ref()
+            .map(|s| s.per(self.count(status)))
+    }
+    /// The same for the driver (limit A's producer).
+    pub fn driver_sched_per(&self, status: u16) -> Option<(f64, f64)> {
+        self.driver_sched
+            .as_ref()
+            .map(|s| s.per(self.count(status)))
     }
     fn merge(&mut self, other: Outcome) {
         for (mine, theirs) in [
@@ -297,8 +315,16 @@ pub async fn observed<F: std::future::Future<Output = Outcome>>(pid: Option<u32>
     };
     let broker = BROKER_PID.get().copied();
     let before = (pid.and_then(cpu_time), broker.and_then(cpu_time), own_cpu());
+    let sched_before = (
+        pid.and_then(Scheduling::of),
+        Scheduling::of(std::process::id()),
+    );
     let mut out = f.await;
     out.driver_cpu = own_cpu().saturating_sub(before.2);
+    let sched_since =
+        |pid: Option<u32>, before: Option<Scheduling>| Some(Scheduling::of(pid?)?.since(&before?));
+    out.gateway_sched = sched_since(pid, sched_before.0);
+    out.driver_sched = sched_since(Some(std::process::id()), sched_before.1);
     let since =
         |pid: Option<u32>, before: Option<Duration>| Some(cpu_time(pid?)?.saturating_sub(before?));
     out.gateway_cpu = since(pid, before.0);

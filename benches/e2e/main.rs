@@ -22,7 +22,7 @@
 //!   HTTP part's ceiling (the gateway's latency is at least A's plus B's);
 //! - the gateway (one run per `--variants` entry, `;`-separated lists of
 //!   `VAR=v,...` on top of the environment, `KAFKA_*` settings or `RUST_LOG`;
-//!   `default` is the shipped settings), three loads: a pool of 4096 distinct
+//!   `default` is the shipped settings; `bin=<path>` runs another build), three loads: a pool of 4096 distinct
 //!   webhooks signed before the clock starts (distinct ids, as real traffic),
 //!   one webhook repeated, and wrk posting one pre-signed webhook. Each row has the
 //!   gateway's CPU per accepted webhook (/proc/<pid>/stat) and the driver's
@@ -195,12 +195,12 @@ async fn direct(
 /// The release gateway as a subprocess with the bench's providers, logging
 /// as shipped (info, one line per webhook, to a discarded stderr), so its CPU
 /// includes the per-request log line.
-async fn start_gateway(bootstrap: &str, env: &[(String, String)]) -> (Killed, SocketAddr) {
+async fn start_gateway(bootstrap: &str, variant: &Setting) -> (Killed, SocketAddr) {
     let public = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let gateway = Killed(
-        Command::new(env!("CARGO_BIN_EXE_webhook-gateway"))
-            .envs(env.iter().cloned())
+        Command::new(&variant.bin)
+            .envs(variant.env.iter().cloned())
             .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
             .env("M2M_WEBHOOK_SECRET", SECRET)
             .env("TRANSFERS_SIGNATURE_TOKEN", SECRET)
@@ -220,21 +220,35 @@ async fn start_gateway(bootstrap: &str, env: &[(String, String)]) -> (Killed, So
     (gateway, public)
 }
 
-/// The gateway's environment for a `--variants` entry: `default`, or
-/// `VAR=v,...` replacing those variables of the environment's settings.
-fn variant_env(tuning: &[(String, String)], variant: &str) -> Vec<(String, String)> {
-    let mut env = tuning.to_vec();
+/// How one `--variants` entry runs the gateway: which binary, which environment.
+struct Setting {
+    bin: std::path::PathBuf,
+    env: Vec<(String, String)>,
+}
+
+/// A `--variants` entry: `default`, or `VAR=v,...` replacing those variables
+/// of the environment's settings, where `bin=<path>` runs another build of the
+/// gateway (an A/B of two commits against the same limits, in one run).
+fn variant_setting(tuning: &[(String, String)], variant: &str) -> Setting {
+    let mut setting = Setting {
+        bin: env!("CARGO_BIN_EXE_webhook-gateway").into(),
+        env: tuning.to_vec(),
+    };
     if variant == "default" {
-        return env;
+        return setting;
     }
     for pair in variant.split(',') {
         let (k, v) = pair
             .split_once('=')
             .unwrap_or_else(|| panic!("--variants: `{pair}` is not VAR=value"));
-        env.retain(|(e, _)| e != k);
-        env.push((k.to_owned(), v.to_owned()));
+        if k == "bin" {
+            setting.bin = v.into();
+            continue;
+        }
+        setting.env.retain(|(e, _)| e != k);
+        setting.env.push((k.to_owned(), v.to_owned()));
     }
-    env
+    setting
 }
 
 /// One line of a sweep table, from the driver or from wrk.
@@ -245,6 +259,10 @@ struct Row {
     p50: f64,
     p99: f64,
     gateway_us: Option<f64>,
+    /// The gateway's context switches and run-queue wait (µs) per webhook.
+    gateway_sched: Option<(f64, f64)>,
+    /// The gateway's CPU µs per webhook by kind of thread, busiest first.
+    gateway_threads: Vec<(String, f64)>,
     driver_cores: f64,
     broker_cores: Option<f64>,
     rss_mib: Option<f64>,
@@ -260,6 +278,11 @@ impl Row {
             p50: o.ms(0.5),
             p99: o.ms(0.99),
             gateway_us: o.gateway_us_per(200),
+            gateway_sched: o.gateway_sched_per(200),
+            gateway_threads: o
+                .gateway_sched
+                .as_ref()
+                .map_or(vec![], |s| s.cpu_per(o.count(200))),
             driver_cores: o.driver_load(),
             broker_cores: o.broker_load(),
             rss_mib: o.peak_rss_kib.map(|k| k as f64 / 1024.0),
@@ -276,6 +299,11 @@ impl Row {
             gateway_us: w
                 .gateway_cpu
                 .map(|g| g.as_secs_f64() * 1e6 / w.ok().max(1) as f64),
+            gateway_sched: w.gateway_sched.as_ref().map(|s| s.per(w.ok())),
+            gateway_threads: w
+                .gateway_sched
+                .as_ref()
+                .map_or(vec![], |s| s.cpu_per(w.ok())),
             driver_cores: w.driver_cpu.as_secs_f64() / w.elapsed.as_secs_f64(),
             broker_cores: w
                 .broker_cpu
@@ -383,8 +411,8 @@ async fn run(args: Args) {
     let mut variants = Vec::new();
     let mut legacy = None;
     for (i, name) in args.variants.iter().enumerate() {
-        let env = variant_env(&tuning, name);
-        let (gateway, public) = start_gateway(&bootstrap, &env).await;
+        let setting = variant_setting(&tuning, name);
+        let (gateway, public) = start_gateway(&bootstrap, &setting).await;
         let pid = gateway.0.id();
         // Warm-up: connections, producer id, topic metadata.
         drive_http(
@@ -534,7 +562,11 @@ async fn legacy_phases(
             workers: c,
         };
         eprintln!("fixed rate {rate:.0}/s: limit A (linger.ms {fixed_linger}), then the gateway");
-        let a = drive_producer(publisher.clone(), records.clone(), c, pace(), secs).await;
+        let a = observed(
+            None,
+            drive_producer(publisher.clone(), records.clone(), c, pace(), secs),
+        )
+        .await;
         let gw = observed(Some(pid), drive_http(public, pool(), c, pace(), secs)).await;
         fixed.push((of, rate, a, gw));
     }
@@ -581,6 +613,27 @@ fn cores(c: Option<f64>) -> String {
     c.map_or("-".into(), |c| format!("{c:.2}"))
 }
 
+/// Context switches and run-queue wait per event: two table cells.
+fn sched(per: Option<(f64, f64)>) -> String {
+    per.map_or("- | -".into(), |(switches, wait)| {
+        format!("{switches:.2} | {wait:.1}")
+    })
+}
+
+/// CPU per event by kind of thread, those above 0.5 µs, busiest first.
+fn by_thread(kinds: &[(String, f64)]) -> String {
+    let shown: Vec<String> = kinds
+        .iter()
+        .filter(|(_, us)| *us >= 0.5)
+        .map(|(kind, us)| format!("{kind} {us:.1}"))
+        .collect();
+    if shown.is_empty() {
+        "-".into()
+    } else {
+        shown.join(", ")
+    }
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "met"
@@ -614,19 +667,25 @@ fn report(
     println!("Limit A: direct producer (rdkafka, idempotent, acks=all, each delivery awaited); * = best at C");
     println!();
     println!(
-        "| C | linger.ms | ok/s | p50 ms | p99 ms | producer CPU µs/msg | broker CPU, cores |"
+        "| C | linger.ms | ok/s | p50 ms | p99 ms | producer CPU µs/msg | producer switches/msg | producer run-queue wait µs/msg | producer CPU µs/msg by thread | broker CPU, cores |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (c, a) in limit_a {
         let best = a.best().0;
         for (linger, o) in &a.runs {
             println!(
-                "| {c} | {linger}{} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
+                "| {c} | {linger}{} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} | {} |",
                 if linger == best { " *" } else { "" },
                 o.ok_rate(200),
                 o.ms(0.5),
                 o.ms(0.99),
                 o.driver_us_per(200),
+                sched(o.driver_sched_per(200)),
+                by_thread(
+                    &o.driver_sched
+                        .as_ref()
+                        .map_or(vec![], |s| s.cpu_per(o.count(200)))
+                ),
                 cores(o.broker_load())
             );
         }
@@ -654,12 +713,12 @@ fn report(
             args.idle_secs
         );
         println!();
-        println!("| C | load | ok/s | x limit A | p50 ms | p99 ms | p99 - A's p99 | gateway CPU µs/webhook | driver CPU, cores | broker CPU, cores | peak RSS | answers |");
-        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        println!("| C | load | ok/s | x limit A | p50 ms | p99 ms | p99 - A's p99 | gateway CPU µs/webhook | gateway switches/webhook | gateway run-queue wait µs/webhook | gateway CPU µs/webhook by thread | driver CPU, cores | broker CPU, cores | peak RSS | answers |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for r in &v.rows {
             let a = limit_a[&r.c].best().1;
             println!(
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:+.2} ms | {} | {:.2} | {} | {} | {} |",
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:+.2} ms | {} | {} | {} | {:.2} | {} | {} | {} |",
                 r.c,
                 r.load,
                 r.rate,
@@ -668,6 +727,8 @@ fn report(
                 r.p99,
                 r.p99 - a.ms(0.99),
                 r.gateway_us.map_or("-".into(), |u| format!("{u:.1}")),
+                sched(r.gateway_sched),
+                by_thread(&r.gateway_threads),
                 r.driver_cores,
                 cores(r.broker_cores),
                 r.rss_mib.map_or("-".into(), |m| format!("{m:.1} MiB")),
@@ -725,18 +786,25 @@ fn report(
     if let Some(l) = legacy {
         let c = l.c;
         println!();
+        // The serving process: the gateway, or the driver for the limits
+        // (limit A's producer and limit B's server run in it).
         println!(
-            "| phase (C = {c}) | ok/s | p50 ms | p99 ms | p99.9 ms | gateway peak RSS | answers |"
+            "| phase (C = {c}) | ok/s | p50 ms | p99 ms | p99.9 ms | serving process: CPU µs/answer | switches/answer | run-queue wait µs/answer | gateway peak RSS | answers |"
         );
-        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         let limit_b = &limit_b[&c];
         let row = |name: &str, o: &Outcome, status: u16| {
+            let (cpu, sched_per) = match o.gateway_us_per(status) {
+                Some(us) => (us, o.gateway_sched_per(status)),
+                None => (o.driver_us_per(status), o.driver_sched_per(status)),
+            };
             println!(
-                "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {cpu:.1} | {} | {} | {} |",
                 o.ok_rate(status),
                 o.ms(0.5),
                 o.ms(0.99),
                 o.ms(0.999),
+                sched(sched_per),
                 o.peak_rss_kib
                     .map_or("-".into(), |r| format!("{:.1} MiB", r as f64 / 1024.0)),
                 answers(o)

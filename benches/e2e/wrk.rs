@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::processes::cpu_time;
+use crate::processes::{cpu_time, Scheduling};
 use crate::requests::Signed;
 
 /// What one wrk run measured.
@@ -28,6 +28,7 @@ pub struct WrkRun {
     pub driver_cpu: Duration,
     pub gateway_cpu: Option<Duration>,
     pub broker_cpu: Option<Duration>,
+    pub gateway_sched: Option<Scheduling>,
 }
 
 impl WrkRun {
@@ -74,6 +75,7 @@ end
 pub fn run(addr: SocketAddr, script: &Path, connections: usize, secs: f64, gateway: u32) -> WrkRun {
     let broker = crate::drive::BROKER_PID.get().copied();
     let before = (cpu_time(gateway), broker.and_then(cpu_time));
+    let sched_before = Scheduling::of(gateway);
     #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
     let mut child = Command::new("wrk")
         .args(["-t1", &format!("-c{connections}")])
@@ -98,6 +100,9 @@ pub fn run(addr: SocketAddr, script: &Path, connections: usize, secs: f64, gatew
     let since =
         |pid: Option<u32>, before: Option<Duration>| Some(cpu_time(pid?)?.saturating_sub(before?));
     let (gateway_cpu, broker_cpu) = (since(Some(gateway), before.0), since(broker, before.1));
+    let gateway_sched = Scheduling::of(gateway)
+        .zip(sched_before)
+        .map(|(n, b)| n.since(&b));
     let mut out = String::new();
     child
         .stdout
@@ -127,5 +132,6 @@ pub fn run(addr: SocketAddr, script: &Path, connections: usize, secs: f64, gatew
         driver_cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         gateway_cpu,
         broker_cpu,
+        gateway_sched,
     }
 }

@@ -196,3 +196,94 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
     Some(Duration::from_micros(ticks * 1_000_000 / per_sec))
 }
+
+/// How a process's threads were scheduled, summed over its threads
+/// (/proc/<pid>/task/*): context switches, voluntary (a thread waits: for a
+/// socket, a lock, a wake-up) and not (preempted), the time its threads were
+/// ready to run but waited for a core (schedstat's run delay), and the CPU
+/// time of each kind of thread (schedstat's, in ns; threads named alike, such
+/// as tokio's workers, summed under the name without digits).
+#[allow(dead_code)] // the e2e bench's (where CPU and latency go); no test reads it
+#[derive(Clone, Debug, Default)]
+pub struct Scheduling {
+    pub switches: u64,
+    pub run_queue_wait: Duration,
+    pub cpu_by_thread: std::collections::BTreeMap<String, Duration>,
+}
+
+#[allow(dead_code)]
+impl Scheduling {
+    /// The threads alive now; `None` once the process is gone.
+    pub fn of(pid: u32) -> Option<Scheduling> {
+        let mut total = Scheduling::default();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+        {
+            let path = task.path();
+            // A thread may end between the listing and the reads: skip it.
+            let (Ok(status), Ok(schedstat), Ok(comm)) = (
+                std::fs::read_to_string(path.join("status")),
+                std::fs::read_to_string(path.join("schedstat")),
+                std::fs::read_to_string(path.join("comm")),
+            ) else {
+                continue;
+            };
+            total.switches += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+            let ns: Vec<u64> = schedstat
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            let (on_cpu, waited) = (ns.first().copied(), ns.get(1).copied());
+            total.run_queue_wait += Duration::from_nanos(waited.unwrap_or(0));
+            let kind: String = comm
+                .trim()
+                .chars()
+                .filter(|c| !c.is_ascii_digit())
+                .collect();
+            *total.cpu_by_thread.entry(kind).or_default() +=
+                Duration::from_nanos(on_cpu.unwrap_or(0));
+        }
+        Some(total)
+    }
+
+    /// Switches and run-queue wait (µs) per one of `n` events.
+    pub fn per(&self, n: u64) -> (f64, f64) {
+        let n = n.max(1) as f64;
+        (
+            self.switches as f64 / n,
+            self.run_queue_wait.as_secs_f64() * 1e6 / n,
+        )
+    }
+
+    /// CPU µs per one of `n` events, by kind of thread, busiest first.
+    pub fn cpu_per(&self, n: u64) -> Vec<(String, f64)> {
+        let n = n.max(1) as f64;
+        let mut kinds: Vec<(String, f64)> = self
+            .cpu_by_thread
+            .iter()
+            .map(|(k, d)| (k.clone(), d.as_secs_f64() * 1e6 / n))
+            .collect();
+        kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+        kinds
+    }
+
+    /// What happened after `before` (threads started since count in full).
+    pub fn since(&self, before: &Scheduling) -> Scheduling {
+        let mut cpu_by_thread = self.cpu_by_thread.clone();
+        for (kind, d) in &before.cpu_by_thread {
+            if let Some(now) = cpu_by_thread.get_mut(kind) {
+                *now = now.saturating_sub(*d);
+            }
+        }
+        Scheduling {
+            switches: self.switches.saturating_sub(before.switches),
+            run_queue_wait: self.run_queue_wait.saturating_sub(before.run_queue_wait),
+            cpu_by_thread,
+        }
+    }
+}
