@@ -210,6 +210,7 @@ fn log_startup(config: &Config, public: SocketAddr, admin: SocketAddr) {
         publish_timeout_ms = config.publish_timeout.as_millis() as u64,
         max_inflight = config.max_inflight,
         max_connections = config.max_connections,
+        worker_threads = config.worker_threads,
         topic_prefix = %config.topic_prefix,
         shutdown_delay_secs = config.shutdown_delay.as_secs(),
         shutdown_grace_secs = config.shutdown_grace.as_secs(),

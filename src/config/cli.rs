@@ -72,6 +72,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     #[arg(setting = &GATEWAY_MAX_CONNECTIONS, value_parser = GATEWAY_MAX_CONNECTIONS.parser())]
     pub max_connections: usize,
+    /// Async worker threads (HTTP, verify, publish) [default: one fewer than the CPUs available, at least 1]
+    #[arg(long, value_name = "N")]
+    #[arg(setting = &GATEWAY_WORKER_THREADS, value_parser = GATEWAY_WORKER_THREADS.parser())]
+    pub worker_threads: Option<usize>,
     /// Topic name prefix: topics are <prefix>.<type>
     #[arg(long, value_name = "PREFIX")]
     #[arg(setting = &GATEWAY_TOPIC_PREFIX, value_parser = GATEWAY_TOPIC_PREFIX.parser())]

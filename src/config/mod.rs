@@ -76,6 +76,8 @@ pub struct Config {
     pub publish_timeout: Duration,
     pub max_inflight: usize,
     pub max_connections: usize,
+    /// The async runtime's worker threads (`GATEWAY_WORKER_THREADS`).
+    pub worker_threads: usize,
     pub topic_prefix: String,
     pub topics: Topics,
     pub shutdown_delay: Duration,
@@ -215,6 +217,7 @@ impl Config {
             publish_timeout: args.publish_timeout,
             max_inflight: args.max_inflight,
             max_connections: args.max_connections,
+            worker_threads: args.worker_threads.unwrap_or_else(default_worker_threads),
             topic_prefix,
             topics,
             shutdown_delay: args.shutdown_delay,
@@ -229,6 +232,18 @@ impl Config {
             clock: std::time::SystemTime::now,
         })
     }
+}
+
+/// One async worker fewer than the CPUs available (cgroup quotas count), at
+/// least one: librdkafka's broker thread, which every record passes through,
+/// gets a core of its own. On two cores that is one worker, which measured
+/// 15-20 % less CPU per webhook at concurrency 1 than two, where the second
+/// worker is mostly woken to find nothing (BENCHMARKS.md, "What was tried").
+pub fn default_worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1)
 }
 
 /// A definition's error as the one start-up line: the file is the setting.

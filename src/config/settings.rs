@@ -31,6 +31,8 @@ pub const MAX_PUBLISH_TIMEOUT_MS: u64 = 5 * 60 * 1000;
 /// A million: beyond one process's file descriptors (Linux's `nr_open` default
 /// is 1048576) and far below tokio's `Semaphore::MAX_PERMITS`.
 pub const MAX_INFLIGHT: u64 = 1_000_000;
+/// Async worker threads: more than any one machine's cores.
+pub const MAX_WORKER_THREADS: u64 = 1024;
 pub const MAX_CONNECTIONS: u64 = 1_000_000;
 /// Serving on after SIGTERM while load balancers notice: ten minutes at most.
 pub const MAX_SHUTDOWN_DELAY_SECS: u64 = 10 * 60;
@@ -98,6 +100,12 @@ pub const GATEWAY_MAX_INFLIGHT: Setting<usize> =
 pub const GATEWAY_MAX_CONNECTIONS: Setting<usize> =
     Setting::new("GATEWAY_MAX_CONNECTIONS", Some("4096"), |t| {
         whole(t, 1..=MAX_CONNECTIONS, "connections").map(|n| n as usize)
+    });
+/// Unset: one fewer than the CPUs available, at least one
+/// ([`super::default_worker_threads`]).
+pub const GATEWAY_WORKER_THREADS: Setting<usize> =
+    Setting::new("GATEWAY_WORKER_THREADS", None, |t| {
+        whole(t, 1..=MAX_WORKER_THREADS, "threads").map(|n| n as usize)
     });
 pub const GATEWAY_TOPIC_PREFIX: Setting<String> =
     Setting::new("GATEWAY_TOPIC_PREFIX", Some("webhooks"), |t| {

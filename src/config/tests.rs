@@ -287,6 +287,7 @@ const BOUNDED: &[Bounded] = &[
     ("GATEWAY_PUBLISH_TIMEOUT_MS", MAX_PUBLISH_TIMEOUT_MS, &[]),
     ("GATEWAY_MAX_INFLIGHT", MAX_INFLIGHT, &[]),
     ("GATEWAY_MAX_CONNECTIONS", MAX_CONNECTIONS, &[]),
+    ("GATEWAY_WORKER_THREADS", MAX_WORKER_THREADS, &[]),
     (
         "GATEWAY_SHUTDOWN_DELAY_SECS",
         MAX_SHUTDOWN_DELAY_SECS,
@@ -426,4 +427,20 @@ fn dev_listens_on_loopback_and_stops_at_once_unless_told_otherwise() {
 fn a_flag_is_read_as_its_variable_is_and_its_error_names_the_variable() {
     let err = RunArgs::from_flags_and_env(&["--max-inflight", "many"], &env(&[])).unwrap_err();
     assert_eq!(err.setting, "GATEWAY_MAX_INFLIGHT");
+}
+
+#[test]
+fn worker_threads_default_to_one_fewer_than_the_cpus_and_at_least_one() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        config(&[BROKER]).unwrap().worker_threads,
+        (cpus - 1).max(1),
+        "{cpus} CPUs: librdkafka's broker thread keeps one"
+    );
+    let set = |v: &str| config(&[BROKER, ("GATEWAY_WORKER_THREADS", v)]);
+    assert_eq!(set("3").unwrap().worker_threads, 3);
+    for bad in ["0", "-1", "two", ""] {
+        let err = set(bad).unwrap_err();
+        assert_eq!(err.setting, "GATEWAY_WORKER_THREADS", "{bad:?}: {err}");
+    }
 }
