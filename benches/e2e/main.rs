@@ -26,7 +26,10 @@
 //!   webhooks signed before the clock starts (distinct ids, as real traffic),
 //!   one webhook repeated, and wrk posting one pre-signed webhook. Each row has the
 //!   gateway's CPU per accepted webhook (/proc/<pid>/stat) and the driver's
-//!   own CPU in cores, so a driver-bound row shows itself.
+//!   own CPU in cores, so a driver-bound row shows itself, and the
+//!   gateway's profile from the kernel's accounting: context switches and
+//!   run-queue wait per webhook, CPU by kind of thread (limit A's rows the
+//!   same for the producer).
 //! - idle: the gateway's CPU with no traffic.
 //!
 //! Then, for the first variant at `--concurrency` (default 64), unless
