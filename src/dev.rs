@@ -109,7 +109,7 @@ pub fn main(mut args: RunArgs, env: Env) -> ExitCode {
     }
     crate::init_logging(LogFormat::Text);
 
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let runtime = crate::runtime(config.worker_threads);
     // The mock cluster lives on this thread's stack until the gateway has stopped.
     let result = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -88,6 +88,17 @@ pub use server::{run, start, Running};
 /// file. `EX_USAGE` in sysexits.h: retrying the same command won't help.
 pub const EX_USAGE: u8 = 64;
 
+/// The async runtime every command runs on, `worker_threads` wide. Sized
+/// explicitly: tokio's own default reads `TOKIO_WORKER_THREADS` and panics on
+/// a bad value, where a bad setting must exit 64.
+pub fn runtime(worker_threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// Logs to stderr: level from `RUST_LOG` (default `info`), format from `LOG_FORMAT`.
 pub fn init_logging(format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -49,13 +49,7 @@ fn main() -> ExitCode {
                 }
             };
             webhook_gateway::init_logging(config.log_format);
-            // Sized explicitly: tokio's own default reads TOKIO_WORKER_THREADS
-            // and panics on a bad value, where a bad setting must exit 64.
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(config.worker_threads)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
+            let runtime = webhook_gateway::runtime(config.worker_threads);
             match runtime.block_on(webhook_gateway::run(config, shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
                 // A `schema:` file of a definition is part of the configuration.

@@ -79,7 +79,7 @@ pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let runtime = crate::runtime(crate::config::default_worker_threads());
     runtime.block_on(async {
         if let TopicsAction::Create {
             partitions,

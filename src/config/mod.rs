@@ -236,9 +236,10 @@ impl Config {
 
 /// One async worker fewer than the CPUs available (cgroup quotas count), at
 /// least one: librdkafka's broker thread, which every record passes through,
-/// gets a core of its own. On two cores that is one worker, which measured
-/// 15-20 % less CPU per webhook at concurrency 1 than two, where the second
-/// worker is mostly woken to find nothing (BENCHMARKS.md, "What was tried").
+/// gets a core of its own. On two cores that is one worker, which used less
+/// CPU per webhook at concurrency 1 than two in every paired run (2 to 24 %),
+/// and lost about a tenth of the throughput at 256 (BENCHMARKS.md, "What each
+/// change bought").
 pub fn default_worker_threads() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())

@@ -105,7 +105,7 @@ pub fn main(args: RedriveArgs, env: &Env) -> ExitCode {
         Ok(schemas) => schemas,
         Err(e) => return fail(crate::EX_USAGE, &format!("configuration error: {e}")),
     };
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let runtime = crate::runtime(crate::config::default_worker_threads());
     match runtime.block_on(redrive(&args, &config, &schemas)) {
         Ok(summary) => {
             if args.json {
