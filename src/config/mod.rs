@@ -34,6 +34,7 @@ pub use settings::*;
 pub use values::{refused_setting, Setting};
 
 use crate::providers::check::check_topics;
+use crate::providers::compiled::Body;
 use crate::providers::load::providers_file;
 use crate::providers::{DefinitionError, Definitions};
 use crate::routing::Topics;
@@ -69,6 +70,9 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub max_body_bytes: usize,
+    /// The largest record a webhook can become ([`max_record_bytes`]): what
+    /// the producer must take, and the room a record's re-drive copy has.
+    pub max_record_bytes: usize,
     pub max_buffered_bytes: usize,
     pub body_timeout: Duration,
     pub header_timeout: Duration,
@@ -197,11 +201,18 @@ impl Config {
             ));
         }
         let message_max = kafka.message_max_bytes()?;
-        if max_body_bytes.saturating_add(ENVELOPE_OVERHEAD_BYTES) > message_max {
+        let any_body = providers.list.iter().any(|d| d.body == Body::Any);
+        let max_record_bytes = max_record_bytes(max_body_bytes, any_body);
+        if max_record_bytes > message_max {
+            let data = if any_body {
+                " as base64 (a provider takes any body)"
+            } else {
+                ""
+            };
             return Err(invalid(
                 GATEWAY_MAX_BODY_BYTES.var,
                 format!(
-                    "{max_body_bytes} bytes plus the {ENVELOPE_OVERHEAD_BYTES}-byte envelope exceed the producer's message.max.bytes ({message_max}); lower the limit or raise KAFKA_MESSAGE_MAX_BYTES (and the broker's)"
+                    "{max_body_bytes} bytes{data} plus the {ENVELOPE_OVERHEAD_BYTES}-byte envelope exceed the producer's message.max.bytes ({message_max}); lower the limit or raise KAFKA_MESSAGE_MAX_BYTES (and the broker's)"
                 ),
             ));
         }
@@ -210,6 +221,7 @@ impl Config {
             listen_addr: args.listen_addr,
             admin_addr: args.admin_addr,
             max_body_bytes,
+            max_record_bytes,
             max_buffered_bytes,
             body_timeout: args.body_timeout,
             header_timeout: args.header_timeout,
@@ -232,6 +244,18 @@ impl Config {
             clock: std::time::SystemTime::now,
         })
     }
+}
+
+/// The largest record a body of at most `max_body` bytes can become: its
+/// `data`, which is base64 (4/3 of the body) when a definition takes any
+/// body, and the envelope around it.
+pub fn max_record_bytes(max_body: usize, any_body: bool) -> usize {
+    let data = if any_body {
+        max_body.div_ceil(3).saturating_mul(4)
+    } else {
+        max_body
+    };
+    data.saturating_add(ENVELOPE_OVERHEAD_BYTES)
 }
 
 /// One async worker fewer than the CPUs available (cgroup quotas count), at

@@ -330,6 +330,38 @@ fn a_body_limit_too_large_for_the_producer_is_refused() {
     .is_ok());
 }
 
+#[test]
+fn a_provider_that_takes_any_body_needs_room_for_it_as_base64() {
+    // 750 000 bytes fit a 1 000 000-byte message as they are, not as the
+    // 1 000 000 of base64 plus the envelope that `body: any` publishes.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    let any = "providers:
+  - name: blob
+    secret: {env: BLOB_SECRET}
+    signature: {header: x-blob-signature}
+    body: any
+    event: {name: {header: x-blob-event}, data: ''}
+";
+    std::fs::write(&file, any).unwrap();
+    let body = ("GATEWAY_MAX_BODY_BYTES", "750000");
+    let c = config(&[BROKER, body]).unwrap();
+    assert_eq!(c.max_record_bytes, 750_000 + ENVELOPE_OVERHEAD_BYTES);
+    let with_any = [
+        BROKER,
+        body,
+        ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
+    ];
+    let err = config(&with_any).unwrap_err();
+    assert_eq!(err.setting, "GATEWAY_MAX_BODY_BYTES");
+    assert!(err.reason.contains("base64"), "{err}");
+    let roomy = [&with_any[..], &[("KAFKA_MESSAGE_MAX_BYTES", "1100000")]].concat();
+    assert_eq!(
+        config(&roomy).unwrap().max_record_bytes,
+        1_000_000 + ENVELOPE_OVERHEAD_BYTES
+    );
+}
+
 const ACME: &str = "providers:
   - name: acme
     secret: {env: ACME_SECRET}

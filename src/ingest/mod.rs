@@ -16,7 +16,7 @@ use hyper::body::Body;
 use tokio::sync::Semaphore;
 
 use crate::budget::BodyBudget;
-use crate::config::{Config, ENVELOPE_OVERHEAD_BYTES};
+use crate::config::Config;
 use crate::contract::DataSchemas;
 use crate::envelope::{DeadLetter, DeadLetterReason, EventId};
 use crate::error::RequestError;
@@ -48,6 +48,8 @@ pub struct Ingest {
     /// Memory for bodies not yet verified (verified ones count against `inflight`).
     budget: BodyBudget,
     max_body_bytes: usize,
+    /// The largest record the configuration promises the broker takes.
+    max_record_bytes: usize,
     body_timeout: Duration,
     replay_tolerance: Duration,
     #[cfg(feature = "test-hooks")]
@@ -119,6 +121,7 @@ impl Ingest {
                 metrics.buffered_bytes(),
             ),
             max_body_bytes: config.max_body_bytes,
+            max_record_bytes: config.max_record_bytes,
             body_timeout: config.body_timeout,
             replay_tolerance: config.replay_tolerance,
             #[cfg(feature = "test-hooks")]
@@ -245,11 +248,6 @@ impl Ingest {
         result
     }
 
-    /// The largest record the configuration promises the broker takes.
-    fn record_room(&self) -> usize {
-        self.max_body_bytes + ENVELOPE_OVERHEAD_BYTES
-    }
-
     /// Verified body -> normalized event or dead letter -> record -> broker ack.
     async fn publish(
         &self,
@@ -271,7 +269,7 @@ impl Ingest {
                 headers,
                 verified,
                 received_at,
-                self.record_room(),
+                self.max_record_bytes,
             );
         }
         self.publisher.publish(&routed.record).await?;
@@ -321,7 +319,7 @@ impl Ingest {
         // costs only the copy, never the dead letter.
         let mut with_request = record.clone();
         let kept = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let (plan, room) = (&enabled.plan, self.record_room());
+            let (plan, room) = (&enabled.plan, self.max_record_bytes);
             replay::keep(
                 &mut with_request,
                 None,
