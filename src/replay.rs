@@ -44,28 +44,26 @@ static ALWAYS_KEPT: [HeaderName; 2] = [
     HeaderName::from_static("traceparent"),
 ];
 
-/// Adds what a re-drive needs to an unrouted or dead-letter `record`. `room`
-/// is the largest record the configuration promises the broker takes; a body
-/// that would not fit beside the event is not kept, and then nothing is (the
-/// record is not replayable, which a re-drive counts), so the event itself
-/// is never refused for its copy.
+/// What an unrouted or dead-letter `record` keeps for a re-drive: headers to
+/// add to it. `room` is the largest record the configuration promises the
+/// broker takes ([`crate::config::Config::max_record_bytes`]); when the
+/// record with them would not fit, none are kept (the record is not
+/// replayable, which a re-drive counts), so the event itself is never refused
+/// for its copy. Nothing here touches the record, so a caller may compute
+/// this where a failure must cost only the copy.
 ///
 /// `event_data` is the unrouted event's `data` ([`unrouted_data`]); `None`
 /// for a dead letter, whose value is the body.
-pub fn keep<B: AsRef<[u8]>>(
-    record: &mut Record,
+pub fn kept<B: AsRef<[u8]>>(
+    record: &Record,
     event_data: Option<&[u8]>,
     plan: &Plan,
     request: &HeaderMap,
     verified: &Verified<B>,
     received_at: SystemTime,
     room: usize,
-) {
+) -> Vec<(&'static str, Vec<u8>)> {
     let body = verified.get().as_ref();
-    let copy = event_data.filter(|data| *data != body).map(|_| body);
-    if copy.is_some_and(|b| record.value.len() + b.len() > room) {
-        return;
-    }
     let mut headers: BTreeMap<&str, &str> = BTreeMap::new();
     let mut fields: BTreeMap<&str, &str> = BTreeMap::new();
     for value in plan.outside_body() {
@@ -83,22 +81,31 @@ pub fn keep<B: AsRef<[u8]>>(
         keep_header(&mut headers, request, name);
     }
 
-    let h = &mut record.headers;
-    if !h.iter().any(|(k, _)| *k == PROVIDER) {
-        h.push((PROVIDER, plan.name.as_bytes().to_vec()));
+    let mut added = Vec::new();
+    if !record.headers.iter().any(|(k, _)| *k == PROVIDER) {
+        added.push((PROVIDER, plan.name.as_bytes().to_vec()));
     }
     if let Some(at) = rfc3339(received_at) {
-        h.push((RECEIVED_AT, at.into_bytes()));
+        added.push((RECEIVED_AT, at.into_bytes()));
     }
     if !headers.is_empty() {
-        h.push((REQUEST_HEADERS, json_object(&headers)));
+        added.push((REQUEST_HEADERS, json_object(&headers)));
     }
     if !fields.is_empty() {
-        h.push((REQUEST_FIELDS, json_object(&fields)));
+        added.push((REQUEST_FIELDS, json_object(&fields)));
     }
-    if let Some(body) = copy {
-        h.push((REQUEST_BODY, body.to_vec()));
+    if event_data.is_some_and(|data| data != body) {
+        added.push((REQUEST_BODY, body.to_vec()));
     }
+    if size(&record.headers) + record.key.len() + record.value.len() + size(&added) > room {
+        return Vec::new();
+    }
+    added
+}
+
+/// Bytes of headers, names and values.
+fn size(headers: &[(&str, Vec<u8>)]) -> usize {
+    headers.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
 
 /// The first value, as the definition's sources read it: a value that is
@@ -309,15 +316,8 @@ mod tests {
         assert!(!e.routed);
         let mut record = e.to_record("wh.unrouted".into());
         let data = unrouted_data(&normalized);
-        keep(
-            &mut record,
-            data,
-            &plan,
-            &request,
-            &verified,
-            received(),
-            room,
-        );
+        let added = kept(&record, data, &plan, &request, &verified, received(), room);
+        record.headers.extend(added);
         record
     }
 
@@ -395,15 +395,17 @@ mod tests {
             panic!("an event")
         };
         let mut record = e.to_record("wh.unrouted".into());
-        keep(
-            &mut record,
-            unrouted_data(&normalized),
+        let data = unrouted_data(&normalized);
+        let added = kept(
+            &record,
+            data,
             &plan,
             &request,
             &verified,
             received(),
             1 << 20,
         );
+        record.headers.extend(added);
         assert!(lookup(&record)(REQUEST_BODY).is_none());
         let kept = Kept::read(lookup(&record), &record.value, true).unwrap();
         assert_eq!(kept.body, body, "read back from `data`");
@@ -421,6 +423,43 @@ mod tests {
     }
 
     #[test]
+    fn the_kept_headers_count_against_the_room_too() {
+        // A dead letter (no body copy) whose kept headers alone would not fit
+        // beside it: the record keeps nothing rather than outgrow the room.
+        let record = Record {
+            topic: "wh.deadletter".into(),
+            key: "k".into(),
+            value: b"not json".to_vec(),
+            headers: vec![(PROVIDER, b"acme".to_vec())],
+            timestamp_ms: None,
+        };
+        let verified = verified(b"not json");
+        let all = kept(
+            &record,
+            None,
+            &plan(),
+            &request(),
+            &verified,
+            received(),
+            1 << 20,
+        );
+        let needed = size(&record.headers) + 1 + 8 + size(&all);
+        let at = |room| {
+            kept(
+                &record,
+                None,
+                &plan(),
+                &request(),
+                &verified,
+                received(),
+                room,
+            )
+        };
+        assert_eq!(at(needed), all, "exactly enough room");
+        assert!(at(needed - 1).is_empty(), "one byte short: nothing kept");
+    }
+
+    #[test]
     fn a_dead_letter_is_its_body() {
         let mut record = Record {
             topic: "wh.deadletter".into(),
@@ -430,8 +469,8 @@ mod tests {
             timestamp_ms: None,
         };
         let verified = verified(b"not json");
-        keep(
-            &mut record,
+        let added = kept(
+            &record,
             None,
             &plan(),
             &request(),
@@ -439,6 +478,7 @@ mod tests {
             received(),
             1 << 20,
         );
+        record.headers.extend(added);
         let providers = record
             .headers
             .iter()

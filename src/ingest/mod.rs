@@ -262,8 +262,8 @@ impl Ingest {
         let normalized = normalize(&enabled.plan, verified, headers, meta, received_at);
         let mut routed = self.topics.route(&normalized);
         if routed.destination != Destination::Typed {
-            replay::keep(
-                &mut routed.record,
+            let kept = replay::kept(
+                &routed.record,
                 replay::unrouted_data(&normalized),
                 &enabled.plan,
                 headers,
@@ -271,6 +271,7 @@ impl Ingest {
                 received_at,
                 self.max_record_bytes,
             );
+            routed.record.headers.extend(kept);
         }
         self.publisher.publish(&routed.record).await?;
         self.metrics
@@ -307,7 +308,7 @@ impl Ingest {
             event_id = %id,
             "internal error after verification; keeping the webhook on the dead-letter topic"
         );
-        let record = DeadLetter {
+        let mut record = DeadLetter {
             id,
             provider,
             reason: DeadLetterReason::InternalError,
@@ -317,20 +318,11 @@ impl Ingest {
         .to_record(self.topics.topic(Route::DeadLetter).clone());
         // Kept for a re-drive once the bug is fixed; a panic in keeping it
         // costs only the copy, never the dead letter.
-        let mut with_request = record.clone();
         let kept = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let (plan, room) = (&enabled.plan, self.max_record_bytes);
-            replay::keep(
-                &mut with_request,
-                None,
-                plan,
-                headers,
-                verified,
-                received_at,
-                room,
-            );
+            replay::kept(&record, None, plan, headers, verified, received_at, room)
         }));
-        let record = if kept.is_ok() { with_request } else { record };
+        record.headers.extend(kept.unwrap_or_default());
         match AssertUnwindSafe(self.publisher.publish(&record))
             .catch_unwind()
             .await
