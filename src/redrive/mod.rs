@@ -34,7 +34,7 @@ use crate::contract::DataSchemas;
 use crate::metrics::Metrics;
 use crate::normalize::{normalize, Plan, RequestMeta};
 use crate::publish::{PublishError, Publisher};
-use crate::replay::{Kept, NotKept, REDRIVEN};
+use crate::replay::{Kept, REDRIVEN};
 use crate::routing::{Destination, Route, Topics};
 use crate::trace::TraceParent;
 use positions::{Span, Window};
@@ -317,9 +317,7 @@ impl Reader {
         let value = message.payload().unwrap_or_default();
         let kept = match Kept::read(header, value, args.from == Source::Unrouted) {
             Ok(kept) => kept,
-            Err(e @ (NotKept::NoRequest | NotKept::Malformed(_))) => {
-                return Planned::Stay(Outcome::Skipped(e.as_str()))
-            }
+            Err(e) => return Planned::Stay(Outcome::Skipped(e.as_str())),
         };
         if args.provider.as_ref().is_some_and(|p| *p != kept.provider) {
             return Planned::Stay(Outcome::Skipped("other_provider"));
