@@ -184,6 +184,71 @@ pub async fn connect(
     Some(sender)
 }
 
+/// One worker's way of sending the phase's `n`-th request and recording its
+/// answer: what differs between the HTTP and the producer drivers.
+trait Client: Send + 'static {
+    fn send(
+        &mut self,
+        n: u64,
+        intended: Instant,
+        out: &mut Outcome,
+    ) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// A keep-alive HTTP client; it reconnects after an error.
+struct HttpClient {
+    addr: SocketAddr,
+    pool: Arc<Pool>,
+    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+}
+
+impl Client for HttpClient {
+    async fn send(&mut self, n: u64, intended: Instant, out: &mut Outcome) {
+        if self.sender.is_none() {
+            self.sender = connect(self.addr).await;
+        }
+        let Some(s) = self.sender.as_mut() else {
+            out.errors += 1;
+            return;
+        };
+        let sent = Instant::now();
+        match s.send_request(self.pool.request(n)).await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let _ = resp.into_body().collect().await;
+                out.answered(status, intended);
+                if status == 503 {
+                    let hist = out.hist_503.as_mut().expect("a 503 histogram");
+                    hist.saturating_record(micros_since(sent));
+                }
+            }
+            Err(_) => {
+                out.errors += 1;
+                self.sender = None;
+                let hist = out.hist.as_mut().expect("a phase's histogram");
+                hist.saturating_record(micros_since(intended));
+            }
+        }
+    }
+}
+
+/// A task publishing records straight to the producer, awaiting each delivery.
+struct ProducerClient {
+    publisher: Arc<Publisher>,
+    records: Arc<Vec<Record>>,
+}
+
+impl Client for ProducerClient {
+    async fn send(&mut self, n: u64, intended: Instant, out: &mut Outcome) {
+        let record = &self.records[n as usize % self.records.len()];
+        let status = match self.publisher.publish(record).await {
+            Ok(_) => 200,
+            Err(_) => 503,
+        };
+        out.answered(status, intended);
+    }
+}
+
 /// `workers` keep-alive clients sending the pool's requests in turn.
 pub async fn drive_http(
     addr: SocketAddr,
@@ -192,56 +257,12 @@ pub async fn drive_http(
     pace: Pace,
     run_for: Duration,
 ) -> Outcome {
-    let started = Instant::now();
-    let deadline = started + run_for;
-    let counter = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| {
-            let (counter, pool) = (counter.clone(), pool.clone());
-            tokio::spawn(async move {
-                let mut out = Outcome {
-                    hist: Some(histogram()),
-                    hist_503: Some(histogram()),
-                    ..Default::default()
-                };
-                let mut sender = None;
-                for k in 0.. {
-                    let intended = pace.next(w, k).await;
-                    if intended >= deadline {
-                        break;
-                    }
-                    if sender.is_none() {
-                        sender = connect(addr).await;
-                    }
-                    let Some(s) = sender.as_mut() else {
-                        out.errors += 1;
-                        continue;
-                    };
-                    let req = pool.request(counter.fetch_add(1, Ordering::Relaxed));
-                    let sent = Instant::now();
-                    match s.send_request(req).await {
-                        Ok(resp) => {
-                            let status = resp.status().as_u16();
-                            let _ = resp.into_body().collect().await;
-                            out.answered(status, intended);
-                            if status == 503 {
-                                let hist = out.hist_503.as_mut().expect("a 503 histogram");
-                                hist.saturating_record(micros_since(sent));
-                            }
-                        }
-                        Err(_) => {
-                            out.errors += 1;
-                            sender = None;
-                            let hist = out.hist.as_mut().expect("a phase's histogram");
-                            hist.saturating_record(micros_since(intended));
-                        }
-                    }
-                }
-                out
-            })
-        })
-        .collect();
-    collect(tasks, started).await
+    let clients = (0..workers).map(|_| HttpClient {
+        addr,
+        pool: pool.clone(),
+        sender: None,
+    });
+    drive(clients.collect(), pace, run_for).await
 }
 
 /// `workers` tasks publishing records straight to the producer, each awaiting
@@ -253,16 +274,28 @@ pub async fn drive_producer(
     pace: Pace,
     run_for: Duration,
 ) -> Outcome {
+    let clients = (0..workers).map(|_| ProducerClient {
+        publisher: publisher.clone(),
+        records: records.clone(),
+    });
+    drive(clients.collect(), pace, run_for).await
+}
+
+/// One task per client, each sending at `pace` until `run_for` has passed;
+/// the requests are numbered across them, so a pool is used in turn.
+async fn drive<C: Client>(clients: Vec<C>, pace: Pace, run_for: Duration) -> Outcome {
     let started = Instant::now();
     let deadline = started + run_for;
     let counter = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| {
-            let (publisher, records, counter) =
-                (publisher.clone(), records.clone(), counter.clone());
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(w, mut client)| {
+            let counter = counter.clone();
             tokio::spawn(async move {
                 let mut out = Outcome {
                     hist: Some(histogram()),
+                    hist_503: Some(histogram()),
                     ..Default::default()
                 };
                 for k in 0.. {
@@ -270,12 +303,8 @@ pub async fn drive_producer(
                     if intended >= deadline {
                         break;
                     }
-                    let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
-                    let status = match publisher.publish(&records[n % records.len()]).await {
-                        Ok(_) => 200,
-                        Err(_) => 503,
-                    };
-                    out.answered(status, intended);
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    client.send(n, intended, &mut out).await;
                 }
                 out
             })
