@@ -29,12 +29,8 @@ pub struct Outcome {
     pub peak_rss_kib: Option<u64>,
     /// Peak RSS in the first and the second half of the phase: flat when equal.
     pub rss_halves_kib: Option<(u64, u64)>,
-    /// CPU time the gateway process used during the phase.
-    pub gateway_cpu: Option<Duration>,
-    /// CPU time the broker (tansu) used: the third process on the two cores.
-    pub broker_cpu: Option<Duration>,
-    /// How the gateway's threads were scheduled during the phase.
-    pub gateway_sched: Option<Scheduling>,
+    /// What the gateway and the broker used during the phase.
+    pub used: Usage,
     /// How the driver's (this process's) threads were scheduled: limit A's
     /// producer is the driver.
     pub driver_sched: Option<Scheduling>,
@@ -76,8 +72,7 @@ impl Outcome {
     }
     /// The gateway's CPU per answer with `status`, in µs.
     pub fn gateway_us_per(&self, status: u16) -> Option<f64> {
-        let n = self.count(status).max(1) as f64;
-        self.gateway_cpu.map(|c| c.as_secs_f64() * 1e6 / n)
+        self.used.gateway_us_per(self.count(status))
     }
     /// The driver's CPU per answer with `status`, in µs.
     pub fn driver_us_per(&self, status: u16) -> f64 {
@@ -87,17 +82,10 @@ impl Outcome {
     pub fn driver_load(&self) -> f64 {
         self.driver_cpu.as_secs_f64() / self.elapsed.as_secs_f64()
     }
-    /// The broker's CPU as a share of one core.
-    pub fn broker_load(&self) -> Option<f64> {
-        self.broker_cpu
-            .map(|c| c.as_secs_f64() / self.elapsed.as_secs_f64())
-    }
     /// The gateway's context switches and run-queue wait (µs) per answer
     /// with `status`.
     pub fn gateway_sched_per(&self, status: u16) -> Option<(f64, f64)> {
-        self.gateway_sched
-            .as_ref()
-            .map(|s| s.per(self.count(status)))
+        self.used.gateway_sched_per(self.count(status))
     }
     /// The same for the driver (limit A's producer).
     pub fn driver_sched_per(&self, status: u16) -> Option<(f64, f64)> {
@@ -125,6 +113,65 @@ impl Outcome {
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).unwrap()
+}
+
+/// What the processes beside the driver used: the gateway's CPU and how its
+/// threads were scheduled, and the broker's CPU. A snapshot, or (`since`)
+/// the difference of two: one way to measure a phase, for the project's
+/// driver and for wrk alike.
+#[derive(Default)]
+pub struct Usage {
+    pub gateway_cpu: Option<Duration>,
+    pub gateway_sched: Option<Scheduling>,
+    /// The broker (tansu): the third process on the two cores.
+    pub broker_cpu: Option<Duration>,
+}
+
+impl Usage {
+    /// What the gateway (`pid`, if any) and the broker have used so far.
+    pub fn now(gateway: Option<u32>) -> Usage {
+        Usage {
+            gateway_cpu: gateway.and_then(cpu_time),
+            gateway_sched: gateway.and_then(Scheduling::of),
+            broker_cpu: BROKER_PID.get().copied().and_then(cpu_time),
+        }
+    }
+
+    /// What they used from `before` until now.
+    pub fn since(before: &Usage, gateway: Option<u32>) -> Usage {
+        let now = Usage::now(gateway);
+        let cpu = |n: Option<Duration>, b: Option<Duration>| Some(n?.saturating_sub(b?));
+        Usage {
+            gateway_cpu: cpu(now.gateway_cpu, before.gateway_cpu),
+            gateway_sched: now
+                .gateway_sched
+                .zip(before.gateway_sched.as_ref())
+                .map(|(n, b)| n.since(b)),
+            broker_cpu: cpu(now.broker_cpu, before.broker_cpu),
+        }
+    }
+
+    /// The gateway's CPU per one of `n` answers, in µs.
+    pub fn gateway_us_per(&self, n: u64) -> Option<f64> {
+        self.gateway_cpu
+            .map(|c| c.as_secs_f64() * 1e6 / n.max(1) as f64)
+    }
+
+    /// The gateway's context switches and run-queue wait (µs) per answer.
+    pub fn gateway_sched_per(&self, n: u64) -> Option<(f64, f64)> {
+        self.gateway_sched.as_ref().map(|s| s.per(n))
+    }
+
+    /// The gateway's CPU µs per answer by kind of thread, busiest first.
+    pub fn gateway_threads_per(&self, n: u64) -> Vec<(String, f64)> {
+        self.gateway_sched.as_ref().map_or(vec![], |s| s.cpu_per(n))
+    }
+
+    /// The broker's CPU as a share of one core over `elapsed`.
+    pub fn broker_load(&self, elapsed: Duration) -> Option<f64> {
+        self.broker_cpu
+            .map(|c| c.as_secs_f64() / elapsed.as_secs_f64())
+    }
 }
 
 /// The broker's process, whose CPU every phase reports: set once at start.
@@ -342,22 +389,14 @@ pub async fn observed<F: std::future::Future<Output = Outcome>>(pid: Option<u32>
             samples
         })
     };
-    let broker = BROKER_PID.get().copied();
-    let before = (pid.and_then(cpu_time), broker.and_then(cpu_time), own_cpu());
-    let sched_before = (
-        pid.and_then(Scheduling::of),
-        Scheduling::of(std::process::id()),
-    );
+    let before = (Usage::now(pid), own_cpu());
+    let driver_before = Scheduling::of(std::process::id());
     let mut out = f.await;
-    out.driver_cpu = own_cpu().saturating_sub(before.2);
-    let sched_since =
-        |pid: Option<u32>, before: Option<Scheduling>| Some(Scheduling::of(pid?)?.since(&before?));
-    out.gateway_sched = sched_since(pid, sched_before.0);
-    out.driver_sched = sched_since(Some(std::process::id()), sched_before.1);
-    let since =
-        |pid: Option<u32>, before: Option<Duration>| Some(cpu_time(pid?)?.saturating_sub(before?));
-    out.gateway_cpu = since(pid, before.0);
-    out.broker_cpu = since(broker, before.1);
+    out.driver_cpu = own_cpu().saturating_sub(before.1);
+    out.used = Usage::since(&before.0, pid);
+    out.driver_sched = Scheduling::of(std::process::id())
+        .zip(driver_before)
+        .map(|(n, b)| n.since(&b));
     stop.store(true, Ordering::Relaxed);
     let samples = sampler.await.unwrap();
     if !samples.is_empty() {

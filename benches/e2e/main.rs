@@ -282,12 +282,9 @@ impl Row {
             p99: o.ms(0.99),
             gateway_us: o.gateway_us_per(200),
             gateway_sched: o.gateway_sched_per(200),
-            gateway_threads: o
-                .gateway_sched
-                .as_ref()
-                .map_or(vec![], |s| s.cpu_per(o.count(200))),
+            gateway_threads: o.used.gateway_threads_per(o.count(200)),
             driver_cores: o.driver_load(),
-            broker_cores: o.broker_load(),
+            broker_cores: o.used.broker_load(o.elapsed),
             rss_mib: o.peak_rss_kib.map(|k| k as f64 / 1024.0),
             answers: answers(o),
         }
@@ -299,18 +296,11 @@ impl Row {
             rate: w.ok_rate(),
             p50: w.p50_ms,
             p99: w.p99_ms,
-            gateway_us: w
-                .gateway_cpu
-                .map(|g| g.as_secs_f64() * 1e6 / w.ok().max(1) as f64),
-            gateway_sched: w.gateway_sched.as_ref().map(|s| s.per(w.ok())),
-            gateway_threads: w
-                .gateway_sched
-                .as_ref()
-                .map_or(vec![], |s| s.cpu_per(w.ok())),
+            gateway_us: w.used.gateway_us_per(w.ok()),
+            gateway_sched: w.used.gateway_sched_per(w.ok()),
+            gateway_threads: w.used.gateway_threads_per(w.ok()),
             driver_cores: w.driver_cpu.as_secs_f64() / w.elapsed.as_secs_f64(),
-            broker_cores: w
-                .broker_cpu
-                .map(|b| b.as_secs_f64() / w.elapsed.as_secs_f64()),
+            broker_cores: w.used.broker_load(w.elapsed),
             rss_mib: None,
             answers: format!(
                 "{} ok, {} non-2xx, {} socket errors",
@@ -689,7 +679,7 @@ fn report(
                         .as_ref()
                         .map_or(vec![], |s| s.cpu_per(o.count(200)))
                 ),
-                cores(o.broker_load())
+                cores(o.used.broker_load(o.elapsed))
             );
         }
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::processes::{cpu_time, Scheduling};
+use crate::drive::Usage;
 use crate::requests::Signed;
 
 /// What one wrk run measured.
@@ -24,11 +24,10 @@ pub struct WrkRun {
     pub elapsed: Duration,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    /// wrk's own CPU (its rusage), and the gateway's over the same run.
+    /// wrk's own CPU (its rusage).
     pub driver_cpu: Duration,
-    pub gateway_cpu: Option<Duration>,
-    pub broker_cpu: Option<Duration>,
-    pub gateway_sched: Option<Scheduling>,
+    /// What the gateway and the broker used over the same run.
+    pub used: Usage,
 }
 
 impl WrkRun {
@@ -73,9 +72,7 @@ end
 /// Runs wrk with `connections` keep-alive connections for `secs` (blocking).
 /// A missing wrk fails the bench: a headline row is never skipped silently.
 pub fn run(addr: SocketAddr, script: &Path, connections: usize, secs: f64, gateway: u32) -> WrkRun {
-    let broker = crate::drive::BROKER_PID.get().copied();
-    let before = (cpu_time(gateway), broker.and_then(cpu_time));
-    let sched_before = Scheduling::of(gateway);
+    let before = Usage::now(Some(gateway));
     #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
     let mut child = Command::new("wrk")
         .args(["-t1", &format!("-c{connections}")])
@@ -97,12 +94,7 @@ pub fn run(addr: SocketAddr, script: &Path, connections: usize, secs: f64, gatew
         assert_eq!(pid, child.id() as i32, "wait4 on wrk");
         (std::process::ExitStatus::from_raw(status), usage)
     };
-    let since =
-        |pid: Option<u32>, before: Option<Duration>| Some(cpu_time(pid?)?.saturating_sub(before?));
-    let (gateway_cpu, broker_cpu) = (since(Some(gateway), before.0), since(broker, before.1));
-    let gateway_sched = Scheduling::of(gateway)
-        .zip(sched_before)
-        .map(|(n, b)| n.since(&b));
+    let used = Usage::since(&before, Some(gateway));
     let mut out = String::new();
     child
         .stdout
@@ -130,8 +122,6 @@ pub fn run(addr: SocketAddr, script: &Path, connections: usize, secs: f64, gatew
         p50_ms: summary["p50_us"] as f64 / 1000.0,
         p99_ms: summary["p99_us"] as f64 / 1000.0,
         driver_cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        gateway_cpu,
-        broker_cpu,
-        gateway_sched,
+        used,
     }
 }
