@@ -122,10 +122,7 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     let placed = br#"{"kind":"order.placed","payload":{"id":"o-1","owner":"u-1","total":12.50}}"#;
     let hexa = |secret: &str, body: &[u8], delivery: &str| {
         json_headers(&[
-            (
-                "x-hexa-signature",
-                hex::encode(hmac_sha256(secret.as_bytes(), &[body])),
-            ),
+            ("x-hexa-signature", hmac_hex(secret, &[body])),
             ("x-hexa-delivery", delivery.to_owned()),
         ])
     };
@@ -193,7 +190,7 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     };
     let fieldy = |t: u64, body: &[u8]| {
         let t = t.to_string();
-        let sig = hex::encode(hmac_sha256(FIELDY.as_bytes(), &[t.as_bytes(), b".", body]));
+        let sig = hmac_hex(FIELDY, &[t.as_bytes(), b".", body]);
         json_headers(&[(
             "x-fieldy-signature",
             format!("t={t},v1={},v0=ignored,v1={sig}", "ab".repeat(32)),
@@ -265,10 +262,7 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
     // blobby: a non-JSON body, routed by a header, published as data_base64.
     let blob = b"\x89PNG\r\n\x1a\n not json at all";
     let blob_headers = vec![
-        (
-            "x-blobby-signature".to_string(),
-            hex::encode(hmac_sha256(BLOBBY.as_bytes(), &[blob])),
-        ),
+        ("x-blobby-signature".to_string(), hmac_hex(BLOBBY, &[blob])),
         ("x-blobby-event".to_string(), "file.uploaded".to_string()),
         ("x-blobby-file".to_string(), "f-1".to_string()),
         ("content-type".to_string(), "image/png".to_string()),
@@ -494,10 +488,7 @@ async fn label_values_come_from_the_definitions_never_from_a_request() {
     // Verified bodies naming events no catalogue has, or none at all.
     let sign = |body: &[u8]| {
         let mut h = noise();
-        h.push((
-            "x-hexa-signature".into(),
-            hex::encode(hmac_sha256(HEXA[0].as_bytes(), &[body])),
-        ));
+        h.push(("x-hexa-signature".into(), hmac_hex(HEXA[0], &[body])));
         h
     };
     for body in [
@@ -514,10 +505,7 @@ async fn label_values_come_from_the_definitions_never_from_a_request() {
     let blob = json_headers(&[
         ("x-blobby-event", MARK.to_owned()),
         ("x-blobby-file", MARK.to_owned()),
-        (
-            "x-blobby-signature",
-            hex::encode(hmac_sha256(BLOBBY.as_bytes(), &[MARK.as_bytes()])),
-        ),
+        ("x-blobby-signature", hmac_hex(BLOBBY, &[MARK.as_bytes()])),
     ]);
     assert_eq!(
         send("POST", "/webhooks/blobby".into(), blob, MARK.into()).await,

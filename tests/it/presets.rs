@@ -67,10 +67,7 @@ fn github_headers(secret: &str, event: &str, delivery: &str, body: &[u8]) -> Vec
     json_headers(&[
         (
             "x-hub-signature-256",
-            format!(
-                "sha256={}",
-                hex::encode(hmac_sha256(secret.as_bytes(), &[body]))
-            ),
+            format!("sha256={}", hmac_hex(secret, &[body])),
         ),
         ("x-github-event", event.to_owned()),
         ("x-github-delivery", delivery.to_owned()),

@@ -159,10 +159,7 @@ async fn both_sdks_automatic_readers_return_the_event_the_gateway_means() {
 
     let blob = b"\x89PNG\r\n\x1a\n not json at all";
     let blob_headers = vec![
-        (
-            "x-blobby-signature".to_string(),
-            hex::encode(hmac_sha256(BLOBBY.as_bytes(), &[blob])),
-        ),
+        ("x-blobby-signature".to_string(), hmac_hex(BLOBBY, &[blob])),
         ("x-blobby-event".to_string(), "file.uploaded".to_string()),
         ("x-blobby-file".to_string(), "f-7".to_string()),
         ("content-type".to_string(), "image/png".to_string()),
