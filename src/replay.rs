@@ -422,62 +422,53 @@ mod tests {
         );
     }
 
+    /// A dead letter as `ingest` writes it, before it keeps anything.
+    fn dead_letter() -> Record {
+        Record {
+            topic: "wh.deadletter".into(),
+            key: "k".into(),
+            value: b"not json".to_vec(),
+            headers: vec![(PROVIDER, b"acme".to_vec())],
+            timestamp_ms: None,
+        }
+    }
+
+    /// What `record`, a dead letter of its own value, keeps within `room`.
+    fn kept_by_dead_letter(record: &Record, room: usize) -> Vec<(&'static str, Vec<u8>)> {
+        let verified = verified(&record.value);
+        kept(
+            record,
+            None,
+            &plan(),
+            &request(),
+            &verified,
+            received(),
+            room,
+        )
+    }
+
     #[test]
     fn the_kept_headers_count_against_the_room_too() {
         // A dead letter (no body copy) whose kept headers alone would not fit
         // beside it: the record keeps nothing rather than outgrow the room.
-        let record = Record {
-            topic: "wh.deadletter".into(),
-            key: "k".into(),
-            value: b"not json".to_vec(),
-            headers: vec![(PROVIDER, b"acme".to_vec())],
-            timestamp_ms: None,
-        };
-        let verified = verified(b"not json");
-        let all = kept(
-            &record,
-            None,
-            &plan(),
-            &request(),
-            &verified,
-            received(),
-            1 << 20,
+        let record = dead_letter();
+        let all = kept_by_dead_letter(&record, 1 << 20);
+        let needed = size(&record.headers) + record.key.len() + record.value.len() + size(&all);
+        assert_eq!(
+            kept_by_dead_letter(&record, needed),
+            all,
+            "exactly enough room"
         );
-        let needed = size(&record.headers) + 1 + 8 + size(&all);
-        let at = |room| {
-            kept(
-                &record,
-                None,
-                &plan(),
-                &request(),
-                &verified,
-                received(),
-                room,
-            )
-        };
-        assert_eq!(at(needed), all, "exactly enough room");
-        assert!(at(needed - 1).is_empty(), "one byte short: nothing kept");
+        assert!(
+            kept_by_dead_letter(&record, needed - 1).is_empty(),
+            "one byte short: nothing kept"
+        );
     }
 
     #[test]
     fn a_dead_letter_is_its_body() {
-        let mut record = Record {
-            topic: "wh.deadletter".into(),
-            key: "k".into(),
-            value: b"not json".to_vec(),
-            headers: vec![(PROVIDER, b"acme".to_vec())],
-            timestamp_ms: None,
-        };
-        let verified = verified(b"not json");
-        let added = kept(
-            &record,
-            None,
-            &plan(),
-            &request(),
-            &verified,
-            received(),
-            1 << 20,
-        );
+        let mut record = dead_letter();
+        let added = kept_by_dead_letter(&record, 1 << 20);
         record.headers.extend(added);
         let providers = record
             .headers
