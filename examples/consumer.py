@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A consumer of webhook-gateway's topics: reads records, checks each against
 the gateway's consumer contract (the AsyncAPI document at the admin port's
-/contract, or a copy of it), and uses the event. The README's example; the
-test command runs it against a real broker.
+/contract, or a copy of it), and uses the event. The example of
+docs/consuming.md; the test command runs it against a real broker.
 
     pip install confluent-kafka jsonschema rfc3339-validator
     python examples/consumer.py --bootstrap kafka:9092 \\

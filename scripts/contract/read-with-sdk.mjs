@@ -20,7 +20,7 @@ if (!file) {
   process.exit(64);
 }
 
-// The message as the README shows it built from a KafkaJS message: header
+// The message as docs/consuming.md shows it built from a KafkaJS message: header
 // values as strings (the SDK compares them as text), key as text, value as bytes.
 function message(record) {
   const bytes = (hex) => (hex == null ? undefined : Buffer.from(hex, 'hex'));

@@ -22,7 +22,7 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
 
 
 def message(record):
-    """The record as the SDK's KafkaMessage, built the way the README shows from a
+    """The record as the SDK's KafkaMessage, built the way docs/consuming.md shows from a
     confluent-kafka message: headers by name, key and value as bytes."""
     unhex = lambda v: None if v is None else bytes.fromhex(v)
     return KafkaMessage(

@@ -2,7 +2,8 @@
 //! the generated one, the official AsyncAPI parser accepts every document the
 //! gateway generates, the admin port serves the deployment's document, a bad
 //! `schema:` file stops start-up, `--check` flags breaking changes, and the
-//! README's consumer example reads, checks and uses records from a real broker.
+//! consumer example of docs/consuming.md reads, checks and uses records from a
+//! real broker.
 //! (That every record the suite reads validates against its contract is
 //! checked by the test command: `common::records`.)
 
@@ -304,7 +305,7 @@ pub fn contract_python() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_consumer_reads_checks_and_uses_records_from_the_broker() {
+async fn the_documented_consumer_reads_checks_and_uses_records_from_the_broker() {
     let broker = Broker::start();
     broker.create_default_topics();
     let gateway = Gateway::start_ready(gateway_env(&broker.bootstrap(), &[])).await;

@@ -1,8 +1,11 @@
-//! The README is the operator's reference: every environment variable the
-//! code reads must appear in its configuration section, the built-in
-//! providers' secret variables (read from their definitions) included; the
-//! definitions "Add a provider" shows load as they are written; and its event
-//! catalogue is what the built-in definitions generate.
+//! The README and docs/ are the reference, and they say what the code does:
+//! every environment variable the code reads is in docs/configuration.md, the
+//! built-in providers' secret variables (read from their definitions)
+//! included, and its table gives each setting's flag and default as `--help`
+//! does; the definitions docs/providers.md's "Add a provider" shows load as
+//! they are written; the event catalogue in docs/consuming.md is what the
+//! built-in definitions generate. The README stays short, and every relative
+//! link in it and in docs/ names a file, and a heading, that exist.
 
 use std::path::Path;
 
@@ -11,21 +14,29 @@ use std::path::Path;
 #[allow(dead_code)]
 mod catalogue;
 
-fn readme() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+/// A file of the repository, by its path from the root.
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A document of docs/, by its name.
+fn doc(name: &str) -> String {
+    read(&format!("docs/{name}"))
 }
 
 #[test]
 fn the_event_catalogue_is_what_the_built_in_definitions_generate() {
-    let readme = readme();
-    let (start, end) = catalogue::region(&readme).unwrap_or_else(|| {
+    let text = read(catalogue::DOC);
+    let (start, end) = catalogue::region(&text).unwrap_or_else(|| {
         panic!(
-            "README.md lacks the generated catalogue between `{}` and `{}`",
+            "{} lacks the generated catalogue between `{}` and `{}`",
+            catalogue::DOC,
             catalogue::BEGIN,
             catalogue::END
         )
     });
-    let written = &readme[start..end];
+    let written = &text[start..end];
     let generated = catalogue::render();
     if written != generated {
         let line = written
@@ -34,9 +45,10 @@ fn the_event_catalogue_is_what_the_built_in_definitions_generate() {
             .position(|(a, b)| a != b)
             .unwrap_or(written.lines().count().min(generated.lines().count()));
         panic!(
-            "README.md's event catalogue is not what the built-in definitions generate \
-             (first difference at its line {}):\n  README:    {:?}\n  generated: {:?}\n\
+            "{}'s event catalogue is not what the built-in definitions generate \
+             (first difference at its line {}):\n  written:   {:?}\n  generated: {:?}\n\
              run `cargo run --example catalogue -- --write`",
+            catalogue::DOC,
             line + 1,
             written.lines().nth(line),
             generated.lines().nth(line)
@@ -81,15 +93,8 @@ fn variables_in_source() -> Vec<String> {
 }
 
 #[test]
-fn every_environment_variable_the_code_reads_is_in_the_configuration_table() {
-    let readme = readme();
-    let start = readme
-        .find("## Configuration")
-        .expect("a Configuration section");
-    let end = readme[start + 3..]
-        .find("\n## ")
-        .map_or(readme.len(), |i| start + 3 + i);
-    let section = &readme[start..end];
+fn every_environment_variable_the_code_reads_is_in_the_configuration_doc() {
+    let configuration = doc("configuration.md");
     let mut vars = variables_in_source();
     let builtins = webhook_gateway::providers::Definitions::load(None).expect("built-ins");
     for definition in &builtins.list {
@@ -99,22 +104,22 @@ fn every_environment_variable_the_code_reads_is_in_the_configuration_table() {
     assert!(vars.len() >= 15, "the scan finds the variables: {vars:?}");
     let missing: Vec<_> = vars
         .iter()
-        .filter(|v| !section.contains(v.as_str()))
+        .filter(|v| !configuration.contains(v.as_str()))
         .collect();
     assert!(
         missing.is_empty(),
-        "missing from the README's configuration section: {missing:?}"
+        "missing from docs/configuration.md: {missing:?}"
     );
     // Read by tracing-subscriber, not by our code.
-    assert!(section.contains("RUST_LOG"));
+    assert!(configuration.contains("RUST_LOG"));
 }
 
-/// The text of the README section that starts with `heading`, up to the next
-/// heading of the same or a higher level.
-fn section(readme: &str, heading: &str) -> String {
-    let start = readme.find(heading).unwrap_or_else(|| panic!("{heading}"));
+/// The text of the section of a Markdown document that starts with `heading`,
+/// up to the next heading of the same or a higher level.
+fn section(text: &str, heading: &str) -> String {
+    let start = text.find(heading).unwrap_or_else(|| panic!("{heading}"));
     let level = heading.bytes().take_while(|&b| b == b'#').count();
-    let rest = &readme[start + heading.len()..];
+    let rest = &text[start + heading.len()..];
     let end = rest
         .match_indices("\n#")
         .find(|(i, _)| rest[i + 1..].bytes().take_while(|&b| b == b'#').count() <= level)
@@ -135,13 +140,12 @@ fn blocks<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
 
 #[test]
 fn the_add_a_provider_definitions_load_and_its_commands_name_them() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let text = section(&readme, "### Add a provider");
+    let text = section(&doc("providers.md"), "## Add a provider");
     let yaml = blocks(&text, "yaml");
     assert_eq!(yaml.len(), 1, "one providers file");
-    let defs = webhook_gateway::providers::Definitions::with_file(Some(("README.md", yaml[0])))
-        .unwrap_or_else(|e| panic!("the README's providers file: {e}"));
+    let defs =
+        webhook_gateway::providers::Definitions::with_file(Some(("docs/providers.md", yaml[0])))
+            .unwrap_or_else(|e| panic!("docs/providers.md's providers file: {e}"));
     let configured = defs.configured();
     let presets: Vec<_> = configured
         .iter()
@@ -180,23 +184,153 @@ fn the_add_a_provider_definitions_load_and_its_commands_name_them() {
 
 #[test]
 fn the_configuration_table_gives_each_settings_flag_and_default_as_help_does() {
-    use clap::Args;
-    let readme = readme();
-    let command = webhook_gateway::config::RunArgs::augment_args(clap::Command::new("gateway"));
+    let configuration = doc("configuration.md");
+    // What `--help` shows of each setting (a unit test in src/config holds
+    // the flags' help to the same list).
     let mut checked = 0;
-    for arg in command.get_arguments() {
-        let Some(var) = arg.get_env().and_then(|v| v.to_str()) else {
-            continue;
-        };
-        let flag = format!("--{}", arg.get_long().unwrap());
-        let default = match arg.get_default_values() {
-            [] => "none".to_owned(),
-            [one] => format!("`{}`", one.to_str().unwrap()),
-            more => panic!("{var}: {more:?}"),
+    for setting in webhook_gateway::config::DOCUMENTED {
+        let (var, flag) = (setting.var, format!("--{}", setting.flag));
+        let default = match setting.default {
+            None => "none".to_owned(),
+            Some(one) => format!("`{one}`"),
         };
         let row = format!("| `{var}` | `{flag}` | {default} |");
-        assert!(readme.contains(&row), "README.md lacks the row {row}");
+        assert!(
+            configuration.contains(&row),
+            "docs/configuration.md lacks the row {row}"
+        );
         checked += 1;
     }
     assert!(checked >= 15, "{checked} settings");
+}
+
+#[test]
+fn the_readme_is_short_and_keeps_the_quick_start_commands() {
+    let readme = read("README.md");
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 300,
+        "README.md has {lines} lines, more than 300: the reference belongs in docs/"
+    );
+    let quick_start = section(&readme, "## Quick start");
+    for command in ["cargo run --release -- --dev", "bash scripts/test.sh"] {
+        assert!(
+            quick_start.contains(command),
+            "the quick start lacks `{command}`"
+        );
+    }
+}
+
+/// The lines of a Markdown document outside its fenced code blocks.
+fn prose(text: &str) -> impl Iterator<Item = &str> {
+    let mut fenced = false;
+    text.lines().filter(move |line| {
+        if line.starts_with("```") {
+            fenced = !fenced;
+            return false;
+        }
+        !fenced
+    })
+}
+
+/// The anchor GitHub gives a heading: lower case, every character but letters,
+/// digits, `_`, `-` and spaces dropped, each space a `-` (as `github_anchor` in
+/// deploy/check_chart.py).
+fn github_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|&c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a Markdown document's headings, in order; a repeated one
+/// gets `-1`, `-2`, ... as on GitHub.
+fn anchors(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for line in prose(text) {
+        let level = line.bytes().take_while(|&b| b == b'#').count();
+        if !(1..=6).contains(&level) || !line[level..].starts_with(' ') {
+            continue;
+        }
+        let base = github_anchor(&line[level..]);
+        let mut anchor = base.clone();
+        let mut n = 0;
+        while found.contains(&anchor) {
+            n += 1;
+            anchor = format!("{base}-{n}");
+        }
+        found.push(anchor);
+    }
+    found
+}
+
+/// The targets of a Markdown document's links, outside code blocks and code
+/// spans.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    for line in prose(text) {
+        for outside_code in line.split('`').step_by(2) {
+            for (i, _) in outside_code.match_indices("](") {
+                let rest = &outside_code[i + 2..];
+                let end = rest.find(')').unwrap_or(rest.len());
+                targets.push(rest[..end].to_owned());
+            }
+        }
+    }
+    targets
+}
+
+#[test]
+fn every_relative_link_in_the_readme_and_docs_names_a_file_and_heading_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut documents = vec!["README.md".to_owned()];
+    let mut names: Vec<String> = std::fs::read_dir(root.join("docs"))
+        .expect("docs/")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .collect();
+    names.sort();
+    documents.extend(names.iter().map(|name| format!("docs/{name}")));
+    assert!(documents.len() >= 6, "the docs: {documents:?}");
+
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for document in &documents {
+        let text = read(document);
+        for target in link_targets(&text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            checked += 1;
+            let (path, anchor) = target.split_once('#').unwrap_or((target.as_str(), ""));
+            let file = if path.is_empty() {
+                root.join(document)
+            } else {
+                root.join(document).parent().unwrap().join(path)
+            };
+            if !file.exists() {
+                broken.push(format!("{document}: ({target}): no such file"));
+                continue;
+            }
+            let markdown = file.extension().is_some_and(|e| e == "md");
+            if !anchor.is_empty() && markdown {
+                let headings = anchors(&std::fs::read_to_string(&file).unwrap());
+                if !headings.iter().any(|h| h == anchor) {
+                    broken.push(format!("{document}: ({target}): no such heading"));
+                }
+            }
+        }
+    }
+    assert!(
+        checked >= 20,
+        "{checked} relative links: the scan finds them"
+    );
+    assert!(
+        broken.is_empty(),
+        "broken links:\n  {}",
+        broken.join("\n  ")
+    );
 }
