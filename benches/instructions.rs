@@ -24,10 +24,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
-use webhook_gateway::normalize::{normalize, Plan, RequestMeta};
+use webhook_gateway::normalize::RequestMeta;
+use webhook_gateway::pipeline;
 use webhook_gateway::providers::Definition;
-use webhook_gateway::routing::Topics;
-use webhook_gateway::verify::verify;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -67,17 +66,11 @@ fn input(provider: &str, size: usize) -> Input {
     Input { def, body, headers }
 }
 
-/// One accepted request's CPU work after the body is read: the counted loop.
+/// One accepted request's CPU work after the body is read, the gateway's
+/// pipeline (verify -> normalize -> record): the counted loop.
 #[inline(never)]
 fn measured_pipeline(input: &Input, iterations: u64) -> usize {
-    let keys = support::keys(&input.def);
-    let plan = Plan::new(&input.def);
-    let topics = Topics::new(
-        &support::definitions().list,
-        "webhooks",
-        &Default::default(),
-    )
-    .unwrap();
+    let provider = support::provider(&input.def.name);
     let meta = RequestMeta {
         content_type: Some("application/json".into()),
         traceparent: None,
@@ -85,17 +78,19 @@ fn measured_pipeline(input: &Input, iterations: u64) -> usize {
     let now = UNIX_EPOCH + Duration::from_secs(SIGNED_AT);
     let mut bytes = 0;
     for _ in 0..iterations {
-        let verified = verify(
-            &input.def,
-            &keys,
-            black_box(&input.headers),
+        let request = pipeline::Request {
+            headers: black_box(&input.headers),
+            meta: &meta,
+            received_at: now,
+        };
+        let processed = pipeline::process(
+            &provider,
             black_box(&input.body[..]),
-            now,
-            Duration::from_secs(300),
+            request,
+            support::LIMITS,
         )
         .expect("signed");
-        let normalized = normalize(&plan, &verified, &input.headers, &meta, now);
-        bytes += black_box(topics.record(&normalized)).value.len();
+        bytes += black_box(processed.records)[0].record.value.len();
     }
     bytes
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use http::HeaderMap;
-use webhook_gateway::normalize::{normalize, Plan, RequestMeta};
-use webhook_gateway::routing::Topics;
+use webhook_gateway::normalize::RequestMeta;
+use webhook_gateway::pipeline;
 use webhook_gateway::verify::verify;
 
 #[path = "support/mod.rs"]
@@ -57,34 +57,30 @@ fn verification(c: &mut Criterion) {
     group.finish();
 }
 
-/// The whole CPU path of one accepted request after the body is read.
+/// The whole CPU path of one accepted request after the body is read: the
+/// gateway's pipeline (verify -> normalize -> record).
 fn verify_and_normalize(c: &mut Criterion) {
-    let topics = Topics::new(
-        &support::definitions().list,
-        "webhooks",
-        &Default::default(),
-    )
-    .unwrap();
     let meta = RequestMeta {
         content_type: Some("application/json".into()),
         traceparent: None,
     };
     let mut group = c.benchmark_group("verify+normalize");
-    for provider in PROVIDERS {
-        let def = support::definition(provider);
-        let keys = support::keys(&def);
-        let plan = Plan::new(&def);
+    for name in PROVIDERS {
+        let provider = support::provider(name);
         for size in [1024, 16 * 1024] {
-            let body = body(provider, size);
-            let headers = signed(&def, &body);
+            let body = body(name, size);
+            let headers = signed(&provider.definition, &body);
             group.throughput(Throughput::Bytes(size as u64));
-            group.bench_with_input(BenchmarkId::new(provider, size), &body, |b, body| {
+            group.bench_with_input(BenchmarkId::new(name, size), &body, |b, body| {
                 b.iter(|| {
-                    let now = SystemTime::now();
-                    let verified =
-                        verify(&def, &keys, &headers, &body[..], now, TOLERANCE).unwrap();
-                    let normalized = normalize(&plan, &verified, &headers, &meta, now);
-                    black_box(topics.record(&normalized))
+                    let request = pipeline::Request {
+                        headers: &headers,
+                        meta: &meta,
+                        received_at: SystemTime::now(),
+                    };
+                    let processed =
+                        pipeline::process(&provider, &body[..], request, support::LIMITS);
+                    black_box(processed.unwrap().records)
                 })
             });
         }
@@ -92,5 +88,41 @@ fn verify_and_normalize(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verification, verify_and_normalize);
+/// The read of a provider's keys on every request: `arc-swap`'s guard (what
+/// [`webhook_gateway::provider::Provider`] holds) against the `RwLock<Arc<_>>`
+/// read and clone it replaced, uncontended and with a reader on the other core.
+fn keys(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, RwLock};
+
+    let provider = Arc::new(support::provider("transfers"));
+    let lock = Arc::new(RwLock::new(Arc::new(support::keys(&provider.definition))));
+    let mut group = c.benchmark_group("keys");
+    for contended in [false, true] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let other = contended.then(|| {
+            let (provider, lock, stop) = (provider.clone(), lock.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    black_box(provider.keys().is_some());
+                    black_box(lock.read().unwrap().clone());
+                }
+            })
+        });
+        let label = if contended { "contended" } else { "alone" };
+        group.bench_function(BenchmarkId::new("arc-swap", label), |b| {
+            b.iter(|| black_box(provider.keys().as_deref().map(|k| k.len())))
+        });
+        group.bench_function(BenchmarkId::new("rwlock", label), |b| {
+            b.iter(|| black_box(lock.read().unwrap().clone().len()))
+        });
+        stop.store(true, Ordering::Relaxed);
+        if let Some(other) = other {
+            other.join().unwrap();
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, verification, verify_and_normalize, keys);
 criterion_main!(benches);

@@ -1,13 +1,13 @@
-//! The README's event catalogue, generated from the built-in definitions: a
+//! The event catalogue of docs/consuming.md, generated from the built-in definitions: a
 //! table of every route, and one example Kafka record per route made by the
 //! gateway's own code (sign, verify, normalize, route, envelope). A provider's
 //! `sample:` is the example of the route it reaches; every other route shows
 //! the smallest body that reaches it (`webhook_gateway::sample`).
 //!
-//! cargo run --example catalogue              # prints the generated part of README.md
+//! cargo run --example catalogue              # prints the generated part of docs/consuming.md
 //! cargo run --example catalogue -- --write   # replaces it there
 //!
-//! tests/it/readme.rs fails when README.md and this generator disagree.
+//! tests/it/readme.rs fails when docs/consuming.md and this generator disagree.
 
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -16,18 +16,22 @@ use webhook_gateway::config::key_ring;
 use webhook_gateway::contract::DataSchemas;
 use webhook_gateway::dev::demo_secret;
 use webhook_gateway::envelope::Record;
-use webhook_gateway::normalize::{normalize, Plan, RequestMeta};
+use webhook_gateway::normalize::RequestMeta;
+use webhook_gateway::pipeline;
+use webhook_gateway::provider::Provider;
 use webhook_gateway::providers::compiled::TimestampFormat;
 use webhook_gateway::providers::definition::Source;
 use webhook_gateway::providers::{Definition, Definitions};
-use webhook_gateway::routing::{Route, Topics};
+use webhook_gateway::routing::Topics;
 use webhook_gateway::sample;
 use webhook_gateway::sign::{signature_headers, Parts};
-use webhook_gateway::verify::verify;
 
 pub const BEGIN: &str =
     "<!-- catalogue: generated from the built-in definitions by `cargo run --example catalogue -- --write` -->";
 pub const END: &str = "<!-- end of the generated catalogue -->";
+
+/// The document that holds the catalogue, relative to the repository root.
+pub const DOC: &str = "docs/consuming.md";
 
 /// Every example is received at 2026-11-23T10:00:02.512Z and signed a moment before.
 const RECEIVED_MS: u64 = 1_795_428_002_512;
@@ -41,25 +45,26 @@ const NOT_JSON: (&str, &str) = (
 fn main() {
     let text = render();
     if std::env::args().any(|a| a == "--write") {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-        let readme = std::fs::read_to_string(&path).expect("README.md");
-        let (start, end) = region(&readme).expect("README.md has the catalogue's markers");
-        let updated = format!("{}{text}{}", &readme[..start], &readme[end..]);
-        std::fs::write(&path, updated).expect("write README.md");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DOC);
+        let doc = std::fs::read_to_string(&path).expect(DOC);
+        let (start, end) =
+            region(&doc).unwrap_or_else(|| panic!("{DOC} lacks the catalogue's markers"));
+        let updated = format!("{}{text}{}", &doc[..start], &doc[end..]);
+        std::fs::write(&path, updated).unwrap_or_else(|e| panic!("write {DOC}: {e}"));
     } else {
         print!("{text}");
     }
 }
 
-/// Where the generated part is in `readme`: from the start of `BEGIN` to the
+/// Where the generated part is in `doc`: from the start of `BEGIN` to the
 /// end of `END`.
-pub fn region(readme: &str) -> Option<(usize, usize)> {
-    let start = readme.find(BEGIN)?;
-    let end = start + readme[start..].find(END)? + END.len();
+pub fn region(doc: &str) -> Option<(usize, usize)> {
+    let start = doc.find(BEGIN)?;
+    let end = start + doc[start..].find(END)? + END.len();
     Some((start, end))
 }
 
-/// The generated part of the README, markers included.
+/// The generated part of `DOC`, markers included.
 pub fn render() -> String {
     let defs = Definitions::builtin();
     let gateway = Gateway {
@@ -134,7 +139,7 @@ fn table(defs: &Definitions, topics: &Topics) -> String {
                 def.name,
                 e.name,
                 e.type_name,
-                topics.topic(Route::Typed(&e.type_name)),
+                topics.of(&e.type_name),
                 source(&e.subject)
             ));
         }
@@ -151,12 +156,12 @@ fn table(defs: &Definitions, topics: &Topics) -> String {
             "| `{}` | any other event (or `when` value) | `{}` | `{}` | {key} |\n",
             def.name,
             def.unknown_type(),
-            topics.topic(Route::Unrouted),
+            topics.unrouted(),
         ));
     }
     out.push_str(&format!(
         "| any | not readable as an event: not JSON, no event name, no `data` object | (the raw body) | `{}` | the event id |\n",
-        topics.topic(Route::DeadLetter)
+        topics.deadletter()
     ));
     out
 }
@@ -189,6 +194,7 @@ impl Gateway {
         let received = UNIX_EPOCH + Duration::from_millis(RECEIVED_MS);
         let secret = demo_secret(def);
         let keys = key_ring(def, std::slice::from_ref(&secret)).expect("a demo secret");
+        let provider = Provider::new(def.clone(), &self.topics, &self.schemas, Some(keys));
         let parts = Parts {
             timestamp: def.timestamp.as_ref().map(|t| signed_at(t.format)),
             id: None,
@@ -201,22 +207,22 @@ impl Gateway {
                 v.parse().expect("a header value"),
             );
         }
-        let verified = verify(
-            def,
-            &keys,
-            &headers,
-            body,
-            received,
-            Duration::from_secs(300),
-        )
-        .expect("signed as the definition says");
         let meta = RequestMeta {
             content_type: Some(content_type.into()),
             traceparent: None,
         };
-        let plan = Plan::new(def).with_dataschemas(|ty| self.schemas.uri(ty).map(str::to_owned));
-        let normalized = normalize(&plan, &verified, &headers, &meta, received);
-        self.topics.record(&normalized)
+        let request = pipeline::Request {
+            headers: &headers,
+            meta: &meta,
+            received_at: received,
+        };
+        let limits = pipeline::Limits {
+            replay_tolerance: Duration::from_secs(300),
+            max_record_bytes: usize::MAX,
+        };
+        let mut processed = pipeline::process(&provider, body, request, limits)
+            .expect("signed as the definition says");
+        processed.records.remove(0).record
     }
 }
 

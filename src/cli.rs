@@ -1,11 +1,11 @@
-//! The command line: the gateway itself (its settings are `config::RunArgs`) or
-//! one of its subcommands, each of whose arguments live beside the command.
+//! The command line: the gateway itself (its settings' flags are
+//! `config::RunFlags`) or one of its subcommands. clap parses flags and
+//! arguments only: every variable is read from the environment map by the
+//! command ([`crate::cmd`]), so `--help` never shows a value.
 
-use std::ffi::OsString;
+use clap::{Parser, Subcommand};
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-
-use crate::config::RunArgs;
+use crate::config::RunFlags;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -19,7 +19,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
-    pub run: RunArgs,
+    pub run: RunFlags,
 }
 
 #[derive(Subcommand, Debug)]
@@ -29,27 +29,9 @@ pub enum Command {
     /// Check or create the routed topics (same KAFKA_* and GATEWAY_TOPIC_* settings as the gateway).
     Topics(crate::topics::TopicsArgs),
     /// Show the provider definitions (built-in and GATEWAY_PROVIDERS_FILE's) as the gateway reads them.
-    Providers(crate::providers::show::ProvidersArgs),
+    Providers(crate::cmd::providers::ProvidersArgs),
     /// Print the consumer contract (AsyncAPI 3.0) of every record this configuration can publish.
-    Contract(crate::contract::ContractArgs),
+    Contract(crate::cmd::contract::ContractArgs),
     /// Republish unrouted or dead-letter records that the current definitions route (same KAFKA_* and GATEWAY_* settings as the gateway).
     Redrive(crate::redrive::RedriveArgs),
-}
-
-impl Cli {
-    /// The process's command line and environment. A subcommand reads none of
-    /// the run settings, so their variables are read (and a bad one refused)
-    /// only when the gateway itself runs.
-    pub fn from_process() -> Result<Cli, clap::Error> {
-        let argv: Vec<OsString> = std::env::args_os().collect();
-        let without_run_variables = Cli::command().mut_args(|a| a.env(None::<&str>));
-        if let Ok(matches) = without_run_variables.try_get_matches_from(&argv) {
-            if matches.subcommand().is_some() {
-                return Cli::from_arg_matches(&matches);
-            }
-        }
-        // The gateway, or a command line clap refuses: its help and errors as
-        // clap gives them, variables included.
-        Cli::try_parse_from(argv)
-    }
 }

@@ -5,23 +5,27 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use rdkafka::client::ClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::config::{is_service_link, Config, Env, LogFormat, RunArgs};
+use crate::config::{is_service_link, Config, Env};
 use crate::providers::compiled::SecretEncoding;
 use crate::providers::{Definition, Definitions};
-use crate::routing::Route;
+use crate::record::header::{DEADLETTER_REASON, EVENT_ID, EVENT_TYPE};
+use crate::sample::SampleError;
+use crate::server::StartError;
 use crate::sign::shell_quote;
 
-const PARTITIONS: i32 = 3;
+/// Partitions of each topic on the embedded broker.
+pub const PARTITIONS: i32 = 3;
 
 /// A provider's demo secret as its variable holds it: `dev-<name>-secret`,
 /// encoded as the definition's `secret.encoding` reads it.
@@ -59,89 +63,66 @@ pub fn dev_env(env: &Env, bootstrap: &str, defs: &Definitions) -> Env {
     env
 }
 
-pub fn main(mut args: RunArgs, env: Env) -> ExitCode {
-    let usage = |e: &dyn std::fmt::Display| {
-        eprintln!("webhook-gateway --dev: configuration error: {e}");
-        ExitCode::from(crate::EX_USAGE)
-    };
-    // As the gateway reads it (flag, else variable), made absolute for the
-    // printed commands, which may be pasted in another directory.
-    let file = args
-        .providers_file
-        .take()
-        .map(|f| std::fs::canonicalize(&f).unwrap_or(f));
-    let defs = match Definitions::load(file.as_deref()) {
-        Ok(defs) => defs,
-        Err(e) => return usage(&e),
-    };
-    args.providers_file = file.clone();
-    let ignored = ignored_settings(&env, &defs);
-    if !ignored.is_empty() {
-        eprintln!(
-            "webhook-gateway --dev: refusing to start: {} would be ignored (--dev uses an embedded broker and demo secrets); unset them, or run without --dev",
-            ignored.join(", ")
-        );
-        return ExitCode::from(crate::EX_USAGE);
+/// A topic the embedded broker would not create.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create topic {topic}: {error}")]
+pub struct CreateTopicError {
+    pub topic: Arc<str>,
+    pub error: KafkaError,
+}
+
+/// Creates each of `topics` on the embedded broker, [`PARTITIONS`] each.
+pub fn create_topics<C: ClientContext>(
+    cluster: &MockCluster<'_, C>,
+    topics: &BTreeSet<Arc<str>>,
+) -> Result<(), CreateTopicError> {
+    for topic in topics {
+        cluster
+            .create_topic(topic, PARTITIONS, 1)
+            .map_err(|error| CreateTopicError {
+                topic: topic.clone(),
+                error,
+            })?;
     }
-    let cluster = match MockCluster::new(1) {
-        Ok(cluster) => cluster,
-        Err(e) => {
-            eprintln!("webhook-gateway --dev: cannot start the embedded broker: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let bootstrap = cluster.bootstrap_servers();
-    let config = match Config::from_sources(&args, &dev_env(&env, &bootstrap, &defs)) {
-        Ok(config) => config,
-        Err(e) => return usage(&e),
-    };
+    Ok(())
+}
+
+/// Serves `config`, whose broker is the embedded one at `bootstrap` with
+/// every topic created, until Ctrl-C: the banner first, then a line for each
+/// record as it lands. `providers_file` as the printed commands name it.
+pub async fn serve(
+    config: Config,
+    bootstrap: &str,
+    defs: &Definitions,
+    providers_file: Option<&Path>,
+) -> Result<(), StartError> {
     let topics = config.topics.all();
     // Where the first printed command's record lands.
     let kcat_topic = defs.list.iter().find_map(|d| {
         let entry = crate::sample::entry_reached(d, &crate::sample::of(d).ok()?)?;
-        Some(config.topics.topic(Route::Typed(&entry.type_name)).clone())
+        Some(config.topics.of(&entry.type_name).clone())
     });
-    for topic in &topics {
-        if let Err(e) = cluster.create_topic(topic, PARTITIONS, 1) {
-            eprintln!("webhook-gateway --dev: cannot create topic {topic}: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    crate::init_logging(LogFormat::Text);
-
-    let runtime = crate::runtime(config.worker_threads);
-    // The mock cluster lives on this thread's stack until the gateway has stopped.
-    let result = runtime.block_on(async {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let running = crate::start(config, async move {
-            let _ = stop_rx.await;
-        })
-        .await?;
-        print_banner(&Banner {
-            public: running.public_addr,
-            admin: running.admin_addr,
-            bootstrap: &bootstrap,
-            topics: &topics,
-            defs: &defs,
-            providers_file: file.as_deref(),
-            kcat_topic: kcat_topic.as_deref(),
-        });
-        let viewer = tokio::spawn(print_records(bootstrap.clone(), topics.clone()));
-        let _ = tokio::signal::ctrl_c().await;
-        println!("stopping…");
-        let _ = stop_tx.send(());
-        viewer.abort();
-        running.wait().await;
-        Ok::<(), crate::server::StartError>(())
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = crate::start(config, async move {
+        let _ = stop_rx.await;
+    })
+    .await?;
+    print_banner(&Banner {
+        public: running.public_addr,
+        admin: running.admin_addr,
+        bootstrap,
+        topics: &topics,
+        defs,
+        providers_file,
+        kcat_topic: kcat_topic.as_deref(),
     });
-    drop(cluster);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("webhook-gateway --dev: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let viewer = tokio::spawn(print_records(bootstrap.to_owned(), topics.clone()));
+    let _ = tokio::signal::ctrl_c().await;
+    println!("stopping…");
+    let _ = stop_tx.send(());
+    viewer.abort();
+    running.wait().await;
+    Ok(())
 }
 
 /// A command that signs `def`'s sample with its demo secret at the moment it
@@ -153,7 +134,7 @@ pub fn sample_command(
     def: &Definition,
     providers_file: Option<&Path>,
     url: &str,
-) -> Result<String, String> {
+) -> Result<String, SampleError> {
     let sample = crate::sample::of(def)?;
     let mut command = format!(
         "printf '%s' {} | {}={} {} sign {}",
@@ -301,8 +282,8 @@ async fn print_records(bootstrap: String, topics: BTreeSet<Arc<str>>) {
                         .map(|v| String::from_utf8_lossy(v).into_owned())
                         .unwrap_or_else(|| "-".into())
                 };
-                let ty = match header("event-type").as_str() {
-                    "-" => format!("deadletter:{}", header("x-deadletter-reason")),
+                let ty = match header(EVENT_TYPE).as_str() {
+                    "-" => format!("deadletter:{}", header(DEADLETTER_REASON)),
                     t => t.to_owned(),
                 };
                 println!(
@@ -312,7 +293,7 @@ async fn print_records(bootstrap: String, topics: BTreeSet<Arc<str>>) {
                     m.offset(),
                     m.key().map(String::from_utf8_lossy).unwrap_or_default(),
                     ty,
-                    header("event-id")
+                    header(EVENT_ID)
                 );
             }
             Err(e) => {

@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 
 use base64::Engine;
 
+use crate::record::header;
+
 /// Deterministic event id: the first 128 bits of SHA-256 over the provider's
 /// name and what identifies the delivery. A redelivery has the same id; any
 /// other body (or provider) a different one. Provider names hold no NUL, so
@@ -98,6 +100,8 @@ pub struct Envelope<'a> {
     pub type_name: Arc<str>,
     /// Whether the catalogue knows the event.
     pub routed: bool,
+    /// Where it goes: its type's topic, or the unrouted topic.
+    pub topic: Arc<str>,
     pub provider_event: String,
     pub subject: Option<String>,
     pub user_id: Option<String>,
@@ -157,7 +161,7 @@ impl Envelope<'_> {
         self.subject.clone().unwrap_or_else(|| self.id.to_hex())
     }
 
-    pub fn to_record(&self, topic: Arc<str>) -> Record {
+    pub fn to_record(&self) -> Record {
         let id = self.id.to_hex();
         let event = CloudEvent {
             specversion: "1.0",
@@ -214,19 +218,22 @@ impl Envelope<'_> {
         // the whole envelope as `data`. `traceparent` is the W3C name that
         // OpenTelemetry's Kafka instrumentation reads.
         let mut headers = vec![
-            ("content-type", CLOUDEVENTS_CONTENT_TYPE.as_bytes().to_vec()),
-            ("event-id", id.into_bytes()),
-            ("event-type", self.type_name.as_bytes().to_vec()),
-            ("event-source", self.source.as_bytes().to_vec()),
+            (
+                header::CONTENT_TYPE,
+                CLOUDEVENTS_CONTENT_TYPE.as_bytes().to_vec(),
+            ),
+            (header::EVENT_ID, id.into_bytes()),
+            (header::EVENT_TYPE, self.type_name.as_bytes().to_vec()),
+            (header::EVENT_SOURCE, self.source.as_bytes().to_vec()),
         ];
         if let Some(subject) = &self.subject {
-            headers.push(("event-subject", subject.as_bytes().to_vec()));
+            headers.push((header::EVENT_SUBJECT, subject.as_bytes().to_vec()));
         }
         if let Some(tp) = &self.traceparent {
-            headers.push(("traceparent", tp.as_bytes().to_vec()));
+            headers.push((header::TRACEPARENT, tp.as_bytes().to_vec()));
         }
         Record {
-            topic,
+            topic: self.topic.clone(),
             key: self.key(),
             value,
             headers,
@@ -239,6 +246,8 @@ impl Envelope<'_> {
 /// `event` string and a `data` object). Kept whole on the dead-letter topic.
 #[derive(Debug)]
 pub struct DeadLetter<'a> {
+    /// The dead-letter topic.
+    pub topic: Arc<str>,
     pub id: EventId,
     pub provider: &'a str,
     pub reason: DeadLetterReason,
@@ -247,7 +256,7 @@ pub struct DeadLetter<'a> {
 }
 
 /// Why a verified body went to the dead-letter topic: its
-/// `x-deadletter-reason` header, one list for the engine and the contract.
+/// [`header::DEADLETTER_REASON`] header, one list for the engine and the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadLetterReason {
     /// Not UTF-8 JSON (for a `body: json` provider).
@@ -260,7 +269,7 @@ pub enum DeadLetterReason {
     MissingData,
     /// An event name longer than the bound.
     EventTooLong,
-    /// A panic after verification (see `ingest`).
+    /// A panic after verification (see `pipeline`).
     InternalError,
 }
 
@@ -287,21 +296,21 @@ impl DeadLetterReason {
 }
 
 impl DeadLetter<'_> {
-    pub fn to_record(&self, topic: Arc<str>) -> Record {
+    pub fn to_record(&self) -> Record {
         let id = self.id.to_hex();
         let mut headers = vec![
-            ("event-id", id.clone().into_bytes()),
-            ("x-provider", self.provider.as_bytes().to_vec()),
+            (header::EVENT_ID, id.clone().into_bytes()),
+            (header::PROVIDER, self.provider.as_bytes().to_vec()),
             (
-                "x-deadletter-reason",
+                header::DEADLETTER_REASON,
                 self.reason.as_str().as_bytes().to_vec(),
             ),
         ];
         if let Some(ct) = &self.content_type {
-            headers.push(("content-type", ct.as_bytes().to_vec()));
+            headers.push((header::CONTENT_TYPE, ct.as_bytes().to_vec()));
         }
         Record {
-            topic,
+            topic: self.topic.clone(),
             key: id,
             value: self.body.to_vec(),
             headers,

@@ -10,13 +10,20 @@
 //!
 //! - [`server`]: start-up, the public listener (connection and size limits, timeouts), graceful shutdown
 //! - [`listener`]: what the public and admin listeners share: the connection cap, HTTP/1's head limits
-//! - [`ingest`]: one request: read body -> verify -> normalize -> route -> publish -> respond
+//! - [`ingest`]: one request's IO: read the body (bounded), run the pipeline, publish and
+//!   await every ack, respond
 //! - [`budget`]: the memory budget for bodies not yet verified
+//! - [`pipeline`]: one request's meaning without IO: verify -> normalize -> record, the
+//!   records to publish; called by ingest, the re-drive, the benches and the fuzz targets
+//! - [`provider`]: a provider compiled for the request path: definition, reading plan
+//!   (topics and `dataschema`s resolved), keys swapped by a reload
 //! - [`verify`]: HMAC signature schemes as a definition states them; [`verify::Verified`] is built only there
 //! - [`normalize`]: verified body -> canonical envelope, or a dead letter, as the definition
-//!   says (a definition compiled once into a [`normalize::Plan`]: one pass over the body)
+//!   says (a definition compiled once into a [`normalize::Plan`]: one pass over the body),
+//!   deciding its route once
 //! - [`envelope`]: the canonical event (CloudEvents 1.0) and its Kafka record form
-//! - [`routing`]: canonical type -> topic
+//! - [`record`]: every Kafka record header name, and which record kinds carry it
+//! - [`routing`]: the topic of every route, computed and checked once
 //! - [`publish`]: the Kafka producer: send, await ack, classify errors, replace when fatal, flush
 //! - [`publish_error`]: what a publish can end in besides the ack, and its metric reason
 //! - [`error`]: the request error enum, mapped to status codes in one place
@@ -33,8 +40,11 @@
 //!
 //! Around it:
 //!
-//! - [`cli`]: the command line: the gateway or one of its subcommands
-//! - [`config`]: settings from flags and environment, secrets loaded once
+//! - [`cli`]: the command line (clap, flags only): the gateway or one of its subcommands
+//! - [`cmd`]: one module per command (the gateway, `--dev`, sign, topics, redrive, contract,
+//!   providers): its shell, which returns one [`cmd::Outcome`] that main maps to the exit status
+//! - [`config`]: settings from flags and an environment map, and what is built from them
+//!   (definitions and topics, secrets loaded once, the producer's properties)
 //! - [`metrics`]: Prometheus metrics on the gateway's own registry
 //! - [`admin`]: the admin port: metrics, probes and the contract, a plain request-to-answer function
 //! - [`contract`]: the consumer contract: an AsyncAPI 3.0 document of every record, `contract --check`
@@ -42,7 +52,7 @@
 //! - [`reload`]: re-reads secret files when they change (rotation without restart)
 //! - [`sign`]: the `sign` subcommand (sign a body as a provider would)
 //! - [`sample`]: a webhook a definition routes (its `sample:`, or one built from its
-//!   catalogue), for `--dev`'s commands and the README's event catalogue
+//!   catalogue), for `--dev`'s commands and docs/consuming.md's event catalogue
 //! - [`topics`]: the `topics check|create` subcommand
 //! - [`replay`]: what unrouted and dead-letter records keep of their request, written by
 //!   [`ingest`] and read back by [`redrive`]
@@ -53,6 +63,7 @@
 pub mod admin;
 pub mod budget;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod contract;
 pub mod dev;
@@ -63,9 +74,12 @@ pub mod ingest;
 pub mod listener;
 pub mod metrics;
 pub mod normalize;
+pub mod pipeline;
+pub mod provider;
 pub mod providers;
 pub mod publish;
 pub mod publish_error;
+pub mod record;
 pub mod redrive;
 pub mod reload;
 pub mod replay;

@@ -8,18 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{key_ring, parse_secret_file, secret_file_error, Fingerprint, SecretSource};
-use crate::ingest::Ingest;
+use crate::provider::Provider;
 
 /// Watches one provider's secret file until the task is aborted. `loaded` is
 /// the fingerprint of what start-up read: any other content, even one already
 /// there when the watcher first looks, is applied.
-pub async fn watch(
-    ingest: Arc<Ingest>,
-    provider: String,
-    path: PathBuf,
-    loaded: Fingerprint,
-    every: Duration,
-) {
+pub async fn watch(provider: Arc<Provider>, path: PathBuf, loaded: Fingerprint, every: Duration) {
     // None while the file cannot be read, so a failure is reported once.
     let mut seen = Some(loaded);
     loop {
@@ -30,40 +24,36 @@ pub async fn watch(
             continue;
         }
         seen = now;
-        let Some(enabled) = ingest.enabled(&provider) else {
-            return;
-        };
         let keys = read
             .map_err(|e| secret_file_error(&path, e.kind()))
             .and_then(|bytes| parse_secret_file(&path, &bytes))
-            .and_then(|secrets| key_ring(&enabled.definition, &secrets));
+            .and_then(|secrets| key_ring(&provider.definition, &secrets));
+        let name = provider.name();
         match keys {
             Ok(keys) => {
                 let count = keys.len();
-                *enabled.keys.write().expect("keys lock") = Arc::new(keys);
-                tracing::info!(provider, secrets = count, "secrets reloaded");
+                provider.set_keys(keys);
+                tracing::info!(provider = name, secrets = count, "secrets reloaded");
             }
             // The old secrets stay in force; the reason never includes file content.
             Err(reason) => {
-                tracing::error!(provider, %reason, "secret reload failed; keeping the previous secrets")
+                tracing::error!(provider = name, %reason, "secret reload failed; keeping the previous secrets")
             }
         }
     }
 }
 
-/// A watcher for every provider whose secrets come from a file, for the
-/// caller to run until shutdown.
+/// A watcher for every enabled provider whose secrets come from a file, for
+/// the caller to run until shutdown.
 pub fn watchers(
-    ingest: &Arc<Ingest>,
+    providers: &[Arc<Provider>],
     config: &crate::config::Config,
 ) -> Vec<impl std::future::Future<Output = ()> + Send + 'static> {
-    config
-        .secrets
+    providers
         .iter()
-        .filter_map(|(name, s)| match &s.source {
+        .filter_map(|p| match &config.secrets.get(p.name())?.source {
             SecretSource::File(path, loaded) => Some(watch(
-                ingest.clone(),
-                name.clone(),
+                p.clone(),
                 path.clone(),
                 *loaded,
                 config.secret_reload,

@@ -2,13 +2,14 @@
 //! re-drive can read the webhook again under a later definition: written by
 //! `ingest`, read by `redrive`, one rule for both.
 //!
-//! Kept, as record headers: the provider, the receive time, the request
-//! headers the definition reads (and `content-type`, `traceparent`), the
-//! signature header's fields it reads (a timestamp, say; never the signature,
-//! which [`Verified`] does not hold, nor the header itself), and for an
-//! unrouted event the whole body when its `data` is not the body byte for
-//! byte. Nothing else: no credential, no client address. A routed record keeps nothing of this: it
-//! costs only the requests that need it.
+//! Kept, as record headers ([`crate::record::header`]): the provider, the
+//! receive time, the request headers the definition reads (and
+//! `content-type`, `traceparent`), the signature header's fields it reads (a
+//! timestamp, say; never the signature, which [`Verified`] does not hold, nor
+//! the header itself), and for an unrouted event the whole body when its
+//! `data` is not the body byte for byte. Nothing else: no credential, no
+//! client address. A routed record keeps nothing of this: it costs only the
+//! requests that need it.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -21,27 +22,17 @@ use serde_json::value::RawValue;
 use crate::envelope::{Data, Record};
 use crate::normalize::{rfc3339, Normalized, Plan, Value};
 use crate::providers::compiled::TimestampFormat;
+use crate::record::header::{
+    PROVIDER, RECEIVED_AT, REQUEST_BODY, REQUEST_FIELDS, REQUEST_HEADERS, TRACEPARENT,
+};
 use crate::verify::{parse_timestamp, Verified};
-
-/// The provider that signed the request.
-pub const PROVIDER: &str = "x-provider";
-/// The receive time, RFC 3339 to the millisecond (as `receivedat`).
-pub const RECEIVED_AT: &str = "x-received-at";
-/// A JSON object of the kept request headers, lower-case name to value.
-pub const REQUEST_HEADERS: &str = "x-request-headers";
-/// A JSON object of the kept signature-header fields (`{field: ..}` sources).
-pub const REQUEST_FIELDS: &str = "x-request-fields";
-/// The request body, on an unrouted record whose `data` is not the body.
-pub const REQUEST_BODY: &str = "x-request-body";
-/// On a re-driven record: `<topic>:<partition>:<offset>` it was re-driven from.
-pub const REDRIVEN: &str = "x-redriven";
 
 /// Headers a re-drive reads besides the definition's sources: the content
 /// type becomes `datacontenttype` of a `body: any` event, and the trace
 /// context its `traceparent`.
 static ALWAYS_KEPT: [HeaderName; 2] = [
     http::header::CONTENT_TYPE,
-    HeaderName::from_static("traceparent"),
+    HeaderName::from_static(TRACEPARENT),
 ];
 
 /// What an unrouted or dead-letter `record` keeps for a re-drive: headers to
@@ -250,9 +241,15 @@ fn event_data(value: &[u8]) -> Result<Vec<u8>, NotKept> {
 mod tests {
     use super::*;
     use crate::normalize::{normalize, RequestMeta};
-    use crate::providers::Definitions;
+    use crate::providers::{Definition, Definitions};
+    use crate::routing::Topics;
     use crate::trace::TraceParent;
     use std::time::{Duration, UNIX_EPOCH};
+
+    fn plan_of(def: &Definition) -> Plan {
+        let topics = Topics::new(std::slice::from_ref(def), "wh", &Default::default());
+        Plan::new(def, &topics.unwrap())
+    }
 
     /// A fields-header scheme whose definition reads a header, a field and
     /// body pointers outside `data`.
@@ -270,7 +267,7 @@ mod tests {
 
     fn plan() -> Plan {
         let defs = Definitions::with_file(Some(("test", ACME))).unwrap();
-        Plan::new(&defs.configured()[0])
+        plan_of(&defs.configured()[0])
     }
 
     fn request() -> HeaderMap {
@@ -314,7 +311,7 @@ mod tests {
             panic!("an event")
         };
         assert!(!e.routed);
-        let mut record = e.to_record("wh.unrouted".into());
+        let mut record = e.to_record();
         let data = unrouted_data(&normalized);
         let added = kept(&record, data, &plan, &request, &verified, received(), room);
         record.headers.extend(added);
@@ -379,7 +376,7 @@ mod tests {
     event: {name: {header: x-hub-event}, data: ''}
 ";
         let defs = Definitions::with_file(Some(("test", whole))).unwrap();
-        let plan = Plan::new(&defs.configured()[0]);
+        let plan = plan_of(&defs.configured()[0]);
         let mut request = HeaderMap::new();
         request.insert("x-hub-event", HeaderValue::from_static("push"));
         let body = br#"{"ref":"main"}"#;
@@ -394,7 +391,7 @@ mod tests {
         let Normalized::Event(e) = &normalized else {
             panic!("an event")
         };
-        let mut record = e.to_record("wh.unrouted".into());
+        let mut record = e.to_record();
         let data = unrouted_data(&normalized);
         let added = kept(
             &record,

@@ -1,54 +1,39 @@
-//! Canonical type -> Kafka topic: the operator's override, else the catalogue
-//! entry's `topic`, else `<prefix>.<type>` (the rule in `providers::rules`).
-//! Several types may share a topic when a consumer needs one entity's events
-//! in order across types.
+//! Where records go: the topic of every route (a canonical type, the unrouted
+//! and the dead-letter route), computed once from the definitions and the
+//! topic settings, and checked once (Kafka's name rule, and no two topics
+//! that differ only by `.` against `_`). The request path never computes a
+//! topic: a compiled provider ([`crate::provider::Provider`]) carries each
+//! catalogue entry's topic, so normalizing a webhook decides its
+//! [`Destination`] and topic at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::envelope::{EventId, Record};
-use crate::normalize::Normalized;
-use crate::providers::rules::{check_topic_name, topic_name, DEADLETTER, UNROUTED};
+use crate::providers::rules::{check_topic_name, DEADLETTER, UNROUTED};
 use crate::providers::Definition;
 
-/// Where a normalized webhook goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route<'a> {
-    Typed(&'a str),
-    Unrouted,
-    DeadLetter,
-}
-
-impl<'a> Route<'a> {
-    pub fn of(normalized: &'a Normalized<'_>) -> Route<'a> {
-        match normalized {
-            Normalized::Event(e) if e.routed => Route::Typed(&e.type_name),
-            Normalized::Event(_) => Route::Unrouted,
-            Normalized::DeadLetter(_) => Route::DeadLetter,
-        }
-    }
-}
-
-/// What routing made of a normalized webhook: the record to produce, and the
-/// facts the request reports (its answer, log line and metrics), so that
-/// nothing downstream reads them from the webhook again.
-#[derive(Debug)]
-pub struct Routed {
-    pub record: Record,
-    pub destination: Destination,
-    pub id: EventId,
-    /// The canonical type, `<provider>.unknown`, or `deadletter`.
-    pub type_name: Arc<str>,
-    /// The entity the event is about, when known.
-    pub subject: Option<String>,
-}
-
-/// Which kind of topic a webhook went to.
+/// Which kind of topic a record goes to: the one decision routing makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
+    /// The topic of the catalogue entry that matched.
     Typed,
+    /// A verified event the catalogue does not know.
     Unrouted,
+    /// A verified body that cannot be read as an event.
     DeadLetter,
+}
+
+/// A topic that cannot be used, and what names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct TopicError {
+    /// The definition (its index in the list) whose catalogue entry names the
+    /// topic; `None` for the topic settings (the prefix or an override).
+    pub provider: Option<usize>,
+    /// Where in that definition (`events[2].topic`), or the route the
+    /// settings name (a type, `unrouted`, `deadletter`).
+    pub key: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone)]
@@ -59,76 +44,89 @@ pub struct Topics {
 }
 
 impl Topics {
-    /// The topics of every type the definitions route. `overrides` maps a type,
-    /// `unrouted` or `deadletter` to a topic. Errors name the offending entry.
+    /// The topic of every route: the operator's override (`overrides` maps a
+    /// type, `unrouted` or `deadletter` to a topic), else the catalogue
+    /// entry's own `topic`, else `<prefix>.<route>`.
     pub fn new(
         definitions: &[Definition],
         prefix: &str,
         overrides: &BTreeMap<String, String>,
-    ) -> Result<Topics, String> {
-        let types: Vec<_> = definitions.iter().flat_map(|d| &d.events).collect();
+    ) -> Result<Topics, TopicError> {
+        let settings = |key: &str, reason: String| TopicError {
+            provider: None,
+            key: key.to_owned(),
+            reason,
+        };
         for key in overrides.keys() {
-            if key != UNROUTED && key != DEADLETTER && !types.iter().any(|e| e.type_name == *key) {
-                return Err(format!(
-                    "unknown type `{key}` (expected a defined type, `unrouted` or `deadletter`)"
+            let defined = definitions
+                .iter()
+                .any(|d| d.events.iter().any(|e| e.type_name == *key));
+            if key != UNROUTED && key != DEADLETTER && !defined {
+                return Err(settings(
+                    key,
+                    format!(
+                        "unknown type `{key}` (expected a defined type, `unrouted` or `deadletter`)"
+                    ),
                 ));
             }
         }
-        let topic = |route: &str, own: Option<&str>| -> Result<Arc<str>, String> {
-            let name = topic_name(prefix, overrides, route, own);
-            check_topic_name(&name)?;
-            Ok(name.into())
+        let name = |route: &str, own: Option<&str>| -> String {
+            match overrides.get(route).map(String::as_str).or(own) {
+                Some(topic) => topic.to_owned(),
+                None => format!("{prefix}.{route}"),
+            }
         };
+        let mut names = Names::default();
+        let unrouted = names.add(name(UNROUTED, None), || settings(UNROUTED, String::new()))?;
+        let deadletter = names.add(name(DEADLETTER, None), || {
+            settings(DEADLETTER, String::new())
+        })?;
         let mut typed = HashMap::new();
-        for e in types {
-            typed.insert(
-                e.type_name.as_str().into(),
-                topic(&e.type_name, e.topic.as_deref())?,
-            );
+        for (i, d) in definitions.iter().enumerate() {
+            for (j, e) in d.events.iter().enumerate() {
+                let overridden = overrides.contains_key(&e.type_name);
+                let topic = names.add(name(&e.type_name, e.topic.as_deref()), || {
+                    // Named by whoever chose the name: an override, else the
+                    // entry (its `topic`, or its type under the prefix).
+                    match overridden {
+                        true => settings(&e.type_name, String::new()),
+                        false => TopicError {
+                            provider: Some(i),
+                            key: format!("events[{j}].topic"),
+                            reason: String::new(),
+                        },
+                    }
+                })?;
+                typed.insert(e.type_name.as_str().into(), topic);
+            }
         }
         Ok(Topics {
             typed,
-            unrouted: topic(UNROUTED, None)?,
-            deadletter: topic(DEADLETTER, None)?,
+            unrouted,
+            deadletter,
         })
     }
 
-    /// The topic of a route. A type the definitions do not route (which
-    /// normalize never produces) lands on the unrouted topic, never nowhere.
-    pub fn topic(&self, route: Route<'_>) -> &Arc<str> {
+    /// The topic of a catalogue type; `None` for a type no definition routes.
+    pub fn typed(&self, type_name: &str) -> Option<&Arc<str>> {
+        self.typed.get(type_name)
+    }
+
+    pub fn unrouted(&self) -> &Arc<str> {
+        &self.unrouted
+    }
+
+    pub fn deadletter(&self) -> &Arc<str> {
+        &self.deadletter
+    }
+
+    /// The topic of a route by its name: a type, `unrouted` or `deadletter`.
+    /// A type no definition routes lands on the unrouted topic, never nowhere.
+    pub fn of(&self, route: &str) -> &Arc<str> {
         match route {
-            Route::Typed(t) => self.typed.get(t).unwrap_or(&self.unrouted),
-            Route::Unrouted => &self.unrouted,
-            Route::DeadLetter => &self.deadletter,
-        }
-    }
-
-    /// The Kafka record for a normalized webhook, on its route's topic.
-    pub fn record(&self, normalized: &Normalized<'_>) -> Record {
-        let topic = self.topic(Route::of(normalized)).clone();
-        match normalized {
-            Normalized::Event(e) => e.to_record(topic),
-            Normalized::DeadLetter(d) => d.to_record(topic),
-        }
-    }
-
-    /// The record and the facts of a normalized webhook.
-    pub fn route(&self, normalized: &Normalized<'_>) -> Routed {
-        let destination = match Route::of(normalized) {
-            Route::Typed(_) => Destination::Typed,
-            Route::Unrouted => Destination::Unrouted,
-            Route::DeadLetter => Destination::DeadLetter,
-        };
-        let (type_name, subject) = match normalized {
-            Normalized::Event(e) => (e.type_name.clone(), e.subject.clone()),
-            Normalized::DeadLetter(_) => (DEADLETTER.into(), None),
-        };
-        Routed {
-            record: self.record(normalized),
-            destination,
-            id: normalized.id(),
-            type_name,
-            subject,
+            UNROUTED => &self.unrouted,
+            DEADLETTER => &self.deadletter,
+            ty => self.typed(ty).unwrap_or(&self.unrouted),
         }
     }
 
@@ -142,12 +140,45 @@ impl Topics {
     }
 }
 
+/// The topics named so far, by their name with `.` folded into `_`: two
+/// names that differ only there collide in Kafka (it refuses the second, or
+/// warns of colliding metric names), so the second is refused here.
+#[derive(Default)]
+struct Names {
+    folded: HashMap<String, Arc<str>>,
+}
+
+impl Names {
+    fn add(
+        &mut self,
+        topic: String,
+        who: impl FnOnce() -> TopicError,
+    ) -> Result<Arc<str>, TopicError> {
+        let folded = topic.replace('.', "_");
+        let reason = match (check_topic_name(&topic), self.folded.get(&folded)) {
+            (Err(e), _) => e.to_string(),
+            (Ok(()), Some(other)) if **other == *topic => return Ok(other.clone()),
+            (Ok(()), Some(other)) => {
+                format!("topic `{topic}` differs from `{other}` only by `.` against `_`")
+            }
+            (Ok(()), None) => {
+                let topic: Arc<str> = topic.into();
+                self.folded.insert(folded, topic.clone());
+                return Ok(topic);
+            }
+        };
+        let mut error = who();
+        error.reason = reason;
+        Err(error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::providers::Definitions;
 
-    fn topics(prefix: &str, overrides: &[(&str, &str)]) -> Result<Topics, String> {
+    fn topics(prefix: &str, overrides: &[(&str, &str)]) -> Result<Topics, TopicError> {
         let overrides = overrides
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -159,11 +190,11 @@ mod tests {
     fn default_topics_are_prefix_dot_type() {
         let t = topics("webhooks", &[]).unwrap();
         assert_eq!(
-            &**t.topic(Route::Typed("m2m.operation.created")),
+            &**t.of("m2m.operation.created"),
             "webhooks.m2m.operation.created"
         );
-        assert_eq!(&**t.topic(Route::Unrouted), "webhooks.unrouted");
-        assert_eq!(&**t.topic(Route::DeadLetter), "webhooks.deadletter");
+        assert_eq!(&**t.unrouted(), "webhooks.unrouted");
+        assert_eq!(&**t.deadletter(), "webhooks.deadletter");
         assert_eq!(t.all().len(), 9);
     }
 
@@ -177,7 +208,11 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(&**t.topic(Route::Typed("m2m.operation.cancelled")), "ops");
+        assert_eq!(&**t.of("m2m.operation.cancelled"), "ops");
+        assert!(Arc::ptr_eq(
+            t.typed("m2m.operation.created").unwrap(),
+            t.typed("m2m.operation.cancelled").unwrap()
+        ));
         assert_eq!(t.all().len(), 8);
     }
 
@@ -196,16 +231,43 @@ mod tests {
         let defs = Definitions::with_file(Some(("test", file))).unwrap();
         let overrides = BTreeMap::from([("acme.b".to_string(), "b-topic".to_string())]);
         let t = Topics::new(&defs.list, "wh", &overrides).unwrap();
-        assert_eq!(&**t.topic(Route::Typed("acme.a")), "billing");
-        assert_eq!(&**t.topic(Route::Typed("acme.b")), "b-topic");
-        assert_eq!(&**t.topic(Route::Typed("acme.c")), "wh.acme.c");
+        assert_eq!(&**t.of("acme.a"), "billing");
+        assert_eq!(&**t.of("acme.b"), "b-topic");
+        assert_eq!(&**t.of("acme.c"), "wh.acme.c");
+        assert_eq!(&**t.of("acme.nope"), "wh.unrouted");
     }
 
     #[test]
-    fn bad_overrides_and_prefixes_are_refused() {
-        assert!(topics("wh", &[("m2m.nope", "x")])
-            .unwrap_err()
-            .contains("m2m.nope"));
-        assert!(topics("bad prefix", &[]).is_err());
+    fn bad_overrides_and_prefixes_are_refused_naming_the_setting() {
+        let e = topics("wh", &[("m2m.nope", "x")]).unwrap_err();
+        assert_eq!((e.provider, e.key.as_str()), (None, "m2m.nope"));
+        assert!(e.reason.contains("m2m.nope"), "{e}");
+        let e = topics("bad prefix", &[]).unwrap_err();
+        assert_eq!((e.provider, e.key.as_str()), (None, UNROUTED));
+        assert_eq!(
+            e.reason,
+            "`bad prefix.unrouted` is not a valid Kafka topic name"
+        );
+    }
+
+    #[test]
+    fn topics_differing_only_by_dot_and_underscore_are_refused_naming_the_entry() {
+        let file = "providers:
+  - name: acme
+    secret: {env: ACME_SECRET}
+    signature: {header: x-sig}
+    event: {name: /type, data: /data}
+    events:
+      - {name: a, type: acme.a, subject: /data/id, topic: billing.x}
+      - {name: b, type: acme.b, subject: /data/id, topic: billing_x}
+";
+        let defs = Definitions::with_file(Some(("test", file))).unwrap();
+        let e = Topics::new(&defs.list, "wh", &BTreeMap::new()).unwrap_err();
+        let acme = defs.list.iter().position(|d| d.name == "acme");
+        assert_eq!((e.provider, e.key.as_str()), (acme, "events[1].topic"));
+        assert_eq!(
+            e.reason,
+            "topic `billing_x` differs from `billing.x` only by `.` against `_`"
+        );
     }
 }

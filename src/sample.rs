@@ -1,7 +1,7 @@
 //! A webhook that a definition routes: its own `sample:` body, or the smallest
 //! body (and request headers) that reaches a catalogue entry, built from the
 //! definition's sources. `--dev` prints a signed command for each provider from
-//! it, and the README's event catalogue shows one record per route.
+//! it, and docs/consuming.md's event catalogue shows one record per route.
 //!
 //! The built body holds only what routing reads: the event name (split across
 //! `event.join` when there is one), the entry's `when` values, an object at
@@ -12,6 +12,19 @@
 
 use crate::providers::compiled::{Definition, Entry};
 use crate::providers::definition::{Pointer, Source};
+
+/// Why no body reaches an entry. `key` is the definition's key whose source
+/// cannot be filled (`event.name`, `subject`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SampleError {
+    #[error("{key} comes from the signature header's field `{field}`, which no sample can set")]
+    FromField { key: &'static str, field: String },
+    #[error("{key} is the whole body, which is an object")]
+    WholeBody { key: &'static str },
+    /// Two sources need different values at `at` (a pointer or a header).
+    #[error("{key} needs {at}, where the sample already holds another value")]
+    Conflict { key: &'static str, at: String },
+}
 
 /// A body, and the headers besides the signature's that the definition reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +37,7 @@ pub struct Sample {
 /// smallest body that reaches its first catalogue entry (or, with no catalogue,
 /// an unrouted event). Header sources are filled from that first entry either
 /// way: a `sample:` is a body only.
-pub fn of(def: &Definition) -> Result<Sample, String> {
+pub fn of(def: &Definition) -> Result<Sample, SampleError> {
     let mut sample = match def.events.first() {
         Some(entry) => for_entry(def, entry)?,
         None => unrouted(def)?,
@@ -36,7 +49,7 @@ pub fn of(def: &Definition) -> Result<Sample, String> {
 }
 
 /// The smallest webhook that reaches `entry`.
-pub fn for_entry(def: &Definition, entry: &Entry) -> Result<Sample, String> {
+pub fn for_entry(def: &Definition, entry: &Entry) -> Result<Sample, SampleError> {
     let mut b = Builder::default();
     // name + "." + join is the entry's name, when the definition joins one.
     match (&def.event.join, entry.name.rsplit_once('.')) {
@@ -60,7 +73,7 @@ pub fn for_entry(def: &Definition, entry: &Entry) -> Result<Sample, String> {
 
 /// The smallest webhook whose event the catalogue does not know: it goes to
 /// the unrouted topic, keyed by the first `unrouted_subject`.
-pub fn unrouted(def: &Definition) -> Result<Sample, String> {
+pub fn unrouted(def: &Definition) -> Result<Sample, SampleError> {
     let mut name = "not.in.catalogue".to_owned();
     while def.events.iter().any(|e| e.name == name) {
         name.push_str("-1");
@@ -151,21 +164,22 @@ impl Builder {
     /// `value` at `source`: a header, or a string in the body. A place that
     /// already holds something else is a conflict: the body would not reach
     /// the entry.
-    fn set(&mut self, source: &Source, value: &str, key: &str) -> Result<(), String> {
+    fn set(&mut self, source: &Source, value: &str, key: &'static str) -> Result<(), SampleError> {
         match source {
             Source::Header(h) => {
                 match self.headers.iter().find(|(n, _)| n == h.as_str()) {
                     Some((_, v)) if v != value => {
-                        return Err(conflict(key, &source.to_string()));
+                        return Err(conflict(key, source.to_string()));
                     }
                     Some(_) => {}
                     None => self.headers.push((h.as_str().to_owned(), value.to_owned())),
                 }
                 Ok(())
             }
-            Source::Field(f) => Err(format!(
-                "{key} comes from the signature header's field `{f}`, which no sample can set"
-            )),
+            Source::Field(f) => Err(SampleError::FromField {
+                key,
+                field: f.clone(),
+            }),
             Source::Pointer(p) => {
                 let (parent, last) = self.parent(p, key)?;
                 match parent.get_mut(&last) {
@@ -181,7 +195,7 @@ impl Builder {
     }
 
     /// An object at `pointer` (`event.data`): the whole body, or a member.
-    fn object(&mut self, pointer: &Pointer) -> Result<(), String> {
+    fn object(&mut self, pointer: &Pointer) -> Result<(), SampleError> {
         if pointer.as_str().is_empty() {
             return Ok(());
         }
@@ -197,7 +211,7 @@ impl Builder {
     }
 
     /// A made-up value at `source` (see the module's note).
-    fn made_up(&mut self, source: &Source, key: &str) -> Result<(), String> {
+    fn made_up(&mut self, source: &Source, key: &'static str) -> Result<(), SampleError> {
         let base = match source {
             Source::Pointer(p) => p.tokens().last().unwrap_or_default(),
             Source::Header(h) => h.as_str().to_owned(),
@@ -208,7 +222,7 @@ impl Builder {
 
     /// What every event of the definition carries: its user, and a delivery id
     /// in the body (a header id is `sign`'s to set).
-    fn common(&mut self, def: &Definition) -> Result<(), String> {
+    fn common(&mut self, def: &Definition) -> Result<(), SampleError> {
         if let Some(user) = &def.event.user {
             self.made_up(user, "event.user")?;
         }
@@ -219,10 +233,14 @@ impl Builder {
     }
 
     /// The object holding `pointer`'s last token, made on the way; and that token.
-    fn parent(&mut self, pointer: &Pointer, key: &str) -> Result<(&mut Object, String), String> {
+    fn parent(
+        &mut self,
+        pointer: &Pointer,
+        key: &'static str,
+    ) -> Result<(&mut Object, String), SampleError> {
         let mut tokens: Vec<String> = pointer.tokens().collect();
         let Some(last) = tokens.pop() else {
-            return Err(format!("{key} is the whole body, which is an object"));
+            return Err(SampleError::WholeBody { key });
         };
         let mut at = &mut self.body;
         for token in tokens {
@@ -247,8 +265,8 @@ impl Builder {
     }
 }
 
-fn conflict(key: &str, at: &str) -> String {
-    format!("{key} needs {at}, where the sample already holds another value")
+fn conflict(key: &'static str, at: impl Into<String>) -> SampleError {
+    SampleError::Conflict { key, at: at.into() }
 }
 
 #[cfg(test)]
@@ -342,6 +360,16 @@ mod tests {
         let sample = of(acme).unwrap();
         assert_eq!(entry_reached(acme, &sample), Some(&acme.events[0]));
         let odd = for_entry(acme, &acme.events[1]).unwrap_err();
-        assert!(odd.contains("subject needs /type/x"), "{odd}");
+        assert_eq!(
+            odd,
+            SampleError::Conflict {
+                key: "subject",
+                at: "/type/x".into()
+            }
+        );
+        assert_eq!(
+            odd.to_string(),
+            "subject needs /type/x, where the sample already holds another value"
+        );
     }
 }

@@ -26,6 +26,7 @@ use crate::health::{self, Health};
 use crate::ingest::Ingest;
 use crate::listener::{accept_within, http1_builder};
 use crate::metrics::Metrics;
+use crate::provider::Provider;
 use crate::publish::Publisher;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,9 @@ where
     let contract = Bytes::from(crate::contract::render(&crate::contract::document_with(
         &config, &schemas,
     )));
+    // The contract's schemas name each type's `dataschema`, resolved here once.
+    let providers = Provider::enabled(&config, &schemas);
+    drop(schemas);
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     let publisher = Publisher::new(&config.kafka, config.publish_timeout, metrics.clone())?;
@@ -86,9 +90,10 @@ where
     })?;
 
     log_startup(&config, public_addr, admin_addr);
+    let watchers = crate::reload::watchers(&providers, &config);
     let ingest = Arc::new(Ingest::new(
         &config,
-        &schemas,
+        providers,
         publisher.clone(),
         metrics.clone(),
     ));
@@ -98,7 +103,7 @@ where
     let background = CancellationToken::new();
     let tasks = TaskTracker::new();
     spawn_until(&tasks, &background, publisher.supervisor());
-    for watcher in crate::reload::watchers(&ingest, &config) {
+    for watcher in watchers {
         spawn_until(&tasks, &background, watcher);
     }
     spawn_until(

@@ -2,20 +2,20 @@
 //! for trying the gateway by hand and for the commands `--dev` prints.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use clap::Args;
 use sha2::{Digest, Sha256};
 
-use crate::config::{read_secret_file, split_secrets, Env};
+use crate::config::{read_secret_file, read_secrets, ConfigError, Env, SecretError};
 use crate::normalize::rfc3339;
 use crate::providers::compiled::{Definition, SignatureEncoding, TimestampFormat};
 use crate::providers::definition::Source;
 use crate::providers::load::providers_file;
-use crate::providers::Definitions;
-use crate::verify::KeyRing;
+use crate::providers::{DefinitionError, Definitions};
+use crate::verify::{KeyRing, KeyRingError};
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
@@ -45,6 +45,49 @@ pub struct SignArgs {
     pub headers: Vec<String>,
 }
 
+/// Why `sign` signed nothing: one line, naming a variable or a file but never
+/// a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The providers file.
+    #[error(transparent)]
+    Definitions(#[from] DefinitionError),
+    #[error("no provider `{name}` (defined: {defined})")]
+    NoProvider { name: String, defined: String },
+    #[error("--timestamp: provider `{provider}` signs no timestamp")]
+    NoTimestamp { provider: String },
+    #[error("--id: provider `{provider}` has no delivery id")]
+    NoId { provider: String },
+    /// `at`: where in the body the definition reads the id.
+    #[error("--id: provider `{provider}` reads its delivery id from the body ({at}): set it there")]
+    IdInBody { provider: String, at: String },
+    /// Each of the three: the `--header` as given.
+    #[error("--header `{0}`: expected NAME: VALUE")]
+    HeaderForm(String),
+    #[error("--header `{0}`: not a valid header name")]
+    HeaderName(String),
+    #[error("--header `{0}`: not a valid header value")]
+    HeaderValue(String),
+    /// A header of the signature's own (its value, timestamp or id).
+    #[error("--header: sign writes {header} itself (set its parts with --timestamp and --id)")]
+    OwnHeader { header: String },
+    #[error("--secret-file: {0}")]
+    SecretFile(SecretError),
+    /// Neither the provider's secret variable nor its `_FILE` is set.
+    #[error("no secret: set {var} or {var}_FILE, or pass --secret-file")]
+    NoSecret { var: String },
+    /// The provider's secret variables, refused as the gateway refuses them.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The secret does not decode as the definition's `secret.encoding` says.
+    #[error(transparent)]
+    Key(#[from] KeyRingError),
+    #[error("cannot read the body from stdin: {0}")]
+    Stdin(std::io::Error),
+    #[error("--curl needs a UTF-8 body")]
+    CurlNotUtf8,
+}
+
 /// The parts a sender chooses besides the body.
 #[derive(Debug, Clone, Default)]
 pub struct Parts {
@@ -56,12 +99,13 @@ pub struct Parts {
 
 /// The headers a provider would send with `body`, signed with `secret` (as
 /// the secret variable holds it: decoded by the definition's `secret.encoding`).
+/// An error: the secret does not decode so, which it names without its content.
 pub fn signature_headers(
     def: &Definition,
     secret: &str,
     body: &[u8],
     parts: &Parts,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, KeyRingError> {
     let keys = KeyRing::new(def.signature.algorithm, def.secret.encoding, &[secret])?;
     let timestamp = match (&def.timestamp, &parts.timestamp) {
         (_, Some(given)) => given.clone(),
@@ -118,25 +162,21 @@ fn now_as(format: TimestampFormat) -> String {
     }
 }
 
-/// The first secret configured for the provider (the one a rotation adds first).
-fn secret(args: &SignArgs, def: &Definition, env: &Env) -> Result<String, String> {
-    let var = def.secret.env.as_str();
-    let file_var = format!("{var}_FILE");
-    let from_file = |path: &Path| read_secret_file(path).map(|(s, _)| s[0].clone());
+/// The first secret configured for the provider (the one a rotation adds
+/// first): `--secret-file`'s, else read by the gateway's own rule
+/// ([`read_secrets`]: its variable or that variable's `_FILE`, not both).
+fn secret(args: &SignArgs, def: &Definition, env: &Env) -> Result<String, SignError> {
     if let Some(path) = &args.secret_file {
-        return from_file(path).map_err(|e| format!("--secret-file: {e}"));
+        return read_secret_file(path)
+            .map(|(s, _)| s[0].clone())
+            .map_err(SignError::SecretFile);
     }
-    if let Some(list) = env.get(var) {
-        return split_secrets(list, ',')
-            .map(|s| s[0].clone())
-            .map_err(|e| format!("{var} {e}"));
+    match read_secrets(env, &def.secret.env)? {
+        Some((secrets, _)) => Ok(secrets[0].clone()),
+        None => Err(SignError::NoSecret {
+            var: def.secret.env.clone(),
+        }),
     }
-    if let Some(path) = env.get(&file_var) {
-        return from_file(Path::new(path)).map_err(|e| format!("{file_var}: {e}"));
-    }
-    Err(format!(
-        "no secret: set {var} or {file_var}, or pass --secret-file"
-    ))
 }
 
 /// Quotes `s` for a POSIX shell.
@@ -144,16 +184,15 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-pub fn main(args: SignArgs, env: &Env) -> Result<String, String> {
+pub fn main(args: SignArgs, env: &Env) -> Result<String, SignError> {
     let file = providers_file(args.providers_file.as_deref(), env);
-    let defs = Definitions::load(file.as_deref()).map_err(|e| e.to_string())?;
+    let defs = Definitions::load(file.as_deref())?;
     let def = defs.get(&args.provider).ok_or_else(|| {
         let names: Vec<_> = defs.list.iter().map(|d| d.name.as_str()).collect();
-        format!(
-            "no provider `{}` (defined: {})",
-            args.provider,
-            names.join(", ")
-        )
+        SignError::NoProvider {
+            name: args.provider.clone(),
+            defined: names.join(", "),
+        }
     })?;
     check_parts(def, &args)?;
     let extra = args
@@ -165,7 +204,7 @@ pub fn main(args: SignArgs, env: &Env) -> Result<String, String> {
     let mut body = Vec::new();
     std::io::stdin()
         .read_to_end(&mut body)
-        .map_err(|e| format!("cannot read the body from stdin: {e}"))?;
+        .map_err(SignError::Stdin)?;
     let parts = Parts {
         timestamp: args.timestamp.clone(),
         id: args.id.clone(),
@@ -178,14 +217,15 @@ pub fn main(args: SignArgs, env: &Env) -> Result<String, String> {
             );
         }
     }
-    let typed = extra.iter().any(|(name, _)| name == "content-type");
+    let typed = extra
+        .iter()
+        .any(|(name, _)| name == http::header::CONTENT_TYPE.as_str());
     let mut headers = signature_headers(def, &secret, &body, &parts)?;
     headers.extend(extra);
     Ok(match &args.curl {
         None => headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect(),
         Some(url) => {
-            let body =
-                std::str::from_utf8(&body).map_err(|_| "--curl needs a UTF-8 body".to_owned())?;
+            let body = std::str::from_utf8(&body).map_err(|_| SignError::CurlNotUtf8)?;
             let mut cmd = format!("curl -sS -i -X POST {}", shell_quote(url));
             if !typed {
                 cmd.push_str(" -H 'content-type: application/json'");
@@ -201,21 +241,19 @@ pub fn main(args: SignArgs, env: &Env) -> Result<String, String> {
 
 /// `--timestamp` and `--id` only for a definition that sends them in a header
 /// or field: anything else would be silently ignored.
-fn check_parts(def: &Definition, args: &SignArgs) -> Result<(), String> {
+fn check_parts(def: &Definition, args: &SignArgs) -> Result<(), SignError> {
+    let provider = def.name.clone();
     if args.timestamp.is_some() && def.timestamp.is_none() {
-        return Err(format!(
-            "--timestamp: provider `{}` signs no timestamp",
-            def.name
-        ));
+        return Err(SignError::NoTimestamp { provider });
     }
     if args.id.is_some() {
         match &def.id {
-            None => return Err(format!("--id: provider `{}` has no delivery id", def.name)),
+            None => return Err(SignError::NoId { provider }),
             Some(id) if !id.source.is_outside_body() => {
-                return Err(format!(
-                    "--id: provider `{}` reads its delivery id from the body ({}): set it there",
-                    def.name, id.source
-                ))
+                return Err(SignError::IdInBody {
+                    provider,
+                    at: id.source.to_string(),
+                })
             }
             Some(_) => {}
         }
@@ -225,23 +263,21 @@ fn check_parts(def: &Definition, args: &SignArgs) -> Result<(), String> {
 
 /// One `--header NAME: VALUE`, checked as HTTP allows; the signature's own
 /// headers are `sign`'s to write.
-fn extra_header(def: &Definition, text: &str) -> Result<(String, String), String> {
+fn extra_header(def: &Definition, text: &str) -> Result<(String, String), SignError> {
     let (name, value) = text
         .split_once(':')
-        .ok_or_else(|| format!("--header `{text}`: expected NAME: VALUE"))?;
+        .ok_or_else(|| SignError::HeaderForm(text.to_owned()))?;
     let name = http::HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| format!("--header `{text}`: not a valid header name"))?;
+        .map_err(|_| SignError::HeaderName(text.to_owned()))?;
     let value = value.trim();
-    http::HeaderValue::from_str(value)
-        .map_err(|_| format!("--header `{text}`: not a valid header value"))?;
+    http::HeaderValue::from_str(value).map_err(|_| SignError::HeaderValue(text.to_owned()))?;
     let mut own = std::iter::once(&def.signature.header)
         .chain(def.timestamp.iter().filter_map(|t| header_of(&t.source)))
         .chain(def.id.iter().filter_map(|i| header_of(&i.source)));
     if let Some(own) = own.find(|h| h.as_str() == name.as_str()) {
-        return Err(format!(
-            "--header: sign writes {} itself (set its parts with --timestamp and --id)",
-            own.as_str()
-        ));
+        return Err(SignError::OwnHeader {
+            header: own.as_str().to_owned(),
+        });
     }
     Ok((name.as_str().to_owned(), value.to_owned()))
 }

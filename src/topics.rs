@@ -2,17 +2,17 @@
 //! provider as the broker has them. With `acks=all`, "acknowledged" means
 //! written to `min.insync.replicas` replicas, so a topic with fewer than 3
 //! replicas or `min.insync.replicas` below 2 is flagged: one broker's loss
-//! could lose an acknowledged event.
+//! could lose an acknowledged event. The command's shell is
+//! [`crate::cmd::topics`].
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 
-use crate::config::{Config, Env};
+use crate::config::Config;
 
 #[derive(Args, Debug)]
 pub struct TopicsArgs {
@@ -64,100 +64,45 @@ impl TopicState {
     }
 }
 
-pub fn main(args: TopicsArgs, env: &Env) -> ExitCode {
-    let config = match Config::without_secrets(args.providers_file.as_deref(), env) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("webhook-gateway topics: configuration error: {e}");
-            return ExitCode::from(crate::EX_USAGE);
-        }
-    };
-    let admin: AdminClient<DefaultClientContext> = match config.kafka.client_config().create() {
-        Ok(admin) => admin,
-        Err(e) => {
-            eprintln!("webhook-gateway topics: cannot create the Kafka admin client: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = crate::runtime(crate::config::default_worker_threads());
-    runtime.block_on(async {
-        if let TopicsAction::Create {
-            partitions,
-            replication_factor,
-        } = args.action
-        {
-            let states = match describe(&admin, &config).await {
-                Ok(states) => states,
-                Err(e) => return fail(&e),
-            };
-            let missing: Vec<_> = states
-                .iter()
-                .filter(|s| s.partitions.is_none())
-                .map(|s| s.name.clone())
-                .collect();
-            let new: Vec<_> = missing
-                .iter()
-                .map(|name| {
-                    NewTopic::new(
-                        name,
-                        partitions,
-                        TopicReplication::Fixed(replication_factor),
-                    )
-                })
-                .collect();
-            if !new.is_empty() {
-                let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
-                match admin.create_topics(&new, &options).await {
-                    Ok(results) => {
-                        for result in results {
-                            match result {
-                                Ok(name) => println!("created {name}"),
-                                Err((name, code)) => eprintln!("could not create {name}: {code:?}"),
-                            }
-                        }
-                    }
-                    Err(e) => return fail(&e.to_string()),
+/// What `action` asks of the broker: `create` makes the routed topics that
+/// are missing (saying which), then both describe every routed topic.
+pub async fn apply(
+    admin: &AdminClient<DefaultClientContext>,
+    config: &Config,
+    action: &TopicsAction,
+) -> Result<Vec<TopicState>, String> {
+    if let TopicsAction::Create {
+        partitions,
+        replication_factor,
+    } = *action
+    {
+        let states = describe(admin, config).await?;
+        let new: Vec<_> = states
+            .iter()
+            .filter(|s| s.partitions.is_none())
+            .map(|s| {
+                NewTopic::new(
+                    &s.name,
+                    partitions,
+                    TopicReplication::Fixed(replication_factor),
+                )
+            })
+            .collect();
+        if !new.is_empty() {
+            let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+            let results = admin
+                .create_topics(&new, &options)
+                .await
+                .map_err(|e| e.to_string())?;
+            for result in results {
+                match result {
+                    Ok(name) => println!("created {name}"),
+                    Err((name, code)) => eprintln!("could not create {name}: {code:?}"),
                 }
             }
         }
-        match describe(&admin, &config).await {
-            Ok(states) => report(&states),
-            Err(e) => fail(&e),
-        }
-    })
-}
-
-fn fail(error: &str) -> ExitCode {
-    eprintln!("webhook-gateway topics: {error}");
-    ExitCode::FAILURE
-}
-
-/// Prints the table; exit 1 when a routed topic is missing.
-fn report(states: &[TopicState]) -> ExitCode {
-    let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    println!(
-        "{:<44} {:>10} {:>11} {:>10}  status",
-        "topic", "partitions", "replication", "min.insync"
-    );
-    for s in states {
-        let status = match s.partitions {
-            None => "MISSING".to_owned(),
-            Some(_) if s.warnings().is_empty() => "ok".to_owned(),
-            Some(_) => format!("warning: {}", s.warnings().join(", ")),
-        };
-        println!(
-            "{:<44} {:>10} {:>11} {:>10}  {status}",
-            s.name,
-            dash(s.partitions.map(|p| p.to_string())),
-            dash(s.replication.map(|r| r.to_string())),
-            dash(s.min_insync.map(|m| m.to_string())),
-        );
     }
-    if states.iter().any(|s| s.partitions.is_none()) {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    describe(admin, config).await
 }
 
 /// Metadata for all topics (never naming one: that can auto-create it), then

@@ -4,6 +4,8 @@
 
 use http::HeaderMap;
 
+use crate::record::header::TRACEPARENT;
+
 /// A valid `traceparent` (trace-context level 1): 55 lower-case hex
 /// characters in four fields, not version `ff`, and neither an all-zero trace
 /// id nor an all-zero parent id.
@@ -11,8 +13,10 @@ use http::HeaderMap;
 pub struct TraceParent(String);
 
 impl TraceParent {
+    /// The request's `traceparent` header: W3C gives it the name the record
+    /// header carries it under, spelled once in [`crate::record::header`].
     pub fn from_headers(headers: &HeaderMap) -> Option<TraceParent> {
-        TraceParent::parse(headers.get("traceparent")?.to_str().ok()?)
+        TraceParent::parse(headers.get(TRACEPARENT)?.to_str().ok()?)
     }
 
     pub fn parse(value: &str) -> Option<TraceParent> {

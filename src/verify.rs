@@ -114,6 +114,22 @@ impl fmt::Debug for KeyRing {
     }
 }
 
+/// A secret that does not decode as its definition's `secret.encoding` says:
+/// its position and why, never its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRingError {
+    /// The provider has this one secret.
+    #[error("the secret {why}")]
+    Single { why: &'static str },
+    /// Secret `number` (from 1) of the `count` being rotated.
+    #[error("secret {number} of {count} {why}")]
+    OneOf {
+        number: usize,
+        count: usize,
+        why: &'static str,
+    },
+}
+
 impl KeyRing {
     /// Keys for `algorithm` from secrets as the definition encodes them.
     /// Callers guarantee `secrets` is non-empty with no empty element
@@ -123,14 +139,18 @@ impl KeyRing {
         algorithm: Algorithm,
         encoding: SecretEncoding,
         secrets: &[S],
-    ) -> Result<KeyRing, String> {
+    ) -> Result<KeyRing, KeyRingError> {
         let mut raw = Vec::with_capacity(secrets.len());
         for (i, s) in secrets.iter().enumerate() {
             let key = encoding.decode(s.as_ref()).map_err(|why| {
                 if secrets.len() == 1 {
-                    format!("the secret {why}")
+                    KeyRingError::Single { why }
                 } else {
-                    format!("secret {} of {} {why}", i + 1, secrets.len())
+                    KeyRingError::OneOf {
+                        number: i + 1,
+                        count: secrets.len(),
+                        why,
+                    }
                 }
             })?;
             raw.push(key);
@@ -977,13 +997,21 @@ mod tests {
         assert!(whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
         assert!(whsec("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
         let err = whsec("whsec_not*base64").unwrap_err();
-        assert_eq!(err, "the secret is not valid base64");
+        assert_eq!(err.to_string(), "the secret is not valid base64");
         let err = KeyRing::new(
             Algorithm::Sha256,
             SecretEncoding::Base64,
             &["AAAA", "sec!ret"],
         )
         .unwrap_err();
-        assert_eq!(err, "secret 2 of 2 is not valid base64");
+        assert_eq!(
+            err,
+            KeyRingError::OneOf {
+                number: 2,
+                count: 2,
+                why: "is not valid base64"
+            }
+        );
+        assert_eq!(err.to_string(), "secret 2 of 2 is not valid base64");
     }
 }

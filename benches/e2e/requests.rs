@@ -8,12 +8,14 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::Full;
 use webhook_gateway::config::key_ring;
+use webhook_gateway::contract::DataSchemas;
 use webhook_gateway::envelope::Record;
-use webhook_gateway::normalize::{normalize, Plan, RequestMeta};
+use webhook_gateway::normalize::RequestMeta;
+use webhook_gateway::pipeline::{self, Limits};
+use webhook_gateway::provider::Provider;
 use webhook_gateway::providers::{Definition, Definitions};
 use webhook_gateway::routing::Topics;
 use webhook_gateway::sign::{signature_headers, Parts};
-use webhook_gateway::verify::verify;
 
 pub const SECRET: &str = "bench-secret";
 pub const TOPICS: [&str; 3] = [
@@ -134,34 +136,36 @@ impl Pool {
     }
 }
 
-/// The canonical records the gateway would publish for webhooks 0..count.
+/// The canonical records the gateway would publish for webhooks 0..count:
+/// the gateway's own pipeline, each provider compiled as it compiles them.
 pub fn records(count: u64) -> Vec<Record> {
     let defs = Definitions::builtin();
     let topics = Topics::new(&defs.list, "webhooks", &Default::default()).unwrap();
+    let schemas = DataSchemas::load(&defs).unwrap();
+    let providers: Vec<Provider> = defs
+        .list
+        .iter()
+        .map(|def| {
+            let keys = key_ring(def, &[SECRET.to_owned()]).unwrap();
+            Provider::new(def.clone(), &topics, &schemas, Some(keys))
+        })
+        .collect();
+    let limits = Limits {
+        replay_tolerance: Duration::from_secs(300),
+        max_record_bytes: 1 << 20,
+    };
     (0..count)
         .map(|n| {
-            let (provider, body) = webhook(n);
-            let def = defs.get(provider).expect("a built-in");
-            let keys = key_ring(def, &[SECRET.to_owned()]).unwrap();
-            let headers = signed_headers(def, SECRET, &body);
-            let v = verify(
-                def,
-                &keys,
-                &headers,
-                &body[..],
-                SystemTime::now(),
-                Duration::from_secs(300),
-            )
-            .unwrap();
-            let plan = Plan::new(def);
-            let normalized = normalize(
-                &plan,
-                &v,
-                &headers,
-                &RequestMeta::default(),
-                SystemTime::now(),
-            );
-            topics.record(&normalized)
+            let (name, body) = webhook(n);
+            let provider = providers.iter().find(|p| p.name() == name).unwrap();
+            let headers = signed_headers(&provider.definition, SECRET, &body);
+            let request = pipeline::Request {
+                headers: &headers,
+                meta: &RequestMeta::default(),
+                received_at: SystemTime::now(),
+            };
+            let mut processed = pipeline::process(provider, &body[..], request, limits).unwrap();
+            processed.records.remove(0).record
         })
         .collect()
 }

@@ -6,7 +6,11 @@
 use base64::Engine;
 use http::HeaderMap;
 use webhook_gateway::config::key_ring;
+use webhook_gateway::contract::DataSchemas;
+use webhook_gateway::pipeline::Limits;
+use webhook_gateway::provider::Provider;
 use webhook_gateway::providers::{Definition, Definitions};
+use webhook_gateway::routing::Topics;
 use webhook_gateway::sign::{signature_headers, Parts};
 use webhook_gateway::verify::KeyRing;
 
@@ -57,6 +61,23 @@ pub fn secret(def: &Definition) -> String {
 pub fn keys(def: &Definition) -> KeyRing {
     key_ring(def, &[secret(def)]).expect("a valid secret")
 }
+
+/// `name` compiled as the gateway compiles it with the default topic
+/// settings, its secret in force.
+pub fn provider(name: &str) -> Provider {
+    let defs = definitions();
+    let topics = Topics::new(&defs.list, "webhooks", &Default::default()).expect("valid topics");
+    let schemas = DataSchemas::load(&defs).expect("the built-ins' schemas");
+    let def = definition(name);
+    let keys = keys(&def);
+    Provider::new(def, &topics, &schemas, Some(keys))
+}
+
+/// The gateway's default limits: a 300 s replay window, 1 MiB records.
+pub const LIMITS: Limits = Limits {
+    replay_tolerance: std::time::Duration::from_secs(300),
+    max_record_bytes: 1 << 20,
+};
 
 /// The headers its sender would send with `body`, signed at `timestamp`.
 pub fn signed(def: &Definition, body: &[u8], timestamp: u64) -> HeaderMap {

@@ -10,6 +10,7 @@ use webhook_gateway::config::key_ring;
 use webhook_gateway::envelope::Data;
 use webhook_gateway::normalize::{normalize, Normalized, Plan, RequestMeta};
 use webhook_gateway::providers::Definitions;
+use webhook_gateway::routing::Topics;
 use webhook_gateway::sign::{signature_headers, Parts};
 use webhook_gateway::verify::verify;
 
@@ -42,10 +43,11 @@ fuzz_target!(|input: (u8, Vec<u8>)| {
     }
     let keys = key_ring(def, &["k".to_owned()]).unwrap();
     let verified = verify(def, &keys, &headers, &body[..], now, Duration::from_secs(300)).unwrap();
-    let plan = Plan::new(def);
+    let topics = Topics::new(&defs.list, "wh", &Default::default()).unwrap();
+    let plan = Plan::new(def, &topics);
     match normalize(&plan, &verified, &headers, &RequestMeta::default(), now) {
         Normalized::Event(e) => {
-            let record = e.to_record("t".into());
+            let record = e.to_record();
             let parsed: serde_json::Value =
                 serde_json::from_slice(&record.value).expect("the record is JSON");
             match e.data {
@@ -60,7 +62,7 @@ fuzz_target!(|input: (u8, Vec<u8>)| {
                 }
             }
         }
-        Normalized::DeadLetter(d) => assert_eq!(d.to_record("t".into()).value, body),
+        Normalized::DeadLetter(d) => assert_eq!(d.to_record().value, body),
     }
 });
 

@@ -1,16 +1,20 @@
-//! Settings resolved into one [`Config`]: the typed flags and variables
-//! checked against each other, the providers' definitions and secrets loaded,
-//! the producer's properties checked. The environment is a map handed in, so
-//! tests hand one in.
+//! Settings and what is built from them, assembled into one [`Config`]. The
+//! environment is a map handed in (main builds it once, tests hand in their
+//! own); flags come from clap, which never reads the environment.
 //!
-//! - `settings`: every setting's variable, default, bounds and reader, written once
+//! - `settings`: every setting's variable, flag, default, bounds and reader,
+//!   written once, and [`Settings`], the plain values read from them
 //! - `values`: the setting type and the readers settings share
-//! - `cli`: the run settings as clap sees them, typed
+//! - `flags`: the run settings' flags, as text for [`Settings::read`]
 //! - [`secrets`]: provider secrets from variables and files
 //! - [`kafka`]: the librdkafka passthrough
 //! - `shown`: which librdkafka values may be shown, all others redacted
+//!
+//! Built from the settings: [`Published`] (the definitions and their topics),
+//! the providers' key rings and the producer's properties, which [`Config`]
+//! holds together.
 
-mod cli;
+mod flags;
 mod kafka;
 mod secrets;
 mod settings;
@@ -19,23 +23,19 @@ mod values;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-pub use cli::RunArgs;
+pub use flags::RunFlags;
 pub use kafka::{is_service_link, KafkaSettings};
 use secrets::load_secrets;
-pub(crate) use secrets::split_secrets;
 pub use secrets::{
-    key_ring, parse_secret_file, read_secret_file, secret_file_error, Fingerprint, ProviderSecrets,
-    SecretSource,
+    key_ring, parse_secret_file, read_secret_file, read_secrets, secret_file_error, Fingerprint,
+    ProviderSecrets, SecretError, SecretSource,
 };
 pub use settings::*;
-pub use values::{refused_setting, Setting};
+pub use values::{Documented, Setting, ValueError};
 
-use crate::providers::check::check_topics;
 use crate::providers::compiled::Body;
-use crate::providers::load::providers_file;
 use crate::providers::{DefinitionError, Definitions};
 use crate::routing::Topics;
 
@@ -102,85 +102,54 @@ pub struct Config {
     pub clock: fn() -> std::time::SystemTime,
 }
 
-impl Config {
-    /// Every setting from `env` alone: see [`RunArgs::from_flags_and_env`].
-    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
-        Config::from_sources(&RunArgs::from_flags_and_env(&[], env)?, env)
-    }
+/// What the settings publish: every definition (the built-ins, then
+/// `GATEWAY_PROVIDERS_FILE`'s) and the topics their types land on, checked
+/// against each other. All `contract` needs; no broker, no secret.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub providers: Definitions,
+    pub topics: Topics,
+}
 
-    /// The settings of a command that reads no provider secret (`topics`,
-    /// `redrive`): every defined provider counts, enabled or not. Such a
-    /// command may run without the secrets (or before they exist), and a
-    /// secret that would not load cannot fail it. `file_flag` is its
-    /// `--providers-file`, else `GATEWAY_PROVIDERS_FILE`.
-    pub fn without_secrets(file_flag: Option<&Path>, env: &Env) -> Result<Config, String> {
-        let file = providers_file(file_flag, env);
-        let defs = Definitions::load(file.as_deref()).map_err(|e| e.to_string())?;
-        let env: Env = env
-            .iter()
-            .filter(|(k, _)| !defs.is_secret_variable(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut run = RunArgs::from_flags_and_env(&[], &env).map_err(|e| e.to_string())?;
-        run.providers_file = file;
-        Config::from_sources(&run, &env).map_err(|e| e.to_string())
-    }
-
-    /// The settings as read (flag, else variable, else default), checked
-    /// against each other and the definitions; secrets and the producer's
-    /// properties from `env`.
-    pub fn from_sources(args: &RunArgs, env: &Env) -> Result<Config, ConfigError> {
-        let (max_body_bytes, max_buffered_bytes) = (args.max_body_bytes, args.max_buffered_bytes);
-        if max_buffered_bytes < max_body_bytes {
-            return Err(invalid(
-                GATEWAY_MAX_BUFFERED_BYTES.var,
-                format!(
-                    "must hold at least one body of {} ({max_body_bytes})",
-                    GATEWAY_MAX_BODY_BYTES.var
-                ),
-            ));
-        }
-        if args.shutdown_grace <= args.shutdown_delay {
-            return Err(invalid(
-                GATEWAY_SHUTDOWN_GRACE_SECS.var,
-                format!("must be larger than {}", GATEWAY_SHUTDOWN_DELAY_SECS.var),
-            ));
-        }
-
-        let providers =
-            Definitions::load(args.providers_file.as_deref()).map_err(definition_error)?;
-
-        let topic_prefix = args.topic_prefix.clone();
-        let overrides = args.topic_overrides.clone().unwrap_or_default();
+impl Published {
+    pub fn read(settings: &Settings) -> Result<Published, ConfigError> {
+        let providers = Definitions::load(settings.providers_file.as_deref())?;
+        let (topic_prefix, overrides) = (&settings.topic_prefix, &settings.topic_overrides);
         let both = || {
             format!(
                 "{} / {}",
                 GATEWAY_TOPIC_PREFIX.var, GATEWAY_TOPIC_OVERRIDES.var
             )
         };
-        check_topics(&providers.list, &topic_prefix, &overrides).map_err(|(who, p)| {
-            match who.filter(|i| *i >= providers.builtins) {
-                Some(i) => definition_error(DefinitionError {
+        let topics = Topics::new(&providers.list, topic_prefix, overrides).map_err(|e| {
+            let configured = e.provider.filter(|i| *i >= providers.builtins);
+            match configured {
+                Some(i) => ConfigError::from(DefinitionError {
                     origin: providers.origin.clone().unwrap_or_default(),
                     provider: Some(providers.list[i].name.clone()),
-                    key: p.key,
-                    reason: p.reason,
+                    key: e.key,
+                    reason: e.reason,
                 }),
-                None => invalid(both(), p.reason),
+                None => invalid(both(), e.reason),
             }
         })?;
-        let topics = Topics::new(&providers.list, &topic_prefix, &overrides).map_err(|e| {
-            let setting = if overrides.is_empty() {
-                GATEWAY_TOPIC_PREFIX.var.to_owned()
-            } else {
-                both()
-            };
-            invalid(setting, e)
-        })?;
+        Ok(Published { providers, topics })
+    }
+}
 
+impl Config {
+    /// Every setting from `env` alone, secrets loaded.
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        Config::new(Settings::from_env(env)?, env)
+    }
+
+    /// The gateway's configuration: `settings`, what they publish, every
+    /// provider's secrets and the producer's properties from `env`.
+    pub fn new(settings: Settings, env: &Env) -> Result<Config, ConfigError> {
+        let published = Published::read(&settings)?;
         let mut secrets = BTreeMap::new();
         let mut warnings = Vec::new();
-        for d in &providers.list {
+        for d in &published.providers.list {
             match load_secrets(env, d)? {
                 Some(s) => {
                     secrets.insert(d.name.clone(), s);
@@ -191,17 +160,49 @@ impl Config {
                 )),
             }
         }
-
-        let (kafka, kafka_warnings) = KafkaSettings::from_env(env, args.publish_timeout)?;
+        let (kafka, kafka_warnings) = producer(&settings, env)?;
         warnings.extend(kafka_warnings);
-        if !kafka.has_bootstrap() {
-            return Err(invalid(
-                "KAFKA_BOOTSTRAP_SERVERS",
-                "required: the Kafka brokers to publish to (or run with --dev)",
-            ));
-        }
+        Config::assemble(settings, published, secrets, kafka, warnings)
+    }
+
+    /// The configuration of a command that reads no provider secret
+    /// (`topics`, `redrive`): every defined provider counts, enabled or not.
+    /// Such a command may run without the secrets (or before they exist), and
+    /// a secret that would not load cannot fail it.
+    pub fn without_secrets(settings: Settings, env: &Env) -> Result<Config, ConfigError> {
+        let published = Published::read(&settings)?;
+        let (kafka, warnings) = producer(&settings, env)?;
+        Config::assemble(settings, published, BTreeMap::new(), kafka, warnings)
+    }
+
+    /// The configuration of a command that neither connects nor verifies
+    /// (`contract`): the settings and what they publish, no provider enabled,
+    /// no producer property. Nothing can publish with it.
+    // FIXME: `contract::document` reads only the definitions, the topics and
+    // the prefix; once it takes a `Published` and the prefix, this goes.
+    pub fn offline(settings: Settings, published: Published) -> Config {
+        let max_record_bytes = max_record_bytes(settings.max_body_bytes, takes_any(&published));
+        Config::with(
+            settings,
+            published,
+            max_record_bytes,
+            BTreeMap::new(),
+            KafkaSettings::none(),
+            Vec::new(),
+        )
+    }
+
+    /// The parts, the largest record checked against what the producer takes.
+    fn assemble(
+        settings: Settings,
+        published: Published,
+        secrets: BTreeMap<String, ProviderSecrets>,
+        kafka: KafkaSettings,
+        warnings: Vec<String>,
+    ) -> Result<Config, ConfigError> {
+        let max_body_bytes = settings.max_body_bytes;
         let message_max = kafka.message_max_bytes()?;
-        let any_body = providers.list.iter().any(|d| d.body == Body::Any);
+        let any_body = takes_any(&published);
         let max_record_bytes = max_record_bytes(max_body_bytes, any_body);
         if max_record_bytes > message_max {
             let data = if any_body {
@@ -217,33 +218,69 @@ impl Config {
             ));
         }
 
-        Ok(Config {
-            listen_addr: args.listen_addr,
-            admin_addr: args.admin_addr,
-            max_body_bytes,
+        Ok(Config::with(
+            settings,
+            published,
             max_record_bytes,
-            max_buffered_bytes,
-            body_timeout: args.body_timeout,
-            header_timeout: args.header_timeout,
-            replay_tolerance: args.replay_tolerance,
-            publish_timeout: args.publish_timeout,
-            max_inflight: args.max_inflight,
-            max_connections: args.max_connections,
-            worker_threads: args.worker_threads.unwrap_or_else(default_worker_threads),
-            topic_prefix,
-            topics,
-            shutdown_delay: args.shutdown_delay,
-            shutdown_grace: args.shutdown_grace,
-            log_format: args.log_format,
-            secret_reload: args.secret_reload,
-            providers,
+            secrets,
+            kafka,
+            warnings,
+        ))
+    }
+
+    /// Each field from its part.
+    fn with(
+        settings: Settings,
+        published: Published,
+        max_record_bytes: usize,
+        secrets: BTreeMap<String, ProviderSecrets>,
+        kafka: KafkaSettings,
+        warnings: Vec<String>,
+    ) -> Config {
+        Config {
+            listen_addr: settings.listen_addr,
+            admin_addr: settings.admin_addr,
+            max_body_bytes: settings.max_body_bytes,
+            max_record_bytes,
+            max_buffered_bytes: settings.max_buffered_bytes,
+            body_timeout: settings.body_timeout,
+            header_timeout: settings.header_timeout,
+            replay_tolerance: settings.replay_tolerance,
+            publish_timeout: settings.publish_timeout,
+            max_inflight: settings.max_inflight,
+            max_connections: settings.max_connections,
+            worker_threads: settings.worker_threads,
+            topic_prefix: settings.topic_prefix,
+            topics: published.topics,
+            shutdown_delay: settings.shutdown_delay,
+            shutdown_grace: settings.shutdown_grace,
+            log_format: settings.log_format,
+            secret_reload: settings.secret_reload,
+            providers: published.providers,
             secrets,
             kafka,
             warnings,
             #[cfg(feature = "test-hooks")]
             clock: std::time::SystemTime::now,
-        })
+        }
     }
+}
+
+/// Whether a definition takes any body, which is published as base64.
+fn takes_any(published: &Published) -> bool {
+    published.providers.list.iter().any(|d| d.body == Body::Any)
+}
+
+/// The producer's properties from `env`, with a broker to publish to.
+fn producer(settings: &Settings, env: &Env) -> Result<(KafkaSettings, Vec<String>), ConfigError> {
+    let (kafka, warnings) = KafkaSettings::from_env(env, settings.publish_timeout)?;
+    if !kafka.has_bootstrap() {
+        return Err(invalid(
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "required: the Kafka brokers to publish to (or run with --dev)",
+        ));
+    }
+    Ok((kafka, warnings))
 }
 
 /// The largest record a body of at most `max_body` bytes can become: its
@@ -272,15 +309,17 @@ pub fn default_worker_threads() -> usize {
 }
 
 /// A definition's error as the one start-up line: the file is the setting.
-fn definition_error(e: DefinitionError) -> ConfigError {
-    let full = e.to_string();
-    let reason = full
-        .strip_prefix(&format!("{}: ", e.origin))
-        .unwrap_or(&full)
-        .to_owned();
-    ConfigError {
-        setting: e.origin,
-        reason,
+impl From<DefinitionError> for ConfigError {
+    fn from(e: DefinitionError) -> ConfigError {
+        let full = e.to_string();
+        let reason = full
+            .strip_prefix(&format!("{}: ", e.origin))
+            .unwrap_or(&full)
+            .to_owned();
+        ConfigError {
+            setting: e.origin,
+            reason,
+        }
     }
 }
 

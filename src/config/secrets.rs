@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::{invalid, ConfigError, Env};
 use crate::providers::Definition;
-use crate::verify::KeyRing;
+use crate::verify::{KeyRing, KeyRingError};
 
 /// Where a provider's secrets came from: kept so a file can be reloaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,14 +45,31 @@ pub struct ProviderSecrets {
     pub keys: KeyRing,
 }
 
-/// A provider's secrets from `<VAR>` (comma-separated) or `<VAR>_FILE` (one per
-/// line), `<VAR>` being its `secret.env`. Neither set: the provider is disabled.
-/// Error messages never echo a secret.
-pub(super) fn load_secrets(
+/// Why a provider's secrets cannot be read or used: never their content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read `{}`: {kind}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        kind: std::io::ErrorKind,
+    },
+    #[error("is empty")]
+    Empty,
+    #[error("contains an empty secret")]
+    EmptySecret,
+    #[error(transparent)]
+    Key(#[from] KeyRingError),
+}
+
+/// A provider's secrets as `<var>` (a comma-separated list) or `<var>_FILE`
+/// (a file, one per line) holds them, and where they came from; `None` when
+/// neither is set. Both set is refused: nobody can tell which one applies.
+/// The gateway and `sign` both read secrets here. Errors name the variable,
+/// never a secret.
+pub fn read_secrets(
     env: &Env,
-    def: &Definition,
-) -> Result<Option<ProviderSecrets>, ConfigError> {
-    let var = def.secret.env.as_str();
+    var: &str,
+) -> Result<Option<(Vec<String>, SecretSource)>, ConfigError> {
     let file_var = format!("{var}_FILE");
     match (env.get(var), env.get(&file_var)) {
         (None, None) => Ok(None),
@@ -61,55 +78,75 @@ pub(super) fn load_secrets(
             format!("set either {var} or {file_var}, not both"),
         )),
         (Some(list), None) => {
-            let secrets = split_secrets(list, ',').map_err(|e| invalid(var, e))?;
-            Ok(Some(ProviderSecrets {
-                source: SecretSource::Env(var.to_owned()),
-                keys: key_ring(def, &secrets).map_err(|e| invalid(var, e))?,
-            }))
+            let secrets = split_secrets(list, ',').map_err(|e| invalid(var, e.to_string()))?;
+            Ok(Some((secrets, SecretSource::Env(var.to_owned()))))
         }
         (None, Some(path)) => {
             let path = PathBuf::from(path);
-            let (secrets, loaded) = read_secret_file(&path).map_err(|e| invalid(&file_var, e))?;
-            Ok(Some(ProviderSecrets {
-                source: SecretSource::File(path, loaded),
-                keys: key_ring(def, &secrets).map_err(|e| invalid(&file_var, e))?,
-            }))
+            let (secrets, loaded) =
+                read_secret_file(&path).map_err(|e| invalid(&file_var, e.to_string()))?;
+            Ok(Some((secrets, SecretSource::File(path, loaded))))
         }
     }
 }
 
+/// A provider's secrets (see [`read_secrets`]), decoded as its definition
+/// says. Neither variable set: the provider is disabled.
+pub(super) fn load_secrets(
+    env: &Env,
+    def: &Definition,
+) -> Result<Option<ProviderSecrets>, ConfigError> {
+    let var = def.secret.env.as_str();
+    let Some((secrets, source)) = read_secrets(env, var)? else {
+        return Ok(None);
+    };
+    let setting = match &source {
+        SecretSource::Env(_) => var.to_owned(),
+        SecretSource::File(..) => format!("{var}_FILE"),
+    };
+    let keys = key_ring(def, &secrets).map_err(|e| invalid(setting, e.to_string()))?;
+    Ok(Some(ProviderSecrets { source, keys }))
+}
+
 /// The keys of a provider's secrets, decoded as its definition says.
-pub fn key_ring(def: &Definition, secrets: &[String]) -> Result<KeyRing, String> {
-    KeyRing::new(def.signature.algorithm, def.secret.encoding, secrets)
+pub fn key_ring(def: &Definition, secrets: &[String]) -> Result<KeyRing, SecretError> {
+    Ok(KeyRing::new(
+        def.signature.algorithm,
+        def.secret.encoding,
+        secrets,
+    )?)
 }
 
 /// A secret file's secrets and the fingerprint of the very bytes they came
 /// from (one read, so the two always agree).
-pub fn read_secret_file(path: &Path) -> Result<(Vec<String>, Fingerprint), String> {
+pub fn read_secret_file(path: &Path) -> Result<(Vec<String>, Fingerprint), SecretError> {
     let bytes = std::fs::read(path).map_err(|e| secret_file_error(path, e.kind()))?;
     Ok((parse_secret_file(path, &bytes)?, Fingerprint::of(&bytes)))
 }
 
 /// One secret per line; trailing newlines are trimmed, an empty line is an error.
-pub fn parse_secret_file(path: &Path, bytes: &[u8]) -> Result<Vec<String>, String> {
+pub fn parse_secret_file(path: &Path, bytes: &[u8]) -> Result<Vec<String>, SecretError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| secret_file_error(path, std::io::ErrorKind::InvalidData))?;
     split_secrets(text.trim_end_matches(['\n', '\r']), '\n')
 }
 
 /// Why a secret file cannot be read: its path and the kind of error, never content.
-pub fn secret_file_error(path: &Path, kind: std::io::ErrorKind) -> String {
-    format!("cannot read `{}`: {kind}", path.display())
+pub fn secret_file_error(path: &Path, kind: std::io::ErrorKind) -> SecretError {
+    SecretError::Unreadable {
+        path: path.to_owned(),
+        kind,
+    }
 }
 
 /// A list of secrets; an empty list or element is an error (never echoing a secret).
-pub(crate) fn split_secrets(text: &str, separator: char) -> Result<Vec<String>, String> {
+fn split_secrets(text: &str, separator: char) -> Result<Vec<String>, SecretError> {
     if text.trim().is_empty() {
-        return Err("is empty".into());
+        return Err(SecretError::Empty);
     }
     let secrets: Vec<String> = text.split(separator).map(|s| s.trim().to_owned()).collect();
     if secrets.iter().any(String::is_empty) {
-        return Err("contains an empty secret".into());
+        return Err(SecretError::EmptySecret);
     }
     Ok(secrets)
 }

@@ -1,5 +1,7 @@
 //! The settings' rules, as a table of environments and what each must give.
 
+use clap::{Args, FromArgMatches};
+
 use super::kafka::KAFKA_ALIASES;
 
 use super::*;
@@ -9,6 +11,17 @@ fn env(pairs: &[(&str, &str)]) -> Env {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// The run flags of a command line, as clap parses them.
+fn flags(args: &[&str]) -> RunFlags {
+    let argv = std::iter::once("webhook-gateway").chain(args.iter().copied());
+    let matches = flags_command().try_get_matches_from(argv).unwrap();
+    RunFlags::from_arg_matches(&matches).unwrap()
+}
+
+fn flags_command() -> clap::Command {
+    RunFlags::augment_args(clap::Command::new("webhook-gateway"))
 }
 
 fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -44,8 +57,8 @@ fn a_broker_is_required() {
 #[test]
 fn flags_win_over_environment_and_ipv6_listens() {
     let env = env(&[BROKER, ("GATEWAY_LISTEN_ADDR", "127.0.0.1:1")]);
-    let args = RunArgs::from_flags_and_env(&["--listen-addr", "[::]:8081"], &env).unwrap();
-    let c = Config::from_sources(&args, &env).unwrap();
+    let settings = Settings::read(&flags(&["--listen-addr", "[::]:8081"]), &env).unwrap();
+    let c = Config::new(settings, &env).unwrap();
     assert_eq!(c.listen_addr, "[::]:8081".parse().unwrap());
 }
 
@@ -446,19 +459,109 @@ fn a_bad_providers_file_names_itself_the_provider_and_the_key() {
 
 #[test]
 fn dev_listens_on_loopback_and_stops_at_once_unless_told_otherwise() {
-    let dev = RunArgs::from_flags_and_env(&["--dev"], &env(&[])).unwrap();
+    let dev = Settings::read(&flags(&["--dev"]), &env(&[])).unwrap();
     assert_eq!(dev.listen_addr, "127.0.0.1:8080".parse().unwrap());
     assert_eq!(dev.admin_addr, "127.0.0.1:9090".parse().unwrap());
     assert_eq!(dev.shutdown_delay, Duration::ZERO);
     let told = env(&[("GATEWAY_LISTEN_ADDR", "127.0.0.1:1")]);
-    let dev = RunArgs::from_flags_and_env(&["--dev"], &told).unwrap();
+    let dev = Settings::read(&flags(&["--dev"]), &told).unwrap();
     assert_eq!(dev.listen_addr, "127.0.0.1:1".parse().unwrap());
+    let flagged = Settings::read(&flags(&["--dev", "--listen-addr", "127.0.0.1:2"]), &told);
+    assert_eq!(flagged.unwrap().listen_addr, "127.0.0.1:2".parse().unwrap());
 }
 
 #[test]
 fn a_flag_is_read_as_its_variable_is_and_its_error_names_the_variable() {
-    let err = RunArgs::from_flags_and_env(&["--max-inflight", "many"], &env(&[])).unwrap_err();
+    let err = Settings::read(&flags(&["--max-inflight", "many"]), &env(&[])).unwrap_err();
     assert_eq!(err.setting, "GATEWAY_MAX_INFLIGHT");
+    let from_env = Settings::from_env(&env(&[("GATEWAY_MAX_INFLIGHT", "many")])).unwrap_err();
+    assert_eq!(err.to_string(), from_env.to_string());
+    // A flag is taken as given, even when the variable would be refused.
+    let both = env(&[("GATEWAY_MAX_INFLIGHT", "many")]);
+    let settings = Settings::read(&flags(&["--max-inflight", "7"]), &both).unwrap();
+    assert_eq!(settings.max_inflight, 7);
+}
+
+#[test]
+fn clap_reads_flags_only_and_help_names_each_variable_and_default() {
+    let command = flags_command();
+    let mut documented = DOCUMENTED.to_vec();
+    for arg in command.get_arguments().filter(|a| a.get_id() != "dev") {
+        assert!(
+            arg.get_env().is_none(),
+            "{}: clap reads no variable",
+            arg.get_id()
+        );
+        assert!(arg.get_default_values().is_empty(), "{}", arg.get_id());
+        let flag = arg.get_long().unwrap();
+        let at = documented.iter().position(|d| d.flag == flag);
+        let d = documented.remove(at.unwrap_or_else(|| panic!("--{flag} is not documented")));
+        let help = arg.get_help().unwrap().to_string();
+        assert!(help.contains(&format!(" [env: {}]", d.var)), "{help}");
+        match d.default {
+            Some(default) => assert!(help.ends_with(&format!(" [default: {default}]")), "{help}"),
+            None => assert!(help.ends_with(&format!(" [env: {}]", d.var)), "{help}"),
+        }
+    }
+    assert!(documented.is_empty(), "no flag for {documented:?}");
+}
+
+#[test]
+fn settings_are_plain_values_and_contract_needs_no_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(&file, ACME).unwrap();
+    // No KAFKA_*, a secret that would not load: neither is the contract's concern.
+    let env = env(&[
+        ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
+        ("GATEWAY_TOPIC_PREFIX", "wh"),
+        ("ACME_SECRET", "a,,b"),
+    ]);
+    let settings = Settings::from_env(&env).unwrap();
+    assert_eq!(settings.providers_file.as_deref(), Some(file.as_path()));
+    assert_eq!(settings.topic_prefix, "wh");
+    let published = Published::read(&settings).unwrap();
+    assert_eq!(published.providers.list.len(), 4);
+    assert_eq!(&**published.topics.unrouted(), "wh.unrouted");
+    let c = Config::offline(settings, published);
+    assert!(c.secrets.is_empty() && !c.kafka.has_bootstrap());
+}
+
+#[test]
+fn commands_without_secrets_are_not_failed_by_one() {
+    let env = env(&[BROKER, ("M2M_WEBHOOK_SECRET", "a,,b")]);
+    let err = Config::from_env(&env).unwrap_err();
+    assert_eq!(err.setting, "M2M_WEBHOOK_SECRET");
+    let c = Config::without_secrets(Settings::from_env(&env).unwrap(), &env).unwrap();
+    assert!(c.secrets.is_empty());
+    // The broker is still required: they connect to it.
+    let none = Env::new();
+    let err = Config::without_secrets(Settings::from_env(&none).unwrap(), &none);
+    assert_eq!(err.unwrap_err().setting, "KAFKA_BOOTSTRAP_SERVERS");
+}
+
+#[test]
+fn a_secret_set_both_ways_is_refused_by_the_one_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m2m");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let path = file.to_str().unwrap();
+    let both = env(&[
+        ("M2M_WEBHOOK_SECRET", "from-var"),
+        ("M2M_WEBHOOK_SECRET_FILE", path),
+    ]);
+    let err = read_secrets(&both, "M2M_WEBHOOK_SECRET").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "M2M_WEBHOOK_SECRET: set either M2M_WEBHOOK_SECRET or M2M_WEBHOOK_SECRET_FILE, not both"
+    );
+    let one = env(&[("M2M_WEBHOOK_SECRET_FILE", path)]);
+    let (secrets, source) = read_secrets(&one, "M2M_WEBHOOK_SECRET").unwrap().unwrap();
+    assert_eq!(secrets, ["from-file"]);
+    assert!(matches!(source, SecretSource::File(p, _) if p == file));
+    assert!(read_secrets(&env(&[]), "M2M_WEBHOOK_SECRET")
+        .unwrap()
+        .is_none());
 }
 
 #[test]

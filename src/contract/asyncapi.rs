@@ -14,7 +14,7 @@ use crate::providers::compiled::Entry;
 use crate::providers::definition::Source;
 use crate::providers::rules::{DEADLETTER, UNROUTED};
 use crate::providers::Definition;
-use crate::routing::Route;
+use crate::record::header::DEADLETTER_REASON;
 
 /// The contract's own version (`info.version`): major on a change that
 /// breaks consumers (`contract --check`), minor on an addition. Its history
@@ -41,12 +41,7 @@ struct Message {
 /// catalogue entry's `topic:`, else `<prefix>.<type>`; `unrouted` and
 /// `deadletter` name those two topics.
 fn topic_of(config: &Config, type_name: &str) -> String {
-    let route = match type_name {
-        UNROUTED => Route::Unrouted,
-        DEADLETTER => Route::DeadLetter,
-        ty => Route::Typed(ty),
-    };
-    config.topics.topic(route).to_string()
+    config.topics.of(type_name).to_string()
 }
 
 /// The document for `config`: every definition (enabled or not: the contract
@@ -252,7 +247,10 @@ fn channel_description(
         parts.push("The unrouted topic: verified, readable events the catalogue does not route, with type `<provider>.unknown`.".to_owned());
     }
     if topic == deadletter {
-        parts.push("The dead-letter topic: verified bodies that are not readable events, kept whole; `x-deadletter-reason` says why.".to_owned());
+        parts.push(format!(
+            "The dead-letter topic: verified bodies that are not readable events, kept whole; \
+             `{DEADLETTER_REASON}` says why."
+        ));
     }
     if types.len() > 1 {
         parts.push("Several types share this topic: the key keeps one entity's events in order across them.".to_owned());

@@ -28,9 +28,17 @@ impl fmt::Display for Change {
     }
 }
 
+/// A document that `contract --check` cannot compare: not AsyncAPI 3.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("not an AsyncAPI 3 document (asyncapi: {asyncapi:?})")]
+pub struct NotAsyncApi3 {
+    /// The document's `asyncapi` member, when it has one.
+    pub asyncapi: Option<Value>,
+}
+
 /// The changes from `old` to `new`, breaking ones first. Errors when `old` is
 /// not an AsyncAPI 3 document.
-pub fn compare(old: &Value, new: &Value) -> Result<Vec<Change>, String> {
+pub fn compare(old: &Value, new: &Value) -> Result<Vec<Change>, NotAsyncApi3> {
     let old = View::of(old)?;
     let new = View::of(new)?;
     let mut changes = Vec::new();
@@ -167,13 +175,12 @@ struct Field {
 }
 
 impl View {
-    fn of(doc: &Value) -> Result<View, String> {
+    fn of(doc: &Value) -> Result<View, NotAsyncApi3> {
         let version = doc.get("asyncapi").and_then(Value::as_str).unwrap_or("");
         if !version.starts_with("3.") {
-            return Err(format!(
-                "not an AsyncAPI 3 document (asyncapi: {:?})",
-                doc.get("asyncapi")
-            ));
+            return Err(NotAsyncApi3 {
+                asyncapi: doc.get("asyncapi").cloned(),
+            });
         }
         let mut channels = BTreeSet::new();
         let mut messages: BTreeMap<String, MessageView> = BTreeMap::new();
@@ -562,7 +569,17 @@ mod tests {
     #[test]
     fn only_asyncapi_3_documents_are_compared() {
         let doc = builtins();
-        assert!(compare(&json!({"openapi": "3.1.0"}), &doc).is_err());
-        assert!(compare(&json!({"asyncapi": "2.6.0"}), &doc).is_err());
+        assert_eq!(
+            compare(&json!({"openapi": "3.1.0"}), &doc)
+                .unwrap_err()
+                .to_string(),
+            "not an AsyncAPI 3 document (asyncapi: None)"
+        );
+        assert_eq!(
+            compare(&json!({"asyncapi": "2.6.0"}), &doc).unwrap_err(),
+            NotAsyncApi3 {
+                asyncapi: Some(json!("2.6.0"))
+            }
+        );
     }
 }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::normalize::Plan;
 use crate::providers::compiled::Entry;
 use crate::providers::definition::Pointer;
 use crate::providers::{Definition, DefinitionError, Definitions};
@@ -115,12 +114,6 @@ impl DataSchemas {
     pub fn uri(&self, type_name: &str) -> Option<&str> {
         self.get(type_name)?.uri.as_deref()
     }
-
-    /// `def` compiled for reading requests, its records naming their types'
-    /// schemas: what the gateway and a re-drive both publish with.
-    pub fn plan(&self, def: &Definition) -> Plan {
-        Plan::new(def).with_dataschemas(|ty| self.uri(ty).map(str::to_owned))
-    }
 }
 
 /// An open object: what `data` is when nothing more is known.
@@ -222,14 +215,38 @@ fn matching_text(text: &str) -> Value {
     }
 }
 
+/// Why a configured `schema:` file cannot be used. The caller names the file.
+#[derive(Debug, thiserror::Error)]
+enum SchemaFileError {
+    #[error("cannot read: {0}")]
+    Unreadable(std::io::ErrorKind),
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("not a JSON Schema object")]
+    NotAnObject,
+    #[error(
+        "$schema {dialect}: the contract is JSON Schema draft-07 ({}), as AsyncAPI 3.0",
+        DRAFT_07
+    )]
+    Dialect { dialect: Value },
+    #[error("type {ty}: `data` is always a JSON object")]
+    NotObjectType { ty: Value },
+    /// `at`: the JSON pointer of the first `$ref`.
+    #[error("$ref at {at}: the schema is embedded in the contract, so it must be self-contained (inline what it refers to)")]
+    Ref { at: String },
+    /// `at`: the JSON pointer of the first `$id` below the top level.
+    #[error("$id at {at}: only the top level may have one (the contract embeds the schema)")]
+    InnerId { at: String },
+}
+
 /// A configured `schema:` file, checked so that it can be embedded in the
 /// document and in each record's message schema: JSON, a draft-07 schema of
 /// an object, and self-contained (a `$ref` would point elsewhere once moved).
-fn read_schema(path: &PathBuf) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {}", e.kind()))?;
-    let mut schema: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+fn read_schema(path: &PathBuf) -> Result<Value, SchemaFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SchemaFileError::Unreadable(e.kind()))?;
+    let mut schema: Value = serde_json::from_str(&text).map_err(SchemaFileError::NotJson)?;
     let Some(object) = schema.as_object_mut() else {
-        return Err("not a JSON Schema object".into());
+        return Err(SchemaFileError::NotAnObject);
     };
     if let Some(dialect) = object.remove("$schema") {
         let draft_07 = dialect
@@ -237,41 +254,31 @@ fn read_schema(path: &PathBuf) -> Result<Value, String> {
             .map(|d| d.trim_end_matches('#').replace("https://", "http://"))
             .is_some_and(|d| d == DRAFT_07.trim_end_matches('#'));
         if !draft_07 {
-            return Err(format!(
-                "$schema {dialect}: the contract is JSON Schema draft-07 ({DRAFT_07}), as AsyncAPI 3.0"
-            ));
+            return Err(SchemaFileError::Dialect { dialect });
         }
     }
     // The document names the schema by its `dataschema` URI instead.
     object.remove("$id");
     check_type_allows_object(object.get("type"))?;
     if let Some(at) = find_key(&schema, "$ref", "") {
-        return Err(format!(
-            "$ref at {at}: the schema is embedded in the contract, so it must be self-contained (inline what it refers to)"
-        ));
+        return Err(SchemaFileError::Ref { at });
     }
     if let Some(at) = find_key(&schema, "$id", "") {
-        return Err(format!(
-            "$id at {at}: only the top level may have one (the contract embeds the schema)"
-        ));
+        return Err(SchemaFileError::InnerId { at });
     }
     Ok(schema)
 }
 
-fn check_type_allows_object(ty: Option<&Value>) -> Result<(), String> {
+fn check_type_allows_object(ty: Option<&Value>) -> Result<(), SchemaFileError> {
     let allows = match ty {
         None => true,
         Some(Value::String(t)) => t == "object",
         Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
         Some(_) => false,
     };
-    if allows {
-        Ok(())
-    } else {
-        Err(format!(
-            "type {}: `data` is always a JSON object",
-            ty.expect("checked")
-        ))
+    match ty {
+        Some(ty) if !allows => Err(SchemaFileError::NotObjectType { ty: ty.clone() }),
+        _ => Ok(()),
     }
 }
 

@@ -8,23 +8,20 @@
 //! - [`asyncapi`]: the document: channels, operations, messages, bindings
 //! - [`check`]: `contract --check OLD`, the changes that break consumers
 //!
-//! `webhook-gateway contract` prints it, the admin port serves it at
-//! `GET /contract`, and `contract/asyncapi.json` is the built-ins' copy.
+//! `webhook-gateway contract` prints it ([`crate::cmd::contract`]), the admin
+//! port serves it at `GET /contract`, and `contract/asyncapi.json` is the
+//! built-ins' copy.
 
 pub mod asyncapi;
 pub mod check;
 pub mod data;
 pub mod schema;
 
-use std::path::PathBuf;
-use std::process::ExitCode;
-
-use clap::Args;
 use serde_json::Value;
 
 pub use data::{DataSchemas, DATASCHEMA_PREFIX, DRAFT_07};
 
-use crate::config::{Config, Env};
+use crate::config::Config;
 use crate::providers::DefinitionError;
 
 /// The document for a loaded configuration. Fails only on a configured
@@ -61,94 +58,10 @@ pub fn message_schema(document: &Value, type_name: &str) -> Option<Value> {
     Some(schema)
 }
 
-#[derive(Args, Debug)]
-pub struct ContractArgs {
-    /// Print only this type's record schema (JSON Schema draft-07): a canonical type,
-    /// <provider>.unknown or deadletter
-    #[arg(long = "type", value_name = "TYPE", conflicts_with = "check")]
-    pub type_name: Option<String>,
-    /// Compare with an earlier document: list the changes, exit 1 when one breaks consumers
-    #[arg(long, value_name = "OLD")]
-    pub check: Option<PathBuf>,
-}
-
-/// The placeholder broker list for the configuration `contract` reads: the
-/// contract depends on the definitions and topic settings, never on a broker,
-/// and nothing connects to it.
-const NO_BROKER: &str = "contract.invalid:9092";
-
-/// `webhook-gateway contract`: reads the same settings as the gateway
-/// (`GATEWAY_PROVIDERS_FILE`, `GATEWAY_TOPIC_PREFIX`, `GATEWAY_TOPIC_OVERRIDES`);
-/// no broker needed.
-pub fn main(args: ContractArgs, env: &Env) -> ExitCode {
-    let fail = |e: &dyn std::fmt::Display| {
-        eprintln!("webhook-gateway contract: {e}");
-        ExitCode::from(crate::EX_USAGE)
-    };
-    let mut env = env.clone();
-    env.entry("KAFKA_BOOTSTRAP_SERVERS".into())
-        .or_insert_with(|| NO_BROKER.into());
-    let config = match Config::from_env(&env) {
-        Ok(config) => config,
-        Err(e) => return fail(&format!("configuration error: {e}")),
-    };
-    let doc = match document(&config) {
-        Ok(doc) => doc,
-        Err(e) => return fail(&format!("configuration error: {e}")),
-    };
-    if let Some(type_name) = args.type_name {
-        return match message_schema(&doc, &type_name) {
-            Some(schema) => {
-                print!("{}", render(&schema));
-                ExitCode::SUCCESS
-            }
-            None => {
-                let known: Vec<&String> = doc["components"]["schemas"]
-                    .as_object()
-                    .map(|m| m.keys().collect())
-                    .unwrap_or_default();
-                let known: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
-                fail(&format!(
-                    "no type `{type_name}` (known: {})",
-                    known.join(", ")
-                ))
-            }
-        };
-    }
-    let Some(old_path) = args.check else {
-        print!("{}", render(&doc));
-        return ExitCode::SUCCESS;
-    };
-    let old = match std::fs::read_to_string(&old_path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-    {
-        Ok(old) => old,
-        Err(e) => return fail(&format!("{}: {e}", old_path.display())),
-    };
-    let changes = match check::compare(&old, &doc) {
-        Ok(changes) => changes,
-        Err(e) => return fail(&format!("{}: {e}", old_path.display())),
-    };
-    for change in &changes {
-        println!("{change}");
-    }
-    let breaking = changes.iter().filter(|c| c.breaking).count();
-    if breaking > 0 {
-        println!(
-            "{breaking} change(s) break consumers of {}",
-            old_path.display()
-        );
-        ExitCode::FAILURE
-    } else {
-        println!("no change breaks consumers of {}", old_path.display());
-        ExitCode::SUCCESS
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::config::Env;
     use serde_json::json;
 
     /// The document for the built-ins with `extra` settings.

@@ -14,9 +14,7 @@ use crate::envelope::{DeadLetterReason, CLOUDEVENTS_CONTENT_TYPE};
 use crate::providers::compiled::Body;
 use crate::providers::rules::{MAX_EVENT_NAME_LEN, MAX_ID_LEN};
 use crate::providers::Definition;
-use crate::replay::{
-    PROVIDER, RECEIVED_AT, REDRIVEN, REQUEST_BODY, REQUEST_FIELDS, REQUEST_HEADERS,
-};
+use crate::record::header;
 
 /// 32 lower-case hex digits: 128 bits of SHA-256.
 pub const EVENT_ID_PATTERN: &str = "^[0-9a-f]{32}$";
@@ -138,8 +136,9 @@ pub fn envelope(e: &Event) -> Value {
             ),
         );
     }
+    // The attribute has W3C's name, as the header has.
     properties.insert(
-        "traceparent".into(),
+        header::TRACEPARENT.into(),
         json!({
             "type": "string",
             "pattern": TRACEPARENT_PATTERN,
@@ -221,32 +220,32 @@ fn capitalised(text: &str) -> String {
 pub fn event_headers(e: &Event) -> Value {
     let mut properties = Map::new();
     properties.insert(
-        "content-type".into(),
+        header::CONTENT_TYPE.into(),
         constant(
             CLOUDEVENTS_CONTENT_TYPE,
             "Structured mode: the whole event is the value.",
         ),
     );
     properties.insert(
-        "event-id".into(),
+        header::EVENT_ID.into(),
         event_id("The event's `id`, for filtering."),
     );
     properties.insert(
-        "event-type".into(),
+        header::EVENT_TYPE.into(),
         constant(e.type_name, "The event's `type`, for filtering."),
     );
     properties.insert(
-        "event-source".into(),
+        header::EVENT_SOURCE.into(),
         constant(&e.def.source(), "The event's `source`, for filtering."),
     );
     if !e.subject_sources.is_empty() {
         properties.insert(
-            "event-subject".into(),
+            header::EVENT_SUBJECT.into(),
             bounded("The event's `subject`, when it has one.", MAX_ID_LEN),
         );
     }
     properties.insert(
-        "traceparent".into(),
+        header::TRACEPARENT.into(),
         json!({
             "type": "string",
             "pattern": TRACEPARENT_PATTERN,
@@ -256,7 +255,7 @@ pub fn event_headers(e: &Event) -> Value {
     match e.provider_event {
         Some(_) => {
             properties.insert(
-                REDRIVEN.into(),
+                header::REDRIVEN.into(),
                 json!({
                     "type": "string",
                     "pattern": "^.+:[0-9]+:[0-9]+$",
@@ -266,12 +265,12 @@ pub fn event_headers(e: &Event) -> Value {
         }
         None => {
             properties.insert(
-                PROVIDER.into(),
+                header::PROVIDER.into(),
                 constant(&e.def.name, "The provider that signed the request."),
             );
             kept_request(&mut properties);
             properties.insert(
-                REQUEST_BODY.into(),
+                header::REQUEST_BODY.into(),
                 text("The request body, JSON text, when `data` is not the whole body: a re-drive reads a later definition's pointers in it. Absent when `data` is the body, byte for byte."),
             );
         }
@@ -279,7 +278,12 @@ pub fn event_headers(e: &Event) -> Value {
     json!({
         "type": "object",
         "additionalProperties": false,
-        "required": ["content-type", "event-id", "event-type", "event-source"],
+        "required": [
+            header::CONTENT_TYPE,
+            header::EVENT_ID,
+            header::EVENT_TYPE,
+            header::EVENT_SOURCE,
+        ],
         "properties": properties,
     })
 }
@@ -288,11 +292,11 @@ pub fn event_headers(e: &Event) -> Value {
 /// `webhook-gateway redrive` (see `replay`).
 fn kept_request(properties: &mut Map<String, Value>) {
     properties.insert(
-        RECEIVED_AT.into(),
+        header::RECEIVED_AT.into(),
         time("When the gateway received the request (`receivedat`); absent on records written before contract 2.0.0, which a re-drive skips."),
     );
     properties.insert(
-        REQUEST_HEADERS.into(),
+        header::REQUEST_HEADERS.into(),
         json!({
             "type": "string",
             "contentMediaType": "application/json",
@@ -300,7 +304,7 @@ fn kept_request(properties: &mut Map<String, Value>) {
         }),
     );
     properties.insert(
-        REQUEST_FIELDS.into(),
+        header::REQUEST_FIELDS.into(),
         json!({
             "type": "string",
             "contentMediaType": "application/json",
@@ -336,31 +340,38 @@ pub fn deadletter_payload() -> Value {
 }
 
 pub fn deadletter_headers(providers: &[&str]) -> Value {
-    let mut schema = json!({
+    let mut properties = Map::new();
+    properties.insert(
+        header::EVENT_ID.into(),
+        event_id("The event id, as a CloudEvent of this body would have it."),
+    );
+    properties.insert(
+        header::PROVIDER.into(),
+        json!({
+            "type": "string",
+            "enum": providers,
+            "description": "The provider that signed the body.",
+        }),
+    );
+    properties.insert(
+        header::DEADLETTER_REASON.into(),
+        json!({
+            "type": "string",
+            "enum": DeadLetterReason::ALL.map(DeadLetterReason::as_str),
+            "description": "Why the body is not an event: not_json, not_object (JSON but not an object), missing_event (no event name), missing_data (no data object), event_too_long (the event name is too long), internal_error (a bug in the gateway after verification).",
+        }),
+    );
+    properties.insert(
+        header::CONTENT_TYPE.into(),
+        text("The request's content type, when it sent one."),
+    );
+    kept_request(&mut properties);
+    json!({
         "type": "object",
         "additionalProperties": false,
-        "required": ["event-id", "x-provider", "x-deadletter-reason"],
-        "properties": {
-            "event-id": event_id("The event id, as a CloudEvent of this body would have it."),
-            "x-provider": {
-                "type": "string",
-                "enum": providers,
-                "description": "The provider that signed the body.",
-            },
-            "x-deadletter-reason": {
-                "type": "string",
-                "enum": DeadLetterReason::ALL.map(DeadLetterReason::as_str),
-                "description": "Why the body is not an event: not_json, not_object (JSON but not an object), missing_event (no event name), missing_data (no data object), event_too_long (the event name is too long), internal_error (a bug in the gateway after verification).",
-            },
-            "content-type": text("The request's content type, when it sent one."),
-        },
-    });
-    kept_request(
-        schema["properties"]
-            .as_object_mut()
-            .expect("an object of properties"),
-    );
-    schema
+        "required": [header::EVENT_ID, header::PROVIDER, header::DEADLETTER_REASON],
+        "properties": properties,
+    })
 }
 
 pub fn deadletter_key() -> Value {

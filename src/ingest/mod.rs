@@ -6,52 +6,37 @@
 mod body;
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use http::{HeaderMap, Method, Request};
+use http::{Method, Request};
 use hyper::body::Body;
 use tokio::sync::Semaphore;
 
 use crate::budget::BodyBudget;
 use crate::config::Config;
-use crate::contract::DataSchemas;
-use crate::envelope::{DeadLetter, DeadLetterReason, EventId};
 use crate::error::RequestError;
 use crate::metrics::{Metrics, Outcome};
-use crate::normalize::{normalize, Plan, RequestMeta};
-use crate::providers::rules::DEADLETTER;
-use crate::providers::Definition;
+use crate::normalize::RequestMeta;
+use crate::pipeline::{self, Limits, Routed};
+use crate::provider::Provider;
 use crate::publish::Publisher;
-use crate::replay;
 use crate::respond;
-use crate::routing::{Destination, Route, Topics};
+use crate::routing::Destination;
 use crate::trace::TraceParent;
-use crate::verify::{verify, KeyRing, Verified};
-
-/// An enabled provider: its definition, compiled for reading, and its
-/// current secrets (swappable for a reload).
-pub struct EnabledProvider {
-    pub definition: Definition,
-    pub plan: Plan,
-    pub keys: RwLock<Arc<KeyRing>>,
-}
 
 pub struct Ingest {
-    providers: Vec<EnabledProvider>,
-    topics: Topics,
+    providers: Vec<Arc<Provider>>,
     publisher: Arc<Publisher>,
     metrics: Arc<Metrics>,
     inflight: Semaphore,
     /// Memory for bodies not yet verified (verified ones count against `inflight`).
     budget: BodyBudget,
     max_body_bytes: usize,
-    /// The largest record the configuration promises the broker takes.
-    max_record_bytes: usize,
     body_timeout: Duration,
-    replay_tolerance: Duration,
+    limits: Limits,
     #[cfg(feature = "test-hooks")]
     clock: fn() -> SystemTime,
 }
@@ -90,28 +75,15 @@ struct Accepted {
 }
 
 impl Ingest {
-    /// `schemas` name each type's `data` schema: the records' `dataschema`.
+    /// Serves `providers`, compiled from `config` ([`Provider::enabled`]).
     pub fn new(
         config: &Config,
-        schemas: &DataSchemas,
+        providers: Vec<Arc<Provider>>,
         publisher: Arc<Publisher>,
         metrics: Arc<Metrics>,
     ) -> Ingest {
-        let providers = config
-            .providers
-            .list
-            .iter()
-            .filter_map(|def| {
-                config.secrets.get(&def.name).map(|s| EnabledProvider {
-                    definition: def.clone(),
-                    plan: schemas.plan(def),
-                    keys: RwLock::new(Arc::new(s.keys.clone())),
-                })
-            })
-            .collect();
         Ingest {
             providers,
-            topics: config.topics.clone(),
             publisher,
             metrics: metrics.clone(),
             inflight: Semaphore::new(config.max_inflight),
@@ -121,22 +93,27 @@ impl Ingest {
                 metrics.buffered_bytes(),
             ),
             max_body_bytes: config.max_body_bytes,
-            max_record_bytes: config.max_record_bytes,
             body_timeout: config.body_timeout,
-            replay_tolerance: config.replay_tolerance,
+            limits: Limits {
+                replay_tolerance: config.replay_tolerance,
+                max_record_bytes: config.max_record_bytes,
+            },
             #[cfg(feature = "test-hooks")]
             clock: config.clock,
         }
     }
 
     /// The enabled provider called `name`: what `/webhooks/<name>` serves.
-    pub fn enabled(&self, name: &str) -> Option<&EnabledProvider> {
-        self.providers.iter().find(|p| p.definition.name == name)
+    pub fn enabled(&self, name: &str) -> Option<&Provider> {
+        self.providers
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|p| &**p)
     }
 
     /// The enabled providers' names, built-ins first.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.providers.iter().map(|p| p.definition.name.as_str())
+        self.providers.iter().map(|p| p.name())
     }
 
     pub async fn handle<B>(&self, request: Request<B>) -> respond::Answer
@@ -151,7 +128,7 @@ impl Ingest {
             .strip_prefix("/webhooks/")
             .and_then(|name| self.enabled(name));
         // A label from the definitions only: nothing else from the request.
-        let label = provider.map_or("unknown", |p| p.definition.name.as_str());
+        let label = provider.map_or("unknown", |p| p.name());
         let traceparent = TraceParent::from_headers(request.headers());
         let trace_id = traceparent.as_ref().map(TraceParent::trace_id);
 
@@ -199,7 +176,7 @@ impl Ingest {
 
     async fn accept<B>(
         &self,
-        enabled: &EnabledProvider,
+        provider: &Provider,
         request: Request<B>,
         traceparent: Option<TraceParent>,
     ) -> Result<Accepted, RequestError>
@@ -210,133 +187,90 @@ impl Ingest {
         let (parts, body) = request.into_parts();
         let (body, reservation) = self.read_body(body, &parts.headers).await?;
 
-        let keys = enabled.keys.read().expect("keys lock").clone();
         #[cfg(not(feature = "test-hooks"))]
         let received_at = SystemTime::now();
         #[cfg(feature = "test-hooks")]
         let received_at = (self.clock)();
-        let verified = verify(
-            &enabled.definition,
-            &keys,
-            &parts.headers,
-            body,
+        let meta = RequestMeta::of(&parts.headers, traceparent);
+        let request = pipeline::Request {
+            headers: &parts.headers,
+            meta: &meta,
             received_at,
-            self.replay_tolerance,
-        )?;
+        };
+        let processed = pipeline::process(provider, body, request, self.limits)?;
         // Verified bodies leave the buffer budget for the in-flight cap.
         drop(reservation);
+        if processed.rescued {
+            self.internal_error(provider, &processed.records);
+        }
 
         // Only requests that will wait for the broker count against the cap, so
         // a flood of bad signatures never crowds out valid traffic.
         let slot = InflightSlot::take(&self.inflight, self.metrics.inflight())?;
-        let meta = RequestMeta::of(&parts.headers, traceparent);
-        // Nothing verified is dropped, not even to a bug: a panic past this
-        // point keeps the body on the dead-letter topic instead of closing the
-        // connection on a provider that would redeliver it (and fail) forever.
-        let routed =
-            AssertUnwindSafe(self.publish(enabled, &verified, &parts.headers, &meta, received_at))
-                .catch_unwind()
-                .await;
-        let result = match routed {
+        // A panic while publishing (a bug in the publisher's glue) keeps the
+        // body on the dead-letter topic too, as one in the pipeline would.
+        let published = AssertUnwindSafe(self.publish(provider, &processed.records))
+            .catch_unwind()
+            .await;
+        let result = match published {
+            // A rescue that cannot be kept is the gateway's failure, not the broker's.
+            Ok(Err(_)) if processed.rescued => Err(RequestError::Internal),
             Ok(result) => result,
             Err(_panic) => {
-                self.rescue(enabled, &verified, &parts.headers, &meta, received_at)
+                let limits = self.limits;
+                let rescue = pipeline::rescue(
+                    provider,
+                    &processed.verified,
+                    request,
+                    limits.max_record_bytes,
+                );
+                self.internal_error(provider, std::slice::from_ref(&rescue));
+                match AssertUnwindSafe(self.publish(provider, std::slice::from_ref(&rescue)))
+                    .catch_unwind()
                     .await
+                {
+                    Ok(Ok(accepted)) => Ok(accepted),
+                    Ok(Err(_)) | Err(_) => Err(RequestError::Internal),
+                }
             }
         };
         drop(slot);
         result
     }
 
-    /// Verified body -> normalized event or dead letter -> record -> broker ack.
+    fn internal_error(&self, provider: &Provider, rescue: &[Routed]) {
+        self.metrics.internal_error(provider.name());
+        for r in rescue {
+            tracing::error!(
+                provider = provider.name(),
+                event_id = %r.id,
+                "internal error after verification; keeping the webhook on the dead-letter topic"
+            );
+        }
+    }
+
+    /// Every record to its broker ack, in order; the request's facts from
+    /// the first. Any failure fails the request: its retry republishes all.
     async fn publish(
         &self,
-        enabled: &EnabledProvider,
-        verified: &Verified<Bytes>,
-        headers: &HeaderMap,
-        meta: &RequestMeta,
-        received_at: SystemTime,
+        provider: &Provider,
+        records: &[Routed],
     ) -> Result<Accepted, RequestError> {
-        #[cfg(feature = "test-hooks")]
-        crate::test_hooks::panic_on_request(meta.content_type.as_deref());
-        let normalized = normalize(&enabled.plan, verified, headers, meta, received_at);
-        let mut routed = self.topics.route(&normalized);
-        if routed.destination != Destination::Typed {
-            let kept = replay::kept(
-                &routed.record,
-                replay::unrouted_data(&normalized),
-                &enabled.plan,
-                headers,
-                verified,
-                received_at,
-                self.max_record_bytes,
-            );
-            routed.record.headers.extend(kept);
+        for routed in records {
+            self.publisher.publish(&routed.record).await?;
+            self.metrics
+                .published(provider.name(), &routed.type_name, &routed.record.topic);
         }
-        self.publisher.publish(&routed.record).await?;
-        self.metrics
-            .published(&enabled.plan.name, &routed.type_name, &routed.record.topic);
+        let first = records.first().ok_or(RequestError::Internal)?;
         Ok(Accepted {
-            id: routed.id.to_hex(),
-            outcome: match routed.destination {
+            id: first.id.to_hex(),
+            outcome: match first.destination {
                 Destination::Typed => Outcome::Accepted,
                 Destination::Unrouted => Outcome::Unrouted,
                 Destination::DeadLetter => Outcome::Deadlettered,
             },
-            event_type: routed.type_name,
-            entity: routed.subject,
+            event_type: first.type_name.clone(),
+            entity: first.subject.clone(),
         })
-    }
-
-    /// After a panic past verification: the body goes whole to the dead-letter
-    /// topic with reason `internal_error`, built here from the raw bytes alone
-    /// (none of normalize's or routing's code, which may be what panicked). A
-    /// 2xx follows its ack; a 500 only when this publish fails (or panics) too.
-    async fn rescue(
-        &self,
-        enabled: &EnabledProvider,
-        verified: &Verified<Bytes>,
-        headers: &HeaderMap,
-        meta: &RequestMeta,
-        received_at: SystemTime,
-    ) -> Result<Accepted, RequestError> {
-        let provider = enabled.definition.name.as_str();
-        let id = EventId::derive(provider, verified.get());
-        self.metrics.internal_error(provider);
-        tracing::error!(
-            provider,
-            event_id = %id,
-            "internal error after verification; keeping the webhook on the dead-letter topic"
-        );
-        let mut record = DeadLetter {
-            id,
-            provider,
-            reason: DeadLetterReason::InternalError,
-            content_type: meta.content_type.clone(),
-            body: verified.get(),
-        }
-        .to_record(self.topics.topic(Route::DeadLetter).clone());
-        // Kept for a re-drive once the bug is fixed; a panic in keeping it
-        // costs only the copy, never the dead letter.
-        let kept = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let (plan, room) = (&enabled.plan, self.max_record_bytes);
-            replay::kept(&record, None, plan, headers, verified, received_at, room)
-        }));
-        record.headers.extend(kept.unwrap_or_default());
-        match AssertUnwindSafe(self.publisher.publish(&record))
-            .catch_unwind()
-            .await
-        {
-            Ok(Ok(())) => {
-                self.metrics.published(provider, DEADLETTER, &record.topic);
-                Ok(Accepted {
-                    id: id.to_hex(),
-                    outcome: Outcome::Deadlettered,
-                    event_type: DEADLETTER.into(),
-                    entity: None,
-                })
-            }
-            Ok(Err(_)) | Err(_) => Err(RequestError::Internal),
-        }
     }
 }

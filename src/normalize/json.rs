@@ -108,6 +108,11 @@ struct NodeVisitor<'n, 'f, 'a> {
     found: &'f mut Found<'a>,
 }
 
+/// An object that repeats a key some pointer reads: which value counts is ambiguous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a key the definition reads is repeated")]
+struct RepeatedKey;
+
 impl<'a> NodeVisitor<'_, '_, 'a> {
     /// Keeps a child's value; walks it again when longer pointers go through it.
     fn keep(
@@ -116,11 +121,11 @@ impl<'a> NodeVisitor<'_, '_, 'a> {
         raw: &'a RawValue,
         seen: &mut u64,
         at: usize,
-    ) -> Result<(), String> {
+    ) -> Result<(), RepeatedKey> {
         // Children past the 64th are not checked for repeats: no definition reads that many keys of one object.
         if at < 64 {
             if *seen & (1 << at) != 0 {
-                return Err("a key the definition reads is repeated".into());
+                return Err(RepeatedKey);
             }
             *seen |= 1 << at;
         }

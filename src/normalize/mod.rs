@@ -18,9 +18,10 @@ use time::OffsetDateTime;
 
 pub use plan::{Plan, Value};
 
-use crate::envelope::{Data, DeadLetter, DeadLetterReason, Envelope, EventId};
+use crate::envelope::{Data, DeadLetter, DeadLetterReason, Envelope, EventId, Record};
 use crate::providers::compiled::{Body, TimestampFormat};
 use crate::providers::rules::{MAX_EVENT_NAME_LEN, MAX_ID_LEN};
+use crate::routing::Destination;
 use crate::trace::TraceParent;
 use crate::verify::{parse_timestamp, Verified};
 use json::{text_of, Found};
@@ -38,6 +39,23 @@ impl Normalized<'_> {
         match self {
             Normalized::Event(e) => e.id,
             Normalized::DeadLetter(d) => d.id,
+        }
+    }
+
+    /// Where it goes, as normalizing decided (the catalogue entry it matched, if any).
+    pub fn destination(&self) -> Destination {
+        match self {
+            Normalized::Event(e) if e.routed => Destination::Typed,
+            Normalized::Event(_) => Destination::Unrouted,
+            Normalized::DeadLetter(_) => Destination::DeadLetter,
+        }
+    }
+
+    /// The Kafka record, on its destination's topic.
+    pub fn record(&self) -> Record {
+        match self {
+            Normalized::Event(e) => e.to_record(),
+            Normalized::DeadLetter(d) => d.to_record(),
         }
     }
 }
@@ -150,6 +168,7 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
     });
     let dead = |reason: DeadLetterReason| {
         Normalized::DeadLetter(DeadLetter {
+            topic: plan.deadletter_topic.clone(),
             id: event_id(plan, outside.as_deref(), bytes),
             provider: &plan.name,
             reason,
@@ -199,14 +218,17 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
                     .is_some_and(|text| text == *want)
             })
         });
-    let (type_name, subject, dataschema): (Arc<str>, _, _) = match entry {
+    // The one routing decision: the entry that matched, else unrouted.
+    let (type_name, topic, subject, dataschema): (Arc<str>, Arc<str>, _, _) = match entry {
         Some(e) => (
             e.type_name.clone(),
+            e.topic.clone(),
             inputs.id(&e.subject),
             e.dataschema.clone(),
         ),
         None => (
             plan.unknown_type.clone(),
+            plan.unrouted_topic.clone(),
             plan.unrouted_subject.iter().find_map(|v| inputs.id(v)),
             None,
         ),
@@ -234,6 +256,7 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
         source: &plan.source,
         type_name,
         routed: entry.is_some(),
+        topic,
         provider_event,
         subject,
         user_id: plan.user.as_ref().and_then(|v| inputs.id(v)),
@@ -288,11 +311,17 @@ mod tests {
     use super::*;
     use crate::providers::compiled::{Algorithm, SecretEncoding};
     use crate::providers::{Definition, Definitions};
+    use crate::routing::Topics;
     use crate::verify::{verify, KeyRing};
     use std::time::{Duration, UNIX_EPOCH};
 
     fn builtin(name: &str) -> Definition {
         Definitions::builtin().get(name).unwrap().clone()
+    }
+
+    fn plan_of(def: &Definition) -> Plan {
+        let topics = Topics::new(std::slice::from_ref(def), "wh", &Default::default());
+        Plan::new(def, &topics.unwrap())
     }
 
     /// Test-only: sign and verify, the one way to get a `Verified` outside
@@ -347,7 +376,7 @@ mod tests {
 
     /// (routed type, subject, time, data) of a built-in's event.
     fn run(provider: &str, body: &[u8]) -> (Option<String>, Option<String>, String, String) {
-        let plan = Plan::new(&builtin(provider));
+        let plan = plan_of(&builtin(provider));
         let v = verified(body);
         match normalized(&plan, &v, &[], None) {
             Normalized::Event(e) => {
@@ -366,7 +395,7 @@ mod tests {
     }
 
     fn dead_reason(body: &[u8]) -> &'static str {
-        let plan = Plan::new(&builtin("m2m"));
+        let plan = plan_of(&builtin("m2m"));
         let v = verified(body);
         match normalized(&plan, &v, &[], None) {
             Normalized::DeadLetter(d) => {
@@ -531,7 +560,7 @@ mod tests {
 
     #[test]
     fn a_header_event_name_joined_with_a_body_value_and_the_whole_body_as_data() {
-        let plan = Plan::new(&defined(HUB));
+        let plan = plan_of(&defined(HUB));
         let body = br#"{"action":"opened","issue":{"id":7},"sender":{"login":"octo"}}"#;
         let v = verified(body);
         let Normalized::Event(e) = normalized(&plan, &v, &[("x-hub-event", "issues")], None) else {
@@ -560,7 +589,7 @@ mod tests {
 
     #[test]
     fn unknown_events_are_keyed_by_the_unrouted_subject() {
-        let plan = Plan::new(&defined(HUB));
+        let plan = plan_of(&defined(HUB));
         let v = verified(br#"{"action":"edited","repository":{"full_name":"o/r"}}"#);
         let Normalized::Event(e) = normalized(&plan, &v, &[("x-hub-event", "issues")], None) else {
             panic!("dead-lettered")
@@ -571,7 +600,7 @@ mod tests {
 
     #[test]
     fn an_unsigned_delivery_id_refines_the_body_id_and_travels_as_deliveryid() {
-        let plan = Plan::new(&defined(HUB));
+        let plan = plan_of(&defined(HUB));
         let body = br#"{"hook_id":3}"#;
         let v = verified(body);
         let id = |delivery: Option<&str>| {
@@ -600,7 +629,7 @@ mod tests {
 
     #[test]
     fn a_signed_delivery_id_in_the_body_decides_the_id_alone() {
-        let plan = Plan::new(&defined(
+        let plan = plan_of(&defined(
             "
   - name: pay
     secret: {env: PAY_SECRET}
@@ -638,7 +667,7 @@ mod tests {
 
     #[test]
     fn body_any_routes_a_non_json_body_as_data_base64_with_its_content_type() {
-        let plan = Plan::new(&defined(RAW));
+        let plan = plan_of(&defined(RAW));
         let body = b"\x00\xffnot json";
         let v = verified(body);
         let n = normalized(
@@ -659,7 +688,7 @@ mod tests {
             (&*e.type_name, e.subject.as_deref()),
             ("raw.blob", Some("b-1"))
         );
-        let record = e.to_record("t".into());
+        let record = e.to_record();
         let value: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
         assert_eq!(value["data_base64"], "AP9ub3QganNvbg==");
         assert!(value.get("data").is_none());
@@ -677,12 +706,12 @@ mod tests {
 
     #[test]
     fn the_record_is_the_attributes_then_the_data_text_as_it_came() {
-        let plan = Plan::new(&builtin("m2m"));
+        let plan = plan_of(&builtin("m2m"));
         let v = verified(br#"{"event":"link.opened","data":{"linkId":"l", "n": 1.50}}"#);
         let Normalized::Event(e) = normalized(&plan, &v, &[], None) else {
             panic!("dead-lettered")
         };
-        let value = String::from_utf8(e.to_record("t".into()).value).unwrap();
+        let value = String::from_utf8(e.to_record().value).unwrap();
         assert!(
             value.ends_with(r#","data":{"linkId":"l", "n": 1.50}}"#),
             "{value}"

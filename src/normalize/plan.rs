@@ -1,6 +1,7 @@
 //! A definition compiled for reading requests: every body pointer a slot of
-//! one [`Trie`], every header name parsed, the catalogue indexed by event name.
-//! Built once per provider at start-up, so a request only looks things up.
+//! one [`Trie`], every header name parsed, the catalogue indexed by event name,
+//! each entry with its topic, and the unrouted and dead-letter topics. Built
+//! once per provider at start-up, so a request only looks things up.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use super::json::Trie;
 use crate::providers::compiled::{Body, Definition};
 use crate::providers::definition::Source;
+use crate::routing::Topics;
 
 /// Where one value comes from, resolved.
 #[derive(Debug)]
@@ -33,6 +35,8 @@ impl Value {
 #[derive(Debug)]
 pub struct Entry {
     pub type_name: Arc<str>,
+    /// Where this type's records go.
+    pub topic: Arc<str>,
     /// The `dataschema` URI of this type's records, when a schema is known.
     pub dataschema: Option<Arc<str>>,
     pub subject: Value,
@@ -56,12 +60,18 @@ pub struct Plan {
     pub id: Option<(Value, bool)>,
     pub unrouted_subject: Vec<Value>,
     pub unknown_type: Arc<str>,
+    /// Where events the catalogue does not know go.
+    pub unrouted_topic: Arc<str>,
+    /// Where bodies that cannot be read as an event go.
+    pub deadletter_topic: Arc<str>,
     pub entries: Vec<Entry>,
     by_name: HashMap<String, Vec<usize>>,
 }
 
 impl Plan {
-    pub fn new(def: &Definition) -> Plan {
+    /// `topics` must hold every type of `def` (they are computed from the
+    /// same definitions); a type it lacks would land on the unrouted topic.
+    pub fn new(def: &Definition, topics: &Topics) -> Plan {
         let mut trie = Trie::default();
         let t = &mut trie;
         let event_name = Value::of(t, &def.event.name);
@@ -89,6 +99,7 @@ impl Plan {
                 .collect();
             entries.push(Entry {
                 type_name: e.type_name.as_str().into(),
+                topic: topics.of(&e.type_name).clone(),
                 dataschema: None,
                 subject,
                 when,
@@ -109,6 +120,8 @@ impl Plan {
             id,
             unrouted_subject,
             unknown_type: def.unknown_type().into(),
+            unrouted_topic: topics.unrouted().clone(),
+            deadletter_topic: topics.deadletter().clone(),
             entries,
             by_name,
         }

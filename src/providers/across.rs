@@ -1,11 +1,11 @@
 //! Start-up checks that span providers: unique names, types and secret
-//! variables, and the topics all the routed types land on together.
+//! variables. The topics they land on together are checked where they are
+//! computed, once ([`crate::routing::Topics`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::check::{problem, Problem};
 use super::compiled::Definition;
-use super::rules::{check_topic_name, topic_name, DEADLETTER, UNROUTED};
 
 /// The rules across providers: unique names, types and secret variables. On a
 /// conflict the later provider (the file's, as the built-ins come first) is named.
@@ -54,48 +54,6 @@ pub fn check_across(defs: &[Definition]) -> Result<(), (usize, Problem)> {
                     ),
                 ));
             }
-        }
-    }
-    Ok(())
-}
-
-/// Each routed type's topic (an override, else the entry's `topic`, else
-/// `<prefix>.<type>`) is a legal Kafka name, and no two topics differ only by
-/// `.` against `_` (Kafka refuses, or warns of colliding metric names).
-pub fn check_topics(
-    defs: &[Definition],
-    prefix: &str,
-    overrides: &BTreeMap<String, String>,
-) -> Result<(), (Option<usize>, Problem)> {
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    let mut add = |topic: String, who: Option<usize>, key: String| {
-        check_topic_name(&topic).map_err(|r| (who, problem(key.clone(), r)))?;
-        let folded = topic.replace('.', "_");
-        match seen.get(&folded) {
-            Some(other) if *other != topic => Err((
-                who,
-                problem(
-                    key,
-                    format!("topic `{topic}` differs from `{other}` only by `.` against `_`"),
-                ),
-            )),
-            _ => {
-                seen.insert(folded, topic);
-                Ok(())
-            }
-        }
-    };
-    for route in [UNROUTED, DEADLETTER] {
-        add(
-            topic_name(prefix, overrides, route, None),
-            None,
-            route.to_owned(),
-        )?;
-    }
-    for (i, d) in defs.iter().enumerate() {
-        for (j, e) in d.events.iter().enumerate() {
-            let topic = topic_name(prefix, overrides, &e.type_name, e.topic.as_deref());
-            add(topic, Some(i), format!("events[{j}].topic"))?;
         }
     }
     Ok(())

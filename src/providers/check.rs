@@ -2,13 +2,15 @@
 //! filled, each rule of the format checked), then the rules that span providers.
 //! Every refusal names the key, so the operator's one line points at the fix.
 
+use std::fmt;
+
 use super::compiled::*;
 use super::definition::{Part, Pointer, RawProvider, Source, Template};
 use super::rules::{
     check_topic_name, DEADLETTER, MAX_EVENT_NAME_LEN, MAX_REPLAY_TOLERANCE_SECS, UNROUTED,
 };
 
-pub use super::across::{check_across, check_topics};
+pub use super::across::check_across;
 
 /// One broken rule: the key path within the provider, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,10 +19,12 @@ pub struct Problem {
     pub reason: String,
 }
 
-pub(super) fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
+/// `reason` is a rule's own error (`PointerError`, `TopicNameError`, ...) or a
+/// text: either way the operator reads its message.
+pub(super) fn problem(key: impl Into<String>, reason: impl fmt::Display) -> Problem {
     Problem {
         key: key.into(),
-        reason: reason.into(),
+        reason: reason.to_string(),
     }
 }
 
@@ -47,13 +51,20 @@ fn choice<T: Copy>(
         })
 }
 
+/// A provider name that cannot be a path segment, a metrics label and a type prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` does not match [a-z][a-z0-9-]{{0,31}}")]
+pub struct ProviderNameError {
+    pub name: String,
+}
+
 /// `[a-z][a-z0-9-]{0,31}`: it becomes a path segment, a metrics label and a type prefix.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), ProviderNameError> {
     let mut bytes = name.bytes();
     let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
     let rest_ok = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !first_ok || !rest_ok || name.len() > 32 {
-        return Err(format!("`{name}` does not match [a-z][a-z0-9-]{{0,31}}"));
+        return Err(ProviderNameError { name: name.into() });
     }
     Ok(())
 }
@@ -340,35 +351,55 @@ fn may_both_match(a: &Entry, b: &Entry) -> bool {
             .any(|(p, v)| b.when.iter().any(|(q, w)| p == q && v != w))
 }
 
-fn check_type(provider: &str, ty: &str) -> Result<(), String> {
+/// A catalogue entry's `type` that the provider may not publish under.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TypeNameError {
+    #[error("`{ty}` does not start with `{provider}.`")]
+    WrongPrefix { ty: String, provider: String },
+    #[error("`{ty}`: only [a-z0-9._-]")]
+    Characters { ty: String },
+    #[error("`{ty}` is reserved (events the catalogue does not know)")]
+    Reserved { ty: String },
+}
+
+fn check_type(provider: &str, ty: &str) -> Result<(), TypeNameError> {
     if !ty.starts_with(&format!("{provider}.")) || ty.len() == provider.len() + 1 {
-        return Err(format!("`{ty}` does not start with `{provider}.`"));
+        return Err(TypeNameError::WrongPrefix {
+            ty: ty.into(),
+            provider: provider.into(),
+        });
     }
     if !ty
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
     {
-        return Err(format!("`{ty}`: only [a-z0-9._-]"));
+        return Err(TypeNameError::Characters { ty: ty.into() });
     }
     if ty == format!("{provider}.unknown") || ty == UNROUTED || ty == DEADLETTER {
-        return Err(format!(
-            "`{ty}` is reserved (events the catalogue does not know)"
-        ));
+        return Err(TypeNameError::Reserved { ty: ty.into() });
     }
     Ok(())
 }
 
+/// A `secret.env` that cannot name a provider's secret (the variable's name,
+/// never its value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretEnvError {
+    #[error("`{env}` is not an environment variable name")]
+    NotAName { env: String },
+    #[error("`{env}`: GATEWAY_* and KAFKA_* variables are the gateway's own settings")]
+    Reserved { env: String },
+}
+
 /// The gateway's own and librdkafka's variables are never a provider's secret.
-fn check_secret_env(env: &str) -> Result<(), String> {
+fn check_secret_env(env: &str) -> Result<(), SecretEnvError> {
     let shaped = env.bytes().next().is_some_and(|b| !b.is_ascii_digit())
         && env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !shaped {
-        return Err(format!("`{env}` is not an environment variable name"));
+        return Err(SecretEnvError::NotAName { env: env.into() });
     }
     if env.starts_with("GATEWAY_") || env.starts_with("KAFKA_") {
-        return Err(format!(
-            "`{env}`: GATEWAY_* and KAFKA_* variables are the gateway's own settings"
-        ));
+        return Err(SecretEnvError::Reserved { env: env.into() });
     }
     Ok(())
 }

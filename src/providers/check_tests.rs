@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use super::check::check_topics;
 use super::compiled::*;
 use super::load::{merge, PRESETS};
 use super::{DefinitionError, Definitions};
+use crate::routing::Topics;
 
 const FILE: &str = "GATEWAY_PROVIDERS_FILE=/etc/gw/providers.yaml";
 
@@ -230,14 +230,14 @@ fn topics_are_legal_kafka_names_that_do_not_collide_by_dot_and_underscore() {
 ",
     ))
     .unwrap();
-    let (who, p) = check_topics(&defs.list, "webhooks", &BTreeMap::new()).unwrap_err();
-    assert_eq!(who, Some(2));
-    assert_eq!(p.key, "events[1].topic");
-    assert!(p.reason.contains("only by `.` against `_`"), "{}", p.reason);
+    let e = Topics::new(&defs.list, "webhooks", &BTreeMap::new()).unwrap_err();
+    assert_eq!(e.provider, Some(2));
+    assert_eq!(e.key, "events[1].topic");
+    assert!(e.reason.contains("only by `.` against `_`"), "{}", e.reason);
     let long = "p".repeat(240);
-    let (who, _) = check_topics(&defs.list[..2], &long, &BTreeMap::new()).unwrap_err();
+    let e = Topics::new(&defs.list[..2], &long, &BTreeMap::new()).unwrap_err();
     assert_eq!(
-        who, None,
+        e.provider, None,
         "unrouted is checked first: the prefix is at fault"
     );
 }

@@ -189,20 +189,25 @@ impl Serialize for Source {
 #[serde(transparent)]
 pub struct Pointer(String);
 
+/// Why a text is not a [`Pointer`]; the text is kept for the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PointerError {
+    #[error("`{text}` is not a JSON pointer (it starts with `/`; \"\" is the whole body)")]
+    NoLeadingSlash { text: String },
+    #[error("`{text}`: `~` in a JSON pointer is `~0` (for ~) or `~1` (for /)")]
+    BadEscape { text: String },
+}
+
 impl Pointer {
-    pub fn parse(text: &str) -> Result<Pointer, String> {
+    pub fn parse(text: &str) -> Result<Pointer, PointerError> {
         if !text.is_empty() && !text.starts_with('/') {
-            return Err(format!(
-                "`{text}` is not a JSON pointer (it starts with `/`; \"\" is the whole body)"
-            ));
+            return Err(PointerError::NoLeadingSlash { text: text.into() });
         }
         for token in text.split('/').skip(1) {
             let mut chars = token.chars();
             while let Some(c) = chars.next() {
                 if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
-                    return Err(format!(
-                        "`{text}`: `~` in a JSON pointer is `~0` (for ~) or `~1` (for /)"
-                    ));
+                    return Err(PointerError::BadEscape { text: text.into() });
                 }
             }
         }
@@ -227,11 +232,18 @@ impl Pointer {
 #[serde(transparent)]
 pub struct HeaderName(String);
 
+/// A text that is not a [`HeaderName`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a valid HTTP header name")]
+pub struct HeaderNameError {
+    pub text: String,
+}
+
 impl HeaderName {
-    pub fn parse(text: &str) -> Result<HeaderName, String> {
+    pub fn parse(text: &str) -> Result<HeaderName, HeaderNameError> {
         http::HeaderName::from_bytes(text.as_bytes())
             .map(|h| HeaderName(h.as_str().to_owned()))
-            .map_err(|_| format!("`{text}` is not a valid HTTP header name"))
+            .map_err(|_| HeaderNameError { text: text.into() })
     }
 
     pub fn as_str(&self) -> &str {
@@ -254,10 +266,21 @@ pub struct Template {
     pub parts: Vec<Part>,
 }
 
+/// Why a `signed` text is not a [`Template`]; the whole text is kept for the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("`{text}`: unbalanced `{{` or `}}`")]
+    Unbalanced { text: String },
+    #[error("`{text}`: unknown placeholder `{{{placeholder}}}` (expected {{body}}, {{timestamp}} or {{id}})")]
+    UnknownPlaceholder { text: String, placeholder: String },
+    #[error("`{text}`: {{body}} must appear exactly once")]
+    BodyNotOnce { text: String },
+}
+
 impl Template {
     /// `{` and `}` are only ever placeholders: a literal brace is refused rather
     /// than guessed at, and `{body}` must appear exactly once.
-    pub fn parse(text: &str) -> Result<Template, String> {
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = text;
         while !rest.is_empty() {
@@ -272,21 +295,22 @@ impl Template {
             let close = after
                 .find('}')
                 .filter(|_| after.starts_with('{'))
-                .ok_or_else(|| format!("`{text}`: unbalanced `{{` or `}}`"))?;
+                .ok_or_else(|| TemplateError::Unbalanced { text: text.into() })?;
             parts.push(match &after[1..close] {
                 "body" => Part::Body,
                 "timestamp" => Part::Timestamp,
                 "id" => Part::Id,
                 other => {
-                    return Err(format!(
-                        "`{text}`: unknown placeholder `{{{other}}}` (expected {{body}}, {{timestamp}} or {{id}})"
-                    ))
+                    return Err(TemplateError::UnknownPlaceholder {
+                        text: text.into(),
+                        placeholder: other.into(),
+                    })
                 }
             });
             rest = &after[close + 1..];
         }
         if parts.iter().filter(|p| **p == Part::Body).count() != 1 {
-            return Err(format!("`{text}`: {{body}} must appear exactly once"));
+            return Err(TemplateError::BodyNotOnce { text: text.into() });
         }
         Ok(Template { parts })
     }
@@ -346,6 +370,23 @@ mod tests {
         assert!(Pointer::parse("data").is_err());
         assert!(Pointer::parse("/a~2").is_err());
         assert!(Pointer::parse("/a~").is_err());
+        assert_eq!(
+            Pointer::parse("data").unwrap_err().to_string(),
+            "`data` is not a JSON pointer (it starts with `/`; \"\" is the whole body)"
+        );
+        assert_eq!(
+            Pointer::parse("/a~2").unwrap_err(),
+            PointerError::BadEscape {
+                text: "/a~2".into()
+            }
+        );
+        assert_eq!(
+            PointerError::BadEscape {
+                text: "/a~2".into()
+            }
+            .to_string(),
+            "`/a~2`: `~` in a JSON pointer is `~0` (for ~) or `~1` (for /)"
+        );
     }
 
     #[test]
@@ -385,5 +426,19 @@ mod tests {
         assert!(Template::parse("{nonce}.{body}").is_err());
         assert!(Template::parse("{body").is_err());
         assert!(Template::parse("}{body}").is_err());
+        let message = |text: &str| Template::parse(text).unwrap_err().to_string();
+        assert_eq!(message("}{body}"), "`}{body}`: unbalanced `{` or `}`");
+        assert_eq!(
+            message("{nonce}.{body}"),
+            "`{nonce}.{body}`: unknown placeholder `{nonce}` (expected {body}, {timestamp} or {id})"
+        );
+        assert_eq!(
+            message("{body}{body}"),
+            "`{body}{body}`: {body} must appear exactly once"
+        );
+        assert_eq!(
+            HeaderName::parse("a b").unwrap_err().to_string(),
+            "`a b` is not a valid HTTP header name"
+        );
     }
 }

@@ -15,27 +15,20 @@ pub const UNROUTED: &str = "unrouted";
 /// The route of verified bodies that cannot be read as an event.
 pub const DEADLETTER: &str = "deadletter";
 
-/// The topic of a route (a type, `unrouted` or `deadletter`): the operator's
-/// override, else the catalogue entry's own `topic`, else `<prefix>.<route>`.
-pub fn topic_name(
-    prefix: &str,
-    overrides: &std::collections::BTreeMap<String, String>,
-    route: &str,
-    entry_topic: Option<&str>,
-) -> String {
-    match overrides.get(route).map(String::as_str).or(entry_topic) {
-        Some(topic) => topic.to_owned(),
-        None => format!("{prefix}.{route}"),
-    }
+/// A name Kafka would refuse as a topic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` is not a valid Kafka topic name")]
+pub struct TopicNameError {
+    pub name: String,
 }
 
 /// Kafka's rule: 1 to 249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn check_topic_name(name: &str) -> Result<(), String> {
+pub fn check_topic_name(name: &str) -> Result<(), TopicNameError> {
     let legal = name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if name.is_empty() || name.len() > 249 || !legal || name == "." || name == ".." {
-        return Err(format!("`{name}` is not a valid Kafka topic name"));
+        return Err(TopicNameError { name: name.into() });
     }
     Ok(())
 }

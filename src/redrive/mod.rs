@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::future::{ready, Future};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -29,15 +28,18 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 
-use crate::config::{Config, Env};
+use crate::config::Config;
 use crate::contract::DataSchemas;
 use crate::metrics::Metrics;
-use crate::normalize::{normalize, Plan, RequestMeta};
+use crate::normalize::RequestMeta;
+use crate::pipeline;
+use crate::provider::Provider;
 use crate::publish::{PublishError, Publisher};
-use crate::replay::{Kept, REDRIVEN};
-use crate::routing::{Destination, Route, Topics};
+use crate::record::header::REDRIVEN;
+use crate::replay::Kept;
+use crate::routing::Destination;
 use crate::trace::TraceParent;
-use positions::{Span, Window};
+use positions::{PositionError, Span, Window};
 use summary::{Outcome, Summary};
 
 #[derive(Args, Debug)]
@@ -86,48 +88,10 @@ const WINDOW: usize = 64;
 /// How often progress is committed while running (and always at the end).
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
-pub fn main(args: RedriveArgs, env: &Env) -> ExitCode {
-    let fail = |code: u8, e: &dyn std::fmt::Display| {
-        eprintln!("webhook-gateway redrive: {e}");
-        ExitCode::from(code)
-    };
-    let config = match Config::without_secrets(args.providers_file.as_deref(), env) {
-        Ok(config) => config,
-        Err(e) => return fail(crate::EX_USAGE, &format!("configuration error: {e}")),
-    };
-    if let Some(p) = &args.provider {
-        if !config.providers.list.iter().any(|d| d.name == *p) {
-            let msg = format!("configuration error: --provider: no provider named `{p}`");
-            return fail(crate::EX_USAGE, &msg);
-        }
-    }
-    let schemas = match DataSchemas::load(&config.providers) {
-        Ok(schemas) => schemas,
-        Err(e) => return fail(crate::EX_USAGE, &format!("configuration error: {e}")),
-    };
-    let runtime = crate::runtime(crate::config::default_worker_threads());
-    match runtime.block_on(redrive(&args, &config, &schemas)) {
-        Ok(summary) => {
-            if args.json {
-                println!("{}", summary.to_json());
-            } else {
-                print!("{summary}");
-            }
-            if summary.failed() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Err(e) => fail(1, &e),
-    }
-}
-
-/// Reads source records as the gateway reads requests: each provider's
-/// definition compiled as the gateway compiles it, and its topics.
+/// Reads source records as the gateway reads requests: each provider
+/// compiled as the gateway compiles it (its topics and `dataschema`s).
 struct Reader {
-    plans: HashMap<String, Plan>,
-    topics: Topics,
+    providers: HashMap<String, Provider>,
 }
 
 /// What one source record became.
@@ -137,25 +101,39 @@ struct Step {
     outcome: Result<Outcome, PublishError>,
 }
 
-async fn redrive(
+/// Why a re-drive stopped before its summary (a failure to republish ends
+/// the run with a summary instead, which says so).
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    #[error("cannot create the Kafka consumer: {0}")]
+    Consumer(KafkaError),
+    #[error("cannot create the Kafka producer: {0}")]
+    Producer(KafkaError),
+    /// Finding, taking or recording the positions in the source topic.
+    #[error(transparent)]
+    Positions(#[from] PositionError),
+    #[error("reading {topic}: {error}")]
+    Read { topic: String, error: KafkaError },
+}
+
+/// The re-drive `args` ask for (the command's shell is [`crate::cmd::redrive`]).
+pub(crate) async fn redrive(
     args: &RedriveArgs,
     config: &Config,
     schemas: &DataSchemas,
-) -> Result<Summary, String> {
-    let topic = config
-        .topics
-        .topic(match args.from {
-            Source::Unrouted => Route::Unrouted,
-            Source::Deadletter => Route::DeadLetter,
-        })
-        .to_string();
+) -> Result<Summary, RedriveError> {
+    let topic = match args.from {
+        Source::Unrouted => config.topics.unrouted(),
+        Source::Deadletter => config.topics.deadletter(),
+    }
+    .to_string();
     let group = args.group.clone().unwrap_or_else(|| match &args.provider {
         Some(p) => format!("{topic}.redrive.{p}"),
         None => format!("{topic}.redrive"),
     });
     let consumer: StreamConsumer = positions::consumer_config(&config.kafka, &group)
         .create()
-        .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
+        .map_err(RedriveError::Consumer)?;
     let window = Window {
         since: args.since,
         until: args.until,
@@ -174,17 +152,14 @@ async fn redrive(
                 config.publish_timeout,
                 Arc::new(Metrics::new()),
             )
-            .map_err(|e| format!("cannot create the Kafka producer: {e}"))?,
+            .map_err(RedriveError::Producer)?,
         )
     };
     let reader = Reader {
-        plans: config
-            .providers
-            .list
-            .iter()
-            .map(|def| (def.name.clone(), schemas.plan(def)))
+        providers: Provider::defined(config, schemas)
+            .into_iter()
+            .map(|p| (p.name().to_owned(), p))
             .collect(),
-        topics: config.topics.clone(),
     };
 
     let mut done: HashMap<i32, i64> = HashMap::new();
@@ -221,7 +196,7 @@ async fn redrive(
                 open.remove(&p);
                 continue;
             }
-            Next::Read(Err(e)) => return Err(format!("reading {topic}: {e}")),
+            Next::Read(Err(error)) => return Err(RedriveError::Read { topic, error }),
             Next::Read(Ok(message)) => {
                 let (partition, offset) = (message.partition(), message.offset());
                 let Some(&end) = open.get(&partition) else {
@@ -322,13 +297,20 @@ impl Reader {
         if args.provider.as_ref().is_some_and(|p| *p != kept.provider) {
             return Planned::Stay(Outcome::Skipped("other_provider"));
         }
-        let Some(plan) = self.plans.get(&kept.provider) else {
+        let Some(provider) = self.providers.get(&kept.provider) else {
             return Planned::Stay(Outcome::Skipped("provider_not_defined"));
         };
         let verified = kept.verified();
         let meta = RequestMeta::of(&kept.headers, TraceParent::from_headers(&kept.headers));
-        let normalized = normalize(plan, &verified, &kept.headers, &meta, kept.received_at);
-        let routed = self.topics.route(&normalized);
+        let request = pipeline::Request {
+            headers: &kept.headers,
+            meta: &meta,
+            received_at: kept.received_at,
+        };
+        // Only a typed record is published, and it keeps nothing for a re-drive.
+        let Some(routed) = pipeline::records(provider, &verified, request, usize::MAX).pop() else {
+            return Planned::Stay(Outcome::StillUnrouted);
+        };
         match routed.destination {
             Destination::Typed => {
                 let mut record = routed.record;

@@ -15,9 +15,46 @@ use crate::config::KafkaSettings;
 use crate::providers::compiled::TimestampFormat;
 use crate::verify::parse_timestamp;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a run could not find, take or record its positions in the source topic.
+#[derive(Debug, thiserror::Error)]
+pub enum PositionError {
+    #[error("broker metadata: {0}")]
+    Metadata(KafkaError),
+    #[error("topic {topic} does not exist")]
+    NoTopic { topic: String },
+    #[error("the group's committed offsets: {0}")]
+    Committed(KafkaError),
+    #[error("offsets for a time: {0}")]
+    ForTime(KafkaError),
+    #[error("{topic}/{partition} offsets: {error}")]
+    Watermarks {
+        topic: String,
+        partition: i32,
+        error: KafkaError,
+    },
+    /// An offset that a partition list refused.
+    #[error("{0}")]
+    Offset(KafkaError),
+    #[error("reading {topic}: {error}")]
+    Assign { topic: String, error: KafkaError },
+    #[error("committing the group's offsets: {0}")]
+    Commit(KafkaError),
+}
+
+/// A `--since`/`--until` that is neither a time nor an age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// The age reaches back before the Unix epoch.
+    #[error("an age after 1970")]
+    BeforeEpoch,
+    #[error("expected RFC 3339 (2026-11-24T10:00:00Z) or an age such as 2h, 30m, 7d")]
+    Unrecognised,
+}
 
 /// Which records a run takes, by their Kafka timestamp.
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,22 +130,28 @@ pub fn consumer_config(kafka: &KafkaSettings, group: &str) -> ClientConfig {
 }
 
 /// Each partition's span for this run.
-pub fn spans(consumer: &StreamConsumer, topic: &str, window: &Window) -> Result<Vec<Span>, String> {
+pub fn spans(
+    consumer: &StreamConsumer,
+    topic: &str,
+    window: &Window,
+) -> Result<Vec<Span>, PositionError> {
     // All topics, never naming one: a metadata request naming it may create it.
     let metadata = consumer
         .fetch_metadata(None, TIMEOUT)
-        .map_err(|e| format!("broker metadata: {e}"))?;
+        .map_err(PositionError::Metadata)?;
     let partitions: Vec<i32> = metadata
         .topics()
         .iter()
         .find(|t| t.name() == topic && t.error().is_none())
         .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .ok_or_else(|| format!("topic {topic} does not exist"))?;
+        .ok_or_else(|| PositionError::NoTopic {
+            topic: topic.into(),
+        })?;
 
     let mut spans = Vec::with_capacity(partitions.len());
     let committed = consumer
         .committed_offsets(list(topic, &partitions, Offset::Invalid), TIMEOUT)
-        .map_err(|e| format!("the group's committed offsets: {e}"))?;
+        .map_err(PositionError::Committed)?;
     let since = window
         .since
         .map(|t| for_time(consumer, topic, &partitions, t))
@@ -121,7 +164,11 @@ pub fn spans(consumer: &StreamConsumer, topic: &str, window: &Window) -> Result<
     for &p in &partitions {
         let (low, high) = consumer
             .fetch_watermarks(topic, p, TIMEOUT)
-            .map_err(|e| format!("{topic}/{p} offsets: {e}"))?;
+            .map_err(|error| PositionError::Watermarks {
+                topic: topic.into(),
+                partition: p,
+                error,
+            })?;
         let start = if let Some(since) = &since {
             since.get(&p).copied().unwrap_or(high)
         } else if window.reset {
@@ -152,11 +199,11 @@ fn for_time(
     topic: &str,
     partitions: &[i32],
     t: SystemTime,
-) -> Result<HashMap<i32, i64>, String> {
+) -> Result<HashMap<i32, i64>, PositionError> {
     let asked = list(topic, partitions, Offset::Offset(millis(t)));
     let found = consumer
         .offsets_for_times(asked, TIMEOUT)
-        .map_err(|e| format!("offsets for a time: {e}"))?;
+        .map_err(PositionError::ForTime)?;
     Ok(found
         .elements()
         .iter()
@@ -167,15 +214,18 @@ fn for_time(
         .collect())
 }
 
-pub fn assign(consumer: &StreamConsumer, topic: &str, spans: &[Span]) -> Result<(), String> {
+pub fn assign(consumer: &StreamConsumer, topic: &str, spans: &[Span]) -> Result<(), PositionError> {
     let mut tpl = TopicPartitionList::new();
     for s in spans.iter().filter(|s| s.len() > 0) {
         tpl.add_partition_offset(topic, s.partition, Offset::Offset(s.start))
-            .map_err(|e| e.to_string())?;
+            .map_err(PositionError::Offset)?;
     }
     consumer
         .assign(&tpl)
-        .map_err(|e| format!("reading {topic}: {e}"))
+        .map_err(|error| PositionError::Assign {
+            topic: topic.into(),
+            error,
+        })
 }
 
 /// Commits, for each partition, the offset after the last record done.
@@ -183,15 +233,15 @@ pub fn commit(
     consumer: &StreamConsumer,
     topic: &str,
     done: &HashMap<i32, i64>,
-) -> Result<(), String> {
+) -> Result<(), PositionError> {
     let mut tpl = TopicPartitionList::new();
     for (&p, &next) in done {
         tpl.add_partition_offset(topic, p, Offset::Offset(next))
-            .map_err(|e| e.to_string())?;
+            .map_err(PositionError::Offset)?;
     }
     consumer
         .commit(&tpl, CommitMode::Sync)
-        .map_err(|e| format!("committing the group's offsets: {e}"))
+        .map_err(PositionError::Commit)
 }
 
 fn list(topic: &str, partitions: &[i32], offset: Offset) -> TopicPartitionList {
@@ -212,7 +262,7 @@ fn millis(t: SystemTime) -> i64 {
 
 /// `--since`/`--until`: RFC 3339, or an age before now such as `90s`, `30m`,
 /// `2h` or `7d`.
-pub fn parse_time(text: &str) -> Result<SystemTime, String> {
+pub fn parse_time(text: &str) -> Result<SystemTime, TimeError> {
     if let Some(t) = parse_timestamp(TimestampFormat::Rfc3339, text.as_bytes()) {
         return Ok(t);
     }
@@ -225,10 +275,8 @@ pub fn parse_time(text: &str) -> Result<SystemTime, String> {
     match age {
         Some(secs) => SystemTime::now()
             .checked_sub(Duration::from_secs(secs))
-            .ok_or_else(|| "an age after 1970".to_owned()),
-        None => {
-            Err("expected RFC 3339 (2026-11-24T10:00:00Z) or an age such as 2h, 30m, 7d".into())
-        }
+            .ok_or(TimeError::BeforeEpoch),
+        None => Err(TimeError::Unrecognised),
     }
 }
 
@@ -255,7 +303,7 @@ mod tests {
             "2é",
             "é",
         ] {
-            assert!(parse_time(bad).is_err(), "{bad:?}");
+            assert_eq!(parse_time(bad), Err(TimeError::Unrecognised), "{bad:?}");
         }
     }
 

@@ -67,6 +67,22 @@ fn bad_configuration_exits_64_with_one_line_naming_the_setting() {
     assert_eq!(out.status.code(), Some(64));
 }
 
+#[test]
+fn a_bad_flag_value_is_refused_as_its_variable_is() {
+    let broker = ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092");
+    let flag = run(&["--max-inflight", "many"], &[broker], b"");
+    let var = run(&[], &[broker, ("GATEWAY_MAX_INFLIGHT", "many")], b"");
+    for out in [&flag, &var] {
+        assert_eq!(out.status.code(), Some(64), "{out:?}");
+    }
+    let stderr = String::from_utf8_lossy(&flag.stderr);
+    assert_eq!(stderr, String::from_utf8_lossy(&var.stderr));
+    assert_eq!(
+        stderr.trim_end(),
+        "webhook-gateway: configuration error: GATEWAY_MAX_INFLIGHT: expected a whole number from 1 to 1000000 (requests), got `many`"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_start_up_line_shows_kafka_settings_but_never_a_credential() {
     // No broker needed: the line is written once the listeners are bound.
@@ -102,14 +118,12 @@ async fn the_start_up_line_shows_kafka_settings_but_never_a_credential() {
 
 #[test]
 fn help_documents_the_variables_and_never_shows_their_values() {
-    let out = run(
-        &["--help"],
-        &[
-            ("GATEWAY_TOPIC_PREFIX", "hidden-prefix-value"),
-            ("M2M_WEBHOOK_SECRET", "hunter2-value"),
-        ],
-        b"",
-    );
+    let env = [
+        ("GATEWAY_TOPIC_PREFIX", "hidden-prefix-value"),
+        ("GATEWAY_PROVIDERS_FILE", "/hidden/providers-file-value"),
+        ("M2M_WEBHOOK_SECRET", "hunter2-value"),
+    ];
+    let out = run(&["--help"], &env, b"");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for var in [
@@ -122,9 +136,24 @@ fn help_documents_the_variables_and_never_shows_their_values() {
         assert!(help.contains(var), "--help names {var}");
     }
     assert!(
-        !help.contains("hidden-prefix-value") && !help.contains("hunter2"),
+        help.contains("[env: GATEWAY_TOPIC_PREFIX] [default: webhooks]"),
         "{help}"
     );
+    for args in [
+        &["--help"][..],
+        &["providers", "show", "--help"],
+        &["topics", "check", "--help"],
+        &["sign", "--help"],
+    ] {
+        let out = run(args, &env, b"");
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("GATEWAY_PROVIDERS_FILE"), "{args:?}: {help}");
+        assert!(
+            !help.contains("hidden-") && !help.contains("hunter2"),
+            "{args:?}: {help}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,6 +239,47 @@ fn sign_without_a_secret_says_which_variables_it_reads() {
     let out = run(&["sign", "transfers"], &[], b"{}");
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TRANSFERS_SIGNATURE_TOKEN"));
+}
+
+/// `sign` reads a secret by the gateway's rule: a variable and its `_FILE`
+/// set together is refused, as the gateway refuses it, rather than one of
+/// them quietly winning.
+#[test]
+fn sign_refuses_a_secret_set_both_ways_as_the_gateway_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m2m");
+    std::fs::write(&file, "from-the-file\n").unwrap();
+    let both = [
+        ("M2M_WEBHOOK_SECRET", "from-the-variable"),
+        ("M2M_WEBHOOK_SECRET_FILE", file.to_str().unwrap()),
+    ];
+    let refusal =
+        "M2M_WEBHOOK_SECRET: set either M2M_WEBHOOK_SECRET or M2M_WEBHOOK_SECRET_FILE, not both";
+
+    let sign = run(&["sign", "m2m"], &both, b"{}");
+    assert_eq!(sign.status.code(), Some(64), "{sign:?}");
+    let stderr = String::from_utf8_lossy(&sign.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(refusal), "{stderr}");
+    assert!(sign.stdout.is_empty(), "nothing signed");
+
+    let mut gateway_env = both.to_vec();
+    gateway_env.push(("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"));
+    let gateway = run(&[], &gateway_env, b"");
+    assert_eq!(gateway.status.code(), Some(64), "{gateway:?}");
+    assert!(String::from_utf8_lossy(&gateway.stderr).contains(refusal));
+
+    // Either one alone signs; --secret-file, given outright, needs neither.
+    for env in [&both[..1], &both[1..]] {
+        let out = run(&["sign", "m2m"], env, b"{}");
+        assert!(out.status.success(), "{env:?}: {out:?}");
+    }
+    let out = run(
+        &["sign", "m2m", "--secret-file", file.to_str().unwrap()],
+        &both,
+        b"{}",
+    );
+    assert!(out.status.success(), "{out:?}");
 }
 
 const ACME: &str = "providers:

@@ -5,17 +5,24 @@
 mod common;
 
 mod ack_semantics;
+mod backpressure;
 mod cli;
 mod configured;
 mod contract;
+mod dashboard;
 mod dev_mode;
 mod end_to_end;
 mod hostile_input;
 mod http_contract;
-mod operations;
+mod logs;
+mod managed_kafka;
+mod metrics;
 mod presets;
 mod properties;
+mod readiness_and_shutdown;
 mod readme;
 mod redrive;
 mod reliability;
 mod sdk_readers;
+mod secret_rotation;
+mod topics_command;

@@ -682,7 +682,7 @@ async fn the_senders_published_vectors_pass_through_http_at_their_own_time() {
     }
 }
 
-/// `webhook-gateway sign`, as the README's "Add a provider" uses it, signs each
+/// `webhook-gateway sign`, as docs/providers.md's "Add a provider" uses it, signs each
 /// published vector exactly as its sender did.
 #[test]
 fn sign_reproduces_each_published_vector() {

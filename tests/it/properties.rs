@@ -253,9 +253,9 @@ fn record_payload(provider: ProviderId, body: &[u8]) -> (bool, Vec<u8>) {
     let defs = Definitions::builtin();
     let topics =
         webhook_gateway::routing::Topics::new(&defs.list, "webhooks", &Default::default()).unwrap();
-    let plan = Plan::new(&provider.def());
+    let plan = Plan::new(&provider.def(), &topics);
     let normalized = normalize(&plan, &verified, &headers, &RequestMeta::default(), now());
-    let record = topics.record(&normalized);
+    let record = normalized.record();
     match &normalized {
         Normalized::Event(_) => {
             let value: DataOf = serde_json::from_slice(&record.value).expect("the value is JSON");
@@ -375,7 +375,8 @@ proptest! {
         let keys = ring(&["k"]);
         let headers = signed_headers(provider, "k", &NOW.to_string(), body.as_bytes(), false, false);
         let verified = verify(&provider.def(), &keys, &headers, body.as_bytes(), now(), TOLERANCE).unwrap();
-        let plan = Plan::new(&provider.def());
+        let topics = webhook_gateway::routing::Topics::new(&Definitions::builtin().list, "webhooks", &Default::default()).unwrap();
+        let plan = Plan::new(&provider.def(), &topics);
         let Normalized::Event(event) = normalize(&plan, &verified, &headers, &RequestMeta::default(), now()) else {
             panic!("a well-formed body is an event");
         };

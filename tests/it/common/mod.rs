@@ -416,7 +416,21 @@ pub fn read_topic(
     expected: usize,
     within: Duration,
 ) -> Vec<OwnedMessage> {
-    let consumer = reader(bootstrap, topic);
+    read_topic_with(reader_config(bootstrap), topic, expected, within)
+}
+
+/// As [`read_topic`], as a client with these settings (an authenticated one).
+pub fn read_topic_with(
+    config: ClientConfig,
+    topic: &str,
+    expected: usize,
+    within: Duration,
+) -> Vec<OwnedMessage> {
+    let bootstrap = config
+        .get("bootstrap.servers")
+        .expect("bootstrap.servers")
+        .to_owned();
+    let consumer = assigned(config, topic);
     let deadline = Instant::now() + within;
     let mut out = Vec::new();
     while out.len() < expected && Instant::now() < deadline {
@@ -424,20 +438,30 @@ pub fn read_topic(
             out.push(message.detach());
         }
     }
-    records::keep(bootstrap, &out);
+    records::keep(&bootstrap, &out);
     out
 }
 
 /// A consumer assigned to every partition of `topic`, from the beginning
 /// (no consumer group coordination: tests read, they never commit).
 pub fn reader(bootstrap: &str, topic: &str) -> BaseConsumer {
-    let consumer: BaseConsumer = ClientConfig::new()
+    assigned(reader_config(bootstrap), topic)
+}
+
+/// A reader's settings: `bootstrap`, no commits, no end-of-partition events.
+pub fn reader_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "webhook-gateway-tests")
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()
-        .expect("consumer");
+        .set("enable.partition.eof", "false");
+    config
+}
+
+/// A consumer with `config` assigned to every partition of `topic`, from the beginning.
+pub fn assigned(config: ClientConfig, topic: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = config.create().expect("consumer");
     let mut assignment = TopicPartitionList::new();
     for p in 0..PARTITIONS {
         assignment
@@ -561,6 +585,22 @@ impl Process {
         logs
     }
 
+    /// Everything the process writes to its piped stderr, read as it comes
+    /// (a chatty process must never block on a full pipe), once it has exited.
+    pub fn stderr_in_background(&mut self) -> std::thread::JoinHandle<String> {
+        use std::io::Read;
+        let mut stderr = self
+            .child
+            .stderr
+            .take()
+            .expect("started with Stdio::piped()");
+        std::thread::spawn(move || {
+            let mut logs = String::new();
+            stderr.read_to_string(&mut logs).expect("UTF-8 logs");
+            logs
+        })
+    }
+
     /// Resident set size in KiB, from /proc.
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.child.id()).expect("VmRSS")
@@ -572,4 +612,10 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A Transfers `Payment.Status` body, distinct for each `n`.
+pub fn transfers_body(n: usize) -> Vec<u8> {
+    format!(r#"{{"event":"Payment.Status","data":{{"status":"Completed","userId":"u","paymentReference":"p-{n}","amount":{n}.00}}}}"#)
+        .into_bytes()
 }

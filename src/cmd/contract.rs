@@ -1,0 +1,68 @@
+//! `webhook-gateway contract`: the consumer contract of this configuration
+//! ([`crate::contract`]), one type's schema, or what changed since an earlier
+//! document. It reads the definitions and the topic settings only: no broker,
+//! no secret.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::Value;
+
+use super::{CmdError, Done, Outcome};
+use crate::config::{Config, Env, Published, Settings};
+use crate::contract::{check, document, message_schema, render};
+
+#[derive(Args, Debug)]
+pub struct ContractArgs {
+    /// Print only this type's record schema (JSON Schema draft-07): a canonical type,
+    /// <provider>.unknown or deadletter
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "check")]
+    pub type_name: Option<String>,
+    /// Compare with an earlier document: list the changes, exit 1 when one breaks consumers
+    #[arg(long, value_name = "OLD")]
+    pub check: Option<PathBuf>,
+}
+
+pub fn run(args: ContractArgs, env: &Env) -> Outcome {
+    let settings = Settings::from_env(env)?;
+    let published = Published::read(&settings)?;
+    let doc = document(&Config::offline(settings, published))?;
+    if let Some(type_name) = args.type_name {
+        let Some(schema) = message_schema(&doc, &type_name) else {
+            let known: Vec<&str> = doc["components"]["schemas"]
+                .as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            return Err(CmdError::Usage(format!(
+                "no type `{type_name}` (known: {})",
+                known.join(", ")
+            )));
+        };
+        print!("{}", render(&schema));
+        return Ok(Done::Success);
+    }
+    let Some(old_path) = args.check else {
+        print!("{}", render(&doc));
+        return Ok(Done::Success);
+    };
+    let unusable = |e: String| CmdError::Usage(format!("{}: {e}", old_path.display()));
+    let old = std::fs::read_to_string(&old_path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+        .map_err(unusable)?;
+    let changes = check::compare(&old, &doc).map_err(|e| unusable(e.to_string()))?;
+    for change in &changes {
+        println!("{change}");
+    }
+    let breaking = changes.iter().filter(|c| c.breaking).count();
+    if breaking > 0 {
+        println!(
+            "{breaking} change(s) break consumers of {}",
+            old_path.display()
+        );
+        Ok(Done::Failure)
+    } else {
+        println!("no change breaks consumers of {}", old_path.display());
+        Ok(Done::Success)
+    }
+}
