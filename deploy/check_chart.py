@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -29,13 +31,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
 import helm_python
 import kubernetes_validate
 import yaml
+
+from managed_kafka import PASSWORD, USER, ManagedKafka, Workload, free_port
 
 # The Kubernetes version the rendered objects are validated against (and lint's
 # .Capabilities.KubeVersion). Chart.yaml's kubeVersion is >=1.27.
@@ -50,7 +56,8 @@ REDRIVE_JOB = f"{FULLNAME}-redrive"
 HTTP_PORT = 8080
 ADMIN_PORT = 9090
 REPO = CHART.parents[2]
-README = REPO / "README.md"
+# The runbooks: each alert's runbook_url points at its heading here.
+OPERATIONS = REPO / "docs" / "operations.md"
 # promtool unit tests of the alerts: hand-written, run against the rendered rules (rules.yaml).
 RULE_TESTS = REPO / "deploy" / "prometheus" / "tests"
 
@@ -642,6 +649,76 @@ def mounted_providers_file(workload: dict[str, Any], configmap: str) -> str:
     return f"{mounts[0]['mountPath'].rstrip('/')}/{file}"
 
 
+# ------------------------------------------------------------------- managed Kafka
+
+
+def on_managed_kafka(binary: Path) -> None:
+    """What the chart renders for a managed Kafka, run here as the kubelet would run it
+    (deploy/managed_kafka.py): the topics Job creates the topics over SASL_SSL, then the
+    gateway becomes ready and acknowledges a signed webhook, the password never printed."""
+    m2m_secret = "chart-m2m-secret"
+    with ManagedKafka() as kafka:
+        values = {
+            "kafka": {
+                "bootstrapServers": kafka.bootstrap,
+                "config": {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+                           "sasl.username": USER, "ssl.ca.location": "/etc/kafka-ca/ca.crt"},
+                "saslPassword": {"enabled": True},
+            },
+            "extraVolumes": [{"name": "kafka-ca", "secret": {"secretName": "kafka-ca"}}],
+            "extraVolumeMounts": [{"name": "kafka-ca", "mountPath": "/etc/kafka-ca", "readOnly": True}],
+            "topicsJob": {"enabled": True, "create": True, "partitions": 3, "replicationFactor": 1},
+        }
+        objs = objects(render(values))
+        files = {
+            ("secrets", "m2m-webhook-secret"): m2m_secret + "\n",
+            ("secrets", "transfers-signature-token"): "chart-transfers-token\n",
+            ("secrets", "kafka-sasl-password"): PASSWORD + "\n",
+            ("kafka-ca", "ca.crt"): kafka.ca,
+        }
+        root = Path(tempfile.mkdtemp(prefix="webhook-gateway-chart-run-"))
+        gateway = None
+        try:
+            job = Workload(one(objs, "Job", TOPICS_JOB), objs, files, root)
+            expect(job.env().get("KAFKA_SASL_PASSWORD_FILE", "").startswith(str(root)), "the Job reads no mounted password")
+            created = job.run(binary, {})
+            expect(created.returncode == 0 and PASSWORD not in created.stdout + created.stderr,
+                   f"topics Job exited {created.returncode}: {created.stdout[-2000:]} {created.stderr[-2000:]}")
+            expect("webhooks.m2m.operation.created" in created.stdout, f"topics Job: {created.stdout[-2000:]}")
+
+            deployment = Workload(one(objs, "Deployment", FULLNAME), objs, files, root)
+            public, admin = free_port(), free_port()
+            gateway = deployment.start(binary, {"GATEWAY_LISTEN_ADDR": f"127.0.0.1:{public}",
+                                                "GATEWAY_ADMIN_ADDR": f"127.0.0.1:{admin}"})
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz", timeout=2).status == 200:
+                        break
+                except OSError:
+                    pass
+                expect(gateway.poll() is None, f"the gateway exited {gateway.returncode}")
+                expect(time.monotonic() < deadline, "the gateway was not ready within 60 s")
+                time.sleep(0.2)
+            body = b'{"event":"operation.created","data":{"operationId":"chart-op-1","referenceId":"u-1"}}'
+            stamp = str(int(time.time()))
+            signature = hmac.new(m2m_secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            req = urllib.request.Request(f"http://127.0.0.1:{public}/webhooks/m2m", data=body, method="POST", headers={
+                "content-type": "application/json", "x-m2m-timestamp": stamp, "x-m2m-signature": signature})
+            with urllib.request.urlopen(req, timeout=30) as answer:
+                expect(answer.status == 200, f"the webhook was answered {answer.status}")
+        finally:
+            if gateway is not None:
+                gateway.terminate()
+                try:
+                    _, logs = gateway.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    gateway.kill()
+                    _, logs = gateway.communicate()
+                expect(PASSWORD not in logs, "a gateway log line holds the password")
+            shutil.rmtree(root, ignore_errors=True)
+
+
 # ------------------------------------------------------------------- alerts, promtool
 
 
@@ -651,12 +728,16 @@ def github_anchor(heading: str) -> str:
     return slug.replace(" ", "-")
 
 
-def readme_sections() -> dict[str, str]:
-    """README sections by anchor: the text under each heading up to the next heading."""
+def doc_sections(doc: Path) -> dict[str, str]:
+    """A Markdown document's sections by anchor: the text under each heading up to the
+    next heading (lines in fenced code blocks are text, never headings)."""
     sections: dict[str, str] = {}
     anchor = None
-    for line in README.read_text().splitlines():
-        m = re.match(r"^#{1,6}\s+(.*)$", line)
+    fenced = False
+    for line in doc.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        m = None if fenced else re.match(r"^#{1,6}\s+(.*)$", line)
         if m:
             anchor = github_anchor(m.group(1))
             sections[anchor] = ""
@@ -672,7 +753,7 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def alert_checks(r: Runner) -> None:
     """The PrometheusRule's groups through Prometheus's own tools: `promtool check rules`
     and the unit tests in deploy/prometheus/tests (each alert fired by input series
-    and kept quiet by others), plus each alert's runbook in the README."""
+    and kept quiet by others), plus each alert's runbook in docs/operations.md."""
     rule = one(objects(render({"metrics": {"prometheusRule": {"enabled": True}}})), "PrometheusRule")
     groups = rule["spec"]["groups"]
     alerts = {x["alert"]: x for g in groups for x in g["rules"] if "alert" in x}
@@ -721,20 +802,22 @@ def alert_checks(r: Runner) -> None:
     r.check("[alerts] every alert has input series that fire it and series that must not", every_alert_tested_both_ways)
 
     def runbooks() -> None:
-        sections = readme_sections()
+        doc = OPERATIONS.relative_to(REPO).as_posix()
+        sections = doc_sections(OPERATIONS)
         base = helm_value({}, "metrics.prometheusRule.runbookBaseUrl")
+        expect(base == doc, f"metrics.prometheusRule.runbookBaseUrl defaults to {base!r}, not {doc}")
         for name, alert in alerts.items():
             url = alert.get("annotations", {}).get("runbook_url", "")
             expect(url == f"{base}#{name.lower()}", f"{name}: runbook_url {url!r}")
             section = sections.get(name.lower())
-            expect(section is not None, f"{name}: README.md has no heading {name}")
+            expect(section is not None, f"{name}: {doc} has no heading {name}")
             expect("**Means:**" in section and "**First:**" in section,
-                   f"{name}: the README runbook lacks **Means:** or **First:**")
+                   f"{name}: the runbook in {doc} lacks **Means:** or **First:**")
 
-    r.check("[alerts] every alert's runbook_url is a README runbook (what it means, the first thing to do)", runbooks)
+    r.check("[alerts] every alert's runbook_url is a runbook in docs/operations.md (what it means, the first thing to do)", runbooks)
 
     def runbook_base() -> None:
-        base = "https://git.example/platform/webhook-gateway/blob/main/README.md"
+        base = "https://git.example/platform/webhook-gateway/blob/main/docs/operations.md"
         pr = one(objects(render({"metrics": {"prometheusRule": {"enabled": True, "runbookBaseUrl": base}}})), "PrometheusRule")
         for g in pr["spec"]["groups"]:
             for x in g["rules"]:
@@ -1732,6 +1815,12 @@ def main() -> int:
     r.check("a disabled provider gets no *_FILE variable and no mounted key", disabled_provider)
 
     alert_checks(r)
+
+    managed_name = "the chart's SASL_SSL settings (kafka.saslPassword, a CA bundle in extraVolumes) drive the topics Job and the gateway against a real SCRAM broker behind TLS"
+    if binary is None:
+        r.skip(managed_name, "no built binary (cargo build, or set WEBHOOK_GATEWAY_BIN)")
+    else:
+        r.check(f"{managed_name} ({binary})", lambda: on_managed_kafka(binary))
 
     for name, judge in later:
         r.check(name, judge)

@@ -15,10 +15,12 @@ say() { printf '\n==> %s\n' "$*"; }
 # python3-venv for the chart checks' virtual environment, prometheus (the server and
 # promtool) for the alert unit tests and the dashboard test against a real Prometheus,
 # valgrind (callgrind) for the instruction-count guard, wrk for the e2e bench's
-# headline rows (its smoke run included), node and npm for the official
-# AsyncAPI parser that checks the consumer contract and the JavaScript CloudEvents SDK.
+# headline rows (its smoke run included), stunnel4 and openssl for the managed-Kafka
+# tests (TLS in front of an authenticating tansu, a certificate made per test), node
+# and npm for the official AsyncAPI parser that checks the consumer contract and the
+# JavaScript CloudEvents SDK.
 missing=()
-for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl python3 prometheus valgrind wrk; do
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl python3 prometheus valgrind wrk stunnel4 openssl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 # The chart checks create a virtual environment: Debian's python3 needs python3-venv.
@@ -41,12 +43,14 @@ tansu --version | grep -qx "tansu $TANSU_VERSION" || { echo "tansu $TANSU_VERSIO
 { promtool --version && prometheus --version; } >/dev/null 2>&1 || { echo "prometheus and promtool are required (Debian package prometheus)" >&2; exit 1; }
 valgrind --version >/dev/null 2>&1 || { echo "valgrind is required for the instruction-count guard (Debian package valgrind)" >&2; exit 1; }
 command -v wrk >/dev/null 2>&1 || { echo "wrk is required for the e2e bench's headline rows (Debian package wrk)" >&2; exit 1; }
+command -v stunnel4 >/dev/null 2>&1 || { echo "stunnel4 is required for the managed-Kafka (SASL_SSL) tests (Debian package stunnel4)" >&2; exit 1; }
+command -v openssl >/dev/null 2>&1 || { echo "openssl is required for the managed-Kafka tests' certificates (Debian package openssl)" >&2; exit 1; }
 
 # The consumer contract's independent checks (scripts/contract): the official AsyncAPI
 # parser and the JavaScript CloudEvents SDK (npm cloudevents), the exact npm tree of
 # package-lock.json (install scripts off), and a virtual environment with jsonschema
-# (validates every record the tests read back), confluent-kafka (the README's consumer
-# example) and the Python CloudEvents SDK, every package pinned in requirements.txt.
+# (validates every record the tests read back), confluent-kafka (docs/consuming.md's
+# consumer example) and the Python CloudEvents SDK, every package pinned in requirements.txt.
 # Each is reinstalled when its pin file changes. The SDKs' automatic readers must
 # read the records as the gateway means them (tests/it/sdk_readers.rs).
 CONTRACT_TOOLS=scripts/contract

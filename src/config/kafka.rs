@@ -291,8 +291,16 @@ impl KafkaSettings {
     }
 
     pub fn client_config(&self) -> ClientConfig {
+        self.client_config_of(|_| true)
+    }
+
+    /// The properties `keep` keeps, for another kind of client (a re-drive's
+    /// consumer). Read from here, never from a `ClientConfig`'s `config_map`,
+    /// which hands back secrets as a placeholder: a consumer built from it
+    /// authenticated with the password "[sanitized for safety]".
+    pub fn client_config_of(&self, keep: impl Fn(&str) -> bool) -> ClientConfig {
         let mut config = ClientConfig::new();
-        for (k, v) in &self.properties {
+        for (k, v) in self.properties.iter().filter(|(k, _)| keep(k)) {
             config.set(k, &v.value);
         }
         config

@@ -114,12 +114,7 @@ pub fn consumer_config(kafka: &KafkaSettings, group: &str) -> ClientConfig {
         "debug",
         "log_level",
     ];
-    let mut config = ClientConfig::new();
-    for (k, v) in kafka.client_config().config_map() {
-        if SHARED.iter().any(|p| k.starts_with(p)) {
-            config.set(k, v);
-        }
-    }
+    let mut config = kafka.client_config_of(|k| SHARED.iter().any(|p| k.starts_with(p)));
     config
         .set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -283,6 +278,30 @@ pub fn parse_time(text: &str) -> Result<SystemTime, TimeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_consumer_authenticates_as_the_gateway_does() {
+        let env = [
+            ("KAFKA_BOOTSTRAP_SERVERS", "b:9092"),
+            ("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("KAFKA_SASL_USERNAME", "gw"),
+            ("KAFKA_SASL_PASSWORD", "pa55"),
+            ("KAFKA_SSL_KEY_PASSWORD", "k3y"),
+            ("KAFKA_LINGER_MS", "5"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let (kafka, _) = KafkaSettings::from_env(&env, Duration::from_secs(10)).unwrap();
+        let consumer = consumer_config(&kafka, "g");
+        // The values themselves, never a placeholder for a secret.
+        assert_eq!(consumer.get("sasl.password"), Some("pa55"));
+        assert_eq!(consumer.get("ssl.key.password"), Some("k3y"));
+        assert_eq!(consumer.get("sasl.username"), Some("gw"));
+        assert_eq!(consumer.get("security.protocol"), Some("SASL_SSL"));
+        // A producer's own setting is not a consumer's.
+        assert_eq!(consumer.get("linger.ms"), None);
+    }
 
     #[test]
     fn times_are_rfc3339_or_an_age() {

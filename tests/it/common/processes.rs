@@ -3,7 +3,7 @@
 //! process's memory and CPU time as /proc reports them.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,8 @@ pub struct Broker {
     child: Option<Child>,
     dir: PathBuf,
     storage: String,
+    /// Started with `--authentication`: only SASL/SCRAM-SHA-512 clients are served.
+    authenticating: bool,
 }
 
 impl Broker {
@@ -51,6 +53,7 @@ impl Broker {
             child: None,
             dir: std::env::temp_dir(),
             storage: "memory://tansu/".into(),
+            authenticating: false,
         };
         broker.spawn();
         broker
@@ -63,8 +66,43 @@ impl Broker {
             child: None,
             dir,
             storage,
+            authenticating: false,
         };
         broker.spawn();
+        broker
+    }
+
+    /// A broker that serves only `user` with `password` over SASL/SCRAM-SHA-512
+    /// (the only mechanism tansu 0.6 speaks), its data in `dir/tansu.db`,
+    /// telling clients to connect through `advertised` (a TLS proxy's port)
+    /// when given. tansu takes users only while it runs without
+    /// authentication: the user is created first, then the broker restarts
+    /// on the same store with `--authentication`.
+    pub fn start_scram(
+        dir: PathBuf,
+        advertised: Option<u16>,
+        user: &str,
+        password: &str,
+    ) -> Broker {
+        let port = free_port();
+        let mut broker = Broker {
+            port,
+            advertised: advertised.unwrap_or(port),
+            child: None,
+            dir,
+            storage: "sqlite://tansu.db".into(),
+            authenticating: false,
+        };
+        broker.spawn();
+        let status = Command::new(tansu())
+            .args(["user", "create", user, password])
+            .args(["--broker", &format!("tcp://127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .status()
+            .expect("tansu user create");
+        assert!(status.success(), "creating the SCRAM user {user}");
+        broker.authenticating = true;
+        broker.restart();
         broker
     }
 
@@ -80,6 +118,7 @@ impl Broker {
                 &advertised,
             ])
             .args(["--storage-engine", &self.storage])
+            .args(self.authenticating.then_some("--authentication"))
             .current_dir(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -124,8 +163,17 @@ impl Broker {
         assert!(status.success(), "creating topic {name}");
     }
 
+    /// Stops the broker (SIGSTOP) and returns once every one of its threads
+    /// is stopped: kill(2) returns before the signal has reached a thread
+    /// that is running on the other core, which could still answer a request
+    /// sent just after.
     pub fn freeze(&self) {
         signal(self.pid(), libc::SIGSTOP);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !all_threads_stopped(self.pid()) {
+            assert!(Instant::now() < deadline, "tansu did not stop within 5 s");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     pub fn thaw(&self) {
@@ -152,6 +200,112 @@ impl Drop for Broker {
         }
         self.kill();
     }
+}
+
+/// A TLS terminator (Debian's stunnel4) on `port` in front of a plain TCP
+/// port, serving a certificate for `IP:127.0.0.1` that is its own CA
+/// ([`self_signed`]); killed when dropped. tansu 0.6's own TLS listener did
+/// not answer TLS clients here, and a managed Kafka is reached over TLS.
+pub struct TlsProxy {
+    /// The certificate clients must trust (`ssl.ca.location`).
+    pub ca: PathBuf,
+    child: Child,
+}
+
+impl TlsProxy {
+    pub fn start(dir: &Path, port: u16, upstream: u16) -> TlsProxy {
+        let (cert, key) = self_signed(dir, "proxy");
+        let conf = dir.join("stunnel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "foreground = yes\npid =\n[kafka]\naccept = 127.0.0.1:{port}\n\
+                 connect = 127.0.0.1:{upstream}\ncert = {}\nkey = {}\n",
+                cert.display(),
+                key.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("stunnel4")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start stunnel4 ({e}): run the README's test command, which installs it"
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "stunnel4 did not listen on {port} within 15 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsProxy { ca: cert, child }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh key and a self-signed certificate for `IP:127.0.0.1` in `dir`
+/// (`NAME.crt`, `NAME.key`), made by the openssl command. Each call makes
+/// another: one certificate is not trusted for another's.
+pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run openssl ({e}): run the README's test command, which installs it")
+        });
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// Whether every thread of `pid` is stopped (`T` in /proc/<pid>/task/*/stat).
+fn all_threads_stopped(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                // The state follows the command name, which may hold spaces.
+                let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+                Some(state == "T" || state == "t")
+            })
+            // A thread that ended between the listing and the read is no reply.
+            .unwrap_or(true)
+    })
 }
 
 pub fn signal(pid: i32, sig: i32) {
