@@ -8,7 +8,9 @@
 //!
 //! The request path, in the order a webhook takes it:
 //!
-//! - [`server`]: start-up, the public listener (connection and size limits, timeouts), graceful shutdown
+//! - [`server`]: start-up (the settings, and the [`Inputs`] a test may replace: the clock and
+//!   what builds Kafka producers), the public listener (connection and size limits, timeouts),
+//!   graceful shutdown
 //! - [`listener`]: what the public and admin listeners share: the connection cap, HTTP/1's head limits
 //! - [`ingest`]: one request's IO: read the body (bounded), run the pipeline, publish and
 //!   await every ack, respond
@@ -92,11 +94,7 @@ pub mod topics;
 pub mod trace;
 pub mod verify;
 
-#[cfg(feature = "test-hooks")]
-#[doc(hidden)]
-pub mod test_hooks;
-
-pub use server::{run, start, Running};
+pub use server::{run, start, start_with, Inputs, Running};
 
 /// The exit status for a wrong invocation: a bad flag, setting or definitions
 /// file. `EX_USAGE` in sysexits.h: retrying the same command won't help.

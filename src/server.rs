@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::Request;
@@ -23,11 +23,11 @@ use tokio_util::task::TaskTracker;
 use crate::admin;
 use crate::config::Config;
 use crate::health::{self, Health};
-use crate::ingest::Ingest;
+use crate::ingest::{Clock, Ingest};
 use crate::listener::{accept_within, http1_builder};
 use crate::metrics::Metrics;
 use crate::provider::Provider;
-use crate::publish::Publisher;
+use crate::publish::{Librdkafka, ProducerFactory, Publisher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -43,8 +43,29 @@ pub enum StartError {
     Contract(#[from] crate::providers::DefinitionError),
 }
 
-/// A started gateway: its bound addresses (port 0 in tests) and its publisher
-/// (for the fatal-error test hook).
+/// What the gateway takes from its surroundings besides its settings: the
+/// time it reads and what builds its Kafka producers. The default is the
+/// machine's clock and librdkafka; a test hands in its own to receive at a
+/// fixed time or to break a producer.
+#[derive(Clone)]
+pub struct Inputs {
+    /// A webhook's receive time: its replay window, `receivedat`, what a
+    /// re-drive keeps. Read once per request.
+    pub clock: Clock,
+    /// Every producer: the first, and each replacement of a dead one.
+    pub producers: Arc<dyn ProducerFactory>,
+}
+
+impl Default for Inputs {
+    fn default() -> Inputs {
+        Inputs {
+            clock: SystemTime::now,
+            producers: Arc::new(Librdkafka),
+        }
+    }
+}
+
+/// A started gateway: its bound addresses (port 0 in tests) and its publisher.
 pub struct Running {
     pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
@@ -66,6 +87,18 @@ pub async fn start<F>(config: Config, shutdown: F) -> Result<Running, StartError
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    start_with(config, Inputs::default(), shutdown).await
+}
+
+/// [`start`], reading the time and building producers with `inputs`.
+pub async fn start_with<F>(
+    config: Config,
+    inputs: Inputs,
+    shutdown: F,
+) -> Result<Running, StartError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     // First: a bad `schema:` file is a configuration error, before any connection.
     let schemas = crate::contract::DataSchemas::load(&config.providers)?;
     let contract = Bytes::from(crate::contract::render(&crate::contract::document_with(
@@ -76,7 +109,12 @@ where
     drop(schemas);
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
-    let publisher = Publisher::new(&config.kafka, config.publish_timeout, metrics.clone())?;
+    let publisher = Publisher::with_producers(
+        &config.kafka,
+        config.publish_timeout,
+        metrics.clone(),
+        inputs.producers,
+    )?;
 
     let public = bind(config.listen_addr).await?;
     let admin = bind(config.admin_addr).await?;
@@ -96,6 +134,7 @@ where
         providers,
         publisher.clone(),
         metrics.clone(),
+        inputs.clock,
     ));
     metrics.initialise(ingest.names());
 

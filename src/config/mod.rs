@@ -96,10 +96,6 @@ pub struct Config {
     pub kafka: KafkaSettings,
     /// Things worth a warning at start-up (ignored variables).
     pub warnings: Vec<String>,
-    /// What the gateway reads as now (test builds only): a published test
-    /// vector's years-old timestamp is checked at its own time, through HTTP.
-    #[cfg(feature = "test-hooks")]
-    pub clock: fn() -> std::time::SystemTime,
 }
 
 /// What the settings publish: every definition (the built-ins, then
@@ -260,8 +256,6 @@ impl Config {
             secrets,
             kafka,
             warnings,
-            #[cfg(feature = "test-hooks")]
-            clock: std::time::SystemTime::now,
         }
     }
 }

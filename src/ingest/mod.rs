@@ -27,6 +27,10 @@ use crate::respond;
 use crate::routing::Destination;
 use crate::trace::TraceParent;
 
+/// What the gateway reads as now: `SystemTime::now`, but for a test that
+/// receives at a fixed time (a published test vector's, a re-drive's).
+pub type Clock = fn() -> SystemTime;
+
 pub struct Ingest {
     providers: Vec<Arc<Provider>>,
     publisher: Arc<Publisher>,
@@ -37,8 +41,8 @@ pub struct Ingest {
     max_body_bytes: usize,
     body_timeout: Duration,
     limits: Limits,
-    #[cfg(feature = "test-hooks")]
-    clock: fn() -> SystemTime,
+    /// A webhook's receive time.
+    clock: Clock,
 }
 
 /// A request's place under the in-flight cap. The gauge follows the permit:
@@ -75,12 +79,14 @@ struct Accepted {
 }
 
 impl Ingest {
-    /// Serves `providers`, compiled from `config` ([`Provider::enabled`]).
+    /// Serves `providers`, compiled from `config` ([`Provider::enabled`]),
+    /// each webhook received at `clock`'s time.
     pub fn new(
         config: &Config,
         providers: Vec<Arc<Provider>>,
         publisher: Arc<Publisher>,
         metrics: Arc<Metrics>,
+        clock: Clock,
     ) -> Ingest {
         Ingest {
             providers,
@@ -98,8 +104,7 @@ impl Ingest {
                 replay_tolerance: config.replay_tolerance,
                 max_record_bytes: config.max_record_bytes,
             },
-            #[cfg(feature = "test-hooks")]
-            clock: config.clock,
+            clock,
         }
     }
 
@@ -187,9 +192,6 @@ impl Ingest {
         let (parts, body) = request.into_parts();
         let (body, reservation) = self.read_body(body, &parts.headers).await?;
 
-        #[cfg(not(feature = "test-hooks"))]
-        let received_at = SystemTime::now();
-        #[cfg(feature = "test-hooks")]
         let received_at = (self.clock)();
         let meta = RequestMeta::of(&parts.headers, traceparent);
         let request = pipeline::Request {
@@ -272,5 +274,74 @@ impl Ingest {
             event_type: first.type_name.clone(),
             entity: first.subject.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::DataSchemas;
+    use crate::envelope::EventId;
+    use crate::sign::{signature_headers, Parts};
+    use http_body_util::{BodyExt, Full};
+    use rdkafka::mocking::MockCluster;
+
+    const SECRET: &str = "ingest-test-secret";
+    const BODY: &[u8] =
+        br#"{"event":"Payment.Status","data":{"status":"Completed","paymentReference":"p-1"}}"#;
+
+    /// A panic inside normalize (a bug no input can trigger, normalize being
+    /// total: a plan at odds with its own name index stands in for one) is
+    /// answered 200 once the body is acknowledged on the dead-letter topic,
+    /// and counted. A panic while publishing is tests/it/hostile_input.rs's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_in_the_pipeline_is_answered_after_the_dead_letter_ack() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster
+            .create_topic("webhooks.deadletter", 1, 1)
+            .expect("mock topic");
+        let env: crate::config::Env = [
+            ("KAFKA_BOOTSTRAP_SERVERS", cluster.bootstrap_servers()),
+            ("TRANSFERS_SIGNATURE_TOKEN", SECRET.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let config = Config::from_env(&env).expect("valid settings");
+        let schemas = DataSchemas::load(&config.providers).expect("the built-ins' schemas");
+        let def = config.providers.get("transfers").expect("built in").clone();
+        let keys = config.secrets["transfers"].keys.clone();
+        let mut provider = Provider::new(def, &config.topics, &schemas, Some(keys));
+        provider.plan.entries.clear();
+        let signed = signature_headers(&provider.definition, SECRET, BODY, &Parts::default());
+        let metrics = Arc::new(Metrics::new());
+        let publisher = Publisher::new(&config.kafka, config.publish_timeout, metrics.clone());
+        let ingest = Ingest::new(
+            &config,
+            vec![Arc::new(provider)],
+            publisher.expect("producer"),
+            metrics.clone(),
+            SystemTime::now,
+        );
+
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/webhooks/transfers")
+            .header(http::header::CONTENT_TYPE, "application/json");
+        for (name, value) in signed.unwrap() {
+            request = request.header(name, value);
+        }
+        let request = request.body(Full::new(Bytes::from_static(BODY))).unwrap();
+        let answer = ingest.handle(request).await;
+
+        assert_eq!(answer.status(), http::StatusCode::OK);
+        let body = answer.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["id"], EventId::derive("transfers", BODY).to_hex());
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"webhook_internal_errors_total{provider="transfers"} 1"#),
+            "{text}"
+        );
     }
 }

@@ -6,13 +6,19 @@
 //! - `producer`: the librdkafka client, its delivery reports served on the runtime
 //! - `context`: librdkafka's callbacks (reports, statistics, logs, errors)
 //! - `replace`: building a new producer when the current one cannot deliver
+//!
+//! Every producer, the first and each replacement, comes from a
+//! [`ProducerFactory`] handed in ([`Librdkafka`] unless the caller says
+//! otherwise): tests hand in their own to slow or break a build, or to keep a
+//! handle on each producer built.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use rdkafka::client::Client;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use tokio::sync::Notify;
 
@@ -21,25 +27,70 @@ mod producer;
 mod replace;
 
 pub use context::GatewayContext;
-#[cfg(feature = "test-hooks")]
-pub use replace::ReplacementFault;
+pub use producer::{Delivery, Kafka};
 
 use crate::config::KafkaSettings;
 use crate::envelope::Record;
 use crate::metrics::Metrics;
 pub use crate::publish_error::PublishError;
 
-use producer::Kafka;
+/// What the publisher needs of a producer. [`Kafka`] is the one the gateway
+/// runs; a test's may wrap it.
+pub trait Producer: Send + Sync {
+    /// Queues one record; its report arrives on the returned channel.
+    fn send(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: OwnedHeaders,
+        timestamp_ms: Option<i64>,
+    ) -> Result<Delivery, KafkaError>;
+
+    /// The librdkafka client: its fatal error, the cluster's metadata.
+    fn client(&self) -> &Client<GatewayContext>;
+
+    /// Waits until every queued record is delivered or `timeout` passes (blocking).
+    fn flush(&self, timeout: Duration) -> KafkaResult<()>;
+}
+
+/// Builds the publisher's producers: the first, and each replacement (on a
+/// blocking thread, where a panic or a slow build stays off the requests).
+pub trait ProducerFactory: Send + Sync {
+    /// A producer with `config`'s properties, its callbacks going to `context`.
+    fn build(
+        &self,
+        config: &ClientConfig,
+        context: GatewayContext,
+    ) -> KafkaResult<Arc<dyn Producer>>;
+}
+
+/// The gateway's factory: a [`Kafka`] producer on the current tokio runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Librdkafka;
+
+impl ProducerFactory for Librdkafka {
+    fn build(
+        &self,
+        config: &ClientConfig,
+        context: GatewayContext,
+    ) -> KafkaResult<Arc<dyn Producer>> {
+        let producer: Arc<dyn Producer> = Arc::new(Kafka::new(config, context)?);
+        Ok(producer)
+    }
+}
 
 pub struct Publisher {
     /// The producer and its generation: a failure reported against an older
     /// generation never replaces a newer producer. Held only to clone or swap
     /// the pair, never across a producer's construction or drop.
-    current: RwLock<(u64, Kafka)>,
+    current: RwLock<(u64, Arc<dyn Producer>)>,
     /// A generation a request found broken (an idempotence error), for the
     /// supervisor: librdkafka does not report those as fatal.
     broken: Mutex<Option<(u64, RDKafkaErrorCode)>>,
     config: ClientConfig,
+    /// Builds every producer, the first and each replacement.
+    producers: Arc<dyn ProducerFactory>,
     timeout: Duration,
     metrics: Arc<Metrics>,
     /// Signalled by the client context on every client error.
@@ -47,9 +98,6 @@ pub struct Publisher {
     /// Permanent errors already logged, per topic: a misconfiguration would
     /// otherwise write one error line per request.
     logged_permanent: Mutex<HashSet<(String, i32)>>,
-    /// Test hook: a fault for every replacement's construction until cleared.
-    #[cfg(feature = "test-hooks")]
-    fault: Mutex<Option<ReplacementFault>>,
 }
 
 /// Every lock here guards data a panic cannot leave half-written (a swapped
@@ -91,31 +139,41 @@ fn is_permanent(code: RDKafkaErrorCode) -> bool {
 }
 
 impl Publisher {
+    /// A publisher on librdkafka producers ([`Librdkafka`]).
     pub fn new(
         kafka: &KafkaSettings,
         timeout: Duration,
         metrics: Arc<Metrics>,
+    ) -> Result<Arc<Publisher>, KafkaError> {
+        Publisher::with_producers(kafka, timeout, metrics, Arc::new(Librdkafka))
+    }
+
+    /// A publisher whose producers, the first and each replacement, come from `producers`.
+    pub fn with_producers(
+        kafka: &KafkaSettings,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+        producers: Arc<dyn ProducerFactory>,
     ) -> Result<Arc<Publisher>, KafkaError> {
         let mut config = kafka.client_config();
         if kafka.get("statistics.interval.ms").is_none() {
             config.set("statistics.interval.ms", "5000");
         }
         let errors = Arc::new(Notify::new());
-        let producer = create(&config, &metrics, &errors)?;
+        let producer = producers.build(&config, callbacks(&metrics, &errors))?;
         Ok(Arc::new(Publisher {
             current: RwLock::new((0, producer)),
             broken: Mutex::new(None),
             config,
+            producers,
             timeout,
             metrics,
             errors,
             logged_permanent: Mutex::new(HashSet::new()),
-            #[cfg(feature = "test-hooks")]
-            fault: Mutex::new(None),
         }))
     }
 
-    fn producer(&self) -> (u64, Kafka) {
+    fn producer(&self) -> (u64, Arc<dyn Producer>) {
         self.current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -217,33 +275,12 @@ impl Publisher {
             .await
             .expect("flush task does not panic")
     }
-
-    /// Test hook: makes librdkafka raise a fatal error on the current producer,
-    /// as an idempotence violation would (unsafe FFI: test builds only).
-    #[cfg(feature = "test-hooks")]
-    #[doc(hidden)]
-    pub fn inject_fatal_error(&self) {
-        let (_, producer) = self.producer();
-        let reason = c"injected by a test";
-        // SAFETY: the handle is alive (we hold a clone) and the reason is a valid C string.
-        unsafe {
-            rdkafka::bindings::rd_kafka_test_fatal_error(
-                producer.client().native_ptr(),
-                rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
-                reason.as_ptr(),
-            );
-        }
-    }
 }
 
-fn create(
-    config: &ClientConfig,
-    metrics: &Arc<Metrics>,
-    errors: &Arc<Notify>,
-) -> Result<Kafka, KafkaError> {
-    let context = GatewayContext {
+/// The callbacks of a producer built for this publisher.
+fn callbacks(metrics: &Arc<Metrics>, errors: &Arc<Notify>) -> GatewayContext {
+    GatewayContext {
         metrics: metrics.clone(),
         errors: errors.clone(),
-    };
-    Kafka::new(config, context)
+    }
 }

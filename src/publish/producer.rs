@@ -26,11 +26,12 @@ use rdkafka::client::Client;
 use rdkafka::config::{ClientConfig, FromClientConfigAndContext};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
 use rdkafka::util::Timeout;
 use tokio::sync::oneshot;
 
 use super::context::GatewayContext;
+use super::Producer;
 
 /// A record's delivery report: the broker's ack, or why there is none.
 pub type Delivery = oneshot::Receiver<Result<(), KafkaError>>;
@@ -133,9 +134,10 @@ impl Kafka {
         });
         Ok(Kafka(shared))
     }
+}
 
-    /// Queues one record; its report arrives on the returned channel.
-    pub fn send(
+impl Producer for Kafka {
+    fn send(
         &self,
         topic: &str,
         key: &[u8],
@@ -158,12 +160,11 @@ impl Kafka {
         }
     }
 
-    pub fn client(&self) -> &Client<GatewayContext> {
+    fn client(&self) -> &Client<GatewayContext> {
         self.0.producer.client()
     }
 
-    /// Waits until every queued record is delivered or `timeout` passes (blocking).
-    pub fn flush(&self, timeout: Duration) -> KafkaResult<()> {
+    fn flush(&self, timeout: Duration) -> KafkaResult<()> {
         self.0.producer.flush(Timeout::After(timeout))
     }
 }

@@ -8,18 +8,7 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 
-use super::{create, lock, Kafka, Publisher};
-
-/// A fault a test injects into producer replacements.
-#[cfg(feature = "test-hooks")]
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-pub enum ReplacementFault {
-    /// Building the producer panics (a thread that cannot be spawned, say).
-    Panic,
-    /// Building the producer takes this long (librdkafka spawning its threads).
-    Slow(Duration),
-}
+use super::{callbacks, lock, Producer, Publisher};
 
 /// Why no replacement producer could be built; the supervisor retries.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +67,7 @@ impl Publisher {
 
     /// Why generation `seen` must be replaced: librdkafka's fatal error, or an
     /// idempotence error a request reported. `None` while it can still deliver.
-    fn why_broken(&self, seen: u64, producer: &Kafka) -> Option<String> {
+    fn why_broken(&self, seen: u64, producer: &Arc<dyn Producer>) -> Option<String> {
         if let Some((code, reason)) = producer.client().fatal_error() {
             return Some(format!("fatal error {code:?}: {reason}"));
         }
@@ -92,31 +81,18 @@ impl Publisher {
 
     /// Builds a producer on a blocking thread: librdkafka's construction spawns
     /// threads and may take a while, and a panic there must stay in that thread.
-    async fn build_replacement(&self) -> Result<Kafka, ReplaceError> {
-        #[cfg(feature = "test-hooks")]
-        let fault = *lock(&self.fault);
-        let (config, metrics, errors) = (
-            self.config.clone(),
-            self.metrics.clone(),
-            self.errors.clone(),
-        );
-        let built = tokio::task::spawn_blocking(move || {
-            #[cfg(feature = "test-hooks")]
-            match fault {
-                Some(ReplacementFault::Panic) => panic!("injected replacement fault"),
-                Some(ReplacementFault::Slow(by)) => std::thread::sleep(by),
-                None => {}
-            }
-            create(&config, &metrics, &errors)
-        })
-        .await?;
+    async fn build_replacement(&self) -> Result<Arc<dyn Producer>, ReplaceError> {
+        let (config, producers) = (self.config.clone(), self.producers.clone());
+        let context = callbacks(&self.metrics, &self.errors);
+        let build = move || producers.build(&config, context);
+        let built = tokio::task::spawn_blocking(build).await?;
         Ok(built?)
     }
 
     /// Swaps `fresh` in if generation `seen` is still current: the lock is held
     /// for the swap alone. Whichever producer is left over is dropped off the
     /// async workers (dropping purges, flushes and joins a thread).
-    fn swap(&self, seen: u64, fresh: Kafka, reason: &str) {
+    fn swap(&self, seen: u64, fresh: Arc<dyn Producer>, reason: &str) {
         let (replaced, leftover) = {
             let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
             if current.0 == seen {
@@ -130,13 +106,5 @@ impl Publisher {
             tracing::error!(%reason, generation = seen + 1, "kafka producer replaced");
         }
         drop(tokio::task::spawn_blocking(move || drop(leftover)));
-    }
-
-    /// Test hook: makes every replacement producer's construction panic or
-    /// take a while, until called with `None`.
-    #[cfg(feature = "test-hooks")]
-    #[doc(hidden)]
-    pub fn set_replacement_fault(&self, fault: Option<ReplacementFault>) {
-        *lock(&self.fault) = fault;
     }
 }

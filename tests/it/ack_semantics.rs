@@ -7,9 +7,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::common::faults::{BuildFault, Producers};
 use crate::common::*;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use webhook_gateway::publish::ReplacementFault;
+use webhook_gateway::Inputs;
 
 const PUBLISH_TIMEOUT_MS: u64 = 2000;
 
@@ -24,6 +25,14 @@ async fn gateway_on(bootstrap: &str) -> Gateway {
         &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
     ))
     .await
+}
+
+/// [`gateway_on`], reading the time and building producers with `inputs`
+/// (the faults a test injects, [`Producers::inputs`]).
+async fn gateway_with(bootstrap: &str, inputs: Inputs) -> Gateway {
+    let timeout = PUBLISH_TIMEOUT_MS.to_string();
+    let env = gateway_env(bootstrap, &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)]);
+    Gateway::start_ready_with(env, inputs).await
 }
 
 fn body(n: usize) -> Vec<u8> {
@@ -199,12 +208,13 @@ async fn a_fatal_producer_error_is_followed_by_a_new_producer_without_restart() 
     let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
-    let gateway = gateway_on(&broker.bootstrap()).await;
+    let producers = Producers::new();
+    let gateway = gateway_with(&broker.bootstrap(), producers.inputs()).await;
     let mut n = 0;
     let mut acked = Vec::new();
     until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
 
-    gateway.publisher().inject_fatal_error();
+    producers.raise_fatal_error();
     gateway.wait_for_replacement(Duration::from_secs(5)).await;
     until_accepted(&gateway, &mut n, Duration::from_secs(15), &mut acked).await;
     for _ in 0..5 {
@@ -223,17 +233,16 @@ async fn a_replacement_producer_that_panics_means_503s_then_200_never_a_dropped_
     let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
-    let gateway = gateway_on(&broker.bootstrap()).await;
+    let producers = Producers::new();
+    let gateway = gateway_with(&broker.bootstrap(), producers.inputs()).await;
     let mut n = 0;
     let mut acked = Vec::new();
     until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
 
     // Every attempt to build a new producer panics (a thread that cannot be
     // spawned, say) while the old one is dead.
-    gateway
-        .publisher()
-        .set_replacement_fault(Some(ReplacementFault::Panic));
-    gateway.publisher().inject_fatal_error();
+    producers.set_build_fault(Some(BuildFault::Panic));
+    producers.raise_fatal_error();
     let failing = Instant::now();
     while failing.elapsed() < Duration::from_secs(2) {
         n += 1;
@@ -252,7 +261,7 @@ async fn a_replacement_producer_that_panics_means_503s_then_200_never_a_dropped_
     assert_eq!(get(gateway.admin, "/readyz").await.unwrap().status, 200);
 
     // The supervisor keeps retrying: once a replacement can be built, 200 again.
-    gateway.publisher().set_replacement_fault(None);
+    producers.set_build_fault(None);
     until_accepted(&gateway, &mut n, Duration::from_secs(15), &mut acked).await;
     assert_eq!(
         gateway.metric("kafka_producer_replacements_total").await,
@@ -267,7 +276,8 @@ async fn a_slow_replacement_producer_stalls_no_request() {
     let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
-    let gateway = gateway_on(&broker.bootstrap()).await;
+    let producers = Producers::new();
+    let gateway = gateway_with(&broker.bootstrap(), producers.inputs()).await;
     let mut n = 0;
     let mut acked = Vec::new();
     until_accepted(&gateway, &mut n, Duration::from_secs(10), &mut acked).await;
@@ -276,10 +286,8 @@ async fn a_slow_replacement_producer_stalls_no_request() {
     // starved machine): the two async workers must keep answering meanwhile.
     const BUILD: Duration = Duration::from_secs(4);
     const PROMPT: Duration = Duration::from_secs(1);
-    gateway
-        .publisher()
-        .set_replacement_fault(Some(ReplacementFault::Slow(BUILD)));
-    gateway.publisher().inject_fatal_error();
+    producers.set_build_fault(Some(BuildFault::Slow(BUILD)));
+    producers.raise_fatal_error();
     let building = Instant::now();
     let mut publishes = 0;
     while building.elapsed() < BUILD - PROMPT {

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::common::faults::{Producers, PANIC_CONTENT_TYPE};
 use crate::common::*;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -748,18 +749,25 @@ async fn a_panic_after_verification_dead_letters_the_body_and_the_gateway_keeps_
     let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
-    let gateway = Gateway::start_ready(gateway_env(
-        &broker.bootstrap(),
-        &[("GATEWAY_PUBLISH_TIMEOUT_MS", "1500")],
-    ))
+    // Publishing a record keyed `panic-…` panics (a bug past verification);
+    // its rescue onto the dead-letter topic does not.
+    let producers = Producers::poisoned("panic-");
+    let gateway = Gateway::start_ready_with(
+        gateway_env(
+            &broker.bootstrap(),
+            &[("GATEWAY_PUBLISH_TIMEOUT_MS", "1500")],
+        ),
+        producers.inputs(),
+    )
     .await;
-    let panic_type = webhook_gateway::test_hooks::PANIC_CONTENT_TYPE;
+    let panic_type = PANIC_CONTENT_TYPE;
     let poisoned = |n: usize| {
         format!(
             r#"{{"event":"Payment.Status","data":{{"status":"Completed","paymentReference":"panic-{n}"}}}}"#
         )
     };
-    // Correctly signed; its content type makes the code after verification panic.
+    // Correctly signed; its key (the payment reference) makes publishing its
+    // event panic. Its content type is one the dead letter must keep.
     let send_poisoned = |body: String| async move {
         let mut headers = transfers_headers(body.as_bytes());
         headers.retain(|(name, _)| name != "content-type");

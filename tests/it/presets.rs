@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rdkafka::message::{Message, OwnedMessage};
 
 use crate::common::*;
+use webhook_gateway::Inputs;
 
 const PROVIDERS: &str = r#"providers:
   - name: acme
@@ -606,9 +607,12 @@ async fn the_senders_published_vectors_pass_through_http_at_their_own_time() {
     ]);
     let stripe = pairs(&[("stripe-signature", STRIPE_HEADER)]);
 
-    let mut config = s.config(secrets);
-    config.clock = standard_webhooks_time;
-    let gw = Gateway::start_config(config).await;
+    let config = s.config(secrets);
+    let at_vectors_time = Inputs {
+        clock: standard_webhooks_time,
+        ..Inputs::default()
+    };
+    let gw = Gateway::start_with(config, at_vectors_time).await;
     gw.wait_ready().await;
     // Standard Webhooks' vector body has no `type`: verified, then dead-lettered.
     let sw_id = gw.accepted("acme", sw.clone(), SW_BODY).await;
@@ -633,9 +637,12 @@ async fn the_senders_published_vectors_pass_through_http_at_their_own_time() {
     );
     gw.stop().await;
 
-    let mut config = s.config(secrets);
-    config.clock = stripe_time;
-    let gw = Gateway::start_config(config).await;
+    let config = s.config(secrets);
+    let at_stripes_time = Inputs {
+        clock: stripe_time,
+        ..Inputs::default()
+    };
+    let gw = Gateway::start_with(config, at_stripes_time).await;
     gw.wait_ready().await;
     let stripe_id = gw.accepted("stripe", stripe, STRIPE_BODY.as_bytes()).await;
     assert_eq!(

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 
 use crate::common::*;
+use webhook_gateway::Inputs;
 
 /// The definitions before the fix (the catalogue knows `invoice.paid` only;
 /// `blob` reads JSON only) and after it (`invoice.voided` added, its subject
@@ -96,9 +97,12 @@ impl World {
         ];
         vars.extend_from_slice(extra);
         let env = gateway_env(&self.broker.bootstrap(), &vars);
-        let mut config = webhook_gateway::config::Config::from_env(&env).expect("valid settings");
-        config.clock = received;
-        let gateway = Gateway::start_config(config).await;
+        let config = webhook_gateway::config::Config::from_env(&env).expect("valid settings");
+        let at_received = Inputs {
+            clock: received,
+            ..Inputs::default()
+        };
+        let gateway = Gateway::start_with(config, at_received).await;
         gateway.wait_ready().await;
         gateway
     }

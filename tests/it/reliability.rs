@@ -169,12 +169,14 @@ async fn fatal_producer_error_under_load() {
     let _serial = serial().await;
     let broker = Broker::start();
     broker.create_default_topics();
-    let gateway = Gateway::start_ready(env(&broker.bootstrap(), &[])).await;
+    let producers = Producers::new();
+    let gateway =
+        Gateway::start_ready_with(env(&broker.bootstrap(), &[]), producers.inputs()).await;
 
     let load = Load::start(gateway.public, CLIENTS, PAUSE);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let at = Instant::now();
-    gateway.publisher().inject_fatal_error();
+    producers.raise_fatal_error();
     gateway.wait_for_replacement(Duration::from_secs(5)).await;
     let replaced = Instant::now();
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -1,16 +1,22 @@
 //! Fault-injection tools: a steady load of unique signed webhooks that records
-//! every answer, a TCP proxy the test can cut, and the arithmetic that turns
-//! a run into a reliability report row.
+//! every answer, a TCP proxy the test can cut, the gateway's producers with
+//! the faults a test injects (through the producer factory the gateway takes),
+//! and the arithmetic that turns a run into a reliability report row.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use rdkafka::message::OwnedMessage;
+use rdkafka::client::Client;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::{OwnedHeaders, OwnedMessage};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
+use webhook_gateway::publish::{Delivery, GatewayContext, Kafka, Producer, ProducerFactory};
+use webhook_gateway::Inputs;
 
 use super::{header, send_signed};
 
@@ -155,6 +161,139 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.cut();
+    }
+}
+
+/// A fault in building a producer, for every build until cleared.
+#[derive(Debug, Clone, Copy)]
+pub enum BuildFault {
+    /// Building the producer panics (a thread that cannot be spawned, say).
+    Panic,
+    /// Building the producer takes this long (librdkafka spawning its threads).
+    Slow(Duration),
+}
+
+/// The content type a poisoned webhook is sent with: the dead letter it is
+/// rescued as keeps the request's content type.
+pub const PANIC_CONTENT_TYPE: &str = "application/x-webhook-gateway-test-panic";
+
+/// Where the gateway's rescue of a panicking publish goes (default settings).
+const DEADLETTER_TOPIC: &str = "webhooks.deadletter";
+
+/// The gateway's producers, built as in production (librdkafka), with the
+/// faults a test injects: builds that panic or crawl ([`BuildFault`]), a
+/// poisoned record whose send panics, and librdkafka's fatal error raised on
+/// the newest producer. Handed to the gateway by [`Producers::inputs`].
+#[derive(Default)]
+pub struct Producers {
+    /// A send of a record whose key starts with this panics ([`Producers::poisoned`]).
+    poison: Option<&'static str>,
+    fault: Mutex<Option<BuildFault>>,
+    /// The producer built last, not kept alive: the gateway decides its lifetime.
+    newest: Mutex<Option<Weak<dyn Producer>>>,
+}
+
+impl Producers {
+    pub fn new() -> Arc<Producers> {
+        Arc::new(Producers::default())
+    }
+
+    /// Producers that panic when asked to send a record whose key starts
+    /// with `key_prefix`, to any topic but the dead-letter one: a bug past
+    /// verification, hit while publishing a verified webhook.
+    pub fn poisoned(key_prefix: &'static str) -> Arc<Producers> {
+        Arc::new(Producers {
+            poison: Some(key_prefix),
+            ..Producers::default()
+        })
+    }
+
+    /// The gateway's inputs with these producers (and the machine's clock).
+    pub fn inputs(self: &Arc<Self>) -> Inputs {
+        let producers: Arc<dyn ProducerFactory> = self.clone();
+        Inputs {
+            producers,
+            ..Inputs::default()
+        }
+    }
+
+    /// Every producer built from now on (the replacements: the first is
+    /// built at start) panics or takes a while, until called with `None`.
+    pub fn set_build_fault(&self, fault: Option<BuildFault>) {
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    /// Makes librdkafka raise a fatal error on the newest producer (the
+    /// gateway's current one), as an idempotence violation would.
+    pub fn raise_fatal_error(&self) {
+        let newest = self.newest.lock().unwrap().clone();
+        let producer = newest
+            .and_then(|p| p.upgrade())
+            .expect("the gateway's producer is alive");
+        let reason = c"injected by a test";
+        // SAFETY: the handle is alive (we hold a reference) and the reason is a valid C string.
+        unsafe {
+            rdkafka::bindings::rd_kafka_test_fatal_error(
+                producer.client().native_ptr(),
+                rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                reason.as_ptr(),
+            );
+        }
+    }
+}
+
+impl ProducerFactory for Producers {
+    fn build(
+        &self,
+        config: &ClientConfig,
+        context: GatewayContext,
+    ) -> KafkaResult<Arc<dyn Producer>> {
+        // Copied out: a panic must not poison the lock the test clears it with.
+        let fault = *self.fault.lock().unwrap();
+        match fault {
+            Some(BuildFault::Panic) => panic!("injected fault: building the producer panics"),
+            Some(BuildFault::Slow(by)) => std::thread::sleep(by),
+            None => {}
+        }
+        let producer: Arc<dyn Producer> = Arc::new(Faulty {
+            inner: Kafka::new(config, context)?,
+            poison: self.poison,
+        });
+        *self.newest.lock().unwrap() = Some(Arc::downgrade(&producer));
+        Ok(producer)
+    }
+}
+
+/// The gateway's own producer, but for a poisoned record's send.
+struct Faulty {
+    inner: Kafka,
+    poison: Option<&'static str>,
+}
+
+impl Producer for Faulty {
+    fn send(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: OwnedHeaders,
+        timestamp_ms: Option<i64>,
+    ) -> Result<Delivery, KafkaError> {
+        let poisoned = self
+            .poison
+            .is_some_and(|prefix| key.starts_with(prefix.as_bytes()));
+        if poisoned && topic != DEADLETTER_TOPIC {
+            panic!("injected fault: publishing a poisoned record panics");
+        }
+        self.inner.send(topic, key, payload, headers, timestamp_ms)
+    }
+
+    fn client(&self) -> &Client<GatewayContext> {
+        self.inner.client()
+    }
+
+    fn flush(&self, timeout: Duration) -> KafkaResult<()> {
+        self.inner.flush(timeout)
     }
 }
 

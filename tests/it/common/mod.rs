@@ -17,6 +17,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sha2::Sha256;
 use tokio::sync::oneshot;
 use webhook_gateway::config::Config;
+use webhook_gateway::Inputs;
 
 pub mod faults;
 pub mod processes;
@@ -110,12 +111,18 @@ impl Gateway {
     /// Starts from a configuration already loaded (to change things between
     /// loading and starting).
     pub async fn start_config(config: Config) -> Gateway {
+        Gateway::start_with(config, Inputs::default()).await
+    }
+
+    /// Starts from a configuration already loaded, reading the time and
+    /// building producers with `inputs` (a fixed clock, injected faults).
+    pub async fn start_with(config: Config, inputs: Inputs) -> Gateway {
         if std::env::var_os("TEST_LOG").is_some() {
             webhook_gateway::init_logging(webhook_gateway::config::LogFormat::Text);
         }
         records::register(&config);
         let (tx, rx) = oneshot::channel::<()>();
-        let running = webhook_gateway::start(config, async move {
+        let running = webhook_gateway::start_with(config, inputs, async move {
             let _ = rx.await;
         })
         .await
@@ -131,6 +138,15 @@ impl Gateway {
     /// Starts and waits until `/readyz` answers 200 (the broker answered metadata).
     pub async fn start_ready(env: HashMap<String, String>) -> Gateway {
         let gateway = Gateway::start(env).await;
+        gateway.wait_ready().await;
+        gateway
+    }
+
+    /// [`Gateway::start_ready`], reading the time and building producers
+    /// with `inputs` (a fixed clock, injected faults).
+    pub async fn start_ready_with(env: HashMap<String, String>, inputs: Inputs) -> Gateway {
+        let config = Config::from_env(&env).expect("test config");
+        let gateway = Gateway::start_with(config, inputs).await;
         gateway.wait_ready().await;
         gateway
     }
@@ -200,10 +216,6 @@ impl Gateway {
         if let Some(running) = self.running.take() {
             running.wait().await;
         }
-    }
-
-    pub fn publisher(&self) -> &webhook_gateway::publish::Publisher {
-        &self.running.as_ref().unwrap().publisher
     }
 
     /// Waits until the producer has been replaced once (after an injected fatal error).
