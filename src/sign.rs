@@ -59,7 +59,9 @@ pub enum SignError {
     #[error("--id: provider `{provider}` has no delivery id")]
     NoId { provider: String },
     /// `at`: where in the body the definition reads the id.
-    #[error("--id: provider `{provider}` reads its delivery id from the body ({at}): set it there")]
+    #[error(
+        "--id: provider `{provider}` reads its delivery id from the body ({at}): set it there"
+    )]
     IdInBody { provider: String, at: String },
     /// Each of the three: the `--header` as given.
     #[error("--header `{0}`: expected NAME: VALUE")]
