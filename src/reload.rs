@@ -56,7 +56,7 @@ pub fn watchers(
                 p.clone(),
                 path.clone(),
                 *loaded,
-                config.secret_reload,
+                config.settings.secret_reload,
             )),
             SecretSource::Env(_) => None,
         })

@@ -111,19 +111,19 @@ where
     let health = Arc::new(Health::default());
     let publisher = Publisher::with_producers(
         &config.kafka,
-        config.publish_timeout,
+        config.settings.publish_timeout,
         metrics.clone(),
         inputs.producers,
     )?;
 
-    let public = bind(config.listen_addr).await?;
-    let admin = bind(config.admin_addr).await?;
+    let public = bind(config.settings.listen_addr).await?;
+    let admin = bind(config.settings.admin_addr).await?;
     let public_addr = public.local_addr().map_err(|source| StartError::Bind {
-        addr: config.listen_addr,
+        addr: config.settings.listen_addr,
         source,
     })?;
     let admin_addr = admin.local_addr().map_err(|source| StartError::Bind {
-        addr: config.admin_addr,
+        addr: config.settings.admin_addr,
         source,
     })?;
 
@@ -170,7 +170,10 @@ where
 
     let done = {
         let (health, publisher) = (health.clone(), publisher.clone());
-        let (delay, grace) = (config.shutdown_delay, config.shutdown_grace);
+        let (delay, grace) = (
+            config.settings.shutdown_delay,
+            config.settings.shutdown_grace,
+        );
         tokio::spawn(async move {
             shutdown.await;
             let signalled = Instant::now();
@@ -246,18 +249,18 @@ fn log_startup(config: &Config, public: SocketAddr, admin: SocketAddr) {
     tracing::info!(
         %public,
         %admin,
-        max_body_bytes = config.max_body_bytes,
-        max_buffered_bytes = config.max_buffered_bytes,
-        body_timeout_ms = config.body_timeout.as_millis() as u64,
-        header_timeout_secs = config.header_timeout.as_secs(),
-        replay_tolerance_secs = config.replay_tolerance.as_secs(),
-        publish_timeout_ms = config.publish_timeout.as_millis() as u64,
-        max_inflight = config.max_inflight,
-        max_connections = config.max_connections,
-        worker_threads = config.worker_threads,
-        topic_prefix = %config.topic_prefix,
-        shutdown_delay_secs = config.shutdown_delay.as_secs(),
-        shutdown_grace_secs = config.shutdown_grace.as_secs(),
+        max_body_bytes = config.settings.max_body_bytes,
+        max_buffered_bytes = config.settings.max_buffered_bytes,
+        body_timeout_ms = config.settings.body_timeout.as_millis() as u64,
+        header_timeout_secs = config.settings.header_timeout.as_secs(),
+        replay_tolerance_secs = config.settings.replay_tolerance.as_secs(),
+        publish_timeout_ms = config.settings.publish_timeout.as_millis() as u64,
+        max_inflight = config.settings.max_inflight,
+        max_connections = config.settings.max_connections,
+        worker_threads = config.settings.worker_threads,
+        topic_prefix = %config.settings.topic_prefix,
+        shutdown_delay_secs = config.settings.shutdown_delay.as_secs(),
+        shutdown_grace_secs = config.settings.shutdown_grace.as_secs(),
         kafka = ?config.kafka,
         "webhook-gateway listening"
     );
@@ -269,11 +272,11 @@ async fn serve_public(
     config: Config,
     stop: CancellationToken,
 ) {
-    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let connections = Arc::new(Semaphore::new(config.settings.max_connections));
     let graceful = GracefulShutdown::new();
     // hyper applies the header timeout to idle keep-alive connections too, so it
     // doubles as the idle timeout: longer than the 60 s idle pools of ingress proxies.
-    let builder = Arc::new(http1_builder(config.header_timeout));
+    let builder = Arc::new(http1_builder(config.settings.header_timeout));
 
     loop {
         let (stream, permit) = tokio::select! {
@@ -294,7 +297,10 @@ async fn serve_public(
     }
     drop(listener);
     tracing::info!("shutdown: listener closed, draining connections");
-    let drain = config.shutdown_grace.saturating_sub(config.shutdown_delay);
+    let drain = config
+        .settings
+        .shutdown_grace
+        .saturating_sub(config.settings.shutdown_delay);
     if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()

@@ -33,7 +33,7 @@ pub fn run(flags: &RunFlags, env: &Env) -> Outcome {
     create_topics(&cluster, &config.topics.all()).map_err(|e| CmdError::Failed(e.to_string()))?;
     crate::init_logging(LogFormat::Text);
 
-    let runtime = crate::runtime(config.worker_threads);
+    let runtime = crate::runtime(config.settings.worker_threads);
     // The embedded broker lives on this thread's stack until the gateway has stopped.
     let served = runtime.block_on(serve(config, &bootstrap, &defs, file.as_deref()));
     drop(cluster);

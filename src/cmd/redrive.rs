@@ -16,7 +16,7 @@ pub fn run(args: RedriveArgs, env: &Env) -> Outcome {
         }
     }
     let schemas = DataSchemas::load(&config.providers)?;
-    let runtime = crate::runtime(config.worker_threads);
+    let runtime = crate::runtime(config.settings.worker_threads);
     let summary = runtime
         .block_on(redrive(&args, &config, &schemas))
         .map_err(|e| CmdError::Failed(e.to_string()))?;

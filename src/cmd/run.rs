@@ -8,8 +8,8 @@ use crate::server::StartError;
 
 pub fn run(flags: &RunFlags, env: &Env) -> Outcome {
     let config = Config::new(Settings::read(flags, env)?, env)?;
-    crate::init_logging(config.log_format);
-    let runtime = crate::runtime(config.worker_threads);
+    crate::init_logging(config.settings.log_format);
+    let runtime = crate::runtime(config.settings.worker_threads);
     match runtime.block_on(crate::run(config, shutdown_signal())) {
         Ok(()) => Ok(Done::Success),
         // A `schema:` file of a definition is part of the configuration.

@@ -16,7 +16,7 @@ pub fn run(args: TopicsArgs, env: &Env) -> Outcome {
         .client_config()
         .create()
         .map_err(|e| CmdError::Failed(format!("cannot create the Kafka admin client: {e}")))?;
-    let runtime = crate::runtime(config.worker_threads);
+    let runtime = crate::runtime(config.settings.worker_threads);
     let states = runtime
         .block_on(apply(&admin, &config, &args.action))
         .map_err(CmdError::Failed)?;

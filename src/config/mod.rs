@@ -22,8 +22,6 @@ mod shown;
 mod values;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
-use std::time::Duration;
 
 pub use flags::RunFlags;
 pub use kafka::{is_service_link, KafkaSettings};
@@ -67,27 +65,13 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen_addr: SocketAddr,
-    pub admin_addr: SocketAddr,
-    pub max_body_bytes: usize,
+    /// The plain settings, as read from flags and the environment.
+    pub settings: Settings,
     /// The largest record a webhook can become ([`max_record_bytes`]): what
     /// the producer must take, and the room a record's re-drive copy has.
     pub max_record_bytes: usize,
-    pub max_buffered_bytes: usize,
-    pub body_timeout: Duration,
-    pub header_timeout: Duration,
-    pub replay_tolerance: Duration,
-    pub publish_timeout: Duration,
-    pub max_inflight: usize,
-    pub max_connections: usize,
-    /// The async runtime's worker threads (`GATEWAY_WORKER_THREADS`).
-    pub worker_threads: usize,
-    pub topic_prefix: String,
+    /// The topic of every route.
     pub topics: Topics,
-    pub shutdown_delay: Duration,
-    pub shutdown_grace: Duration,
-    pub log_format: LogFormat,
-    pub secret_reload: Duration,
     /// Every definition: the built-ins, then GATEWAY_PROVIDERS_FILE's.
     pub providers: Definitions,
     /// The secrets of every provider whose secret is set, by name: the
@@ -234,24 +218,9 @@ impl Config {
         warnings: Vec<String>,
     ) -> Config {
         Config {
-            listen_addr: settings.listen_addr,
-            admin_addr: settings.admin_addr,
-            max_body_bytes: settings.max_body_bytes,
+            settings,
             max_record_bytes,
-            max_buffered_bytes: settings.max_buffered_bytes,
-            body_timeout: settings.body_timeout,
-            header_timeout: settings.header_timeout,
-            replay_tolerance: settings.replay_tolerance,
-            publish_timeout: settings.publish_timeout,
-            max_inflight: settings.max_inflight,
-            max_connections: settings.max_connections,
-            worker_threads: settings.worker_threads,
-            topic_prefix: settings.topic_prefix,
             topics: published.topics,
-            shutdown_delay: settings.shutdown_delay,
-            shutdown_grace: settings.shutdown_grace,
-            log_format: settings.log_format,
-            secret_reload: settings.secret_reload,
             providers: published.providers,
             secrets,
             kafka,

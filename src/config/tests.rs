@@ -1,5 +1,7 @@
 //! The settings' rules, as a table of environments and what each must give.
 
+use std::time::Duration;
+
 use clap::{Args, FromArgMatches};
 
 use super::kafka::KAFKA_ALIASES;
@@ -33,12 +35,12 @@ const BROKER: (&str, &str) = ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092");
 #[test]
 fn defaults_apply_when_nothing_is_set() {
     let c = config(&[BROKER]).unwrap();
-    assert_eq!(c.listen_addr, "0.0.0.0:8080".parse().unwrap());
-    assert_eq!(c.admin_addr, "0.0.0.0:9090".parse().unwrap());
-    assert_eq!(c.max_body_bytes, 262_144);
-    assert_eq!(c.max_buffered_bytes, 64 * 1024 * 1024);
-    assert_eq!(c.replay_tolerance, Duration::from_secs(300));
-    assert_eq!(c.publish_timeout, Duration::from_secs(10));
+    assert_eq!(c.settings.listen_addr, "0.0.0.0:8080".parse().unwrap());
+    assert_eq!(c.settings.admin_addr, "0.0.0.0:9090".parse().unwrap());
+    assert_eq!(c.settings.max_body_bytes, 262_144);
+    assert_eq!(c.settings.max_buffered_bytes, 64 * 1024 * 1024);
+    assert_eq!(c.settings.replay_tolerance, Duration::from_secs(300));
+    assert_eq!(c.settings.publish_timeout, Duration::from_secs(10));
     assert!(
         c.secrets.is_empty(),
         "no provider is enabled without its secret"
@@ -59,7 +61,7 @@ fn flags_win_over_environment_and_ipv6_listens() {
     let env = env(&[BROKER, ("GATEWAY_LISTEN_ADDR", "127.0.0.1:1")]);
     let settings = Settings::read(&flags(&["--listen-addr", "[::]:8081"]), &env).unwrap();
     let c = Config::new(settings, &env).unwrap();
-    assert_eq!(c.listen_addr, "[::]:8081".parse().unwrap());
+    assert_eq!(c.settings.listen_addr, "[::]:8081".parse().unwrap());
 }
 
 #[test]
@@ -568,12 +570,12 @@ fn a_secret_set_both_ways_is_refused_by_the_one_rule() {
 fn worker_threads_default_to_one_fewer_than_the_cpus_and_at_least_one() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(
-        config(&[BROKER]).unwrap().worker_threads,
+        config(&[BROKER]).unwrap().settings.worker_threads,
         (cpus - 1).max(1),
         "{cpus} CPUs: librdkafka's broker thread keeps one"
     );
     let set = |v: &str| config(&[BROKER, ("GATEWAY_WORKER_THREADS", v)]);
-    assert_eq!(set("3").unwrap().worker_threads, 3);
+    assert_eq!(set("3").unwrap().settings.worker_threads, 3);
     for bad in ["0", "-1", "two", ""] {
         let err = set(bad).unwrap_err();
         assert_eq!(err.setting, "GATEWAY_WORKER_THREADS", "{bad:?}: {err}");

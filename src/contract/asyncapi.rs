@@ -215,7 +215,7 @@ fn assemble(config: &Config, messages: Vec<Message>) -> Value {
                  a body that is not one is kept whole on the dead-letter topic. \
                  Topics: `{}.<type>` unless overridden. Records keep one entity's events in order within a topic (the key); \
                  delivery is at least once, a redelivery has the same `id`.",
-                config.topic_prefix
+                config.settings.topic_prefix
             ),
         },
         "defaultContentType": "application/cloudevents+json",

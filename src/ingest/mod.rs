@@ -92,16 +92,16 @@ impl Ingest {
             providers,
             publisher,
             metrics: metrics.clone(),
-            inflight: Semaphore::new(config.max_inflight),
+            inflight: Semaphore::new(config.settings.max_inflight),
             budget: BodyBudget::new(
-                config.max_buffered_bytes,
-                config.max_body_bytes,
+                config.settings.max_buffered_bytes,
+                config.settings.max_body_bytes,
                 metrics.buffered_bytes(),
             ),
-            max_body_bytes: config.max_body_bytes,
-            body_timeout: config.body_timeout,
+            max_body_bytes: config.settings.max_body_bytes,
+            body_timeout: config.settings.body_timeout,
             limits: Limits {
-                replay_tolerance: config.replay_tolerance,
+                replay_tolerance: config.settings.replay_tolerance,
                 max_record_bytes: config.max_record_bytes,
             },
             clock,
@@ -315,7 +315,11 @@ mod tests {
         provider.plan.entries.clear();
         let signed = signature_headers(&provider.definition, SECRET, BODY, &Parts::default());
         let metrics = Arc::new(Metrics::new());
-        let publisher = Publisher::new(&config.kafka, config.publish_timeout, metrics.clone());
+        let publisher = Publisher::new(
+            &config.kafka,
+            config.settings.publish_timeout,
+            metrics.clone(),
+        );
         let ingest = Ingest::new(
             &config,
             vec![Arc::new(provider)],

@@ -149,7 +149,7 @@ pub(crate) async fn redrive(
         Some(
             Publisher::new(
                 &config.kafka,
-                config.publish_timeout,
+                config.settings.publish_timeout,
                 Arc::new(Metrics::new()),
             )
             .map_err(RedriveError::Producer)?,
