@@ -6,11 +6,11 @@ use std::fmt;
 
 use super::compiled::*;
 use super::definition::{Part, Pointer, RawProvider, Source, Template};
-use super::rules::{
-    check_topic_name, DEADLETTER, MAX_EVENT_NAME_LEN, MAX_REPLAY_TOLERANCE_SECS, UNROUTED,
-};
+use super::rules::{check_topic_name, MAX_EVENT_NAME_LEN, MAX_REPLAY_TOLERANCE_SECS};
 
 pub use super::across::check_across;
+pub use super::names::{check_name, ProviderNameError, SecretEnvError, TypeNameError};
+use super::names::{check_secret_env, check_type};
 
 /// One broken rule: the key path within the provider, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,24 +49,6 @@ fn choice<T: Copy>(
             let names: Vec<_> = options.iter().map(|(n, _)| *n).collect();
             problem(key, format!("`{value}` is not one of {}", names.join(", ")))
         })
-}
-
-/// A provider name that cannot be a path segment, a metrics label and a type prefix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{name}` does not match [a-z][a-z0-9-]{{0,31}}")]
-pub struct ProviderNameError {
-    pub name: String,
-}
-
-/// `[a-z][a-z0-9-]{0,31}`: it becomes a path segment, a metrics label and a type prefix.
-pub fn check_name(name: &str) -> Result<(), ProviderNameError> {
-    let mut bytes = name.bytes();
-    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
-    let rest_ok = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !first_ok || !rest_ok || name.len() > 32 {
-        return Err(ProviderNameError { name: name.into() });
-    }
-    Ok(())
 }
 
 /// A raw provider (presets already merged) into its checked, compiled form.
@@ -349,57 +331,4 @@ fn may_both_match(a: &Entry, b: &Entry) -> bool {
             .when
             .iter()
             .any(|(p, v)| b.when.iter().any(|(q, w)| p == q && v != w))
-}
-
-/// A catalogue entry's `type` that the provider may not publish under.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TypeNameError {
-    #[error("`{ty}` does not start with `{provider}.`")]
-    WrongPrefix { ty: String, provider: String },
-    #[error("`{ty}`: only [a-z0-9._-]")]
-    Characters { ty: String },
-    #[error("`{ty}` is reserved (events the catalogue does not know)")]
-    Reserved { ty: String },
-}
-
-fn check_type(provider: &str, ty: &str) -> Result<(), TypeNameError> {
-    if !ty.starts_with(&format!("{provider}.")) || ty.len() == provider.len() + 1 {
-        return Err(TypeNameError::WrongPrefix {
-            ty: ty.into(),
-            provider: provider.into(),
-        });
-    }
-    if !ty
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-    {
-        return Err(TypeNameError::Characters { ty: ty.into() });
-    }
-    if ty == format!("{provider}.unknown") || ty == UNROUTED || ty == DEADLETTER {
-        return Err(TypeNameError::Reserved { ty: ty.into() });
-    }
-    Ok(())
-}
-
-/// A `secret.env` that cannot name a provider's secret (the variable's name,
-/// never its value).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SecretEnvError {
-    #[error("`{env}` is not an environment variable name")]
-    NotAName { env: String },
-    #[error("`{env}`: GATEWAY_* and KAFKA_* variables are the gateway's own settings")]
-    Reserved { env: String },
-}
-
-/// The gateway's own and librdkafka's variables are never a provider's secret.
-fn check_secret_env(env: &str) -> Result<(), SecretEnvError> {
-    let shaped = env.bytes().next().is_some_and(|b| !b.is_ascii_digit())
-        && env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !shaped {
-        return Err(SecretEnvError::NotAName { env: env.into() });
-    }
-    if env.starts_with("GATEWAY_") || env.starts_with("KAFKA_") {
-        return Err(SecretEnvError::Reserved { env: env.into() });
-    }
-    Ok(())
 }
