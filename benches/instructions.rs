@@ -24,9 +24,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
-use webhook_gateway::normalize::RequestMeta;
-use webhook_gateway::pipeline;
-use webhook_gateway::providers::Definition;
+use webhook_gateway::definitions::Definition;
+use webhook_gateway::engine::normalize::RequestMeta;
+use webhook_gateway::engine::pipeline;
 
 #[path = "support/mod.rs"]
 mod support;

@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use http::HeaderMap;
-use webhook_gateway::normalize::RequestMeta;
-use webhook_gateway::pipeline;
-use webhook_gateway::verify::verify;
+use webhook_gateway::engine::normalize::RequestMeta;
+use webhook_gateway::engine::pipeline;
+use webhook_gateway::engine::verify::verify;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -22,7 +22,7 @@ use support::body;
 const TOLERANCE: Duration = Duration::from_secs(300);
 const PROVIDERS: [&str; 3] = ["m2m", "transfers", "acme"];
 
-fn signed(def: &webhook_gateway::providers::Definition, body: &[u8]) -> HeaderMap {
+fn signed(def: &webhook_gateway::definitions::Definition, body: &[u8]) -> HeaderMap {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -89,7 +89,7 @@ fn verify_and_normalize(c: &mut Criterion) {
 }
 
 /// The read of a provider's keys on every request: `arc-swap`'s guard (what
-/// [`webhook_gateway::provider::Provider`] holds) against the `RwLock<Arc<_>>`
+/// [`webhook_gateway::engine::provider::Provider`] holds) against the `RwLock<Arc<_>>`
 /// read and clone it replaced, uncontended and with a reader on the other core.
 fn keys(c: &mut Criterion) {
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 //! table of every route, and one example Kafka record per route made by the
 //! gateway's own code (sign, verify, normalize, route, envelope). A provider's
 //! `sample:` is the example of the route it reaches; every other route shows
-//! the smallest body that reaches it (`webhook_gateway::sample`).
+//! the smallest body that reaches it (`webhook_gateway::definitions::sample`).
 //!
 //! cargo run --example catalogue              # prints the generated part of docs/consuming.md
 //! cargo run --example catalogue -- --write   # replaces it there
@@ -12,18 +12,18 @@
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use webhook_gateway::config::key_ring;
 use webhook_gateway::contract::DataSchemas;
+use webhook_gateway::definitions::compiled::TimestampFormat;
+use webhook_gateway::definitions::definition::Source;
+use webhook_gateway::definitions::sample;
+use webhook_gateway::definitions::{Definition, Definitions};
 use webhook_gateway::dev::demo_secret;
-use webhook_gateway::envelope::Record;
-use webhook_gateway::normalize::RequestMeta;
-use webhook_gateway::pipeline;
-use webhook_gateway::provider::Provider;
-use webhook_gateway::providers::compiled::TimestampFormat;
-use webhook_gateway::providers::definition::Source;
-use webhook_gateway::providers::{Definition, Definitions};
-use webhook_gateway::routing::Topics;
-use webhook_gateway::sample;
+use webhook_gateway::engine::envelope::Record;
+use webhook_gateway::engine::normalize::RequestMeta;
+use webhook_gateway::engine::pipeline;
+use webhook_gateway::engine::provider::Provider;
+use webhook_gateway::engine::route::Topics;
+use webhook_gateway::settings::key_ring;
 use webhook_gateway::sign::{signature_headers, Parts};
 
 pub const BEGIN: &str =
@@ -233,7 +233,7 @@ fn signed_at(format: TimestampFormat) -> String {
         TimestampFormat::Auto | TimestampFormat::Unix => (ms / 1000).to_string(),
         TimestampFormat::UnixMs => ms.to_string(),
         TimestampFormat::Rfc3339 => {
-            webhook_gateway::normalize::rfc3339(UNIX_EPOCH + Duration::from_millis(ms))
+            webhook_gateway::engine::normalize::rfc3339(UNIX_EPOCH + Duration::from_millis(ms))
                 .expect("a representable time")
         }
     }

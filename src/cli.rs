@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::config::RunFlags;
+use crate::settings::RunFlags;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,7 +27,7 @@ pub enum Command {
     /// Sign a webhook body read from stdin: prints the headers to send, or a curl command.
     Sign(crate::sign::SignArgs),
     /// Check or create the routed topics (same KAFKA_* and GATEWAY_TOPIC_* settings as the gateway).
-    Topics(crate::topics::TopicsArgs),
+    Topics(crate::kafka::topics::TopicsArgs),
     /// Show the provider definitions (built-in and GATEWAY_PROVIDERS_FILE's) as the gateway reads them.
     Providers(crate::cmd::providers::ProvidersArgs),
     /// Print the consumer contract (AsyncAPI 3.0) of every record this configuration can publish.

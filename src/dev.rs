@@ -16,12 +16,12 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::config::{is_service_link, Config, Env};
-use crate::providers::compiled::SecretEncoding;
-use crate::providers::{Definition, Definitions};
-use crate::record::header::{DEADLETTER_REASON, EVENT_ID, EVENT_TYPE};
-use crate::sample::SampleError;
-use crate::server::StartError;
+use crate::definitions::compiled::SecretEncoding;
+use crate::definitions::sample::SampleError;
+use crate::definitions::{Definition, Definitions};
+use crate::engine::record::header::{DEADLETTER_REASON, EVENT_ID, EVENT_TYPE};
+use crate::http::server::StartError;
+use crate::settings::{is_service_link, Config, Env};
 use crate::sign::shell_quote;
 
 /// Partitions of each topic on the embedded broker.
@@ -99,7 +99,8 @@ pub async fn serve(
     let topics = config.topics.all();
     // Where the first printed command's record lands.
     let kcat_topic = defs.list.iter().find_map(|d| {
-        let entry = crate::sample::entry_reached(d, &crate::sample::of(d).ok()?)?;
+        let entry =
+            crate::definitions::sample::entry_reached(d, &crate::definitions::sample::of(d).ok()?)?;
         Some(config.topics.of(&entry.type_name).clone())
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -135,7 +136,7 @@ pub fn sample_command(
     providers_file: Option<&Path>,
     url: &str,
 ) -> Result<String, SampleError> {
-    let sample = crate::sample::of(def)?;
+    let sample = crate::definitions::sample::of(def)?;
     let mut command = format!(
         "printf '%s' {} | {}={} {} sign {}",
         shell_quote(&sample.body),

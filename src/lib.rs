@@ -6,95 +6,50 @@
 //!
 //! # Layout
 //!
-//! The request path, in the order a webhook takes it:
+//! The folders follow a webhook: HTTP in, the engine (verify, normalize,
+//! route, record), Kafka out.
 //!
-//! - [`server`]: start-up (the settings, and the [`Inputs`] a test may replace: the clock and
-//!   what builds Kafka producers), the public listener (connection and size limits, timeouts),
-//!   graceful shutdown
-//! - [`listener`]: what the public and admin listeners share: the connection cap, HTTP/1's head limits
-//! - [`ingest`]: one request's IO: read the body (bounded), run the pipeline, publish and
-//!   await every ack, respond
-//! - [`budget`]: the memory budget for bodies not yet verified
-//! - [`pipeline`]: one request's meaning without IO: verify -> normalize -> record, the
-//!   records to publish; called by ingest, the re-drive, the benches and the fuzz targets
-//! - [`provider`]: a provider compiled for the request path: definition, reading plan
-//!   (topics and `dataschema`s resolved), keys swapped by a reload
-//! - [`verify`]: HMAC signature schemes as a definition states them; [`verify::Verified`] is built only there
-//! - [`normalize`]: verified body -> canonical envelope, or a dead letter, as the definition
-//!   says (a definition compiled once into a [`normalize::Plan`]: one pass over the body),
-//!   deciding its route once
-//! - [`envelope`]: the canonical event (CloudEvents 1.0) and its Kafka record form
-//! - [`record`]: every Kafka record header name, and which record kinds carry it
-//! - [`routing`]: the topic of every route, computed and checked once
-//! - [`publish`]: the Kafka producer: send, await ack, classify errors, replace when fatal, flush
-//! - [`publish_error`]: what a publish can end in besides the ack, and its metric reason
-//! - [`error`]: the request error enum, mapped to status codes in one place
-//! - [`respond`]: every HTTP answer, built in one place
-//! - [`trace`]: the W3C `traceparent` carried from request to record
+//! - [`http`]: the public listener and one webhook's IO (body, budget, in-flight cap, publish
+//!   and await every ack, respond), the admin port, health; start-up and graceful shutdown
+//!   ([`http::server`], with the [`Inputs`] a test may replace: the clock and what builds
+//!   Kafka producers)
+//! - [`engine`]: a request's meaning without IO, naming no provider: the pipeline, the
+//!   compiled provider, verify, normalize, the envelope and every record header, the topic
+//!   of every route, what a record keeps for a re-drive, the trace context
+//! - [`kafka`]: the producer (send, await the ack, classify errors, replace when fatal,
+//!   flush), its errors, the `topics` admin
+//! - [`definitions`]: the provider definition format, its start-up checks, the built-ins and
+//!   presets (`src/definitions/{builtin,presets}`, compiled in), the operator's
+//!   `GATEWAY_PROVIDERS_FILE`, `providers show`, and samples of what a definition routes
+//! - [`settings`]: settings from flags and an environment map, and what is built from them
+//!   (definitions and topics, secrets loaded once and reloaded, the producer's properties)
+//! - [`contract`]: the consumer contract: an AsyncAPI 3.0 document of every record, `contract --check`
+//! - [`metrics`]: Prometheus metrics on the gateway's own registry
 //!
-//! The engine above names no provider: every provider, the built-ins included,
-//! is data.
-//!
-//! - [`providers`]: the provider definition format (its types, the start-up
-//!   checks, presets, `providers show`), and where definitions come from: the
-//!   built-ins' and presets' YAML files in `src/providers/{builtin,presets}`,
-//!   compiled in, and the operator's `GATEWAY_PROVIDERS_FILE`
-//!
-//! Around it:
+//! The commands:
 //!
 //! - [`cli`]: the command line (clap, flags only): the gateway or one of its subcommands
 //! - [`cmd`]: one module per command (the gateway, `--dev`, sign, topics, redrive, contract,
 //!   providers): its shell, which returns one [`cmd::Outcome`] that main maps to the exit status
-//! - [`config`]: settings from flags and an environment map, and what is built from them
-//!   (definitions and topics, secrets loaded once, the producer's properties)
-//! - [`metrics`]: Prometheus metrics on the gateway's own registry
-//! - [`admin`]: the admin port: metrics, probes and the contract, a plain request-to-answer function
-//! - [`contract`]: the consumer contract: an AsyncAPI 3.0 document of every record, `contract --check`
-//! - [`health`]: liveness and readiness, and the topic watcher that drives readiness
-//! - [`reload`]: re-reads secret files when they change (rotation without restart)
-//! - [`sign`]: the `sign` subcommand (sign a body as a provider would)
-//! - [`sample`]: a webhook a definition routes (its `sample:`, or one built from its
-//!   catalogue), for `--dev`'s commands and docs/consuming.md's event catalogue
-//! - [`topics`]: the `topics check|create` subcommand
-//! - [`replay`]: what unrouted and dead-letter records keep of their request, written by
-//!   [`ingest`] and read back by [`redrive`]
-//! - [`redrive`]: the `redrive` subcommand: unrouted and dead-letter records the current
-//!   definitions route, republished as at receive time
+//! - [`sign`]: sign a body as a provider would
+//! - [`redrive`]: unrouted and dead-letter records the current definitions route,
+//!   republished as at receive time
 //! - [`dev`]: `--dev`: an embedded broker, demo secrets, a live view of the topics
 
-pub mod admin;
-pub mod budget;
 pub mod cli;
 pub mod cmd;
-pub mod config;
 pub mod contract;
+pub mod definitions;
 pub mod dev;
-pub mod envelope;
-pub mod error;
-pub mod health;
-pub mod ingest;
-pub mod listener;
+pub mod engine;
+pub mod http;
+pub mod kafka;
 pub mod metrics;
-pub mod normalize;
-pub mod pipeline;
-pub mod provider;
-pub mod providers;
-pub mod publish;
-pub mod publish_error;
-pub mod record;
 pub mod redrive;
-pub mod reload;
-pub mod replay;
-pub mod respond;
-pub mod routing;
-pub mod sample;
-pub mod server;
+pub mod settings;
 pub mod sign;
-pub mod topics;
-pub mod trace;
-pub mod verify;
 
-pub use server::{run, start, start_with, Inputs, Running};
+pub use http::server::{run, start, start_with, Inputs, Running};
 
 /// The exit status for a wrong invocation: a bad flag, setting or definitions
 /// file. `EX_USAGE` in sysexits.h: retrying the same command won't help.
@@ -112,7 +67,7 @@ pub fn runtime(worker_threads: usize) -> tokio::runtime::Runtime {
 }
 
 /// Logs to stderr: level from `RUST_LOG` (default `info`), format from `LOG_FORMAT`.
-pub fn init_logging(format: config::LogFormat) {
+pub fn init_logging(format: settings::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colour codes only for a person at a terminal: in a log pipeline they are
@@ -123,29 +78,46 @@ pub fn init_logging(format: config::LogFormat) {
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
     let _ = match format {
-        config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        config::LogFormat::Text => builder.try_init(),
+        settings::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        settings::LogFormat::Text => builder.try_init(),
     };
 }
 
 #[cfg(test)]
 mod engine_names_no_provider {
-    use crate::providers::definition::Source;
-    use crate::providers::Definitions;
+    use crate::definitions::definition::Source;
+    use crate::definitions::Definitions;
 
     /// The request path's code, tests excluded: adding a provider is adding a
     /// definition, so no provider's name, header, event or field appears here.
-    const ENGINE: [(&str, &str); 10] = [
-        ("verify/mod.rs", include_str!("verify/mod.rs")),
-        ("verify/keys.rs", include_str!("verify/keys.rs")),
-        ("verify/timestamp.rs", include_str!("verify/timestamp.rs")),
-        ("normalize/mod.rs", include_str!("normalize/mod.rs")),
-        ("normalize/plan.rs", include_str!("normalize/plan.rs")),
-        ("normalize/json.rs", include_str!("normalize/json.rs")),
-        ("routing.rs", include_str!("routing.rs")),
-        ("envelope.rs", include_str!("envelope.rs")),
-        ("publish/mod.rs", include_str!("publish/mod.rs")),
-        ("publish/producer.rs", include_str!("publish/producer.rs")),
+    const ENGINE: [(&str, &str); 12] = [
+        ("engine/pipeline.rs", include_str!("engine/pipeline.rs")),
+        ("engine/provider.rs", include_str!("engine/provider.rs")),
+        ("engine/verify/mod.rs", include_str!("engine/verify/mod.rs")),
+        (
+            "engine/verify/keys.rs",
+            include_str!("engine/verify/keys.rs"),
+        ),
+        (
+            "engine/verify/timestamp.rs",
+            include_str!("engine/verify/timestamp.rs"),
+        ),
+        (
+            "engine/normalize/mod.rs",
+            include_str!("engine/normalize/mod.rs"),
+        ),
+        (
+            "engine/normalize/plan.rs",
+            include_str!("engine/normalize/plan.rs"),
+        ),
+        (
+            "engine/normalize/json.rs",
+            include_str!("engine/normalize/json.rs"),
+        ),
+        ("engine/route.rs", include_str!("engine/route.rs")),
+        ("engine/envelope.rs", include_str!("engine/envelope.rs")),
+        ("kafka/mod.rs", include_str!("kafka/mod.rs")),
+        ("kafka/producer.rs", include_str!("kafka/producer.rs")),
     ];
 
     /// Words of the format itself (`/event`, `/data`) and of CloudEvents are not a provider's.

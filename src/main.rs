@@ -7,7 +7,7 @@ use clap::Parser;
 
 use webhook_gateway::cli::Cli;
 use webhook_gateway::cmd::{self, CmdError, Done};
-use webhook_gateway::config::Env;
+use webhook_gateway::settings::Env;
 use webhook_gateway::EX_USAGE;
 
 fn main() -> ExitCode {

@@ -2,8 +2,8 @@
 //! exposed as Prometheus text on the admin port. Label values are bounded sets,
 //! never ids.
 
-use crate::publish_error::PublishError;
-use crate::verify::VerifyError;
+use crate::engine::verify::VerifyError;
+use crate::kafka::error::PublishError;
 
 use prometheus::core::Collector;
 use prometheus::{

@@ -9,13 +9,13 @@ use base64::Engine;
 use clap::Args;
 use sha2::{Digest, Sha256};
 
-use crate::config::{read_secret_file, read_secrets, ConfigError, Env, SecretError};
-use crate::normalize::rfc3339;
-use crate::providers::compiled::{Definition, SignatureEncoding, TimestampFormat};
-use crate::providers::definition::Source;
-use crate::providers::load::providers_file;
-use crate::providers::{DefinitionError, Definitions};
-use crate::verify::{KeyRing, KeyRingError};
+use crate::definitions::compiled::{Definition, SignatureEncoding, TimestampFormat};
+use crate::definitions::definition::Source;
+use crate::definitions::load::providers_file;
+use crate::definitions::{DefinitionError, Definitions};
+use crate::engine::normalize::rfc3339;
+use crate::engine::verify::{KeyRing, KeyRingError};
+use crate::settings::{read_secret_file, read_secrets, ConfigError, Env, SecretError};
 
 #[derive(Args, Debug)]
 pub struct SignArgs {
@@ -284,7 +284,7 @@ fn extra_header(def: &Definition, text: &str) -> Result<(String, String), SignEr
     Ok((name.as_str().to_owned(), value.to_owned()))
 }
 
-fn header_of(source: &Source) -> Option<&crate::providers::definition::HeaderName> {
+fn header_of(source: &Source) -> Option<&crate::definitions::definition::HeaderName> {
     match source {
         Source::Header(h) => Some(h),
         _ => None,

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use webhook_gateway::envelope::Record;
-use webhook_gateway::publish::Publisher;
+use webhook_gateway::engine::envelope::Record;
+use webhook_gateway::kafka::Publisher;
 
 use crate::processes::{cpu_time, rss_kib, Scheduling};
 use crate::requests::Pool;

@@ -51,9 +51,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use webhook_gateway::config::KafkaSettings;
+use webhook_gateway::kafka::Publisher;
 use webhook_gateway::metrics::Metrics;
-use webhook_gateway::publish::Publisher;
+use webhook_gateway::settings::KafkaSettings;
 
 /// The tests' tansu launcher, free port, RSS and CPU readers, one copy for both.
 #[path = "../../tests/it/common/processes.rs"]
@@ -175,7 +175,7 @@ fn tuning() -> Vec<(String, String)> {
 async fn direct(
     bootstrap: &str,
     linger: &str,
-    records: &[webhook_gateway::envelope::Record],
+    records: &[webhook_gateway::engine::envelope::Record],
 ) -> Arc<Publisher> {
     let env = [
         ("KAFKA_BOOTSTRAP_SERVERS".to_string(), bootstrap.to_string()),
@@ -517,7 +517,7 @@ struct Legacy {
 async fn legacy_phases(
     args: &Args,
     bootstrap: &str,
-    records: &Arc<Vec<webhook_gateway::envelope::Record>>,
+    records: &Arc<Vec<webhook_gateway::engine::envelope::Record>>,
     limit_a: &BTreeMap<usize, LimitA>,
     gateway_max: f64,
     public: SocketAddr,

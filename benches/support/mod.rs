@@ -5,14 +5,14 @@
 
 use base64::Engine;
 use http::HeaderMap;
-use webhook_gateway::config::key_ring;
 use webhook_gateway::contract::DataSchemas;
-use webhook_gateway::pipeline::Limits;
-use webhook_gateway::provider::Provider;
-use webhook_gateway::providers::{Definition, Definitions};
-use webhook_gateway::routing::Topics;
+use webhook_gateway::definitions::{Definition, Definitions};
+use webhook_gateway::engine::pipeline::Limits;
+use webhook_gateway::engine::provider::Provider;
+use webhook_gateway::engine::route::Topics;
+use webhook_gateway::engine::verify::KeyRing;
+use webhook_gateway::settings::key_ring;
 use webhook_gateway::sign::{signature_headers, Parts};
-use webhook_gateway::verify::KeyRing;
 
 /// A configured provider as an operator would write one, without a preset:
 /// the costliest scheme family (a signed id and timestamp, base64, a secret

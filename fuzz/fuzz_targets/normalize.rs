@@ -6,13 +6,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use webhook_gateway::config::key_ring;
-use webhook_gateway::envelope::Data;
-use webhook_gateway::normalize::{normalize, Normalized, Plan, RequestMeta};
-use webhook_gateway::providers::Definitions;
-use webhook_gateway::routing::Topics;
+use webhook_gateway::settings::key_ring;
+use webhook_gateway::engine::envelope::Data;
+use webhook_gateway::engine::normalize::{normalize, Normalized, Plan, RequestMeta};
+use webhook_gateway::definitions::Definitions;
+use webhook_gateway::engine::route::Topics;
 use webhook_gateway::sign::{signature_headers, Parts};
-use webhook_gateway::verify::verify;
+use webhook_gateway::engine::verify::verify;
 
 const ANY: &str = "providers:
   - name: raw

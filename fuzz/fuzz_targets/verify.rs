@@ -6,10 +6,10 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use webhook_gateway::config::key_ring;
-use webhook_gateway::providers::definition::Source;
-use webhook_gateway::providers::Definitions;
-use webhook_gateway::verify::verify;
+use webhook_gateway::settings::key_ring;
+use webhook_gateway::definitions::definition::Source;
+use webhook_gateway::definitions::Definitions;
+use webhook_gateway::engine::verify::verify;
 
 /// A multi-signature base64 scheme and a `fields` one, beside the built-ins.
 const SCHEMES: &str = "providers:

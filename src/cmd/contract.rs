@@ -9,8 +9,8 @@ use clap::Args;
 use serde_json::Value;
 
 use super::{CmdError, Done, Outcome};
-use crate::config::{Config, Env, Published, Settings};
 use crate::contract::{check, document, message_schema, render};
+use crate::settings::{Config, Env, Published, Settings};
 
 #[derive(Args, Debug)]
 pub struct ContractArgs {

@@ -4,10 +4,10 @@
 use rdkafka::mocking::MockCluster;
 
 use super::{CmdError, Done, Outcome};
-use crate::config::{Config, Env, LogFormat, RunFlags, Settings};
+use crate::definitions::Definitions;
 use crate::dev::{create_topics, dev_env, ignored_settings, serve};
-use crate::providers::Definitions;
-use crate::server::StartError;
+use crate::http::server::StartError;
+use crate::settings::{Config, Env, LogFormat, RunFlags, Settings};
 
 pub fn run(flags: &RunFlags, env: &Env) -> Outcome {
     let mut settings = Settings::read(flags, env)?;

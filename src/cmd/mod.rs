@@ -13,8 +13,8 @@ pub mod sign;
 pub mod topics;
 
 use crate::cli::{Cli, Command};
-use crate::config::{ConfigError, Env};
-use crate::providers::DefinitionError;
+use crate::definitions::DefinitionError;
+use crate::settings::{ConfigError, Env};
 
 /// How a command ended: main's only input for the exit status.
 pub type Outcome = Result<Done, CmdError>;

@@ -1,15 +1,15 @@
 //! `webhook-gateway providers show [NAME]`: the effective definitions as
-//! YAML ([`crate::providers::show`]).
+//! YAML ([`crate::definitions::show`]).
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
 use super::{CmdError, Done, Outcome};
-use crate::config::Env;
-use crate::providers::load::providers_file;
-use crate::providers::show::{show, ShowError};
-use crate::providers::Definitions;
+use crate::definitions::load::providers_file;
+use crate::definitions::show::{show, ShowError};
+use crate::definitions::Definitions;
+use crate::settings::Env;
 
 #[derive(Args, Debug)]
 pub struct ProvidersArgs {

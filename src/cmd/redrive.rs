@@ -3,9 +3,9 @@
 //! on a failure.
 
 use super::{CmdError, Done, Outcome};
-use crate::config::{invalid, Config, Env, RunFlags, Settings};
 use crate::contract::DataSchemas;
 use crate::redrive::{redrive, RedriveArgs};
+use crate::settings::{invalid, Config, Env, RunFlags, Settings};
 
 pub fn run(args: RedriveArgs, env: &Env) -> Outcome {
     let flags = RunFlags::providers_file(args.providers_file.clone());

@@ -3,8 +3,8 @@
 //! SIGTERM or SIGINT.
 
 use super::{Done, Outcome};
-use crate::config::{Config, Env, RunFlags, Settings};
-use crate::server::StartError;
+use crate::http::server::StartError;
+use crate::settings::{Config, Env, RunFlags, Settings};
 
 pub fn run(flags: &RunFlags, env: &Env) -> Outcome {
     let config = Config::new(Settings::read(flags, env)?, env)?;

@@ -2,7 +2,7 @@
 //! [`crate::sign`] makes of the body on stdin.
 
 use super::{CmdError, Done, Outcome};
-use crate::config::Env;
+use crate::settings::Env;
 use crate::sign::{SignArgs, SignError};
 
 pub fn run(args: SignArgs, env: &Env) -> Outcome {

@@ -1,12 +1,12 @@
 //! `webhook-gateway topics check|create`: the routed topics as the broker has
-//! them ([`crate::topics`]), as a table; exit 1 when one is missing.
+//! them ([`crate::kafka::topics`]), as a table; exit 1 when one is missing.
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 
 use super::{CmdError, Done, Outcome};
-use crate::config::{Config, Env, RunFlags, Settings};
-use crate::topics::{apply, TopicState, TopicsArgs};
+use crate::kafka::topics::{apply, TopicState, TopicsArgs};
+use crate::settings::{Config, Env, RunFlags, Settings};
 
 pub fn run(args: TopicsArgs, env: &Env) -> Outcome {
     let settings = Settings::read(&RunFlags::providers_file(args.providers_file), env)?;

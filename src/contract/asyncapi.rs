@@ -8,13 +8,13 @@ use serde_json::{json, Map, Value};
 
 use super::data::{open_object, DataSchema, DataSchemas};
 use super::schema::{self, Event};
-use crate::config::Config;
-use crate::envelope::CLOUDEVENTS_CONTENT_TYPE;
-use crate::providers::compiled::Entry;
-use crate::providers::definition::Source;
-use crate::providers::rules::{DEADLETTER, UNROUTED};
-use crate::providers::Definition;
-use crate::record::header::DEADLETTER_REASON;
+use crate::definitions::compiled::Entry;
+use crate::definitions::definition::Source;
+use crate::definitions::rules::{DEADLETTER, UNROUTED};
+use crate::definitions::Definition;
+use crate::engine::envelope::CLOUDEVENTS_CONTENT_TYPE;
+use crate::engine::record::header::DEADLETTER_REASON;
+use crate::settings::Config;
 
 /// The contract's own version (`info.version`): major on a change that
 /// breaks consumers (`contract --check`), minor on an addition. Its history

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::providers::compiled::Entry;
-use crate::providers::definition::Pointer;
-use crate::providers::{Definition, DefinitionError, Definitions};
+use crate::definitions::compiled::Entry;
+use crate::definitions::definition::Pointer;
+use crate::definitions::{Definition, DefinitionError, Definitions};
 
 /// The built-ins' `data` schemas, by type: what `providers.md` says each event
 /// carries. Both Transfers types share one shape.

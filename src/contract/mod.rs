@@ -21,8 +21,8 @@ use serde_json::Value;
 
 pub use data::{DataSchemas, DATASCHEMA_PREFIX, DRAFT_07};
 
-use crate::config::Config;
-use crate::providers::DefinitionError;
+use crate::definitions::DefinitionError;
+use crate::settings::Config;
 
 /// The document for a loaded configuration. Fails only on a configured
 /// `schema:` file that cannot be used (a start-up error, exit 64). Loaded
@@ -61,7 +61,7 @@ pub fn message_schema(document: &Value, type_name: &str) -> Option<Value> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::Env;
+    use crate::settings::Env;
     use serde_json::json;
 
     /// The document for the built-ins with `extra` settings.

@@ -10,11 +10,11 @@
 use serde_json::{json, Map, Value};
 
 use super::data::DataSchema;
-use crate::envelope::{DeadLetterReason, CLOUDEVENTS_CONTENT_TYPE};
-use crate::providers::compiled::Body;
-use crate::providers::rules::{MAX_EVENT_NAME_LEN, MAX_ID_LEN};
-use crate::providers::Definition;
-use crate::record::header;
+use crate::definitions::compiled::Body;
+use crate::definitions::rules::{MAX_EVENT_NAME_LEN, MAX_ID_LEN};
+use crate::definitions::Definition;
+use crate::engine::envelope::{DeadLetterReason, CLOUDEVENTS_CONTENT_TYPE};
+use crate::engine::record::header;
 
 /// 32 lower-case hex digits: 128 bits of SHA-256.
 pub const EVENT_ID_PATTERN: &str = "^[0-9a-f]{32}$";

@@ -28,17 +28,17 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 
-use crate::config::Config;
 use crate::contract::DataSchemas;
+use crate::engine::normalize::RequestMeta;
+use crate::engine::pipeline;
+use crate::engine::provider::Provider;
+use crate::engine::record::header::REDRIVEN;
+use crate::engine::replay::Kept;
+use crate::engine::route::Destination;
+use crate::engine::trace::TraceParent;
+use crate::kafka::{PublishError, Publisher};
 use crate::metrics::Metrics;
-use crate::normalize::RequestMeta;
-use crate::pipeline;
-use crate::provider::Provider;
-use crate::publish::{PublishError, Publisher};
-use crate::record::header::REDRIVEN;
-use crate::replay::Kept;
-use crate::routing::Destination;
-use crate::trace::TraceParent;
+use crate::settings::Config;
 use positions::{PositionError, Span, Window};
 use summary::{Outcome, Summary};
 
@@ -272,7 +272,7 @@ enum Next<'c> {
 
 /// What to do with one source record.
 enum Planned {
-    Publish(crate::envelope::Record, String),
+    Publish(crate::engine::envelope::Record, String),
     Stay(Outcome),
 }
 

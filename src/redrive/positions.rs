@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::KafkaSettings;
-use crate::providers::compiled::TimestampFormat;
-use crate::verify::parse_timestamp;
+use crate::definitions::compiled::TimestampFormat;
+use crate::engine::verify::parse_timestamp;
+use crate::settings::KafkaSettings;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};

@@ -94,7 +94,7 @@ pub async fn setup() -> Setup {
     extra.push(("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()));
     let env = gateway_env(&broker.bootstrap(), &extra);
     let config =
-        webhook_gateway::config::Config::from_env(&env).expect("the providers file is valid");
+        webhook_gateway::settings::Config::from_env(&env).expect("the providers file is valid");
     for topic in config.topics.all() {
         broker.create_topic(&topic);
     }
@@ -518,7 +518,7 @@ async fn label_values_come_from_the_definitions_never_from_a_request() {
         "a request's text became part of the scrape"
     );
     let labels = label_values(&scrape);
-    let config = webhook_gateway::config::Config::from_env(&gateway_env(
+    let config = webhook_gateway::settings::Config::from_env(&gateway_env(
         "127.0.0.1:1",
         &[(
             "GATEWAY_PROVIDERS_FILE",

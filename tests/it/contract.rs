@@ -213,7 +213,7 @@ async fn the_admin_port_serves_the_deployments_contract() {
         ],
     );
     let expected = {
-        let config = webhook_gateway::config::Config::from_env(&env).unwrap();
+        let config = webhook_gateway::settings::Config::from_env(&env).unwrap();
         webhook_gateway::contract::render(&webhook_gateway::contract::document(&config).unwrap())
     };
     let gateway = Gateway::start(env).await;

@@ -126,12 +126,12 @@ impl Setup {
 
     /// The configuration with these secrets; every topic it routes to exists
     /// (created with the first).
-    fn config(&self, secrets: [(&str, &str); 4]) -> webhook_gateway::config::Config {
+    fn config(&self, secrets: [(&str, &str); 4]) -> webhook_gateway::settings::Config {
         let mut extra = vec![("GATEWAY_PROVIDERS_FILE", self.file.to_str().unwrap())];
         extra.extend(secrets);
         let env = gateway_env(&self.broker.bootstrap(), &extra);
         let config =
-            webhook_gateway::config::Config::from_env(&env).expect("the providers file is valid");
+            webhook_gateway::settings::Config::from_env(&env).expect("the providers file is valid");
         if !self.topics_created.replace(true) {
             for topic in config.topics.all() {
                 self.broker.create_topic(&topic);
@@ -550,7 +550,7 @@ async fn each_preset_is_served_end_to_end() {
 }
 
 // ---- The senders' published vectors, through HTTP. Where each was published
-// is noted in src/providers/presets_tests.rs, which checks them with verify().
+// is noted in src/definitions/presets_tests.rs, which checks them with verify().
 
 const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SW_ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";

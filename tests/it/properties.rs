@@ -11,10 +11,10 @@ use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::Sha256;
-use webhook_gateway::normalize::{normalize, Normalized, Plan, RequestMeta};
-use webhook_gateway::providers::compiled::{Algorithm, SecretEncoding};
-use webhook_gateway::providers::{Definition, Definitions};
-use webhook_gateway::verify::{verify, KeyRing, VerifyError};
+use webhook_gateway::definitions::compiled::{Algorithm, SecretEncoding};
+use webhook_gateway::definitions::{Definition, Definitions};
+use webhook_gateway::engine::normalize::{normalize, Normalized, Plan, RequestMeta};
+use webhook_gateway::engine::verify::{verify, KeyRing, VerifyError};
 
 /// The two built-ins, whose definitions these properties exercise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,7 +252,8 @@ fn record_payload(provider: ProviderId, body: &[u8]) -> (bool, Vec<u8>) {
         verify(&provider.def(), &keys, &headers, body, now(), TOLERANCE).expect("signed");
     let defs = Definitions::builtin();
     let topics =
-        webhook_gateway::routing::Topics::new(&defs.list, "webhooks", &Default::default()).unwrap();
+        webhook_gateway::engine::route::Topics::new(&defs.list, "webhooks", &Default::default())
+            .unwrap();
     let plan = Plan::new(&provider.def(), &topics);
     let normalized = normalize(&plan, &verified, &headers, &RequestMeta::default(), now());
     let record = normalized.record();
@@ -375,7 +376,7 @@ proptest! {
         let keys = ring(&["k"]);
         let headers = signed_headers(provider, "k", &NOW.to_string(), body.as_bytes(), false, false);
         let verified = verify(&provider.def(), &keys, &headers, body.as_bytes(), now(), TOLERANCE).unwrap();
-        let topics = webhook_gateway::routing::Topics::new(&Definitions::builtin().list, "webhooks", &Default::default()).unwrap();
+        let topics = webhook_gateway::engine::route::Topics::new(&Definitions::builtin().list, "webhooks", &Default::default()).unwrap();
         let plan = Plan::new(&provider.def(), &topics);
         let Normalized::Event(event) = normalize(&plan, &verified, &headers, &RequestMeta::default(), now()) else {
             panic!("a well-formed body is an event");

@@ -96,7 +96,7 @@ fn variables_in_source() -> Vec<String> {
 fn every_environment_variable_the_code_reads_is_in_the_configuration_doc() {
     let configuration = doc("configuration.md");
     let mut vars = variables_in_source();
-    let builtins = webhook_gateway::providers::Definitions::load(None).expect("built-ins");
+    let builtins = webhook_gateway::definitions::Definitions::load(None).expect("built-ins");
     for definition in &builtins.list {
         vars.push(definition.secret.env.clone());
         vars.push(format!("{}_FILE", definition.secret.env));
@@ -144,7 +144,7 @@ fn the_add_a_provider_definitions_load_and_its_commands_name_them() {
     let yaml = blocks(&text, "yaml");
     assert_eq!(yaml.len(), 1, "one providers file");
     let defs =
-        webhook_gateway::providers::Definitions::with_file(Some(("docs/providers.md", yaml[0])))
+        webhook_gateway::definitions::Definitions::with_file(Some(("docs/providers.md", yaml[0])))
             .unwrap_or_else(|e| panic!("docs/providers.md's providers file: {e}"));
     let configured = defs.configured();
     let presets: Vec<_> = configured
@@ -155,7 +155,7 @@ fn the_add_a_provider_definitions_load_and_its_commands_name_them() {
     assert!(configured.iter().all(|d| !d.events.is_empty()));
 
     // Every preset is in the section's table.
-    for (preset, _) in webhook_gateway::providers::load::PRESETS {
+    for (preset, _) in webhook_gateway::definitions::load::PRESETS {
         assert!(text.contains(&format!("| `{preset}` |")), "{preset}");
     }
     // The shell blocks set the definitions' secret variables and sign as
@@ -185,10 +185,10 @@ fn the_add_a_provider_definitions_load_and_its_commands_name_them() {
 #[test]
 fn the_configuration_table_gives_each_settings_flag_and_default_as_help_does() {
     let configuration = doc("configuration.md");
-    // What `--help` shows of each setting (a unit test in src/config holds
+    // What `--help` shows of each setting (a unit test in src/settings holds
     // the flags' help to the same list).
     let mut checked = 0;
-    for setting in webhook_gateway::config::DOCUMENTED {
+    for setting in webhook_gateway::settings::DOCUMENTED {
         let (var, flag) = (setting.var, format!("--{}", setting.flag));
         let default = match setting.default {
             None => "none".to_owned(),

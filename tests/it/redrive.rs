@@ -97,7 +97,7 @@ impl World {
         ];
         vars.extend_from_slice(extra);
         let env = gateway_env(&self.broker.bootstrap(), &vars);
-        let config = webhook_gateway::config::Config::from_env(&env).expect("valid settings");
+        let config = webhook_gateway::settings::Config::from_env(&env).expect("valid settings");
         let at_received = Inputs {
             clock: received,
             ..Inputs::default()

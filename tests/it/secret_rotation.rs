@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use webhook_gateway::config::Config;
+use webhook_gateway::settings::Config;
 
 /// Gateway settings with the Transfers token read from `file`, checked every second.
 fn token_file_env(

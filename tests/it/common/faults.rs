@@ -15,7 +15,7 @@ use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{OwnedHeaders, OwnedMessage};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
-use webhook_gateway::publish::{Delivery, GatewayContext, Kafka, Producer, ProducerFactory};
+use webhook_gateway::kafka::{Delivery, GatewayContext, Kafka, Producer, ProducerFactory};
 use webhook_gateway::Inputs;
 
 use super::{header, send_signed};

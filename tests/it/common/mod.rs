@@ -16,7 +16,7 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sha2::Sha256;
 use tokio::sync::oneshot;
-use webhook_gateway::config::Config;
+use webhook_gateway::settings::Config;
 use webhook_gateway::Inputs;
 
 pub mod faults;
@@ -39,8 +39,8 @@ impl Broker {
 /// The topics a gateway with default settings routes to (tests assert the
 /// names themselves; this only creates them).
 pub fn default_topics() -> Vec<String> {
-    let defs = webhook_gateway::providers::Definitions::builtin();
-    webhook_gateway::routing::Topics::new(&defs.list, "webhooks", &Default::default())
+    let defs = webhook_gateway::definitions::Definitions::builtin();
+    webhook_gateway::engine::route::Topics::new(&defs.list, "webhooks", &Default::default())
         .unwrap()
         .all()
         .iter()
@@ -118,7 +118,7 @@ impl Gateway {
     /// building producers with `inputs` (a fixed clock, injected faults).
     pub async fn start_with(config: Config, inputs: Inputs) -> Gateway {
         if std::env::var_os("TEST_LOG").is_some() {
-            webhook_gateway::init_logging(webhook_gateway::config::LogFormat::Text);
+            webhook_gateway::init_logging(webhook_gateway::settings::LogFormat::Text);
         }
         records::register(&config);
         let (tx, rx) = oneshot::channel::<()>();

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use sha2::{Digest, Sha256};
-use webhook_gateway::config::Config;
+use webhook_gateway::settings::Config;
 
 /// Contract digests by the broker list their gateways publish to.
 static CONTRACTS: Mutex<BTreeMap<String, BTreeSet<String>>> = Mutex::new(BTreeMap::new());

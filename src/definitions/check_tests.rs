@@ -1,0 +1,359 @@
+//! The providers file's start-up checks, one class of mistake each: every
+//! refusal names the file, the provider and the key.
+
+// Built only under #[cfg(test)] (see mod.rs): tests/it/readme.rs reads nothing
+// past that marker, as these names are not variables the gateway reads.
+
+use std::collections::BTreeMap;
+
+use super::compiled::*;
+use super::load::{merge, PRESETS};
+use super::{DefinitionError, Definitions};
+use crate::engine::route::Topics;
+
+const FILE: &str = "GATEWAY_PROVIDERS_FILE=/etc/gw/providers.yaml";
+
+fn load(yaml: &str) -> Result<Definitions, DefinitionError> {
+    Definitions::with_file(Some((FILE, yaml)))
+}
+
+/// A valid provider `acme`; `extra` is more of its keys, indented as they are.
+fn acme(extra: &str) -> String {
+    format!(
+        "providers:
+  - name: acme
+    secret: {{env: ACME_SECRET}}
+    signature: {{header: x-acme-signature}}
+    event: {{name: /type, data: /data}}
+{extra}"
+    )
+}
+
+const PAID: &str = "    events:
+      - {name: invoice.paid, type: acme.invoice.paid, subject: /data/id}
+";
+
+/// The file's provider `provider` is refused at `key`; the whole line is returned.
+fn refused_at(yaml: &str, provider: &str, key: &str) -> String {
+    let err = load(yaml).expect_err("refused");
+    let line = err.to_string();
+    assert_eq!(err.origin, FILE, "{line}");
+    assert_eq!(err.provider.as_deref(), Some(provider), "{line}");
+    assert_eq!(err.key, key, "{line}");
+    assert!(
+        line.starts_with(&format!("{FILE}: provider \"{provider}\": {key}: ")),
+        "{line}"
+    );
+    assert!(!line.contains('\n'), "{line}");
+    line
+}
+
+fn refused(yaml: &str, key: &str) -> String {
+    refused_at(yaml, "acme", key)
+}
+
+#[test]
+fn a_valid_provider_loads_after_the_built_ins_with_defaults_filled() {
+    let defs = load(&acme(PAID)).unwrap();
+    assert_eq!(defs.builtins, 2);
+    let acme = &defs.configured()[0];
+    assert_eq!(acme.name, "acme");
+    assert_eq!(acme.secret.encoding, SecretEncoding::Text);
+    assert_eq!(acme.signature.algorithm, Algorithm::Sha256);
+    assert_eq!(acme.signature.encoding, SignatureEncoding::Hex);
+    assert_eq!(acme.signature.signed.to_string(), "{body}");
+    assert_eq!(acme.body, Body::Json);
+    assert!(acme.timestamp.is_none() && acme.id.is_none());
+    assert_eq!(acme.events[0].type_name, "acme.invoice.paid");
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_line() {
+    let line = refused(&acme("    signature_header: x\n"), "signature_header");
+    assert!(line.contains("at line 6 column 5"), "{line}");
+    let line = refused(
+        &acme("    timestamp: {source: {header: t}, fromat: unix}\n"),
+        "timestamp.fromat",
+    );
+    assert!(line.contains("line 6 column"), "{line}");
+    refused(
+        &acme("    events:\n      - {name: a, type: acme.a, subject: /id, topc: x}\n"),
+        "events[0].topc",
+    );
+}
+
+#[test]
+fn bad_pointers_and_sources_are_refused() {
+    let yaml = acme(PAID).replace("name: /type", "name: type");
+    let line = refused(&yaml, "event.name");
+    assert!(line.contains("not a JSON pointer"), "{line}");
+    refused(
+        &acme(PAID).replace("data: /data", "data: /da~2ta"),
+        "event.data",
+    );
+    refused(
+        &acme(PAID).replace("data: /data", "data: {header: x-data}"),
+        "event.data",
+    );
+    refused(&acme("    id: {source: {field: id}}\n"), "id.source");
+}
+
+#[test]
+fn bad_templates_are_refused() {
+    let sig = |signed: &str| {
+        acme(PAID).replace(
+            "signature: {header: x-acme-signature}",
+            &format!("signature: {{header: x-acme-signature, signed: \"{signed}\"}}"),
+        )
+    };
+    for signed in ["{nonce}.{body}", "{timestamp}", "{body}.{body}", "{body"] {
+        refused(&sig(signed), "signature.signed");
+    }
+}
+
+#[test]
+fn signed_timestamps_and_ids_come_from_headers_or_fields() {
+    let signed = |template: &str, extra: &str| {
+        acme(&format!("{extra}{PAID}")).replace(
+            "signature: {header: x-acme-signature}",
+            &format!("signature: {{header: x-acme-signature, signed: \"{template}\"}}"),
+        )
+    };
+    refused(&signed("{timestamp}.{body}", ""), "timestamp");
+    refused(
+        &signed("{timestamp}.{body}", "    timestamp: {source: /ts}\n"),
+        "timestamp.source",
+    );
+    refused(&signed("{id}.{body}", ""), "id");
+    refused(
+        &signed("{id}.{body}", "    id: {source: /id}\n"),
+        "id.source",
+    );
+    // A header timestamp that nothing signs would prove nothing.
+    refused(
+        &signed("{body}", "    timestamp: {source: {header: x-ts}}\n"),
+        "timestamp",
+    );
+    let ok = load(&signed(
+        "{id}.{timestamp}.{body}",
+        "    timestamp: {source: {header: x-ts}}\n    id: {source: {header: x-id}}\n",
+    ))
+    .unwrap();
+    assert!(ok.configured()[0].id.as_ref().unwrap().signed);
+}
+
+#[test]
+fn fields_exclude_prefix_and_separator() {
+    let yaml = acme(PAID).replace(
+        "signature: {header: x-acme-signature}",
+        "signature: {header: x-acme-signature, prefix: \"v1=\", fields: {separator: \",\", signature: v1}}",
+    );
+    refused(&yaml, "signature.fields");
+}
+
+#[test]
+fn when_values_are_strings() {
+    let yaml = acme(
+        "    events:\n      - {name: a, when: {/data/ok: true}, type: acme.a, subject: /id}\n",
+    );
+    refused(&yaml, "events[0].when./data/ok");
+}
+
+#[test]
+fn two_entries_that_can_match_the_same_event_are_refused() {
+    let entries = |a: &str, b: &str| {
+        acme(&format!(
+            "    events:
+      - {{name: x, {a} type: acme.a, subject: /id}}
+      - {{name: x, {b} type: acme.b, subject: /id}}
+"
+        ))
+    };
+    refused(&entries("", ""), "events[1].when");
+    // Different pointers do not tell the events apart.
+    refused(
+        &entries("when: {/s: a},", "when: {/t: b},"),
+        "events[1].when",
+    );
+    load(&entries("when: {/s: a},", "when: {/s: b},")).unwrap();
+}
+
+#[test]
+fn names_follow_the_pattern_and_reserved_ones_are_refused() {
+    for bad in ["Acme", "1acme", "ac_me", &"a".repeat(33)] {
+        let yaml = acme(PAID).replace("name: acme", &format!("name: {bad}"));
+        refused_at(&yaml, bad, "name");
+    }
+    for reserved in ["m2m", "transfers", "unknown"] {
+        let yaml = acme("").replace("name: acme", &format!("name: {reserved}"));
+        let line = refused_at(&yaml, reserved, "name");
+        assert!(line.contains("reserved"), "{line}");
+    }
+    let twice = format!("{}{}", acme(""), &acme("")["providers:\n".len()..]);
+    refused(&twice, "name");
+}
+
+#[test]
+fn types_start_with_the_name_use_few_characters_and_avoid_reserved_ones() {
+    let typed = |ty: &str| acme(&PAID.replace("acme.invoice.paid", ty));
+    for bad in [
+        "invoice.paid",
+        "acme.",
+        "acme.Invoice",
+        "acme.in voice",
+        "acme.unknown",
+    ] {
+        refused(&typed(bad), "events[0].type");
+    }
+    let twice = acme(
+        "    events:
+      - {name: a, type: acme.a, subject: /id}
+      - {name: b, type: acme.a, subject: /id}
+",
+    );
+    refused(&twice, "events[1].type");
+}
+
+#[test]
+fn topics_are_legal_kafka_names_that_do_not_collide_by_dot_and_underscore() {
+    refused(
+        &acme(&PAID.replace(
+            "subject: /data/id",
+            "subject: /data/id, topic: \"bad topic\"",
+        )),
+        "events[0].topic",
+    );
+    let defs = load(&acme(
+        "    events:
+      - {name: a, type: acme.a_b, subject: /id}
+      - {name: b, type: acme.a.b, subject: /id}
+",
+    ))
+    .unwrap();
+    let e = Topics::new(&defs.list, "webhooks", &BTreeMap::new()).unwrap_err();
+    assert_eq!(e.provider, Some(2));
+    assert_eq!(e.key, "events[1].topic");
+    assert!(e.reason.contains("only by `.` against `_`"), "{}", e.reason);
+    let long = "p".repeat(240);
+    let e = Topics::new(&defs.list[..2], &long, &BTreeMap::new()).unwrap_err();
+    assert_eq!(
+        e.provider, None,
+        "unrouted is checked first: the prefix is at fault"
+    );
+}
+
+#[test]
+fn secret_variables_are_not_the_gateways_and_not_shared() {
+    let env = |var: &str| acme(PAID).replace("ACME_SECRET", var);
+    for var in [
+        "GATEWAY_ACME",
+        "KAFKA_SASL_PASSWORD",
+        "M2M_WEBHOOK_SECRET",
+        "TRANSFERS_SIGNATURE_TOKEN_FILE",
+        "acme-secret",
+        "",
+    ] {
+        refused(&env(var), "secret.env");
+    }
+    let other = acme("").replace("name: acme", "name: other");
+    let yaml = format!("{}{}", acme(PAID), &other["providers:\n".len()..]);
+    refused_at(&yaml, "other", "secret.env");
+}
+
+#[test]
+fn enum_values_and_limits_are_checked() {
+    let sig = |k: &str, v: &str| {
+        acme(PAID).replace(
+            "signature: {header: x-acme-signature}",
+            &format!("signature: {{header: x-acme-signature, {k}: {v}}}"),
+        )
+    };
+    refused(&sig("algorithm", "md5"), "signature.algorithm");
+    refused(&sig("encoding", "base32"), "signature.encoding");
+    refused(
+        &acme("    secret: {env: A, encoding: hex}\n")
+            .replace("    secret: {env: ACME_SECRET}\n", ""),
+        "secret.encoding",
+    );
+    refused(&acme("    body: xml\n"), "body");
+    let ts = |t: &str| {
+        acme(&format!(
+            "    timestamp: {{source: {{header: x-ts}}, {t}}}\n"
+        ))
+        .replace(
+            "signature: {header: x-acme-signature}",
+            "signature: {header: x-acme-signature, signed: \"{timestamp}.{body}\"}",
+        )
+    };
+    refused(&ts("format: iso"), "timestamp.format");
+    refused(&ts("tolerance_secs: 0"), "timestamp.tolerance_secs");
+    let long = "e".repeat(crate::definitions::rules::MAX_EVENT_NAME_LEN + 1);
+    refused(
+        &acme(&PAID.replace("invoice.paid,", &format!("{long},"))),
+        "events[0].name",
+    );
+    refused(&acme("    sample: not json\n"), "sample");
+}
+
+#[test]
+fn each_preset_loads_under_a_name_and_a_secret() {
+    for (preset, _) in PRESETS {
+        let yaml = format!(
+            "providers:\n  - name: acme\n    preset: {preset}\n    secret: {{env: ACME_SECRET}}\n"
+        );
+        let defs = load(&yaml).unwrap_or_else(|e| panic!("{preset}: {e}"));
+        assert_eq!(defs.configured()[0].preset.as_deref(), Some(preset));
+    }
+    let yaml = "providers:\n  - {name: acme, preset: svix, secret: {env: A}}\n";
+    refused(yaml, "preset");
+}
+
+#[test]
+fn a_preset_merges_key_by_key_given_keys_win_and_null_removes_one() {
+    let yaml = "providers:
+  - name: acme
+    preset: github
+    secret: {env: ACME_SECRET}
+    signature: {prefix_required: null, algorithm: sha512}
+    id: null
+    event: {data: /payload}
+";
+    let acme = load(yaml).unwrap().configured()[0].clone();
+    // Given keys win, the preset's siblings stay.
+    assert_eq!(acme.signature.algorithm, Algorithm::Sha512);
+    assert_eq!(acme.signature.header.as_str(), "x-hub-signature-256");
+    assert_eq!(acme.event.data.as_str(), "/payload");
+    assert_eq!(acme.event.join.as_ref().unwrap().to_string(), "\"/action\"");
+    // null removes the preset's key: the default (false) or nothing applies.
+    assert!(!acme.signature.prefix_required);
+    assert!(acme.id.is_none());
+
+    // The merge alone.
+    let base: serde_yaml_ng::Value = serde_yaml_ng::from_str("{a: 1, b: {c: 2, d: 3}}").unwrap();
+    let given = serde_yaml_ng::from_str("{b: {c: null, e: 4}, f: 5}").unwrap();
+    let want: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str("{a: 1, b: {d: 3, e: 4}, f: 5}").unwrap();
+    assert_eq!(merge(base, &given), want);
+}
+
+#[test]
+fn a_preset_does_not_lift_the_rules() {
+    let yaml = "providers:
+  - name: acme
+    preset: stripe
+    secret: {env: ACME_SECRET}
+    signature: {prefix: \"v1=\"}
+";
+    refused(yaml, "signature.fields");
+}
+
+#[test]
+fn the_show_output_loads_back_and_names_no_secret() {
+    let defs = load(&acme(PAID)).unwrap();
+    let text = super::show::show(&defs, None).unwrap();
+    assert!(text.contains("env: ACME_SECRET"), "{text}");
+    assert!(text.contains("name: m2m") && text.contains("name: transfers"));
+    // What is shown loads back to the same definition.
+    let only = super::show::show(&defs, Some("acme")).unwrap();
+    assert_eq!(load(&only).unwrap().configured()[0], defs.configured()[0]);
+}

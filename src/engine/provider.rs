@@ -1,0 +1,93 @@
+//! A provider as the request path uses it, compiled once at start-up: its
+//! definition, the reading plan (each catalogue entry with its topic and its
+//! `dataschema` resolved), and its current keys. The gateway's ingest and the
+//! secret reload share one [`Provider`] per enabled provider; a re-drive
+//! compiles every defined one the same way, without keys.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+
+use crate::contract::DataSchemas;
+use crate::definitions::Definition;
+use crate::engine::normalize::Plan;
+use crate::engine::route::Topics;
+use crate::engine::verify::KeyRing;
+use crate::settings::Config;
+
+pub struct Provider {
+    pub definition: Definition,
+    pub plan: Plan,
+    /// Swapped whole on a reload while requests read it. `arc-swap` rather
+    /// than a lock: a request's read never waits for a reload, and there is
+    /// no poisoned lock to handle (`benches/pipeline.rs`, group `keys`,
+    /// measures the read against `RwLock<Arc<_>>`). `None` only in a
+    /// re-drive, which never verifies.
+    keys: ArcSwapOption<KeyRing>,
+}
+
+impl Provider {
+    /// `definition` compiled for the request path: its topics from `topics`
+    /// (computed from the same definitions), its types' `dataschema` from
+    /// `schemas`.
+    pub fn new(
+        definition: Definition,
+        topics: &Topics,
+        schemas: &DataSchemas,
+        keys: Option<KeyRing>,
+    ) -> Provider {
+        let plan = Plan::new(&definition, topics)
+            .with_dataschemas(|ty| schemas.uri(ty).map(str::to_owned));
+        Provider {
+            definition,
+            plan,
+            keys: ArcSwapOption::new(keys.map(Arc::new)),
+        }
+    }
+
+    /// The enabled providers of `config` (those whose secret is set), with
+    /// their keys: what `/webhooks/<name>` serves, built-ins first.
+    pub fn enabled(config: &Config, schemas: &DataSchemas) -> Vec<Arc<Provider>> {
+        config
+            .providers
+            .list
+            .iter()
+            .filter_map(|def| {
+                let secrets = config.secrets.get(&def.name)?;
+                let keys = Some(secrets.keys.clone());
+                Some(Arc::new(Provider::new(
+                    def.clone(),
+                    &config.topics,
+                    schemas,
+                    keys,
+                )))
+            })
+            .collect()
+    }
+
+    /// Every defined provider of `config`, enabled or not, without keys: what
+    /// a re-drive reads records of.
+    pub fn defined(config: &Config, schemas: &DataSchemas) -> Vec<Provider> {
+        config
+            .providers
+            .list
+            .iter()
+            .map(|def| Provider::new(def.clone(), &config.topics, schemas, None))
+            .collect()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.definition.name
+    }
+
+    /// The keys in force now; `None` in a re-drive. A guard, not a clone:
+    /// reading it on every request costs no reference count.
+    pub fn keys(&self) -> arc_swap::Guard<Option<Arc<KeyRing>>> {
+        self.keys.load()
+    }
+
+    /// Puts `keys` in force for every request verified from now on.
+    pub fn set_keys(&self, keys: KeyRing) {
+        self.keys.store(Some(Arc::new(keys)));
+    }
+}

@@ -1,0 +1,154 @@
+//! A provider's secrets as keyed MAC states: built once at start-up (and on a
+//! reload), read by every request.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use sha2::{Sha256, Sha512};
+use subtle::{Choice, ConstantTimeEq};
+
+use super::Tag;
+use crate::definitions::compiled::{Algorithm, SecretEncoding};
+
+/// One provider's secrets, kept as keyed HMAC states (keying once at start-up
+/// instead of per request). Any one of them verifies a request.
+#[derive(Clone)]
+pub struct KeyRing {
+    keys: Keys,
+}
+
+#[derive(Clone)]
+enum Keys {
+    Sha256(Vec<Hmac<Sha256>>),
+    Sha512(Vec<Hmac<Sha512>>),
+    Sha1(Vec<Hmac<Sha1>>),
+}
+
+impl fmt::Debug for KeyRing {
+    // Never print key material: only how many secrets there are.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyRing({} secrets, redacted)", self.len())
+    }
+}
+
+/// A secret that does not decode as its definition's `secret.encoding` says:
+/// its position and why, never its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyRingError {
+    /// The provider has this one secret.
+    #[error("the secret {why}")]
+    Single { why: &'static str },
+    /// Secret `number` (from 1) of the `count` being rotated.
+    #[error("secret {number} of {count} {why}")]
+    OneOf {
+        number: usize,
+        count: usize,
+        why: &'static str,
+    },
+}
+
+impl KeyRing {
+    /// Keys for `algorithm` from secrets as the definition encodes them.
+    /// Callers guarantee `secrets` is non-empty with no empty element
+    /// (configuration refuses both); the error names the secret's position,
+    /// never its content.
+    pub fn new<S: AsRef<str>>(
+        algorithm: Algorithm,
+        encoding: SecretEncoding,
+        secrets: &[S],
+    ) -> Result<KeyRing, KeyRingError> {
+        let mut raw = Vec::with_capacity(secrets.len());
+        for (i, s) in secrets.iter().enumerate() {
+            let key = encoding.decode(s.as_ref()).map_err(|why| {
+                if secrets.len() == 1 {
+                    KeyRingError::Single { why }
+                } else {
+                    KeyRingError::OneOf {
+                        number: i + 1,
+                        count: secrets.len(),
+                        why,
+                    }
+                }
+            })?;
+            raw.push(key);
+        }
+        fn keyed<M: Mac + hmac::digest::KeyInit>(raw: &[Vec<u8>]) -> Vec<M> {
+            raw.iter()
+                .map(|k| <M as Mac>::new_from_slice(k).expect("HMAC takes any key length"))
+                .collect()
+        }
+        let keys = match algorithm {
+            Algorithm::Sha256 => Keys::Sha256(keyed(&raw)),
+            Algorithm::Sha512 => Keys::Sha512(keyed(&raw)),
+            Algorithm::Sha1 => Keys::Sha1(keyed(&raw)),
+        };
+        Ok(KeyRing { keys })
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.keys {
+            Keys::Sha256(k) => k.len(),
+            Keys::Sha512(k) => k.len(),
+            Keys::Sha1(k) => k.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The MAC of the signed pieces under the first key: what a sender puts
+    /// in its header (`sign`), from the same keyed states that verify.
+    pub fn sign<'a>(&self, signed: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+        fn first<'a, M: Mac + Clone>(
+            keys: &[M],
+            signed: impl Iterator<Item = &'a [u8]>,
+        ) -> Vec<u8> {
+            let mut mac = keys.first().expect("a key ring is never empty").clone();
+            for piece in signed {
+                mac.update(piece);
+            }
+            mac.finalize().into_bytes().to_vec()
+        }
+        match &self.keys {
+            Keys::Sha256(k) => first(k, signed),
+            Keys::Sha512(k) => first(k, signed),
+            Keys::Sha1(k) => first(k, signed),
+        }
+    }
+
+    /// True when any signature matches under any key. Every key and every
+    /// signature is tried, and each comparison is constant time, so timing
+    /// reveals neither a signature nor which key matched.
+    pub(super) fn matches<'a>(
+        &self,
+        signed: impl Iterator<Item = &'a [u8]> + Clone,
+        tags: &[Tag],
+    ) -> bool {
+        fn any<'a, M: Mac + Clone>(
+            keys: &[M],
+            signed: impl Iterator<Item = &'a [u8]> + Clone,
+            tags: &[Tag],
+        ) -> Choice {
+            let mut any = Choice::from(0);
+            for key in keys {
+                let mut mac = key.clone();
+                for piece in signed.clone() {
+                    mac.update(piece);
+                }
+                let mac = mac.finalize().into_bytes();
+                for tag in tags {
+                    any |= mac.as_slice().ct_eq(tag.as_slice());
+                }
+            }
+            any
+        }
+        match &self.keys {
+            Keys::Sha256(k) => any(k, signed, tags),
+            Keys::Sha512(k) => any(k, signed, tags),
+            Keys::Sha1(k) => any(k, signed, tags),
+        }
+        .into()
+    }
+}

@@ -1,0 +1,90 @@
+//! Why a request was not accepted, and the one place that turns that into a
+//! status code, a short reason code and a metrics outcome. No variant carries
+//! internal detail to the caller.
+
+use http::StatusCode;
+
+use crate::engine::verify::VerifyError;
+use crate::http::budget::BudgetFull;
+use crate::kafka::error::PublishError;
+use crate::metrics::Outcome;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("no such endpoint")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("body larger than the limit")]
+    TooLarge,
+    #[error("body not received in time")]
+    BodyTimeout,
+    #[error("body could not be read")]
+    BadBody,
+    #[error("unauthorized: {0}")]
+    Unauthorized(#[from] VerifyError),
+    #[error("too many requests awaiting the broker")]
+    Overloaded,
+    #[error("no room to buffer the body before verification")]
+    BufferFull(#[from] BudgetFull),
+    #[error("internal error after verification, and the dead-letter publish failed too")]
+    Internal,
+    #[error("broker did not acknowledge: {0}")]
+    Unavailable(#[from] PublishError),
+}
+
+impl RequestError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RequestError::NotFound => StatusCode::NOT_FOUND,
+            RequestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            RequestError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            RequestError::BadBody => StatusCode::BAD_REQUEST,
+            RequestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            RequestError::Overloaded
+            | RequestError::BufferFull(_)
+            | RequestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `error` field of the response body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::NotFound => "not_found",
+            RequestError::MethodNotAllowed => "method_not_allowed",
+            RequestError::TooLarge => "body_too_large",
+            RequestError::BodyTimeout => "body_timeout",
+            RequestError::BadBody => "bad_body",
+            RequestError::Unauthorized(reason) => reason.code(),
+            RequestError::Overloaded => "overloaded",
+            RequestError::BufferFull(_) => "buffers_full",
+            RequestError::Unavailable(_) => "broker_unavailable",
+            RequestError::Internal => "internal_error",
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            RequestError::NotFound => Outcome::NotFound,
+            RequestError::MethodNotAllowed => Outcome::MethodNotAllowed,
+            RequestError::TooLarge => Outcome::TooLarge,
+            RequestError::BodyTimeout => Outcome::BodyTimeout,
+            RequestError::BadBody => Outcome::BadRequest,
+            RequestError::Unauthorized(_) => Outcome::Unauthorized,
+            RequestError::Overloaded | RequestError::BufferFull(_) => Outcome::Overloaded,
+            RequestError::Unavailable(_) => Outcome::Unavailable,
+            RequestError::Internal => Outcome::InternalError,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for the 503s.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            RequestError::Overloaded | RequestError::BufferFull(_) => Some(1),
+            RequestError::Unavailable(_) => Some(5),
+            _ => None,
+        }
+    }
+}

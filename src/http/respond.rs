@@ -1,0 +1,136 @@
+//! Every HTTP answer the gateway writes, built in one place: the webhook
+//! answers (`{"id":…}`, `{"error":…}` with their headers) and the admin port's
+//! plain-text ones. Bodies are serialized, never formatted by hand.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use serde::Serialize;
+
+use crate::http::error::RequestError;
+
+pub type Answer = Response<Full<Bytes>>;
+
+#[derive(Serialize)]
+struct AcceptedBody<'a> {
+    id: &'a str,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: &'static str,
+}
+
+/// 200 with the event id: the broker has acknowledged the record.
+pub fn accepted(id: &str) -> Answer {
+    json(StatusCode::OK, &AcceptedBody { id })
+}
+
+/// The answer to a refused request: its status, its reason code, and the
+/// headers the status calls for.
+pub fn refused(error: &RequestError) -> Answer {
+    let mut response = json(
+        error.status(),
+        &ErrorBody {
+            error: error.code(),
+        },
+    );
+    let headers = response.headers_mut();
+    if let RequestError::MethodNotAllowed = error {
+        headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    if let Some(secs) = error.retry_after() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    // The rest of an oversized, slow, broken or unadmitted body may still be on the wire.
+    if matches!(
+        error,
+        RequestError::TooLarge
+            | RequestError::BodyTimeout
+            | RequestError::BadBody
+            | RequestError::BufferFull(_)
+    ) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A plain-text answer of the admin port.
+pub fn text(status: StatusCode, body: &'static str) -> Answer {
+    with_body(status, Bytes::from_static(body.as_bytes()), "text/plain")
+}
+
+/// The Prometheus text exposition.
+pub fn metrics(body: String) -> Answer {
+    with_body(
+        StatusCode::OK,
+        Bytes::from(body),
+        "text/plain; version=0.0.4",
+    )
+}
+
+/// The consumer contract (AsyncAPI 3.0, JSON), rendered once at start-up.
+pub fn contract(body: Bytes) -> Answer {
+    with_body(StatusCode::OK, body, "application/json")
+}
+
+/// 405 on the admin port, which serves `GET` and `HEAD` only.
+pub fn admin_method_not_allowed() -> Answer {
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Answer {
+    let body = serde_json::to_vec(body).expect("a struct of strings serializes");
+    with_body(status, Bytes::from(body), "application/json")
+}
+
+fn with_body(status: StatusCode, body: Bytes, content_type: &'static str) -> Answer {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body(answer: Answer) -> String {
+        let bytes = answer.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn refusals_carry_their_code_and_the_headers_their_status_calls_for() {
+        let answer = refused(&RequestError::MethodNotAllowed);
+        assert_eq!(answer.status(), 405);
+        assert_eq!(answer.headers()[header::ALLOW], "POST");
+        assert_eq!(body(answer).await, r#"{"error":"method_not_allowed"}"#);
+
+        let answer = refused(&RequestError::BufferFull(crate::http::budget::BudgetFull));
+        assert_eq!(answer.status(), 503);
+        assert_eq!(answer.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(answer.headers()[header::CONNECTION], "close");
+
+        let answer = refused(&RequestError::NotFound);
+        assert!(answer.headers().get(header::CONNECTION).is_none());
+        assert_eq!(answer.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[tokio::test]
+    async fn an_accepted_webhook_gets_its_event_id() {
+        let answer = accepted("24f9913523929ba00b3ba8e697aff91e");
+        assert_eq!(answer.status(), 200);
+        assert_eq!(
+            body(answer).await,
+            r#"{"id":"24f9913523929ba00b3ba8e697aff91e"}"#
+        );
+    }
+}

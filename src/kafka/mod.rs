@@ -1,0 +1,288 @@
+//! The Kafka producer: send a record, await the broker's acknowledgement,
+//! classify failures, and replace the producer when it can no longer deliver
+//! (a librdkafka fatal error, or a broker that rejects its idempotence state),
+//! so the process never lives on with a dead producer.
+//!
+//! - `producer`: the librdkafka client, its delivery reports served on the runtime
+//! - `context`: librdkafka's callbacks (reports, statistics, logs, errors)
+//! - `replace`: building a new producer when the current one cannot deliver
+//!
+//! Every producer, the first and each replacement, comes from a
+//! [`ProducerFactory`] handed in ([`Librdkafka`] unless the caller says
+//! otherwise): tests hand in their own to slow or break a build, or to keep a
+//! handle on each producer built.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::Client;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use tokio::sync::Notify;
+
+mod context;
+pub mod error;
+mod producer;
+mod replace;
+pub mod topics;
+
+pub use context::GatewayContext;
+pub use producer::{Delivery, Kafka};
+
+use crate::engine::envelope::Record;
+use crate::metrics::Metrics;
+use crate::settings::KafkaSettings;
+pub use error::PublishError;
+
+/// What the publisher needs of a producer. [`Kafka`] is the one the gateway
+/// runs; a test's may wrap it.
+pub trait Producer: Send + Sync {
+    /// Queues one record; its report arrives on the returned channel.
+    fn send(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: OwnedHeaders,
+        timestamp_ms: Option<i64>,
+    ) -> Result<Delivery, KafkaError>;
+
+    /// The librdkafka client: its fatal error, the cluster's metadata.
+    fn client(&self) -> &Client<GatewayContext>;
+
+    /// Waits until every queued record is delivered or `timeout` passes (blocking).
+    fn flush(&self, timeout: Duration) -> KafkaResult<()>;
+}
+
+/// Builds the publisher's producers: the first, and each replacement (on a
+/// blocking thread, where a panic or a slow build stays off the requests).
+pub trait ProducerFactory: Send + Sync {
+    /// A producer with `config`'s properties, its callbacks going to `context`.
+    fn build(
+        &self,
+        config: &ClientConfig,
+        context: GatewayContext,
+    ) -> KafkaResult<Arc<dyn Producer>>;
+}
+
+/// The gateway's factory: a [`Kafka`] producer on the current tokio runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Librdkafka;
+
+impl ProducerFactory for Librdkafka {
+    fn build(
+        &self,
+        config: &ClientConfig,
+        context: GatewayContext,
+    ) -> KafkaResult<Arc<dyn Producer>> {
+        let producer: Arc<dyn Producer> = Arc::new(Kafka::new(config, context)?);
+        Ok(producer)
+    }
+}
+
+pub struct Publisher {
+    /// The producer and its generation: a failure reported against an older
+    /// generation never replaces a newer producer. Held only to clone or swap
+    /// the pair, never across a producer's construction or drop.
+    current: RwLock<(u64, Arc<dyn Producer>)>,
+    /// A generation a request found broken (an idempotence error), for the
+    /// supervisor: librdkafka does not report those as fatal.
+    broken: Mutex<Option<(u64, RDKafkaErrorCode)>>,
+    config: ClientConfig,
+    /// Builds every producer, the first and each replacement.
+    producers: Arc<dyn ProducerFactory>,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+    /// Signalled by the client context on every client error.
+    errors: Arc<Notify>,
+    /// Permanent errors already logged, per topic: a misconfiguration would
+    /// otherwise write one error line per request.
+    logged_permanent: Mutex<HashSet<(String, i32)>>,
+}
+
+/// Every lock here guards data a panic cannot leave half-written (a swapped
+/// pair, a set insert), so a poisoned lock is still good: take it rather than
+/// turn one panic into a panic per request.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The producer's idempotence state is broken (its id or epoch is no longer
+/// accepted): librdkafka keeps failing every record without declaring a fatal
+/// error, as tansu's answer to an epoch bump after timeouts shows. A new
+/// producer (a new producer id) is the cure.
+fn breaks_producer(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::UnknownProducerId
+            | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            | RDKafkaErrorCode::InvalidProducerIdMapping
+    )
+}
+
+/// Errors no retry can fix: the record or the gateway's rights must change.
+fn is_permanent(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::MessageBatchTooLarge
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+            | RDKafkaErrorCode::InvalidTopic
+    )
+}
+
+impl Publisher {
+    /// A publisher on librdkafka producers ([`Librdkafka`]).
+    pub fn new(
+        kafka: &KafkaSettings,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Publisher>, KafkaError> {
+        Publisher::with_producers(kafka, timeout, metrics, Arc::new(Librdkafka))
+    }
+
+    /// A publisher whose producers, the first and each replacement, come from `producers`.
+    pub fn with_producers(
+        kafka: &KafkaSettings,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+        producers: Arc<dyn ProducerFactory>,
+    ) -> Result<Arc<Publisher>, KafkaError> {
+        let mut config = kafka.client_config();
+        if kafka.get("statistics.interval.ms").is_none() {
+            config.set("statistics.interval.ms", "5000");
+        }
+        let errors = Arc::new(Notify::new());
+        let producer = producers.build(&config, callbacks(&metrics, &errors))?;
+        Ok(Arc::new(Publisher {
+            current: RwLock::new((0, producer)),
+            broken: Mutex::new(None),
+            config,
+            producers,
+            timeout,
+            metrics,
+            errors,
+            logged_permanent: Mutex::new(HashSet::new()),
+        }))
+    }
+
+    fn producer(&self) -> (u64, Arc<dyn Producer>) {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends one record and waits for the broker's acknowledgement (acks=all),
+    /// at most the publish timeout. Only `Ok` may be answered with a 2xx.
+    pub async fn publish(&self, record: &Record) -> Result<(), PublishError> {
+        let started = Instant::now();
+        let result = self.deliver(record).await;
+        match &result {
+            Ok(()) => self
+                .metrics
+                .publish_latency(&record.topic, started.elapsed().as_secs_f64()),
+            Err(error) => self.metrics.publish_error(error),
+        }
+        result
+    }
+
+    async fn deliver(&self, record: &Record) -> Result<(), PublishError> {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (key, value) in &record.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        // The delivery report is a plain channel: the producer handle is released
+        // before awaiting, so a replaced producer is dropped where the
+        // replacement chooses (off the async workers), not by a request.
+        let (generation, producer) = self.producer();
+        let delivery = producer.send(
+            &record.topic,
+            record.key.as_bytes(),
+            &record.value,
+            headers,
+            record.timestamp_ms,
+        );
+        drop(producer);
+        let delivery = match delivery {
+            Ok(delivery) => delivery,
+            Err(error) => return Err(self.failed(generation, &record.topic, &error)),
+        };
+        match tokio::time::timeout(self.timeout, delivery).await {
+            Err(_) => Err(PublishError::Timeout),
+            Ok(Err(_closed)) => Err(PublishError::Closed),
+            Ok(Ok(Err(error))) => Err(self.failed(generation, &record.topic, &error)),
+            Ok(Ok(Ok(()))) => Ok(()),
+        }
+    }
+
+    fn failed(&self, generation: u64, topic: &str, error: &KafkaError) -> PublishError {
+        let classified = PublishError::classify(error);
+        match classified {
+            PublishError::Broker(code) if is_permanent(code) => {
+                let first = lock(&self.logged_permanent).insert((topic.to_owned(), code as i32));
+                if first {
+                    tracing::error!(topic, reason = %classified.reason(), "publish failed permanently: fix the topic, its ACLs or the size limits (logged once per topic)");
+                }
+            }
+            PublishError::QueueFull => {}
+            _ => tracing::warn!(topic, reason = %classified.reason(), "publish failed"),
+        }
+        // The supervisor replaces a dead or broken producer; a request only
+        // tells it, and answers 503 without waiting for the new one.
+        match classified {
+            PublishError::Broker(code) if breaks_producer(code) => {
+                *lock(&self.broken) = Some((generation, code));
+                self.errors.notify_one();
+            }
+            PublishError::Fatal => self.errors.notify_one(),
+            _ => {}
+        }
+        classified
+    }
+
+    /// Names of the topics that exist, from one metadata request for all topics
+    /// (a request naming a topic may auto-create it).
+    pub async fn existing_topics(&self, timeout: Duration) -> Result<BTreeSet<String>, KafkaError> {
+        let (_, producer) = self.producer();
+        tokio::task::spawn_blocking(move || {
+            let metadata = producer.client().fetch_metadata(None, timeout)?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+                .map(|t| t.name().to_owned())
+                .collect())
+        })
+        .await
+        .expect("metadata task does not panic")
+    }
+
+    /// Waits until every queued record is delivered or `timeout` passes.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        let (_, producer) = self.producer();
+        tokio::task::spawn_blocking(move || producer.flush(timeout))
+            .await
+            .expect("flush task does not panic")
+    }
+}
+
+/// The callbacks of a producer built for this publisher.
+fn callbacks(metrics: &Arc<Metrics>, errors: &Arc<Notify>) -> GatewayContext {
+    GatewayContext {
+        metrics: metrics.clone(),
+        errors: errors.clone(),
+    }
+}
