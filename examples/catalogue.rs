@@ -194,7 +194,7 @@ impl Gateway {
         let received = UNIX_EPOCH + Duration::from_millis(RECEIVED_MS);
         let secret = demo_secret(def);
         let keys = key_ring(def, std::slice::from_ref(&secret)).expect("a demo secret");
-        let provider = Provider::new(def.clone(), &self.topics, &self.schemas, Some(keys));
+        let provider = Provider::new(def.clone(), &self.topics, self.schemas.uris(), Some(keys));
         let parts = Parts {
             timestamp: def.timestamp.as_ref().map(|t| signed_at(t.format)),
             id: None,

@@ -28,15 +28,13 @@
 //!
 //! The commands:
 //!
-//! - [`cli`]: the command line (clap, flags only): the gateway or one of its subcommands
-//! - [`cmd`]: one module per command (the gateway, `--dev`, sign, topics, redrive, contract,
+//! - [`cmd`]: the command line ([`cmd::cli`], clap, flags only), and one module per command (the gateway, `--dev`, sign, topics, redrive, contract,
 //!   providers): its shell, which returns one [`cmd::Outcome`] that main maps to the exit status
 //! - [`sign`]: sign a body as a provider would
 //! - [`redrive`]: unrouted and dead-letter records the current definitions route,
 //!   republished as at receive time
 //! - [`dev`]: `--dev`: an embedded broker, demo secrets, a live view of the topics
 
-pub mod cli;
 pub mod cmd;
 pub mod contract;
 pub mod definitions;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use webhook_gateway::cli::Cli;
+use webhook_gateway::cmd::cli::Cli;
 use webhook_gateway::cmd::{self, CmdError, Done};
 use webhook_gateway::settings::Env;
 use webhook_gateway::EX_USAGE;

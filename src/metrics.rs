@@ -3,7 +3,6 @@
 //! never ids.
 
 use crate::engine::verify::VerifyError;
-use crate::kafka::error::PublishError;
 
 use prometheus::core::Collector;
 use prometheus::{
@@ -86,16 +85,6 @@ pub struct Metrics {
     producer_queue_bytes: IntGauge,
     broker_rtt: prometheus::GaugeVec,
 }
-
-/// The `reason` values of `kafka_publish_errors_total` the gateway names itself.
-/// Other broker error names appear when they happen: librdkafka has about 200
-/// codes and zeroing them all would be noise.
-const OWN_PUBLISH_ERRORS: [PublishError; 4] = [
-    PublishError::QueueFull,
-    PublishError::Timeout,
-    PublishError::Fatal,
-    PublishError::Closed,
-];
 
 /// 0.5 ms to 15 s: a loopback ack is about a millisecond, a timed-out publish 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -255,7 +244,13 @@ impl Metrics {
     /// the first error (a counter born at 1 loses that first increase). Per
     /// enabled provider; never per type or topic, whose series would multiply
     /// with the catalogue. Histograms stay lazy: their panels sum over outcomes.
-    pub fn initialise<'a>(&self, providers: impl IntoIterator<Item = &'a str>) {
+    /// `publish_errors`: the `reason`s of `kafka_publish_errors_total` the
+    /// gateway names itself (the publisher's, `kafka::PublishError::OWN`).
+    pub fn initialise<'a>(
+        &self,
+        providers: impl IntoIterator<Item = &'a str>,
+        publish_errors: impl IntoIterator<Item = String>,
+    ) {
         for provider in providers {
             for outcome in Outcome::ALL {
                 // An enabled provider's path never answers "not found".
@@ -272,8 +267,8 @@ impl Metrics {
         }
         self.requests
             .with_label_values(&["unknown", Outcome::NotFound.as_str()]);
-        for error in OWN_PUBLISH_ERRORS {
-            self.publish_errors.with_label_values(&[&error.reason()]);
+        for reason in publish_errors {
+            self.publish_errors.with_label_values(&[&reason]);
         }
     }
 
@@ -309,10 +304,9 @@ impl Metrics {
     }
 
     /// A record the broker did not acknowledge.
-    pub fn publish_error(&self, error: &PublishError) {
-        self.publish_errors
-            .with_label_values(&[&error.reason()])
-            .inc();
+    /// A publish failed, by its `reason` (`kafka::PublishError::reason`).
+    pub fn publish_error(&self, reason: &str) {
+        self.publish_errors.with_label_values(&[reason]).inc();
     }
 
     pub fn producer_replaced(&self) {
@@ -369,7 +363,8 @@ mod tests {
     #[test]
     fn initialise_exports_every_bounded_series_at_zero_and_nothing_per_topic() {
         let metrics = Metrics::new();
-        metrics.initialise(["m2m"]);
+        let own = crate::kafka::PublishError::OWN.iter().map(|e| e.reason());
+        metrics.initialise(["m2m"], own);
         let text = metrics.encode();
         for outcome in Outcome::ALL {
             let line = format!(

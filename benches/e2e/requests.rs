@@ -147,7 +147,7 @@ pub fn records(count: u64) -> Vec<Record> {
         .iter()
         .map(|def| {
             let keys = key_ring(def, &[SECRET.to_owned()]).unwrap();
-            Provider::new(def.clone(), &topics, &schemas, Some(keys))
+            Provider::new(def.clone(), &topics, schemas.uris(), Some(keys))
         })
         .collect();
     let limits = Limits {

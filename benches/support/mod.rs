@@ -70,7 +70,7 @@ pub fn provider(name: &str) -> Provider {
     let schemas = DataSchemas::load(&defs).expect("the built-ins' schemas");
     let def = definition(name);
     let keys = keys(&def);
-    Provider::new(def, &topics, &schemas, Some(keys))
+    Provider::new(def, &topics, schemas.uris(), Some(keys))
 }
 
 /// The gateway's default limits: a 300 s replay window, 1 MiB records.

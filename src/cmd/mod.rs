@@ -4,6 +4,7 @@
 //! builds its runtime, prints what it has to say, and returns how it ended
 //! as an [`Outcome`]. main turns that into the exit status, in one place.
 
+pub mod cli;
 pub mod contract;
 pub mod dev;
 pub mod providers;
@@ -12,7 +13,7 @@ pub mod run;
 pub mod sign;
 pub mod topics;
 
-use crate::cli::{Cli, Command};
+use crate::cmd::cli::{Cli, Command};
 use crate::definitions::DefinitionError;
 use crate::settings::{ConfigError, Env};
 

@@ -114,6 +114,12 @@ impl DataSchemas {
     pub fn uri(&self, type_name: &str) -> Option<&str> {
         self.get(type_name)?.uri.as_deref()
     }
+
+    /// [`DataSchemas::uri`] as a compiled provider takes it
+    /// ([`crate::engine::provider::Provider::new`]).
+    pub fn uris(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        |type_name| self.uri(type_name).map(str::to_owned)
+    }
 }
 
 /// An open object: what `data` is when nothing more is known.

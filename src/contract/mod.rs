@@ -8,7 +8,7 @@
 //! - [`asyncapi`]: the document: channels, operations, messages, bindings
 //! - [`check`]: `contract --check OLD`, the changes that break consumers
 //!
-//! `webhook-gateway contract` prints it ([`crate::cmd::contract`]), the admin
+//! `webhook-gateway contract` prints it (`cmd::contract`), the admin
 //! port serves it at `GET /contract`, and `contract/asyncapi.json` is the
 //! built-ins' copy.
 

@@ -1,6 +1,6 @@
 //! Start-up checks that span providers: unique names, types and secret
 //! variables. The topics they land on together are checked where they are
-//! computed, once ([`crate::engine::route::Topics`]).
+//! computed, once (`engine::route::Topics`).
 
 use std::collections::{BTreeMap, BTreeSet};
 

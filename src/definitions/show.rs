@@ -1,7 +1,7 @@
 //! `webhook-gateway providers show [NAME]`: the effective definitions (presets
 //! merged, defaults filled) as YAML, built-ins included. Only the secrets'
 //! variable names appear: a definition never holds a secret. The command's
-//! shell is [`crate::cmd::providers`].
+//! shell is `cmd::providers`.
 
 use serde::Serialize;
 

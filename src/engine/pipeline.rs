@@ -39,7 +39,7 @@ pub struct Limits {
     /// The replay window of a definition that does not set its own.
     pub replay_tolerance: Duration,
     /// The largest record the configuration promises the broker takes
-    /// ([`crate::settings::Config::max_record_bytes`]): the room an unrouted or
+    /// (the settings' `Config::max_record_bytes`): the room an unrouted or
     /// dead-letter record has for what it keeps for a re-drive.
     pub max_record_bytes: usize,
 }
@@ -217,7 +217,7 @@ mod tests {
         let schemas = DataSchemas::load(&defs).unwrap();
         let def = defs.get(name).unwrap().clone();
         let keys = key_ring(&def, &[SECRET.to_owned()]).unwrap();
-        Provider::new(def, &topics, &schemas, Some(keys))
+        Provider::new(def, &topics, schemas.uris(), Some(keys))
     }
 
     /// `body` through the whole pipeline, signed as its sender would.

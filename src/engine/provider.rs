@@ -8,12 +8,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-use crate::contract::DataSchemas;
 use crate::definitions::Definition;
 use crate::engine::normalize::Plan;
 use crate::engine::route::Topics;
 use crate::engine::verify::KeyRing;
-use crate::settings::Config;
 
 pub struct Provider {
     pub definition: Definition,
@@ -28,52 +26,20 @@ pub struct Provider {
 
 impl Provider {
     /// `definition` compiled for the request path: its topics from `topics`
-    /// (computed from the same definitions), its types' `dataschema` from
-    /// `schemas`.
+    /// (computed from the same definitions), each type's `dataschema` URI
+    /// from `dataschema` (the consumer contract's, where one is known).
     pub fn new(
         definition: Definition,
         topics: &Topics,
-        schemas: &DataSchemas,
+        dataschema: impl Fn(&str) -> Option<String>,
         keys: Option<KeyRing>,
     ) -> Provider {
-        let plan = Plan::new(&definition, topics)
-            .with_dataschemas(|ty| schemas.uri(ty).map(str::to_owned));
+        let plan = Plan::new(&definition, topics).with_dataschemas(dataschema);
         Provider {
             definition,
             plan,
             keys: ArcSwapOption::new(keys.map(Arc::new)),
         }
-    }
-
-    /// The enabled providers of `config` (those whose secret is set), with
-    /// their keys: what `/webhooks/<name>` serves, built-ins first.
-    pub fn enabled(config: &Config, schemas: &DataSchemas) -> Vec<Arc<Provider>> {
-        config
-            .providers
-            .list
-            .iter()
-            .filter_map(|def| {
-                let secrets = config.secrets.get(&def.name)?;
-                let keys = Some(secrets.keys.clone());
-                Some(Arc::new(Provider::new(
-                    def.clone(),
-                    &config.topics,
-                    schemas,
-                    keys,
-                )))
-            })
-            .collect()
-    }
-
-    /// Every defined provider of `config`, enabled or not, without keys: what
-    /// a re-drive reads records of.
-    pub fn defined(config: &Config, schemas: &DataSchemas) -> Vec<Provider> {
-        config
-            .providers
-            .list
-            .iter()
-            .map(|def| Provider::new(def.clone(), &config.topics, schemas, None))
-            .collect()
     }
 
     pub fn name(&self) -> &str {

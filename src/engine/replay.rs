@@ -37,7 +37,7 @@ static ALWAYS_KEPT: [HeaderName; 2] = [
 
 /// What an unrouted or dead-letter `record` keeps for a re-drive: headers to
 /// add to it. `room` is the largest record the configuration promises the
-/// broker takes ([`crate::settings::Config::max_record_bytes`]); when the
+/// broker takes (the settings' `Config::max_record_bytes`); when the
 /// record with them would not fit, none are kept (the record is not
 /// replayable, which a re-drive counts), so the event itself is never refused
 /// for its copy. Nothing here touches the record, so a caller may compute

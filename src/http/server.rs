@@ -20,12 +20,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::contract::DataSchemas;
 use crate::engine::provider::Provider;
 use crate::http::admin;
 use crate::http::health::{self, Health};
 use crate::http::ingest::{Clock, Ingest};
 use crate::http::listener::{accept_within, http1_builder};
-use crate::kafka::{Librdkafka, ProducerFactory, Publisher};
+use crate::kafka::{Librdkafka, ProducerFactory, PublishError, Publisher};
 use crate::metrics::Metrics;
 use crate::settings::Config;
 
@@ -100,12 +101,12 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     // First: a bad `schema:` file is a configuration error, before any connection.
-    let schemas = crate::contract::DataSchemas::load(&config.providers)?;
+    let schemas = DataSchemas::load(&config.providers)?;
     let contract = Bytes::from(crate::contract::render(&crate::contract::document_with(
         &config, &schemas,
     )));
     // The contract's schemas name each type's `dataschema`, resolved here once.
-    let providers = Provider::enabled(&config, &schemas);
+    let providers = enabled(&config, &schemas);
     drop(schemas);
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
@@ -136,7 +137,8 @@ where
         metrics.clone(),
         inputs.clock,
     ));
-    metrics.initialise(ingest.names());
+    let own = PublishError::OWN.iter().map(PublishError::reason);
+    metrics.initialise(ingest.names(), own);
 
     // Everything but the public listener runs until shutdown cancels it.
     let background = CancellationToken::new();
@@ -307,4 +309,19 @@ async fn serve_public(
     {
         tracing::warn!("shutdown: grace period over with connections still open");
     }
+}
+
+/// The enabled providers of `config` (those whose secret is set) compiled for
+/// the request path, with their keys: what `/webhooks/<name>` serves, built-ins first.
+fn enabled(config: &Config, schemas: &DataSchemas) -> Vec<Arc<Provider>> {
+    config
+        .providers
+        .list
+        .iter()
+        .filter_map(|def| {
+            let keys = config.secrets.get(&def.name)?.keys.clone();
+            let provider = Provider::new(def.clone(), &config.topics, schemas.uris(), Some(keys));
+            Some(Arc::new(provider))
+        })
+        .collect()
 }

@@ -1,7 +1,6 @@
 //! What a publish can end in besides the broker's ack: the error the
 //! producer reports, the request answers (503) and the metrics count by its
-//! bounded `reason`. Apart from `publish` so that `metrics` can name it
-//! without importing the producer, which itself counts through `metrics`.
+//! bounded `reason`.
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
@@ -20,6 +19,16 @@ pub enum PublishError {
 }
 
 impl PublishError {
+    /// The failures the gateway names itself, whose `reason` series exist from
+    /// the first scrape. Other broker error names appear when they happen:
+    /// librdkafka has about 200 codes and zeroing them all would be noise.
+    pub const OWN: [PublishError; 4] = [
+        PublishError::QueueFull,
+        PublishError::Timeout,
+        PublishError::Fatal,
+        PublishError::Closed,
+    ];
+
     /// `reason` label of `kafka_publish_errors_total`: a bounded set.
     pub fn reason(&self) -> String {
         match self {

@@ -191,7 +191,7 @@ impl Publisher {
             Ok(()) => self
                 .metrics
                 .publish_latency(&record.topic, started.elapsed().as_secs_f64()),
-            Err(error) => self.metrics.publish_error(error),
+            Err(error) => self.metrics.publish_error(&error.reason()),
         }
         result
     }

@@ -3,7 +3,7 @@
 //! written to `min.insync.replicas` replicas, so a topic with fewer than 3
 //! replicas or `min.insync.replicas` below 2 is flagged: one broker's loss
 //! could lose an acknowledged event. The command's shell is
-//! [`crate::cmd::topics`].
+//! `cmd::topics`.
 
 use std::path::PathBuf;
 use std::time::Duration;

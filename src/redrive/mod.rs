@@ -116,7 +116,7 @@ pub enum RedriveError {
     Read { topic: String, error: KafkaError },
 }
 
-/// The re-drive `args` ask for (the command's shell is [`crate::cmd::redrive`]).
+/// The re-drive `args` ask for (the command's shell is `cmd::redrive`).
 pub(crate) async fn redrive(
     args: &RedriveArgs,
     config: &Config,
@@ -156,9 +156,15 @@ pub(crate) async fn redrive(
         )
     };
     let reader = Reader {
-        providers: Provider::defined(config, schemas)
-            .into_iter()
-            .map(|p| (p.name().to_owned(), p))
+        // Every defined provider, enabled or not, without keys: a re-drive never verifies.
+        providers: config
+            .providers
+            .list
+            .iter()
+            .map(|def| {
+                let provider = Provider::new(def.clone(), &config.topics, schemas.uris(), None);
+                (def.name.clone(), provider)
+            })
             .collect(),
     };
 

@@ -221,6 +221,14 @@ async fn the_managed_path(tls: bool) {
         voided.json()["id"].as_str().map(str::to_owned)
     );
 
+    // The re-driven record is checked against the contract of the definitions that route it.
+    let mut after: HashMap<String, String> = world
+        .settings(&world.file("password"))
+        .into_iter()
+        .collect();
+    after.insert("GATEWAY_PROVIDERS_FILE".into(), world.file("after.yaml"));
+    after.insert("ACME_SECRET".into(), ACME.into());
+    records::register_env(&after);
     let redrive = succeeds(
         world.command(&["redrive", "--from", "unrouted", "--json"], "after.yaml"),
         "redrive",

@@ -311,7 +311,7 @@ mod tests {
         let schemas = DataSchemas::load(&config.providers).expect("the built-ins' schemas");
         let def = config.providers.get("transfers").expect("built in").clone();
         let keys = config.secrets["transfers"].keys.clone();
-        let mut provider = Provider::new(def, &config.topics, &schemas, Some(keys));
+        let mut provider = Provider::new(def, &config.topics, schemas.uris(), Some(keys));
         provider.plan.entries.clear();
         let signed = signature_headers(&provider.definition, SECRET, BODY, &Parts::default());
         let metrics = Arc::new(Metrics::new());
