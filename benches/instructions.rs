@@ -24,9 +24,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
-use webhook_gateway::engine::provider::Provider;
 use webhook_gateway::engine::normalize::RequestMeta;
 use webhook_gateway::engine::pipeline;
+use webhook_gateway::engine::provider::Provider;
 
 #[path = "support/mod.rs"]
 mod support;

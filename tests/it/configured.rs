@@ -113,6 +113,7 @@ pub fn records(s: &Setup, topic: &str, expected: usize) -> HashMap<String, Owned
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn providers_defined_by_hand_are_served_end_to_end() {
     let s = setup().await;
     let now = now_secs();
@@ -358,6 +359,7 @@ async fn providers_defined_by_hand_are_served_end_to_end() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_configured_providers_secret_file_is_re_read_and_decoded_as_its_definition_says() {
     let broker = Broker::start();
     broker.create_default_topics();
@@ -433,6 +435,7 @@ fn label_values(scrape: &str) -> HashMap<String, std::collections::BTreeSet<Stri
 /// carries (path, query, method, headers, body, event name, signature) becomes
 /// a label value: a scanner cannot grow the series without bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn label_values_come_from_the_definitions_never_from_a_request() {
     let s = setup().await;
     const MARK: &str = "zzrequest";

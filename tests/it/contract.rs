@@ -111,6 +111,7 @@ fn asyncapi_parser(files: &[&Path]) -> Output {
 }
 
 #[test]
+#[ignore = "needs node and the npm AsyncAPI parser (scripts/contract): run by scripts/test.sh"]
 fn the_official_asyncapi_parser_accepts_every_generated_document() {
     let dir = tempfile::tempdir().unwrap();
     let providers = rich_providers(dir.path());
@@ -305,6 +306,7 @@ pub fn contract_python() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu and the Python tools (.venv-contract): run by scripts/test.sh"]
 async fn the_documented_consumer_reads_checks_and_uses_records_from_the_broker() {
     let broker = Broker::start();
     broker.create_default_topics();

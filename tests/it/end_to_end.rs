@@ -132,6 +132,7 @@ fn is_rfc3339_utc(s: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn every_type_lands_on_its_topic_as_a_cloudevent_with_data_byte_for_byte() {
     let broker = Broker::start();
     broker.create_default_topics();
@@ -233,6 +234,7 @@ async fn every_type_lands_on_its_topic_as_a_cloudevent_with_data_byte_for_byte()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_verified_body_that_is_not_an_event_is_dead_lettered_whole() {
     let broker = Broker::start();
     broker.create_default_topics();
@@ -274,6 +276,7 @@ async fn a_verified_body_that_is_not_an_event_is_dead_lettered_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_redelivered_body_gets_the_same_id_and_any_other_body_another() {
     let broker = Broker::start();
     broker.create_default_topics();
@@ -348,6 +351,7 @@ async fn a_redelivered_body_gets_the_same_id_and_any_other_body_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn rejected_requests_publish_nothing() {
     let broker = Broker::start();
     broker.create_default_topics();
@@ -461,6 +465,7 @@ async fn rejected_requests_publish_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_w3c_traceparent_is_carried_into_the_record_and_a_malformed_one_is_not() {
     let broker = Broker::start();
     broker.create_default_topics();

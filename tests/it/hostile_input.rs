@@ -172,6 +172,7 @@ async fn malformed_requests_are_answered_not_crashed_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn deeply_nested_json_is_published_whole_without_a_stack_overflow() {
     let _serial = serial().await;
     let broker = Broker::start();
@@ -254,6 +255,7 @@ async fn a_connection_flood_beyond_the_cap_does_not_take_the_gateway_down() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn ten_thousand_forgeries_are_refused_while_valid_traffic_flows() {
     let _serial = serial().await;
     let broker = Broker::start();
@@ -338,6 +340,7 @@ async fn ten_thousand_forgeries_are_refused_while_valid_traffic_flows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_captured_m2m_request_replayed_after_the_window_is_refused() {
     let _serial = serial().await;
     let broker = Broker::start();
@@ -363,6 +366,7 @@ async fn a_captured_m2m_request_replayed_after_the_window_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn secrets_and_account_data_never_leave_in_logs_metrics_bodies_or_help() {
     let _serial = serial().await;
     let broker = Broker::start();
@@ -492,6 +496,7 @@ fn raise_open_file_limit(want: u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_thousand_stalled_uploads_stay_within_the_buffer_budget_while_webhooks_flow() {
     let _serial = serial().await;
     raise_open_file_limit(8192);
@@ -710,6 +715,7 @@ async fn raw_exchange_within(addr: std::net::SocketAddr, bytes: &[u8], wait: Dur
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_created_at_beyond_the_date_range_is_published_with_the_receive_time() {
     let broker = Broker::start();
     broker.create_default_topics();
@@ -745,6 +751,7 @@ async fn a_created_at_beyond_the_date_range_is_published_with_the_receive_time()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_panic_after_verification_dead_letters_the_body_and_the_gateway_keeps_serving() {
     let _serial = serial().await;
     let broker = Broker::start();

@@ -5,6 +5,7 @@ use std::process::Stdio;
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn logs_carry_ids_but_never_account_data_secrets_or_signatures() {
     let _serial = serial().await;
     let broker = Broker::start();

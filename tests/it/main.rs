@@ -1,6 +1,10 @@
 //! The integration tests, one crate (one link on two cores): each module is a
 //! specification checked through real HTTP over sockets, a real tansu broker
 //! process, and librdkafka's mock cluster only where a fault is injected.
+//! A test that needs a real part outside the Rust build (tansu, Prometheus,
+//! stunnel4, node/npm, the Python tools) carries `#[ignore = "needs …"]`:
+//! plain `cargo test` lists it as ignored; scripts/test.sh runs it
+//! (`-- --include-ignored`), failing loudly when the part is missing.
 
 mod common;
 

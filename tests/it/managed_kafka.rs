@@ -244,11 +244,13 @@ async fn the_managed_path(tls: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn scram_sha_512_carries_webhooks_topics_and_redrive() {
     the_managed_path(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu, stunnel4 and openssl: run by scripts/test.sh"]
 async fn sasl_ssl_through_a_tls_terminator_carries_the_same() {
     the_managed_path(true).await;
 }
@@ -288,6 +290,7 @@ async fn refused(world: &Managed, password_file: &str, cause: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_wrong_password_is_never_ready_and_says_authentication() {
     let world = Managed::start(false);
     let wrong = world.write("wrong-password", "not-the-canary-41f0\n");
@@ -295,6 +298,7 @@ async fn a_wrong_password_is_never_ready_and_says_authentication() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu, stunnel4 and openssl: run by scripts/test.sh"]
 async fn an_untrusted_certificate_is_never_ready_and_says_certificate() {
     let mut world = Managed::start(true);
     // The proxy's certificate, but clients trust another one.

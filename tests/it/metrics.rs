@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn metrics_count_each_outcome_exactly() {
     let _serial = serial().await;
     let broker = Broker::start();

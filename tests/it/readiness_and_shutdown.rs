@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn readiness_follows_startup_and_shutdown_but_not_broker_outages() {
     let _serial = serial().await;
     let broker = Broker::start();
@@ -67,6 +68,7 @@ async fn readiness_follows_startup_and_shutdown_but_not_broker_outages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn sigterm_under_load_answers_every_client_and_loses_nothing() {
     let _serial = serial().await;
     let broker = Broker::start();

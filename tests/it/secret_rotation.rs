@@ -20,6 +20,7 @@ fn token_file_env(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_rewritten_secret_file_takes_effect_without_restart() {
     let _serial = serial().await;
     let broker = Broker::start();
@@ -71,6 +72,7 @@ async fn a_rewritten_secret_file_takes_effect_without_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_secret_file_rotated_between_loading_and_watching_takes_effect() {
     let _serial = serial().await;
     let broker = Broker::start();

@@ -3,6 +3,7 @@
 use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn topics_check_and_create_against_a_real_broker() {
     let broker = Broker::start();
     let run = |args: &[&str]| {
@@ -50,6 +51,7 @@ async fn topics_check_and_create_against_a_real_broker() {
 /// them, and one that would not decode must not fail a topic check). Types,
 /// a topic two types share, unrouted and dead letter alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
 async fn topics_cover_every_defined_provider_without_reading_secrets() {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
