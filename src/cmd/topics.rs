@@ -19,7 +19,7 @@ pub fn run(args: TopicsArgs, env: &Env) -> Outcome {
     let runtime = crate::runtime(config.settings.worker_threads);
     let states = runtime
         .block_on(apply(&admin, &config, &args.action))
-        .map_err(CmdError::Failed)?;
+        .map_err(|e| CmdError::Failed(e.to_string()))?;
     Ok(report(&states))
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::error::KafkaError;
 
 use crate::settings::Config;
 
@@ -64,13 +65,22 @@ impl TopicState {
     }
 }
 
+/// What a `topics` run could not get from the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicsError {
+    #[error("broker metadata: {0}")]
+    Metadata(KafkaError),
+    #[error("{0}")]
+    Create(KafkaError),
+}
+
 /// What `action` asks of the broker: `create` makes the routed topics that
 /// are missing (saying which), then both describe every routed topic.
 pub async fn apply(
     admin: &AdminClient<DefaultClientContext>,
     config: &Config,
     action: &TopicsAction,
-) -> Result<Vec<TopicState>, String> {
+) -> Result<Vec<TopicState>, TopicsError> {
     if let TopicsAction::Create {
         partitions,
         replication_factor,
@@ -93,7 +103,7 @@ pub async fn apply(
             let results = admin
                 .create_topics(&new, &options)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(TopicsError::Create)?;
             for result in results {
                 match result {
                     Ok(name) => println!("created {name}"),
@@ -110,11 +120,11 @@ pub async fn apply(
 async fn describe(
     admin: &AdminClient<DefaultClientContext>,
     config: &Config,
-) -> Result<Vec<TopicState>, String> {
+) -> Result<Vec<TopicState>, TopicsError> {
     let metadata = admin
         .inner()
         .fetch_metadata(None, TIMEOUT)
-        .map_err(|e| format!("broker metadata: {e}"))?;
+        .map_err(TopicsError::Metadata)?;
     let mut states: Vec<TopicState> = config
         .topics
         .all()
