@@ -88,6 +88,100 @@ fn verify_and_normalize(c: &mut Criterion) {
     group.finish();
 }
 
+/// The body reader: the one-pass pointer trie normalize compiles from a
+/// definition, against the kept crate's way of reading the same values while
+/// keeping each one's text byte for byte: serde_json into objects of
+/// `&RawValue` (borrowed, never re-serialised), the root parsed once and each
+/// deeper level parsed on the way down.
+fn reader(c: &mut Criterion) {
+    let mut group = c.benchmark_group("reader");
+    for name in PROVIDERS {
+        let provider = support::provider(name);
+        let pointers = pointers(&provider.definition);
+        let body = body(name, 1024);
+        let text = std::str::from_utf8(&body).expect("UTF-8");
+        let trie = &provider.plan.trie;
+        assert_eq!(
+            trie.read(text).expect("JSON").iter().flatten().count(),
+            serde_read(text, &pointers).iter().flatten().count(),
+            "both find the same values"
+        );
+        group.bench_function(BenchmarkId::new("trie", name), |b| {
+            b.iter(|| black_box(trie.read(black_box(text)).map(|found| found.len())))
+        });
+        group.bench_function(BenchmarkId::new("serde_json", name), |b| {
+            b.iter(|| black_box(serde_read(black_box(text), &pointers).len()))
+        });
+    }
+    group.finish();
+}
+
+/// Every body pointer `def` reads, as tokens, without repeats.
+fn pointers(def: &webhook_gateway::definitions::Definition) -> Vec<Vec<String>> {
+    use webhook_gateway::definitions::definition::Source;
+    let event = &def.event;
+    let mut sources: Vec<&Source> = vec![&event.name];
+    sources.extend(
+        [&event.join, &event.user, &event.time]
+            .into_iter()
+            .flatten(),
+    );
+    sources.extend(def.id.iter().map(|id| &id.source));
+    sources.extend(&def.unrouted_subject);
+    sources.extend(def.events.iter().map(|e| &e.subject));
+    let mut all: Vec<Vec<String>> = sources
+        .into_iter()
+        .filter_map(|s| match s {
+            Source::Pointer(p) => Some(p.tokens().collect()),
+            _ => None,
+        })
+        .collect();
+    all.push(event.data.tokens().collect());
+    all.extend(
+        def.events
+            .iter()
+            .flat_map(|e| &e.when)
+            .map(|(p, _)| p.tokens().collect()),
+    );
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// Each pointer's value text, as the trie finds them, with serde_json. Each
+/// object on the way is parsed once: the pointers are sorted, so those that
+/// share a parent follow each other and reuse it.
+fn serde_read<'a>(text: &'a str, pointers: &[Vec<String>]) -> Vec<Option<&'a str>> {
+    use serde_json::value::RawValue;
+    use std::collections::HashMap;
+    type Object<'a> = HashMap<&'a str, &'a RawValue>;
+    let Ok(root) = serde_json::from_str::<Object<'a>>(text) else {
+        return vec![None; pointers.len()];
+    };
+    // The objects below the root on the last pointer's path, by token.
+    let mut path: Vec<(&str, Object<'a>)> = Vec::new();
+    pointers
+        .iter()
+        .map(|tokens| {
+            let (last, parents) = tokens.split_last()?;
+            let kept = path
+                .iter()
+                .zip(parents)
+                .take_while(|((t, _), p)| *t == p.as_str())
+                .count();
+            path.truncate(kept);
+            for token in &parents[kept..] {
+                let parent = path.last().map_or(&root, |(_, o)| o);
+                let object: Object<'a> =
+                    serde_json::from_str(parent.get(token.as_str())?.get()).ok()?;
+                path.push((token.as_str(), object));
+            }
+            let parent = path.last().map_or(&root, |(_, o)| o);
+            parent.get(last.as_str()).map(|raw| raw.get())
+        })
+        .collect()
+}
+
 /// The read of a provider's keys on every request: `arc-swap`'s guard (what
 /// [`webhook_gateway::engine::provider::Provider`] holds) against the `RwLock<Arc<_>>`
 /// read and clone it replaced, uncontended and with a reader on the other core.
@@ -124,5 +218,5 @@ fn keys(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verification, verify_and_normalize, keys);
+criterion_group!(benches, verification, verify_and_normalize, reader, keys);
 criterion_main!(benches);
