@@ -96,12 +96,12 @@ pub async fn serve(
     defs: &Definitions,
     providers_file: Option<&Path>,
 ) -> Result<(), StartError> {
-    let topics = config.topics.all();
+    let topics = config.published.topics.all();
     // Where the first printed command's record lands.
     let kcat_topic = defs.list.iter().find_map(|d| {
         let entry =
             crate::definitions::sample::entry_reached(d, &crate::definitions::sample::of(d).ok()?)?;
-        Some(config.topics.of(&entry.type_name).clone())
+        Some(config.published.topics.of(&entry.type_name).clone())
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = crate::start(config, async move {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{CmdError, Done, Outcome};
 use crate::contract::{check, document, message_schema, render};
-use crate::settings::{Config, Env, Published, Settings};
+use crate::settings::{Env, Published, Settings};
 
 #[derive(Args, Debug)]
 pub struct ContractArgs {
@@ -25,8 +25,7 @@ pub struct ContractArgs {
 
 pub fn run(args: ContractArgs, env: &Env) -> Outcome {
     let settings = Settings::from_env(env)?;
-    let published = Published::read(&settings)?;
-    let doc = document(&Config::offline(settings, published))?;
+    let doc = document(&Published::read(&settings)?)?;
     if let Some(type_name) = args.type_name {
         let Some(schema) = message_schema(&doc, &type_name) else {
             let known: Vec<&str> = doc["components"]["schemas"]

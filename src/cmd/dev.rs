@@ -30,7 +30,8 @@ pub fn run(flags: &RunFlags, env: &Env) -> Outcome {
         .map_err(|e| CmdError::Failed(format!("cannot start the embedded broker: {e}")))?;
     let bootstrap = cluster.bootstrap_servers();
     let config = Config::new(settings, &dev_env(env, &bootstrap, &defs))?;
-    create_topics(&cluster, &config.topics.all()).map_err(|e| CmdError::Failed(e.to_string()))?;
+    create_topics(&cluster, &config.published.topics.all())
+        .map_err(|e| CmdError::Failed(e.to_string()))?;
     crate::init_logging(LogFormat::Text);
 
     let runtime = crate::runtime(config.settings.worker_threads);

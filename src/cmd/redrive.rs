@@ -11,11 +11,11 @@ pub fn run(args: RedriveArgs, env: &Env) -> Outcome {
     let flags = RunFlags::providers_file(args.providers_file.clone());
     let config = Config::without_secrets(Settings::read(&flags, env)?, env)?;
     if let Some(p) = &args.provider {
-        if !config.providers.list.iter().any(|d| d.name == *p) {
+        if !config.published.providers.list.iter().any(|d| d.name == *p) {
             return Err(invalid("--provider", format!("no provider named `{p}`")).into());
         }
     }
-    let schemas = DataSchemas::load(&config.providers)?;
+    let schemas = DataSchemas::load(&config.published.providers)?;
     let runtime = crate::runtime(config.settings.worker_threads);
     let summary = runtime
         .block_on(redrive(&args, &config, &schemas))

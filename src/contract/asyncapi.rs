@@ -14,7 +14,7 @@ use crate::definitions::rules::{DEADLETTER, UNROUTED};
 use crate::definitions::Definition;
 use crate::engine::envelope::CLOUDEVENTS_CONTENT_TYPE;
 use crate::engine::record::header::DEADLETTER_REASON;
-use crate::settings::Config;
+use crate::settings::Published;
 
 /// The contract's own version (`info.version`): major on a change that
 /// breaks consumers (`contract --check`), minor on an addition. Its history
@@ -40,15 +40,16 @@ struct Message {
 /// The topic a type's records land on: `GATEWAY_TOPIC_OVERRIDES`, else the
 /// catalogue entry's `topic:`, else `<prefix>.<type>`; `unrouted` and
 /// `deadletter` name those two topics.
-fn topic_of(config: &Config, type_name: &str) -> String {
-    config.topics.of(type_name).to_string()
+fn topic_of(published: &Published, type_name: &str) -> String {
+    published.topics.of(type_name).to_string()
 }
 
-/// The document for `config`: every definition (enabled or not: the contract
-/// is what the configuration can publish), its topics and schemas.
-pub fn document(config: &Config, schemas: &DataSchemas) -> Value {
+/// The document for what a configuration publishes: every definition
+/// (enabled or not: the contract is what the configuration can publish), its
+/// topics and schemas.
+pub fn document(published: &Published, schemas: &DataSchemas) -> Value {
     let mut messages = Vec::new();
-    for def in &config.providers.list {
+    for def in &published.providers.list {
         for entry in &def.events {
             let data = schemas
                 .get(&entry.type_name)
@@ -66,12 +67,12 @@ pub fn document(config: &Config, schemas: &DataSchemas) -> Value {
             };
             messages.push(event_message(
                 &event,
-                topic_of(config, &entry.type_name),
+                topic_of(published, &entry.type_name),
                 entry_summary(def, entry),
             ));
         }
     }
-    for def in &config.providers.list {
+    for def in &published.providers.list {
         let type_name = def.unknown_type();
         let event = Event {
             def,
@@ -87,9 +88,13 @@ pub fn document(config: &Config, schemas: &DataSchemas) -> Value {
             "A verified, readable event of provider `{}` that the catalogue does not route.",
             def.name
         );
-        messages.push(event_message(&event, topic_of(config, UNROUTED), summary));
+        messages.push(event_message(
+            &event,
+            topic_of(published, UNROUTED),
+            summary,
+        ));
     }
-    let names: Vec<&str> = config
+    let names: Vec<&str> = published
         .providers
         .list
         .iter()
@@ -97,7 +102,7 @@ pub fn document(config: &Config, schemas: &DataSchemas) -> Value {
         .collect();
     messages.push(Message {
         id: DEADLETTER.into(),
-        topic: topic_of(config, DEADLETTER),
+        topic: topic_of(published, DEADLETTER),
         title: "Dead letter".into(),
         summary: "A verified body that cannot be read as an event, kept whole.".into(),
         content_type: "application/octet-stream",
@@ -106,7 +111,7 @@ pub fn document(config: &Config, schemas: &DataSchemas) -> Value {
         key: schema::deadletter_key(),
         key_rule: schema::deadletter_key_rule(),
     });
-    assemble(config, messages)
+    assemble(published, messages)
 }
 
 fn source_json(source: &Source) -> Value {
@@ -137,13 +142,13 @@ fn event_message(event: &Event, topic: String, summary: String) -> Message {
     }
 }
 
-fn assemble(config: &Config, messages: Vec<Message>) -> Value {
+fn assemble(published: &Published, messages: Vec<Message>) -> Value {
     let mut by_topic: BTreeMap<&str, Vec<&Message>> = BTreeMap::new();
     for m in &messages {
         by_topic.entry(&m.topic).or_default().push(m);
     }
-    let unrouted = topic_of(config, UNROUTED);
-    let deadletter = topic_of(config, DEADLETTER);
+    let unrouted = topic_of(published, UNROUTED);
+    let deadletter = topic_of(published, DEADLETTER);
 
     let mut channels = Map::new();
     let mut operations = Map::new();
@@ -215,7 +220,7 @@ fn assemble(config: &Config, messages: Vec<Message>) -> Value {
                  a body that is not one is kept whole on the dead-letter topic. \
                  Topics: `{}.<type>` unless overridden. Records keep one entity's events in order within a topic (the key); \
                  delivery is at least once, a redelivery has the same `id`.",
-                config.settings.topic_prefix
+                published.topic_prefix
             ),
         },
         "defaultContentType": "application/cloudevents+json",

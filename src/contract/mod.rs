@@ -22,20 +22,20 @@ use serde_json::Value;
 pub use data::{DataSchemas, DATASCHEMA_PREFIX, DRAFT_07};
 
 use crate::definitions::DefinitionError;
-use crate::settings::Config;
+use crate::settings::Published;
 
 /// The document for a loaded configuration. Fails only on a configured
 /// `schema:` file that cannot be used (a start-up error, exit 64). Loaded
 /// here rather than in config, so that config never imports the contract
 /// (which reads config).
-pub fn document(config: &Config) -> Result<Value, DefinitionError> {
-    let schemas = DataSchemas::load(&config.providers)?;
-    Ok(document_with(config, &schemas))
+pub fn document(published: &Published) -> Result<Value, DefinitionError> {
+    let schemas = DataSchemas::load(&published.providers)?;
+    Ok(document_with(published, &schemas))
 }
 
 /// The document for a configuration whose schemas are loaded already.
-pub fn document_with(config: &Config, schemas: &DataSchemas) -> Value {
-    asyncapi::document(config, schemas)
+pub fn document_with(published: &Published, schemas: &DataSchemas) -> Value {
+    asyncapi::document(published, schemas)
 }
 
 /// The document as served and committed: pretty JSON, keys sorted, one
@@ -61,19 +61,18 @@ pub fn message_schema(document: &Value, type_name: &str) -> Option<Value> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::settings::Env;
+    use crate::settings::{Env, Settings};
     use serde_json::json;
 
     /// The document for the built-ins with `extra` settings.
     pub fn document_for(extra: &[(&str, &str)]) -> Value {
-        let mut env: Env = [("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")]
-            .into_iter()
-            .chain(extra.iter().copied())
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        let mut env: Env = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         env.retain(|_, v| !v.is_empty());
-        let config = Config::from_env(&env).unwrap();
-        document(&config).unwrap()
+        let settings = Settings::from_env(&env).unwrap();
+        document(&Published::read(&settings).unwrap()).unwrap()
     }
 
     #[test]

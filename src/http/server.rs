@@ -101,9 +101,10 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     // First: a bad `schema:` file is a configuration error, before any connection.
-    let schemas = DataSchemas::load(&config.providers)?;
+    let schemas = DataSchemas::load(&config.published.providers)?;
     let contract = Bytes::from(crate::contract::render(&crate::contract::document_with(
-        &config, &schemas,
+        &config.published,
+        &schemas,
     )));
     // The contract's schemas name each type's `dataschema`, resolved here once.
     let providers = enabled(&config, &schemas);
@@ -156,7 +157,7 @@ where
         &tasks,
         &background,
         health::watch_topics(
-            config.topics.all(),
+            config.published.topics.all(),
             publisher.clone(),
             metrics.clone(),
             health.clone(),
@@ -315,12 +316,18 @@ async fn serve_public(
 /// the request path, with their keys: what `/webhooks/<name>` serves, built-ins first.
 fn enabled(config: &Config, schemas: &DataSchemas) -> Vec<Arc<Provider>> {
     config
+        .published
         .providers
         .list
         .iter()
         .filter_map(|def| {
             let keys = config.secrets.get(&def.name)?.keys.clone();
-            let provider = Provider::new(def.clone(), &config.topics, schemas.uris(), Some(keys));
+            let provider = Provider::new(
+                def.clone(),
+                &config.published.topics,
+                schemas.uris(),
+                Some(keys),
+            );
             Some(Arc::new(provider))
         })
         .collect()

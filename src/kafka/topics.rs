@@ -126,6 +126,7 @@ async fn describe(
         .fetch_metadata(None, TIMEOUT)
         .map_err(TopicsError::Metadata)?;
     let mut states: Vec<TopicState> = config
+        .published
         .topics
         .all()
         .iter()

@@ -123,8 +123,8 @@ pub(crate) async fn redrive(
     schemas: &DataSchemas,
 ) -> Result<Summary, RedriveError> {
     let topic = match args.from {
-        Source::Unrouted => config.topics.unrouted(),
-        Source::Deadletter => config.topics.deadletter(),
+        Source::Unrouted => config.published.topics.unrouted(),
+        Source::Deadletter => config.published.topics.deadletter(),
     }
     .to_string();
     let group = args.group.clone().unwrap_or_else(|| match &args.provider {
@@ -158,11 +158,13 @@ pub(crate) async fn redrive(
     let reader = Reader {
         // Every defined provider, enabled or not, without keys: a re-drive never verifies.
         providers: config
+            .published
             .providers
             .list
             .iter()
             .map(|def| {
-                let provider = Provider::new(def.clone(), &config.topics, schemas.uris(), None);
+                let provider =
+                    Provider::new(def.clone(), &config.published.topics, schemas.uris(), None);
                 (def.name.clone(), provider)
             })
             .collect(),

@@ -173,14 +173,6 @@ impl fmt::Debug for KafkaSettings {
 }
 
 impl KafkaSettings {
-    /// No property at all, not even a broker: for a configuration that
-    /// publishes nothing ([`super::Config::offline`]).
-    pub(super) fn none() -> KafkaSettings {
-        KafkaSettings {
-            properties: BTreeMap::new(),
-        }
-    }
-
     pub fn from_env(
         env: &Env,
         publish_timeout: Duration,

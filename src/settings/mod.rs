@@ -71,10 +71,8 @@ pub struct Config {
     /// The largest record a webhook can become ([`max_record_bytes`]): what
     /// the producer must take, and the room a record's re-drive copy has.
     pub max_record_bytes: usize,
-    /// The topic of every route.
-    pub topics: Topics,
-    /// Every definition: the built-ins, then GATEWAY_PROVIDERS_FILE's.
-    pub providers: Definitions,
+    /// The definitions and the topics their types land on.
+    pub published: Published,
     /// The secrets of every provider whose secret is set, by name: the
     /// enabled providers. The others are disabled (404).
     pub secrets: BTreeMap<String, ProviderSecrets>,
@@ -90,6 +88,8 @@ pub struct Config {
 pub struct Published {
     pub providers: Definitions,
     pub topics: Topics,
+    /// The prefix of every topic no entry or override names (the contract says it).
+    pub topic_prefix: String,
 }
 
 impl Published {
@@ -114,7 +114,11 @@ impl Published {
                 None => invalid(both(), e.reason),
             }
         })?;
-        Ok(Published { providers, topics })
+        Ok(Published {
+            providers,
+            topics,
+            topic_prefix: topic_prefix.clone(),
+        })
     }
 }
 
@@ -156,23 +160,6 @@ impl Config {
         Config::assemble(settings, published, BTreeMap::new(), kafka, warnings)
     }
 
-    /// The configuration of a command that neither connects nor verifies
-    /// (`contract`): the settings and what they publish, no provider enabled,
-    /// no producer property. Nothing can publish with it.
-    // FIXME: `contract::document` reads only the definitions, the topics and
-    // the prefix; once it takes a `Published` and the prefix, this goes.
-    pub fn offline(settings: Settings, published: Published) -> Config {
-        let max_record_bytes = max_record_bytes(settings.max_body_bytes, takes_any(&published));
-        Config::with(
-            settings,
-            published,
-            max_record_bytes,
-            BTreeMap::new(),
-            KafkaSettings::none(),
-            Vec::new(),
-        )
-    }
-
     /// The parts, the largest record checked against what the producer takes.
     fn assemble(
         settings: Settings,
@@ -199,34 +186,14 @@ impl Config {
             ));
         }
 
-        Ok(Config::with(
+        Ok(Config {
             settings,
+            max_record_bytes,
             published,
-            max_record_bytes,
             secrets,
             kafka,
             warnings,
-        ))
-    }
-
-    /// Each field from its part.
-    fn with(
-        settings: Settings,
-        published: Published,
-        max_record_bytes: usize,
-        secrets: BTreeMap<String, ProviderSecrets>,
-        kafka: KafkaSettings,
-        warnings: Vec<String>,
-    ) -> Config {
-        Config {
-            settings,
-            max_record_bytes,
-            topics: published.topics,
-            providers: published.providers,
-            secrets,
-            kafka,
-            warnings,
-        }
+        })
     }
 }
 

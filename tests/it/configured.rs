@@ -95,7 +95,7 @@ pub async fn setup() -> Setup {
     let env = gateway_env(&broker.bootstrap(), &extra);
     let config =
         webhook_gateway::settings::Config::from_env(&env).expect("the providers file is valid");
-    for topic in config.topics.all() {
+    for topic in config.published.topics.all() {
         broker.create_topic(&topic);
     }
     let gateway = Gateway::start_config(config).await;
@@ -529,7 +529,7 @@ async fn label_values_come_from_the_definitions_never_from_a_request() {
         )],
     ))
     .unwrap();
-    let defs = &config.providers.list;
+    let defs = &config.published.providers.list;
     let mut allowed: Vec<String> = defs.iter().map(|d| d.name.clone()).collect();
     allowed.push("unknown".into());
     assert_eq!(
@@ -553,7 +553,7 @@ async fn label_values_come_from_the_definitions_never_from_a_request() {
         "type labels {:?}",
         labels["type"]
     );
-    let topics = config.topics.all();
+    let topics = config.published.topics.all();
     assert!(
         labels["topic"].iter().all(|t| topics.contains(t.as_str())),
         "topic labels {:?}",

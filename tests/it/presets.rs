@@ -133,7 +133,7 @@ impl Setup {
         let config =
             webhook_gateway::settings::Config::from_env(&env).expect("the providers file is valid");
         if !self.topics_created.replace(true) {
-            for topic in config.topics.all() {
+            for topic in config.published.topics.all() {
                 self.broker.create_topic(&topic);
             }
         }

@@ -308,10 +308,16 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         let config = Config::from_env(&env).expect("valid settings");
-        let schemas = DataSchemas::load(&config.providers).expect("the built-ins' schemas");
-        let def = config.providers.get("transfers").expect("built in").clone();
+        let schemas =
+            DataSchemas::load(&config.published.providers).expect("the built-ins' schemas");
+        let def = config
+            .published
+            .providers
+            .get("transfers")
+            .expect("built in")
+            .clone();
         let keys = config.secrets["transfers"].keys.clone();
-        let mut provider = Provider::new(def, &config.topics, schemas.uris(), Some(keys));
+        let mut provider = Provider::new(def, &config.published.topics, schemas.uris(), Some(keys));
         provider.plan.entries.clear();
         let signed = signature_headers(&provider.definition, SECRET, BODY, &Parts::default());
         let metrics = Arc::new(Metrics::new());

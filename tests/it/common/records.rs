@@ -29,7 +29,7 @@ pub fn register(config: &Config) {
         return;
     };
     // A configuration the gateway refuses publishes nothing.
-    let Ok(document) = webhook_gateway::contract::document(config) else {
+    let Ok(document) = webhook_gateway::contract::document(&config.published) else {
         return;
     };
     let text = webhook_gateway::contract::render(&document);
