@@ -36,7 +36,6 @@ pub fn run(args: ProvidersArgs, env: &Env) -> Outcome {
     } = args.action;
     let defs = Definitions::load(providers_file(flag.as_deref(), env).as_deref())?;
     let yaml = show(&defs, name.as_deref()).map_err(|e| match e {
-        ShowError::Definition(e) => e.into(),
         ShowError::Unknown { .. } => CmdError::Usage(e.to_string()),
         ShowError::Yaml(_) => CmdError::Failed(e.to_string()),
     })?;

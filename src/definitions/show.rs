@@ -10,8 +10,6 @@ use super::{Definition, Definitions};
 /// Why `providers show` printed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum ShowError {
-    #[error(transparent)]
-    Definition(#[from] super::DefinitionError),
     #[error("no provider `{name}` (defined: {known})")]
     Unknown { name: String, known: String },
     #[error("cannot print the definitions: {0}")]

@@ -66,11 +66,10 @@ impl Default for Inputs {
     }
 }
 
-/// A started gateway: its bound addresses (port 0 in tests) and its publisher.
+/// A started gateway: its bound addresses (port 0 in tests).
 pub struct Running {
     pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
-    pub publisher: Arc<Publisher>,
     done: JoinHandle<()>,
 }
 
@@ -210,7 +209,6 @@ where
     Ok(Running {
         public_addr,
         admin_addr,
-        publisher,
         done,
     })
 }
