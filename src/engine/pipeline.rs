@@ -19,7 +19,7 @@ use http::HeaderMap;
 
 use crate::definitions::rules::DEADLETTER;
 use crate::engine::envelope::{DeadLetter, DeadLetterReason, EventId, Record};
-use crate::engine::normalize::{normalize, RequestMeta};
+use crate::engine::normalize::{normalize, Normalized, RequestMeta};
 use crate::engine::provider::Provider;
 use crate::engine::replay;
 use crate::engine::route::Destination;
@@ -89,7 +89,7 @@ pub fn process<B: AsRef<[u8]>>(
         limits.replay_tolerance,
     )?;
     let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        records(provider, &verified, request, limits.max_record_bytes)
+        records(provider, &verified, request, Some(limits.max_record_bytes))
     }));
     let (records, rescued) = match caught {
         Ok(records) => (records, false),
@@ -112,12 +112,13 @@ pub fn process<B: AsRef<[u8]>>(
 
 /// A verified body's records: normalized (which decides the route), and
 /// for an unrouted or dead-letter record, what it keeps of its request for
-/// a re-drive within `room` bytes.
+/// a re-drive within `room` bytes. `None`: nothing is kept (a re-drive, which
+/// publishes routed records only).
 pub fn records<B: AsRef<[u8]>>(
     provider: &Provider,
     verified: &Verified<B>,
     request: Request<'_>,
-    room: usize,
+    room: Option<usize>,
 ) -> Vec<Routed> {
     let plan = &provider.plan;
     let normalized = normalize(
@@ -129,7 +130,7 @@ pub fn records<B: AsRef<[u8]>>(
     );
     let destination = normalized.destination();
     let mut record = normalized.record();
-    if destination != Destination::Typed {
+    if let (Some(room), false) = (room, destination == Destination::Typed) {
         let kept = replay::kept(
             &record,
             replay::unrouted_data(&normalized),
@@ -142,8 +143,8 @@ pub fn records<B: AsRef<[u8]>>(
         record.headers.extend(kept);
     }
     let (type_name, subject) = match &normalized {
-        crate::engine::normalize::Normalized::Event(e) => (e.type_name.clone(), e.subject.clone()),
-        crate::engine::normalize::Normalized::DeadLetter(_) => (DEADLETTER.into(), None),
+        Normalized::Event(e) => (e.type_name.clone(), e.subject.clone()),
+        Normalized::DeadLetter(_) => (DEADLETTER.into(), None),
     };
     vec![Routed {
         record,

@@ -315,8 +315,8 @@ impl Reader {
             meta: &meta,
             received_at: kept.received_at,
         };
-        // Only a typed record is published, and it keeps nothing for a re-drive.
-        let Some(routed) = pipeline::records(provider, &verified, request, usize::MAX).pop() else {
+        // Only a routed record is published: nothing is kept for another re-drive.
+        let Some(routed) = pipeline::records(provider, &verified, request, None).pop() else {
             return Planned::Stay(Outcome::StillUnrouted);
         };
         match routed.destination {
