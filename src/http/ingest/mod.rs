@@ -1,5 +1,6 @@
-//! One webhook request: read the body (bounded) -> verify -> normalize -> route
-//! -> publish and await the ack -> respond. 2xx only after the broker's ack.
+//! One webhook request's IO: read the body (bounded) -> the pipeline (verify,
+//! normalize, record; `engine::pipeline`) -> publish and await every ack ->
+//! respond. 2xx only after the broker's ack.
 //!
 //! - `body`: reading the body within its size, time and memory budget
 
@@ -202,8 +203,10 @@ impl Ingest {
         let processed = pipeline::process(provider, body, request, self.limits)?;
         // Verified bodies leave the buffer budget for the in-flight cap.
         drop(reservation);
-        if processed.rescued {
-            self.internal_error(provider, &processed.records);
+        let (records, rescued, verified) =
+            (processed.records, processed.rescued, processed.verified);
+        if rescued {
+            self.internal_error(provider, &records);
         }
 
         // Only requests that will wait for the broker count against the cap, so
@@ -211,23 +214,18 @@ impl Ingest {
         let slot = InflightSlot::take(&self.inflight, self.metrics.inflight())?;
         // A panic while publishing (a bug in the publisher's glue) keeps the
         // body on the dead-letter topic too, as one in the pipeline would.
-        let published = AssertUnwindSafe(self.publish(provider, &processed.records))
+        let published = AssertUnwindSafe(self.publish(provider, records))
             .catch_unwind()
             .await;
         let result = match published {
             // A rescue that cannot be kept is the gateway's failure, not the broker's.
-            Ok(Err(_)) if processed.rescued => Err(RequestError::Internal),
+            Ok(Err(_)) if rescued => Err(RequestError::Internal),
             Ok(result) => result,
             Err(_panic) => {
-                let limits = self.limits;
-                let rescue = pipeline::rescue(
-                    provider,
-                    &processed.verified,
-                    request,
-                    limits.max_record_bytes,
-                );
+                let room = self.limits.max_record_bytes;
+                let rescue = pipeline::rescue(provider, &verified, request, room);
                 self.internal_error(provider, std::slice::from_ref(&rescue));
-                match AssertUnwindSafe(self.publish(provider, std::slice::from_ref(&rescue)))
+                match AssertUnwindSafe(self.publish(provider, vec![rescue]))
                     .catch_unwind()
                     .await
                 {
@@ -256,14 +254,14 @@ impl Ingest {
     async fn publish(
         &self,
         provider: &Provider,
-        records: &[Routed],
+        records: Vec<Routed>,
     ) -> Result<Accepted, RequestError> {
-        for routed in records {
+        for routed in &records {
             self.publisher.publish(&routed.record).await?;
             self.metrics
                 .published(provider.name(), &routed.type_name, &routed.record.topic);
         }
-        let first = records.first().ok_or(RequestError::Internal)?;
+        let first = records.into_iter().next().ok_or(RequestError::Internal)?;
         Ok(Accepted {
             id: first.id.to_hex(),
             outcome: match first.destination {
@@ -271,8 +269,8 @@ impl Ingest {
                 Destination::Unrouted => Outcome::Unrouted,
                 Destination::DeadLetter => Outcome::Deadlettered,
             },
-            event_type: first.type_name.clone(),
-            entity: first.subject.clone(),
+            event_type: first.type_name,
+            entity: first.subject,
         })
     }
 }
