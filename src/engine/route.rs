@@ -77,23 +77,21 @@ impl Topics {
             }
         };
         let mut names = Names::default();
-        let unrouted = names.add(name(UNROUTED, None), || settings(UNROUTED, String::new()))?;
-        let deadletter = names.add(name(DEADLETTER, None), || {
-            settings(DEADLETTER, String::new())
-        })?;
+        let unrouted = names.add(name(UNROUTED, None), |why| settings(UNROUTED, why))?;
+        let deadletter = names.add(name(DEADLETTER, None), |why| settings(DEADLETTER, why))?;
         let mut typed = HashMap::new();
         for (i, d) in definitions.iter().enumerate() {
             for (j, e) in d.events.iter().enumerate() {
                 let overridden = overrides.contains_key(&e.type_name);
-                let topic = names.add(name(&e.type_name, e.topic.as_deref()), || {
+                let topic = names.add(name(&e.type_name, e.topic.as_deref()), |why| {
                     // Named by whoever chose the name: an override, else the
                     // entry (its `topic`, or its type under the prefix).
                     match overridden {
-                        true => settings(&e.type_name, String::new()),
+                        true => settings(&e.type_name, why),
                         false => TopicError {
                             provider: Some(i),
                             key: format!("events[{j}].topic"),
-                            reason: String::new(),
+                            reason: why,
                         },
                     }
                 })?;
@@ -149,10 +147,12 @@ struct Names {
 }
 
 impl Names {
+    /// `topic`, shared with an earlier route of the same name; `refused`
+    /// makes the error naming whoever chose it, from the reason.
     fn add(
         &mut self,
         topic: String,
-        who: impl FnOnce() -> TopicError,
+        refused: impl FnOnce(String) -> TopicError,
     ) -> Result<Arc<str>, TopicError> {
         let folded = topic.replace('.', "_");
         let reason = match (check_topic_name(&topic), self.folded.get(&folded)) {
@@ -167,9 +167,7 @@ impl Names {
                 return Ok(topic);
             }
         };
-        let mut error = who();
-        error.reason = reason;
-        Err(error)
+        Err(refused(reason))
     }
 }
 
