@@ -17,7 +17,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::definitions::compiled::SecretEncoding;
-use crate::definitions::sample::SampleError;
+use crate::definitions::sample::{self, SampleError};
 use crate::definitions::{Definition, Definitions};
 use crate::engine::record::header::{DEADLETTER_REASON, EVENT_ID, EVENT_TYPE};
 use crate::http::server::StartError;
@@ -99,8 +99,7 @@ pub async fn serve(
     let topics = config.published.topics.all();
     // Where the first printed command's record lands.
     let kcat_topic = defs.list.iter().find_map(|d| {
-        let entry =
-            crate::definitions::sample::entry_reached(d, &crate::definitions::sample::of(d).ok()?)?;
+        let entry = sample::entry_reached(d, &sample::of(d).ok()?)?;
         Some(config.published.topics.of(&entry.type_name).clone())
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -136,7 +135,7 @@ pub fn sample_command(
     providers_file: Option<&Path>,
     url: &str,
 ) -> Result<String, SampleError> {
-    let sample = crate::definitions::sample::of(def)?;
+    let sample = sample::of(def)?;
     let mut command = format!(
         "printf '%s' {} | {}={} {} sign {}",
         shell_quote(&sample.body),

@@ -240,16 +240,11 @@ fn event_data(value: &[u8]) -> Result<Vec<u8>, NotKept> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::definitions::{Definition, Definitions};
+    use crate::definitions::Definitions;
     use crate::engine::normalize::{normalize, RequestMeta};
-    use crate::engine::route::Topics;
+
     use crate::engine::trace::TraceParent;
     use std::time::{Duration, UNIX_EPOCH};
-
-    fn plan_of(def: &Definition) -> Plan {
-        let topics = Topics::new(std::slice::from_ref(def), "wh", &Default::default());
-        Plan::new(def, &topics.unwrap())
-    }
 
     /// A fields-header scheme whose definition reads a header, a field and
     /// body pointers outside `data`.
@@ -267,7 +262,7 @@ mod tests {
 
     fn plan() -> Plan {
         let defs = Definitions::with_file(Some(("test", ACME))).unwrap();
-        plan_of(&defs.configured()[0])
+        Plan::alone(&defs.configured()[0])
     }
 
     fn request() -> HeaderMap {
@@ -376,7 +371,7 @@ mod tests {
     event: {name: {header: x-hub-event}, data: ''}
 ";
         let defs = Definitions::with_file(Some(("test", whole))).unwrap();
-        let plan = plan_of(&defs.configured()[0]);
+        let plan = Plan::alone(&defs.configured()[0]);
         let mut request = HeaderMap::new();
         request.insert("x-hub-event", HeaderValue::from_static("push"));
         let body = br#"{"ref":"main"}"#;

@@ -307,23 +307,32 @@ async fn an_untrusted_certificate_is_never_ready_and_says_certificate() {
     refused(&world, &world.file("password"), "certificate").await;
 }
 
+/// The binary run with `args`, the setting `name` holding the password: its
+/// status and everything it printed, which never holds the password.
+fn printed_with(name: &str, args: &[&str], extra: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = Command::new(binary())
+        .env_clear()
+        .env(name, PASSWORD)
+        .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+        .env("M2M_WEBHOOK_SECRET", M2M_SECRET)
+        .envs(extra.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains(PASSWORD), "{name}, {args:?}: {text}");
+    (out.status.code(), text)
+}
+
 /// Whatever the setting's name (the SASL password, a key's or a keystore's
 /// password, an OAuth client secret, a misspelt property), its value is in
 /// no `--help`, no configuration error and no start-up log line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_setting_is_never_printed() {
-    let run_alone = |name: &str| {
-        let out = Command::new(binary())
-            .env_clear()
-            .env(name, PASSWORD)
-            .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
-            .args(["topics", "check"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!text.contains(PASSWORD), "{name}: {text}");
-        (out.status.code(), text)
-    };
     const NAMES: [&str; 6] = [
         "KAFKA_SASL_PASSWORD",
         "KAFKA_SSL_KEY_PASSWORD",
@@ -333,25 +342,7 @@ async fn a_secret_setting_is_never_printed() {
         "KAFKA_SASL_PASSWROD",
     ];
     for name in NAMES {
-        let run = |args: &[&str], extra: &[(&str, &str)]| {
-            let out = Command::new(binary())
-                .env_clear()
-                .env(name, PASSWORD)
-                .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
-                .env("M2M_WEBHOOK_SECRET", M2M_SECRET)
-                .envs(extra.iter().copied())
-                .args(args)
-                .output()
-                .unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(!text.contains(PASSWORD), "{name}, {args:?}: {text}");
-            (out.status.code(), text)
-        };
-        let (status, help) = run(&["--help"], &[]);
+        let (status, help) = printed_with(name, &["--help"], &[]);
         assert_eq!(status, Some(0), "{help}");
         // Set twice, by value and by file: the error names both variables, never the value.
         let twin = format!("{name}_FILE");
@@ -360,13 +351,13 @@ async fn a_secret_setting_is_never_printed() {
             &["topics", "check"],
             &["redrive", "--from", "unrouted"],
         ] {
-            let (status, error) = run(args, &[(&twin, "/nonexistent")]);
+            let (status, error) = printed_with(name, args, &[(&twin, "/nonexistent")]);
             assert_eq!(status, Some(64), "{name}, {args:?}: {error}");
             assert!(error.contains(&twin), "{name}, {args:?}: {error}");
         }
     }
     // A property librdkafka does not know is refused by name alone.
-    let (status, error) = run_alone("KAFKA_SASL_PASSWROD");
+    let (status, error) = printed_with("KAFKA_SASL_PASSWROD", &["topics", "check"], &[]);
     assert_eq!(status, Some(64), "{error}");
     assert!(error.contains("KAFKA_SASL_PASSWROD"), "{error}");
 

@@ -311,17 +311,12 @@ mod tests {
     use super::*;
     use crate::definitions::compiled::{Algorithm, SecretEncoding};
     use crate::definitions::{Definition, Definitions};
-    use crate::engine::route::Topics;
+
     use crate::engine::verify::{verify, KeyRing};
     use std::time::{Duration, UNIX_EPOCH};
 
     fn builtin(name: &str) -> Definition {
         Definitions::builtin().get(name).unwrap().clone()
-    }
-
-    fn plan_of(def: &Definition) -> Plan {
-        let topics = Topics::new(std::slice::from_ref(def), "wh", &Default::default());
-        Plan::new(def, &topics.unwrap())
     }
 
     /// Test-only: sign and verify, the one way to get a `Verified` outside
@@ -376,7 +371,7 @@ mod tests {
 
     /// (routed type, subject, time, data) of a built-in's event.
     fn run(provider: &str, body: &[u8]) -> (Option<String>, Option<String>, String, String) {
-        let plan = plan_of(&builtin(provider));
+        let plan = Plan::alone(&builtin(provider));
         let v = verified(body);
         match normalized(&plan, &v, &[], None) {
             Normalized::Event(e) => {
@@ -395,7 +390,7 @@ mod tests {
     }
 
     fn dead_reason(body: &[u8]) -> &'static str {
-        let plan = plan_of(&builtin("m2m"));
+        let plan = Plan::alone(&builtin("m2m"));
         let v = verified(body);
         match normalized(&plan, &v, &[], None) {
             Normalized::DeadLetter(d) => {
@@ -560,7 +555,7 @@ mod tests {
 
     #[test]
     fn a_header_event_name_joined_with_a_body_value_and_the_whole_body_as_data() {
-        let plan = plan_of(&defined(HUB));
+        let plan = Plan::alone(&defined(HUB));
         let body = br#"{"action":"opened","issue":{"id":7},"sender":{"login":"octo"}}"#;
         let v = verified(body);
         let Normalized::Event(e) = normalized(&plan, &v, &[("x-hub-event", "issues")], None) else {
@@ -589,7 +584,7 @@ mod tests {
 
     #[test]
     fn unknown_events_are_keyed_by_the_unrouted_subject() {
-        let plan = plan_of(&defined(HUB));
+        let plan = Plan::alone(&defined(HUB));
         let v = verified(br#"{"action":"edited","repository":{"full_name":"o/r"}}"#);
         let Normalized::Event(e) = normalized(&plan, &v, &[("x-hub-event", "issues")], None) else {
             panic!("dead-lettered")
@@ -600,7 +595,7 @@ mod tests {
 
     #[test]
     fn an_unsigned_delivery_id_refines_the_body_id_and_travels_as_deliveryid() {
-        let plan = plan_of(&defined(HUB));
+        let plan = Plan::alone(&defined(HUB));
         let body = br#"{"hook_id":3}"#;
         let v = verified(body);
         let id = |delivery: Option<&str>| {
@@ -629,7 +624,7 @@ mod tests {
 
     #[test]
     fn a_signed_delivery_id_in_the_body_decides_the_id_alone() {
-        let plan = plan_of(&defined(
+        let plan = Plan::alone(&defined(
             "
   - name: pay
     secret: {env: PAY_SECRET}
@@ -667,7 +662,7 @@ mod tests {
 
     #[test]
     fn body_any_routes_a_non_json_body_as_data_base64_with_its_content_type() {
-        let plan = plan_of(&defined(RAW));
+        let plan = Plan::alone(&defined(RAW));
         let body = b"\x00\xffnot json";
         let v = verified(body);
         let n = normalized(
@@ -706,7 +701,7 @@ mod tests {
 
     #[test]
     fn the_record_is_the_attributes_then_the_data_text_as_it_came() {
-        let plan = plan_of(&builtin("m2m"));
+        let plan = Plan::alone(&builtin("m2m"));
         let v = verified(br#"{"event":"link.opened","data":{"linkId":"l", "n": 1.50}}"#);
         let Normalized::Event(e) = normalized(&plan, &v, &[], None) else {
             panic!("dead-lettered")

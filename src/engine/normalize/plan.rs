@@ -158,3 +158,12 @@ impl Plan {
         self.by_name.get(event).map_or(&[], Vec::as_slice)
     }
 }
+
+#[cfg(test)]
+impl Plan {
+    /// `def` compiled on its own, its topics under the prefix `wh`.
+    pub(crate) fn alone(def: &Definition) -> Plan {
+        let topics = Topics::new(std::slice::from_ref(def), "wh", &Default::default());
+        Plan::new(def, &topics.expect("valid topics"))
+    }
+}

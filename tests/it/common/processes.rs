@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// tansu's storage engines: in memory, or on sqlite in the broker's directory.
+const MEMORY: &str = "memory://tansu/";
+const SQLITE: &str = "sqlite://tansu.db";
+
 /// Partitions of every topic a broker here creates.
 pub const PARTITIONS: i32 = 3;
 
@@ -35,41 +39,19 @@ pub struct Broker {
 impl Broker {
     /// A broker keeping its data in memory.
     pub fn start() -> Broker {
-        Broker::start_with("memory://tansu/".into(), std::env::temp_dir(), free_port())
+        Broker::start_with(MEMORY, std::env::temp_dir(), free_port(), None)
     }
 
     /// A broker keeping its data in `dir/tansu.db`, on a given port, so a test
     /// can restart it with its data.
     pub fn start_sqlite(dir: PathBuf, port: u16) -> Broker {
-        Broker::start_with("sqlite://tansu.db".into(), dir, port)
+        Broker::start_with(SQLITE, dir, port, None)
     }
 
     /// A broker in memory that tells clients to connect through `advertised`
     /// (a proxy's port).
     pub fn start_behind(advertised: u16) -> Broker {
-        let mut broker = Broker {
-            port: free_port(),
-            advertised,
-            child: None,
-            dir: std::env::temp_dir(),
-            storage: "memory://tansu/".into(),
-            authenticating: false,
-        };
-        broker.spawn();
-        broker
-    }
-
-    fn start_with(storage: String, dir: PathBuf, port: u16) -> Broker {
-        let mut broker = Broker {
-            port,
-            advertised: port,
-            child: None,
-            dir,
-            storage,
-            authenticating: false,
-        };
-        broker.spawn();
-        broker
+        Broker::start_with(MEMORY, std::env::temp_dir(), free_port(), Some(advertised))
     }
 
     /// A broker that serves only `user` with `password` over SASL/SCRAM-SHA-512
@@ -84,25 +66,30 @@ impl Broker {
         user: &str,
         password: &str,
     ) -> Broker {
-        let port = free_port();
-        let mut broker = Broker {
-            port,
-            advertised: advertised.unwrap_or(port),
-            child: None,
-            dir,
-            storage: "sqlite://tansu.db".into(),
-            authenticating: false,
-        };
-        broker.spawn();
+        let mut broker = Broker::start_with(SQLITE, dir, free_port(), advertised);
         let status = Command::new(tansu())
             .args(["user", "create", user, password])
-            .args(["--broker", &format!("tcp://127.0.0.1:{port}")])
+            .args(["--broker", &format!("tcp://127.0.0.1:{}", broker.port)])
             .stdout(Stdio::null())
             .status()
             .expect("tansu user create");
         assert!(status.success(), "creating the SCRAM user {user}");
         broker.authenticating = true;
         broker.restart();
+        broker
+    }
+
+    /// Listening on `port`, telling clients to come to `advertised` (default: `port`).
+    fn start_with(storage: &str, dir: PathBuf, port: u16, advertised: Option<u16>) -> Broker {
+        let mut broker = Broker {
+            port,
+            advertised: advertised.unwrap_or(port),
+            child: None,
+            dir,
+            storage: storage.to_owned(),
+            authenticating: false,
+        };
+        broker.spawn();
         broker
     }
 
