@@ -371,8 +371,12 @@ def env_map(c: dict[str, Any]) -> dict[str, str]:
 
 def deployment_env(objs: list[dict[str, Any]]) -> dict[str, str]:
     """The gateway container's effective plain environment: ConfigMap envFrom plus env."""
-    dep = one(objs, "Deployment", FULLNAME)
-    c = container(dep)
+    return workload_env(objs, one(objs, "Deployment", FULLNAME))
+
+
+def workload_env(objs: list[dict[str, Any]], workload: dict[str, Any]) -> dict[str, str]:
+    """A workload's one container's effective plain environment: ConfigMap envFrom plus env."""
+    c = container(workload)
     env: dict[str, str] = {}
     for source in c.get("envFrom", []):
         ref = source.get("configMapRef")
@@ -679,14 +683,16 @@ def on_managed_kafka(binary: Path) -> None:
         root = Path(tempfile.mkdtemp(prefix="webhook-gateway-chart-run-"))
         gateway = None
         try:
-            job = Workload(one(objs, "Job", TOPICS_JOB), objs, files, root)
+            job_obj = one(objs, "Job", TOPICS_JOB)
+            job = Workload(job_obj, workload_env(objs, job_obj), objs, files, root)
             expect(job.env().get("KAFKA_SASL_PASSWORD_FILE", "").startswith(str(root)), "the Job reads no mounted password")
             created = job.run(binary, {})
             expect(created.returncode == 0 and PASSWORD not in created.stdout + created.stderr,
                    f"topics Job exited {created.returncode}: {created.stdout[-2000:]} {created.stderr[-2000:]}")
             expect("webhooks.m2m.operation.created" in created.stdout, f"topics Job: {created.stdout[-2000:]}")
 
-            deployment = Workload(one(objs, "Deployment", FULLNAME), objs, files, root)
+            dep_obj = one(objs, "Deployment", FULLNAME)
+            deployment = Workload(dep_obj, workload_env(objs, dep_obj), objs, files, root)
             public, admin = free_port(), free_port()
             gateway = deployment.start(binary, {"GATEWAY_LISTEN_ADDR": f"127.0.0.1:{public}",
                                                 "GATEWAY_ADMIN_ADDR": f"127.0.0.1:{admin}"})

@@ -109,17 +109,14 @@ class Workload:
     """A rendered Deployment's or Job's one container, laid out to run here: each volume
     it mounts is a local directory holding the files Kubernetes would project into it,
     `files[(volume, path)]` giving those a Secret would (Secrets are not rendered), and
-    ConfigMaps coming from the rendered objects."""
+    ConfigMaps coming from the rendered objects. `env` is the container's effective
+    plain environment (check_chart.workload_env)."""
 
-    def __init__(self, workload: dict[str, Any], objs: list[dict[str, Any]],
+    def __init__(self, workload: dict[str, Any], env: dict[str, str], objs: list[dict[str, Any]],
                  files: dict[tuple[str, str], str], root: Path) -> None:
         pod = workload["spec"]["template"]["spec"]
         (self.container,) = pod["containers"]
-        self.plain: dict[str, str] = {}
-        for source in self.container.get("envFrom", []):
-            ref = source["configMapRef"]["name"]
-            self.plain.update(next(o for o in objs if o.get("kind") == "ConfigMap" and o["metadata"]["name"] == ref)["data"])
-        self.plain.update({e["name"]: e.get("value", "") for e in self.container.get("env", [])})
+        self.plain = env
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
         self.moved: dict[str, str] = {}
         for mount in self.container.get("volumeMounts", []):
@@ -147,6 +144,7 @@ class Workload:
         """The container's env (a ConfigMap's envFrom, then env), paths under a mount moved to its local directory."""
         out = {}
         for name, value in self.plain.items():
+            value = value or ""  # an env entry from valueFrom has no plain value
             for mounted, local in self.moved.items():
                 if value == mounted or value.startswith(mounted + "/"):
                     value = local + value[len(mounted):]
