@@ -309,6 +309,8 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         events.push(entry);
     }
 
+    let accepted = raw.accepted.map(accepted).transpose()?;
+
     Ok(Definition {
         name,
         preset: raw.preset,
@@ -321,6 +323,47 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         unrouted_subject,
         sample: raw.sample,
         events,
+        accepted,
+    })
+}
+
+/// The longest `accepted.body`: an acknowledgement, not a document.
+const MAX_ACCEPTED_BODY: usize = 4096;
+
+fn accepted(raw: super::definition::RawAccepted) -> Result<Accepted, Problem> {
+    let status = raw.status.unwrap_or(200);
+    if !(200..=299).contains(&status) {
+        return Err(problem(
+            "accepted.status",
+            format!("a 2xx status (any other asks the sender to deliver again), got {status}"),
+        ));
+    }
+    let body = raw.body.unwrap_or_default();
+    if body.len() > MAX_ACCEPTED_BODY {
+        return Err(problem(
+            "accepted.body",
+            format!("at most {MAX_ACCEPTED_BODY} bytes"),
+        ));
+    }
+    // RFC 9110: 204 and 205 carry no content.
+    if matches!(status, 204 | 205) && (!body.is_empty() || raw.content_type.is_some()) {
+        return Err(problem(
+            "accepted",
+            format!("a {status} answer has no body and no content_type"),
+        ));
+    }
+    let content_type = match raw.content_type {
+        Some(t) if http::HeaderValue::from_str(&t).is_err() || t.is_empty() => {
+            return Err(problem("accepted.content_type", "not a valid header value"))
+        }
+        Some(t) => Some(t),
+        None if body.is_empty() => None,
+        None => return Err(problem("accepted.content_type", "required with a body")),
+    };
+    Ok(Accepted {
+        status,
+        content_type,
+        body,
     })
 }
 

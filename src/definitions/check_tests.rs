@@ -357,3 +357,35 @@ fn the_show_output_loads_back_and_names_no_secret() {
     let only = super::show::show(&defs, Some("acme")).unwrap();
     assert_eq!(load(&only).unwrap().configured()[0], defs.configured()[0]);
 }
+
+#[test]
+fn accepted_is_a_2xx_with_a_typed_body_or_none() {
+    let defs = load(&acme(
+        "    accepted: {content_type: text/xml, body: \"<Response/>\"}\n",
+    ))
+    .unwrap();
+    let accepted = defs.configured()[0].accepted.clone().unwrap();
+    assert_eq!(accepted.status, 200, "200 unless said");
+    assert_eq!(accepted.content_type.as_deref(), Some("text/xml"));
+    let defs = load(&acme("    accepted: {status: 204}\n")).unwrap();
+    assert_eq!(defs.configured()[0].accepted.clone().unwrap().body, "");
+
+    let line = refused(&acme("    accepted: {status: 302}\n"), "accepted.status");
+    assert!(line.contains("2xx"), "{line}");
+    refused(
+        &acme("    accepted: {status: 204, body: \"{}\", content_type: application/json}\n"),
+        "accepted",
+    );
+    refused(&acme("    accepted: {body: ok}\n"), "accepted.content_type");
+    refused(
+        &acme("    accepted: {body: ok, content_type: \"text/plain\\n\"}\n"),
+        "accepted.content_type",
+    );
+    refused(
+        &acme(&format!(
+            "    accepted: {{body: {}, content_type: text/plain}}\n",
+            "x".repeat(5000)
+        )),
+        "accepted.body",
+    );
+}

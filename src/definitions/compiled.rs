@@ -24,6 +24,9 @@ pub struct Definition {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<String>,
     pub events: Vec<Entry>,
+    /// `None`: 200 with `{"id": ...}` (`{"ids": [...]}` for several records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
 }
 
 impl Definition {
@@ -165,6 +168,18 @@ pub struct Event {
     pub user: Option<Source>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<Source>,
+}
+
+/// The answer a sender wants once every record of its request is
+/// acknowledged, instead of the event ids (Discord: 204; Twilio: an empty
+/// TwiML document). Always a 2xx: anything else would ask for a redelivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Accepted {
+    pub status: u16,
+    /// `None` only with an empty body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    pub body: String,
 }
 
 /// One routed event of the catalogue.

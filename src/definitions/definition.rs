@@ -32,6 +32,15 @@ pub struct RawProvider {
     pub unrouted_subject: Option<Vec<Source>>,
     pub sample: Option<String>,
     pub events: Option<Vec<RawEntry>>,
+    pub accepted: Option<RawAccepted>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccepted {
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

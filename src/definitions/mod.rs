@@ -26,5 +26,5 @@ mod check_tests;
 #[cfg(test)]
 mod presets_tests;
 
-pub use compiled::Definition;
+pub use compiled::{Accepted, Definition};
 pub use load::{DefinitionError, Definitions};

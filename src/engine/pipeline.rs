@@ -1,5 +1,6 @@
 //! One request's meaning, without IO: a provider, the request's headers and
-//! body, and the clock in; the records to publish out (or the refusal).
+//! body, and the clock in; the records to publish and the answer to give once
+//! every one is acknowledged out (or the refusal).
 //! verify -> normalize (which decides the route) -> record -> what an
 //! unrouted or dead-letter record keeps for a re-drive. The gateway's ingest
 //! is the IO shell around it (body, budget, in-flight cap, publish, answer);
@@ -18,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use http::HeaderMap;
 
 use crate::definitions::rules::DEADLETTER;
+use crate::definitions::Accepted;
 use crate::engine::envelope::{DeadLetter, DeadLetterReason, EventId, Record};
 use crate::engine::normalize::{normalize, Normalized, RequestMeta};
 use crate::engine::provider::Provider;
@@ -57,12 +59,33 @@ pub struct Routed {
     pub subject: Option<String>,
 }
 
-/// What a verified request became: its records, answered 2xx only once every
-/// one is acknowledged, and the verified body, should publishing them fail
-/// in a way that needs a [`rescue`].
+/// What a request is answered once every one of its records is acknowledged
+/// (never before: the answer is chosen here, given by the IO shell after the
+/// acks). A request may make no record (an empty batch) and still be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply<'p> {
+    /// 200 with `{"id": ...}` for one record, `{"ids": [...]}` otherwise.
+    Ids,
+    /// The sender's own acknowledgement, its definition's `accepted:`.
+    Fixed(&'p Accepted),
+}
+
+impl<'p> Reply<'p> {
+    pub fn of(provider: &'p Provider) -> Reply<'p> {
+        match &provider.definition.accepted {
+            Some(accepted) => Reply::Fixed(accepted),
+            None => Reply::Ids,
+        }
+    }
+}
+
+/// What a verified request became: its records, answered with `reply` only
+/// once every one is acknowledged, and the verified body, should publishing
+/// them fail in a way that needs a [`rescue`].
 #[derive(Debug)]
-pub struct Processed<B> {
+pub struct Processed<'p, B> {
     pub records: Vec<Routed>,
+    pub reply: Reply<'p>,
     /// A panic after verification was caught: `records` is the rescue.
     pub rescued: bool,
     pub verified: Verified<B>,
@@ -71,12 +94,12 @@ pub struct Processed<B> {
 /// The whole pipeline for one request: verified with the provider's keys in
 /// force, then [`records`] (or, should that panic, [`rescue`]). Only a
 /// failed verification is refused; every verified body becomes records.
-pub fn process<B: AsRef<[u8]>>(
-    provider: &Provider,
+pub fn process<'p, B: AsRef<[u8]>>(
+    provider: &'p Provider,
     body: B,
     request: Request<'_>,
     limits: Limits,
-) -> Result<Processed<B>, VerifyError> {
+) -> Result<Processed<'p, B>, VerifyError> {
     let keys = provider.keys();
     // A provider without keys verifies nothing (only a re-drive has one).
     let keys = keys.as_deref().ok_or(VerifyError::Missing)?;
@@ -105,6 +128,7 @@ pub fn process<B: AsRef<[u8]>>(
     };
     Ok(Processed {
         records,
+        reply: Reply::of(provider),
         rescued,
         verified,
     })
@@ -222,7 +246,7 @@ mod tests {
     }
 
     /// `body` through the whole pipeline, signed as its sender would.
-    fn process_signed(provider: &Provider, body: &[u8]) -> Processed<Vec<u8>> {
+    fn process_signed<'p>(provider: &'p Provider, body: &[u8]) -> Processed<'p, Vec<u8>> {
         let mut headers = HeaderMap::new();
         let signed = signature_headers(&provider.definition, SECRET, body, &Parts::default());
         for (name, value) in signed.unwrap() {
@@ -257,8 +281,10 @@ mod tests {
 
     #[test]
     fn a_well_formed_event_is_not_rescued() {
-        let processed = process_signed(&provider("transfers"), BODY);
+        let transfers = provider("transfers");
+        let processed = process_signed(&transfers, BODY);
         assert!(!processed.rescued);
+        assert_eq!(processed.reply, Reply::Ids, "no `accepted:`: the ids");
         assert_eq!(processed.records.len(), 1);
         assert_eq!(processed.records[0].destination, Destination::Typed);
     }

@@ -1,19 +1,23 @@
 //! Every HTTP answer the gateway writes, built in one place: the webhook
-//! answers (`{"id":…}`, `{"error":…}` with their headers) and the admin port's
-//! plain-text ones. Bodies are serialized, never formatted by hand.
+//! answers (`{"id":…}`, `{"ids":[…]}`, a sender's own `accepted:`,
+//! `{"error":…}` with their headers) and the admin port's plain-text ones.
+//! Bodies are serialized, never formatted by hand.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use serde::Serialize;
 
+use crate::engine::pipeline::Reply;
 use crate::http::error::RequestError;
 
 pub type Answer = Response<Full<Bytes>>;
 
 #[derive(Serialize)]
-struct AcceptedBody<'a> {
-    id: &'a str,
+#[serde(untagged)]
+enum AcceptedBody<'a> {
+    One { id: &'a str },
+    Several { ids: &'a [String] },
 }
 
 #[derive(Serialize)]
@@ -21,9 +25,27 @@ struct ErrorBody {
     error: &'static str,
 }
 
-/// 200 with the event id: the broker has acknowledged the record.
-pub fn accepted(id: &str) -> Answer {
-    json(StatusCode::OK, &AcceptedBody { id })
+/// The broker has acknowledged every record of the request, `ids` their
+/// event ids in order: the answer its provider's `reply` calls for.
+pub fn acknowledged(reply: Reply<'_>, ids: &[String]) -> Answer {
+    match (reply, ids) {
+        (Reply::Ids, [id]) => json(StatusCode::OK, &AcceptedBody::One { id }),
+        (Reply::Ids, ids) => json(StatusCode::OK, &AcceptedBody::Several { ids }),
+        (Reply::Fixed(accepted), _) => {
+            // Checked at start-up: a 2xx, and a header value.
+            let status = StatusCode::from_u16(accepted.status).unwrap_or(StatusCode::OK);
+            let mut response = Response::new(Full::new(Bytes::from(accepted.body.clone())));
+            *response.status_mut() = status;
+            if let Some(value) = accepted
+                .content_type
+                .as_deref()
+                .and_then(|t| HeaderValue::from_str(t).ok())
+            {
+                response.headers_mut().insert(header::CONTENT_TYPE, value);
+            }
+            response
+        }
+    }
 }
 
 /// The answer to a refused request: its status, its reason code, and the
@@ -126,11 +148,42 @@ mod tests {
 
     #[tokio::test]
     async fn an_accepted_webhook_gets_its_event_id() {
-        let answer = accepted("24f9913523929ba00b3ba8e697aff91e");
+        let id = "24f9913523929ba00b3ba8e697aff91e".to_owned();
+        let answer = acknowledged(Reply::Ids, std::slice::from_ref(&id));
         assert_eq!(answer.status(), 200);
-        assert_eq!(
-            body(answer).await,
-            r#"{"id":"24f9913523929ba00b3ba8e697aff91e"}"#
-        );
+        assert_eq!(body(answer).await, format!(r#"{{"id":"{id}"}}"#));
+    }
+
+    #[tokio::test]
+    async fn a_request_of_other_than_one_record_gets_every_id_in_order() {
+        let ids = ["a1".to_owned(), "b2".to_owned()];
+        let answer = acknowledged(Reply::Ids, &ids);
+        assert_eq!(body(answer).await, r#"{"ids":["a1","b2"]}"#);
+        let answer = acknowledged(Reply::Ids, &[]);
+        assert_eq!(answer.status(), 200);
+        assert_eq!(body(answer).await, r#"{"ids":[]}"#);
+    }
+
+    #[tokio::test]
+    async fn a_sender_that_wants_its_own_acknowledgement_gets_it() {
+        let twiml = crate::definitions::Accepted {
+            status: 200,
+            content_type: Some("text/xml".into()),
+            body: "<Response/>".into(),
+        };
+        let answer = acknowledged(Reply::Fixed(&twiml), &["a1".to_owned()]);
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()[header::CONTENT_TYPE], "text/xml");
+        assert_eq!(body(answer).await, "<Response/>");
+
+        let no_content = crate::definitions::Accepted {
+            status: 204,
+            content_type: None,
+            body: String::new(),
+        };
+        let answer = acknowledged(Reply::Fixed(&no_content), &["a1".to_owned()]);
+        assert_eq!(answer.status(), 204);
+        assert!(answer.headers().get(header::CONTENT_TYPE).is_none());
+        assert_eq!(body(answer).await, "");
     }
 }

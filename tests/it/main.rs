@@ -8,6 +8,7 @@
 
 mod common;
 
+mod accepted;
 mod ack_semantics;
 mod backpressure;
 mod cli;

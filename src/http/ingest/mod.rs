@@ -17,7 +17,7 @@ use hyper::body::Body;
 use tokio::sync::Semaphore;
 
 use crate::engine::normalize::RequestMeta;
-use crate::engine::pipeline::{self, Limits, Routed};
+use crate::engine::pipeline::{self, Limits, Reply, Routed};
 use crate::engine::provider::Provider;
 use crate::engine::route::Destination;
 use crate::engine::trace::TraceParent;
@@ -71,11 +71,14 @@ impl Drop for InflightSlot<'_> {
     }
 }
 
-/// What an accepted request produced, for the response and the log line.
-struct Accepted {
-    id: String,
+/// What an accepted request produced, for the response and the log line:
+/// every record's id, and the first record's facts (none for a request that
+/// made no record).
+struct Accepted<'p> {
+    ids: Vec<String>,
+    reply: Reply<'p>,
     outcome: Outcome,
-    event_type: Arc<str>,
+    event_type: Option<Arc<str>>,
     entity: Option<String>,
 }
 
@@ -147,18 +150,20 @@ impl Ingest {
         let elapsed = started.elapsed();
         let (response, outcome) = match result {
             Ok(accepted) => {
+                let response = respond::acknowledged(accepted.reply, &accepted.ids);
                 tracing::info!(
                     provider = label,
-                    r#type = %accepted.event_type,
-                    event_id = %accepted.id,
+                    r#type = accepted.event_type.as_deref(),
+                    event_id = accepted.ids.first().map(String::as_str),
+                    records = accepted.ids.len(),
                     entity = accepted.entity.as_deref(),
                     outcome = accepted.outcome.as_str(),
-                    status = 200,
+                    status = response.status().as_u16(),
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     trace_id,
                     "webhook"
                 );
-                (respond::accepted(&accepted.id), accepted.outcome)
+                (response, accepted.outcome)
             }
             Err(error) => {
                 if let RequestError::Unauthorized(reason) = &error {
@@ -180,12 +185,12 @@ impl Ingest {
         response
     }
 
-    async fn accept<B>(
+    async fn accept<'p, B>(
         &self,
-        provider: &Provider,
+        provider: &'p Provider,
         request: Request<B>,
         traceparent: Option<TraceParent>,
-    ) -> Result<Accepted, RequestError>
+    ) -> Result<Accepted<'p>, RequestError>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -203,8 +208,12 @@ impl Ingest {
         let processed = pipeline::process(provider, body, request, self.limits)?;
         // Verified bodies leave the buffer budget for the in-flight cap.
         drop(reservation);
-        let (records, rescued, verified) =
-            (processed.records, processed.rescued, processed.verified);
+        let (records, reply, rescued, verified) = (
+            processed.records,
+            processed.reply,
+            processed.rescued,
+            processed.verified,
+        );
         if rescued {
             self.internal_error(provider, &records);
         }
@@ -214,7 +223,7 @@ impl Ingest {
         let slot = InflightSlot::take(&self.inflight, self.metrics.inflight())?;
         // A panic while publishing (a bug in the publisher's glue) keeps the
         // body on the dead-letter topic too, as one in the pipeline would.
-        let published = AssertUnwindSafe(self.publish(provider, records))
+        let published = AssertUnwindSafe(self.publish(provider, records, reply))
             .catch_unwind()
             .await;
         let result = match published {
@@ -225,7 +234,7 @@ impl Ingest {
                 let room = self.limits.max_record_bytes;
                 let rescue = pipeline::rescue(provider, &verified, request, room);
                 self.internal_error(provider, std::slice::from_ref(&rescue));
-                match AssertUnwindSafe(self.publish(provider, vec![rescue]))
+                match AssertUnwindSafe(self.publish(provider, vec![rescue], reply))
                     .catch_unwind()
                     .await
                 {
@@ -251,26 +260,36 @@ impl Ingest {
 
     /// Every record to its broker ack, in order; the request's facts from
     /// the first. Any failure fails the request: its retry republishes all.
-    async fn publish(
+    async fn publish<'p>(
         &self,
         provider: &Provider,
         records: Vec<Routed>,
-    ) -> Result<Accepted, RequestError> {
+        reply: Reply<'p>,
+    ) -> Result<Accepted<'p>, RequestError> {
         for routed in &records {
             self.publisher.publish(&routed.record).await?;
             self.metrics
                 .published(provider.name(), &routed.type_name, &routed.record.topic);
         }
-        let first = records.into_iter().next().ok_or(RequestError::Internal)?;
+        let ids = records.iter().map(|r| r.id.to_hex()).collect();
+        let (outcome, event_type, entity) = match records.into_iter().next() {
+            None => (Outcome::Accepted, None, None),
+            Some(first) => (
+                match first.destination {
+                    Destination::Typed => Outcome::Accepted,
+                    Destination::Unrouted => Outcome::Unrouted,
+                    Destination::DeadLetter => Outcome::Deadlettered,
+                },
+                Some(first.type_name),
+                first.subject,
+            ),
+        };
         Ok(Accepted {
-            id: first.id.to_hex(),
-            outcome: match first.destination {
-                Destination::Typed => Outcome::Accepted,
-                Destination::Unrouted => Outcome::Unrouted,
-                Destination::DeadLetter => Outcome::Deadlettered,
-            },
-            event_type: first.type_name,
-            entity: first.subject,
+            ids,
+            reply,
+            outcome,
+            event_type,
+            entity,
         })
     }
 }
