@@ -97,6 +97,8 @@ LEDGER = {
     "event": {"name": "/kind", "data": "", "user": {"header": "x-ledger-account"}},
     "unrouted_subject": ["/entryId", "/accountId"],
     "sample": '{"kind":"entry.posted","id":"e-1","entryId":"en-1","status":"200"}',
+    # Per replica: passed through as written, like every key.
+    "limits": {"rate": 50, "burst": 100, "in_flight": 16},
     "events": [
         {"name": "entry.posted", "when": {"/status": "200"}, "type": "ledger.entry.posted", "subject": "/entryId"},
     ],
@@ -111,6 +113,7 @@ GATEWAY_METRICS = {
     "webhook_requests_total",
     "webhook_request_duration_seconds_bucket",
     "webhook_signature_failures_total",
+    "webhook_capacity_refusals_total",
     "webhook_events_published_total",
     "kafka_publish_duration_seconds_bucket",
     "kafka_publish_errors_total",
@@ -128,6 +131,7 @@ EXTERNAL_METRICS = {"up", "kube_deployment_status_replicas_available"}
 EXPECTED_ALERTS = {
     "WebhookGatewayHighUnavailableRatio",
     "WebhookGatewaySignatureFailureSpike",
+    "WebhookGatewayProviderStarved",
     "WebhookGatewayUnroutedEvents",
     "WebhookGatewayDeadletteredEvents",
     "WebhookGatewayProducerReplaced",

@@ -24,6 +24,8 @@ pub enum Outcome {
     /// publish timeout is `unavailable`.
     BodyTimeout,
     Overloaded,
+    /// Past the provider's own `limits:` (429).
+    Limited,
     Unavailable,
     /// Malformed framing (a broken chunked body): the client gets a 400.
     BadRequest,
@@ -33,7 +35,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, for initialising the series at zero.
-    pub const ALL: [Outcome; 12] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Accepted,
         Outcome::Unrouted,
         Outcome::Deadlettered,
@@ -43,6 +45,7 @@ impl Outcome {
         Outcome::MethodNotAllowed,
         Outcome::BodyTimeout,
         Outcome::Overloaded,
+        Outcome::Limited,
         Outcome::Unavailable,
         Outcome::BadRequest,
         Outcome::InternalError,
@@ -59,6 +62,7 @@ impl Outcome {
             Outcome::MethodNotAllowed => "method_not_allowed",
             Outcome::BodyTimeout => "body_timeout",
             Outcome::Overloaded => "overloaded",
+            Outcome::Limited => "limited",
             Outcome::Unavailable => "unavailable",
             Outcome::BadRequest => "bad_request",
             Outcome::InternalError => "internal_error",
@@ -80,6 +84,7 @@ pub struct Metrics {
     inflight: IntGauge,
     buffered_bytes: IntGauge,
     internal_errors: IntCounterVec,
+    refusals: IntCounterVec,
     topic_available: IntGaugeVec,
     producer_queue_messages: IntGauge,
     producer_queue_bytes: IntGauge,
@@ -172,6 +177,11 @@ impl Metrics {
             "Verified webhooks that hit an internal error (a panic) after verification; each is dead-lettered with reason internal_error.",
             &["provider"],
         );
+        let refusals = counter(
+            "webhook_capacity_refusals_total",
+            "Requests refused for want of capacity (429 past the provider's own limits, 503 past its share of the gateway's), by provider and reason.",
+            &["provider", "reason"],
+        );
         let topic_available = registered(
             &registry,
             IntGaugeVec::new(
@@ -232,6 +242,7 @@ impl Metrics {
             inflight,
             buffered_bytes,
             internal_errors,
+            refusals,
             topic_available,
             producer_queue_messages,
             producer_queue_bytes,
@@ -264,6 +275,9 @@ impl Metrics {
                     .with_label_values(&[provider, reason.code()]);
             }
             self.internal_errors.with_label_values(&[provider]);
+            for reason in crate::http::error::RequestError::CAPACITY_CODES {
+                self.refusals.with_label_values(&[provider, reason]);
+            }
         }
         self.requests
             .with_label_values(&["unknown", Outcome::NotFound.as_str()]);
@@ -314,6 +328,11 @@ impl Metrics {
     }
 
     /// A verified webhook hit a bug after verification.
+    /// A request of `provider` refused for want of capacity, `reason` its code.
+    pub fn refused(&self, provider: &str, reason: &str) {
+        self.refusals.with_label_values(&[provider, reason]).inc();
+    }
+
     pub fn internal_error(&self, provider: &str) {
         self.internal_errors.with_label_values(&[provider]).inc();
     }

@@ -310,6 +310,7 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     }
 
     let accepted = raw.accepted.map(accepted).transpose()?;
+    let limits = raw.limits.map(limits).transpose()?;
 
     Ok(Definition {
         name,
@@ -324,6 +325,37 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         sample: raw.sample,
         events,
         accepted,
+        limits,
+    })
+}
+
+/// The highest `limits.rate`: beyond what one replica serves, it limits nothing.
+const MAX_RATE: f64 = 1_000_000.0;
+
+fn limits(raw: super::definition::RawLimits) -> Result<Limits, Problem> {
+    if raw.rate.is_none() && raw.burst.is_none() && raw.in_flight.is_none() {
+        return Err(problem("limits", "set rate, in_flight, or both"));
+    }
+    if let Some(rate) = raw.rate {
+        if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+            return Err(problem(
+                "limits.rate",
+                format!("records per second, above 0 and at most {MAX_RATE}"),
+            ));
+        }
+    }
+    match (raw.rate, raw.burst) {
+        (None, Some(_)) => return Err(problem("limits.burst", "needs limits.rate")),
+        (Some(_), Some(0)) => return Err(problem("limits.burst", "at least 1")),
+        _ => {}
+    }
+    if raw.in_flight == Some(0) {
+        return Err(problem("limits.in_flight", "at least 1"));
+    }
+    Ok(Limits {
+        rate: raw.rate,
+        burst: raw.burst,
+        in_flight: raw.in_flight,
     })
 }
 

@@ -389,3 +389,20 @@ fn accepted_is_a_2xx_with_a_typed_body_or_none() {
         "accepted.body",
     );
 }
+
+#[test]
+fn limits_are_a_positive_rate_a_burst_with_it_and_an_in_flight_cap() {
+    let defs = load(&acme("    limits: {rate: 0.5, in_flight: 8}\n")).unwrap();
+    let limits = defs.configured()[0].limits.clone().unwrap();
+    assert_eq!(
+        (limits.rate, limits.burst, limits.in_flight),
+        (Some(0.5), None, Some(8))
+    );
+    refused(&acme("    limits: {}\n"), "limits");
+    refused(&acme("    limits: {rate: 0}\n"), "limits.rate");
+    refused(&acme("    limits: {rate: -3}\n"), "limits.rate");
+    refused(&acme("    limits: {rate: .nan}\n"), "limits.rate");
+    refused(&acme("    limits: {burst: 10}\n"), "limits.burst");
+    refused(&acme("    limits: {rate: 10, burst: 0}\n"), "limits.burst");
+    refused(&acme("    limits: {in_flight: 0}\n"), "limits.in_flight");
+}

@@ -27,6 +27,9 @@ pub struct Definition {
     /// `None`: 200 with `{"id": ...}` (`{"ids": [...]}` for several records).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accepted: Option<Accepted>,
+    /// `None`: no limit of its own, only its fair share of the gateway's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
 }
 
 impl Definition {
@@ -181,6 +184,23 @@ pub struct Accepted {
     pub content_type: Option<String>,
     pub body: String,
 }
+
+/// A provider's own limits, per replica (the chart scales replicas out).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Limits {
+    /// Records per second, sustained: past it (and its burst), 429.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Records at once above the rate; `rate` rounded up unless set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// Its requests awaiting acks at once: past it, 429.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u32>,
+}
+
+// `rate` is finite (checked), so equality is an equivalence.
+impl Eq for Limits {}
 
 /// One routed event of the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -33,6 +33,15 @@ pub struct RawProvider {
     pub sample: Option<String>,
     pub events: Option<Vec<RawEntry>>,
     pub accepted: Option<RawAccepted>,
+    pub limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub rate: Option<f64>,
+    pub burst: Option<u32>,
+    pub in_flight: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,6 +10,9 @@
 //! - One eighth of the budget is kept for small bodies (at most
 //!   [`SMALL_BODY_BYTES`]): stalled large uploads can fill the rest, never that
 //!   share, so ordinary webhooks (a few KiB) keep flowing.
+//! - Each provider has a reserve of its own, taken first (`http::share`): a
+//!   flood on one provider's path fills its reserve and the budget, never
+//!   another provider's reserve.
 //! - A body that does not fit waits at most [`ADMISSION_WAIT`], then is answered
 //!   503 with `Retry-After`. A reservation lasts until the body is verified (or
 //!   refused), and reading a body may take at most `GATEWAY_BODY_TIMEOUT_MS`:
@@ -25,6 +28,22 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const SMALL_BODY_BYTES: usize = 64 * 1024;
 /// How long a body that does not fit waits for room before a 503.
 pub const ADMISSION_WAIT: Duration = Duration::from_secs(1);
+
+/// One provider's reserve of body bytes, taken before the budget's.
+#[derive(Clone)]
+pub struct Reserve {
+    pool: Arc<Semaphore>,
+    bytes: usize,
+}
+
+impl Reserve {
+    pub fn new(bytes: usize) -> Reserve {
+        Reserve {
+            pool: Arc::new(Semaphore::new(bytes)),
+            bytes,
+        }
+    }
+}
 
 /// No room for the body within [`ADMISSION_WAIT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -55,25 +74,40 @@ impl BodyBudget {
         }
     }
 
-    /// Room for `bytes` of body, waiting at most [`ADMISSION_WAIT`].
-    pub async fn reserve(&self, bytes: usize) -> Result<Reservation, BudgetFull> {
+    /// Room for `bytes` of body, from `own` (the provider's reserve) first,
+    /// waiting at most [`ADMISSION_WAIT`].
+    pub async fn reserve(&self, own: &Reserve, bytes: usize) -> Result<Reservation, BudgetFull> {
         let mut reservation = Reservation {
             permits: Vec::new(),
             bytes: 0,
+            own: own.clone(),
             gauge: self.buffered.clone(),
         };
         reservation.add(self, bytes).await?;
         Ok(reservation)
     }
 
-    async fn take(&self, bytes: usize) -> Result<OwnedSemaphorePermit, BudgetFull> {
+    async fn take(&self, own: &Reserve, bytes: usize) -> Result<OwnedSemaphorePermit, BudgetFull> {
         let n = u32::try_from(bytes).map_err(|_| BudgetFull)?;
-        if let Ok(permit) = self.shared.clone().try_acquire_many_owned(n) {
-            return Ok(permit);
+        let small = bytes <= SMALL_BODY_BYTES;
+        for pool in [
+            Some(&own.pool),
+            Some(&self.shared),
+            small.then_some(&self.small),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Ok(permit) = pool.clone().try_acquire_many_owned(n) {
+                return Ok(permit);
+            }
         }
-        // Semaphores are fair: a small body queued behind a large one on
-        // `shared` would wait for it, so small bodies wait on their own share.
-        let pool = if bytes <= SMALL_BODY_BYTES {
+        // Semaphores are fair: a body waits where only bodies like it queue,
+        // its provider's own reserve when it fits there (behind no other
+        // provider's), else small bodies on their share, never behind a large one.
+        let pool = if bytes <= own.bytes {
+            &own.pool
+        } else if small {
             &self.small
         } else {
             &self.shared
@@ -89,6 +123,8 @@ impl BodyBudget {
 pub struct Reservation {
     permits: Vec<OwnedSemaphorePermit>,
     bytes: usize,
+    /// The provider's reserve, for the body's later growth.
+    own: Reserve,
     gauge: IntGauge,
 }
 
@@ -97,7 +133,7 @@ impl Reservation {
         if bytes == 0 {
             return Ok(());
         }
-        self.permits.push(budget.take(bytes).await?);
+        self.permits.push(budget.take(&self.own, bytes).await?);
         self.bytes += bytes;
         self.gauge.add(bytes as i64);
         Ok(())
@@ -139,23 +175,45 @@ mod tests {
         BodyBudget::new(bytes, 256 * 1024, IntGauge::new("g", "g").unwrap())
     }
 
+    impl BodyBudget {
+        /// For a provider without a reserve: the budget's own rules alone.
+        async fn reserve_shared(&self, bytes: usize) -> Result<Reservation, BudgetFull> {
+            self.reserve(&Reserve::new(0), bytes).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_on_one_provider_leaves_the_others_reserve_whole() {
+        let b = budget(1024 * 1024);
+        let (flood, quiet) = (Reserve::new(128 * 1024), Reserve::new(128 * 1024));
+        let mut held = Vec::new();
+        while let Ok(r) = b.reserve(&flood, 16 * 1024).await {
+            held.push(r);
+        }
+        // Its reserve, the shared part, and the small share: 8 + 56 + 8.
+        assert_eq!(held.len(), 72);
+        let quiet_body = b.reserve(&quiet, 16 * 1024).await;
+        assert_eq!(quiet_body.map(|r| r.bytes()), Ok(16 * 1024));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn large_bodies_cannot_take_the_small_share() {
         let b = budget(8 * 1024 * 1024);
         let large = 256 * 1024;
         let mut held = Vec::new();
-        while let Ok(r) = b.reserve(large).await {
+        while let Ok(r) = b.reserve_shared(large).await {
             held.push(r);
         }
         // 7 MiB shared, 1 MiB kept small: 28 large bodies, then a 503.
         assert_eq!(held.len(), 28);
-        let smalls: Vec<_> = futures_util::future::join_all((0..16).map(|_| b.reserve(64 * 1024)))
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .expect("the small share admits 16 small bodies");
+        let smalls: Vec<_> =
+            futures_util::future::join_all((0..16).map(|_| b.reserve_shared(64 * 1024)))
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .expect("the small share admits 16 small bodies");
         assert!(
-            b.reserve(64 * 1024).await.is_err(),
+            b.reserve_shared(64 * 1024).await.is_err(),
             "the small share is full"
         );
         assert_eq!(b.buffered.get() as usize, 28 * large + 16 * 64 * 1024);
@@ -168,7 +226,7 @@ mod tests {
     async fn a_budget_barely_above_the_body_limit_still_admits_the_largest_body() {
         let b = BodyBudget::new(256 * 1024, 256 * 1024, IntGauge::new("g", "g").unwrap());
         assert_eq!(
-            b.reserve(256 * 1024).await.map(|r| r.bytes()),
+            b.reserve_shared(256 * 1024).await.map(|r| r.bytes()),
             Ok(256 * 1024)
         );
     }
@@ -176,13 +234,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_body_that_does_not_fit_waits_about_a_second_then_fails() {
         let b = budget(1024 * 1024);
-        let all = b.reserve(1024 * 1024 - 128 * 1024).await.unwrap();
+        let all = b.reserve_shared(1024 * 1024 - 128 * 1024).await.unwrap();
         let started = tokio::time::Instant::now();
-        assert_eq!(b.reserve(200 * 1024).await.err(), Some(BudgetFull));
+        assert_eq!(b.reserve_shared(200 * 1024).await.err(), Some(BudgetFull));
         assert_eq!(started.elapsed(), ADMISSION_WAIT);
         // Room freed while waiting admits the waiter.
         let waiter = tokio::spawn(async move {
-            let r = b.reserve(200 * 1024).await.map(|r| r.bytes());
+            let r = b.reserve_shared(200 * 1024).await.map(|r| r.bytes());
             (r, b)
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -194,7 +252,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_body_of_unknown_length_reserves_by_doubling_up_to_the_limit() {
         let b = budget(4 * 1024 * 1024);
-        let mut r = b.reserve(SMALL_BODY_BYTES).await.unwrap();
+        let mut r = b.reserve_shared(SMALL_BODY_BYTES).await.unwrap();
         r.cover(&b, 1000, 256 * 1024).await.unwrap();
         assert_eq!(r.bytes(), SMALL_BODY_BYTES);
         r.cover(&b, SMALL_BODY_BYTES + 1, 256 * 1024).await.unwrap();

@@ -25,6 +25,10 @@ pub enum RequestError {
     Unauthorized(#[from] VerifyError),
     #[error("too many requests awaiting the broker")]
     Overloaded,
+    #[error("the provider is past its own rate")]
+    RateLimited(u32),
+    #[error("the provider has its own limit of requests awaiting the broker")]
+    InFlightLimited,
     #[error("no room to buffer the body before verification")]
     BufferFull(#[from] BudgetFull),
     #[error("internal error after verification, and the dead-letter publish failed too")]
@@ -42,6 +46,9 @@ impl RequestError {
             RequestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             RequestError::BadBody => StatusCode::BAD_REQUEST,
             RequestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            RequestError::RateLimited(_) | RequestError::InFlightLimited => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             RequestError::Overloaded
             | RequestError::BufferFull(_)
             | RequestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -59,6 +66,8 @@ impl RequestError {
             RequestError::BadBody => "bad_body",
             RequestError::Unauthorized(reason) => reason.code(),
             RequestError::Overloaded => "overloaded",
+            RequestError::RateLimited(_) => "rate_limited",
+            RequestError::InFlightLimited => "in_flight_limited",
             RequestError::BufferFull(_) => "buffers_full",
             RequestError::Unavailable(_) => "broker_unavailable",
             RequestError::Internal => "internal_error",
@@ -74,15 +83,40 @@ impl RequestError {
             RequestError::BadBody => Outcome::BadRequest,
             RequestError::Unauthorized(_) => Outcome::Unauthorized,
             RequestError::Overloaded | RequestError::BufferFull(_) => Outcome::Overloaded,
+            RequestError::RateLimited(_) | RequestError::InFlightLimited => Outcome::Limited,
             RequestError::Unavailable(_) => Outcome::Unavailable,
             RequestError::Internal => Outcome::InternalError,
         }
     }
 
-    /// Seconds a client should wait before retrying, for the 503s.
+    /// A refusal for want of capacity (the gateway's or the provider's own
+    /// limits), counted by provider and reason.
+    pub fn is_capacity(&self) -> bool {
+        matches!(
+            self,
+            RequestError::Overloaded
+                | RequestError::BufferFull(_)
+                | RequestError::RateLimited(_)
+                | RequestError::InFlightLimited
+        )
+    }
+
+    /// The reason codes of [`RequestError::is_capacity`], for initialising
+    /// their series at zero.
+    pub const CAPACITY_CODES: [&'static str; 4] = [
+        "overloaded",
+        "buffers_full",
+        "rate_limited",
+        "in_flight_limited",
+    ];
+
+    /// Seconds a client should wait before retrying, for the 503s and 429s.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            RequestError::Overloaded | RequestError::BufferFull(_) => Some(1),
+            RequestError::Overloaded
+            | RequestError::BufferFull(_)
+            | RequestError::InFlightLimited => Some(1),
+            RequestError::RateLimited(secs) => Some(*secs),
             RequestError::Unavailable(_) => Some(5),
             _ => None,
         }

@@ -17,6 +17,7 @@ mod contract;
 mod dashboard;
 mod dev_mode;
 mod end_to_end;
+mod fair_share;
 mod hostile_input;
 mod http_contract;
 mod logs;

@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use hyper::body::Body;
 
 use super::Ingest;
-use crate::http::budget::{Reservation, SMALL_BODY_BYTES};
+use crate::http::budget::{Reservation, Reserve, SMALL_BODY_BYTES};
 use crate::http::error::RequestError;
 
 /// After a body proves too large, read at most this much more (within
@@ -27,6 +27,7 @@ impl Ingest {
         &self,
         body: B,
         headers: &HeaderMap,
+        own: &Reserve,
     ) -> Result<(Bytes, Reservation), RequestError>
     where
         B: Body<Data = Bytes>,
@@ -47,7 +48,7 @@ impl Ingest {
         }
         // Reserved before reading: hyper sends `100 Continue` only once polled.
         let first = declared.map_or(SMALL_BODY_BYTES.min(limit), |len| len as usize);
-        let mut reservation = self.budget.reserve(first).await?;
+        let mut reservation = self.budget.reserve(own, first).await?;
         let read = async {
             let mut buffer = BodyBuffer::default();
             while let Some(frame) = body.frame().await {

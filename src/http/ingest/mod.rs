@@ -14,7 +14,6 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{Method, Request};
 use hyper::body::Body;
-use tokio::sync::Semaphore;
 
 use crate::engine::normalize::RequestMeta;
 use crate::engine::pipeline::{self, Limits, Reply, Routed};
@@ -24,6 +23,7 @@ use crate::engine::trace::TraceParent;
 use crate::http::budget::BodyBudget;
 use crate::http::error::RequestError;
 use crate::http::respond;
+use crate::http::share::{self, InFlight, Lane};
 use crate::kafka::Publisher;
 use crate::metrics::{Metrics, Outcome};
 use crate::settings::Config;
@@ -33,10 +33,11 @@ use crate::settings::Config;
 pub type Clock = fn() -> SystemTime;
 
 pub struct Ingest {
-    providers: Vec<Arc<Provider>>,
+    providers: Vec<Served>,
     publisher: Arc<Publisher>,
     metrics: Arc<Metrics>,
-    inflight: Semaphore,
+    /// The common pool of the in-flight cap, beyond each provider's reserve.
+    inflight: InFlight,
     /// Memory for bodies not yet verified (verified ones count against `inflight`).
     budget: BodyBudget,
     max_body_bytes: usize,
@@ -46,29 +47,10 @@ pub struct Ingest {
     clock: Clock,
 }
 
-/// A request's place under the in-flight cap. The gauge follows the permit:
-/// when hyper drops a request's future (the client went away mid-publish),
-/// both are released together instead of the gauge drifting upward.
-struct InflightSlot<'a> {
-    _permit: tokio::sync::SemaphorePermit<'a>,
-    gauge: &'a prometheus::IntGauge,
-}
-
-impl<'a> InflightSlot<'a> {
-    fn take(cap: &'a Semaphore, gauge: &'a prometheus::IntGauge) -> Result<Self, RequestError> {
-        let permit = cap.try_acquire().map_err(|_| RequestError::Overloaded)?;
-        gauge.inc();
-        Ok(InflightSlot {
-            _permit: permit,
-            gauge,
-        })
-    }
-}
-
-impl Drop for InflightSlot<'_> {
-    fn drop(&mut self) {
-        self.gauge.dec();
-    }
+/// An enabled provider and its share of the capacity.
+struct Served {
+    provider: Arc<Provider>,
+    lane: Lane,
 }
 
 /// What an accepted request produced, for the response and the log line:
@@ -92,11 +74,23 @@ impl Ingest {
         metrics: Arc<Metrics>,
         clock: Clock,
     ) -> Ingest {
+        let settings = &config.settings;
+        let providers = providers
+            .into_iter()
+            .map(|provider| Served {
+                lane: Lane::new(
+                    provider.definition.limits.as_ref(),
+                    share::inflight_reserve(settings.max_inflight),
+                    share::body_reserve(settings.max_buffered_bytes),
+                ),
+                provider,
+            })
+            .collect();
         Ingest {
             providers,
             publisher,
             metrics: metrics.clone(),
-            inflight: Semaphore::new(config.settings.max_inflight),
+            inflight: InFlight::new(settings.max_inflight, metrics.inflight().clone()),
             budget: BodyBudget::new(
                 config.settings.max_buffered_bytes,
                 config.settings.max_body_bytes,
@@ -113,16 +107,13 @@ impl Ingest {
     }
 
     /// The enabled provider called `name`: what `/webhooks/<name>` serves.
-    pub fn enabled(&self, name: &str) -> Option<&Provider> {
-        self.providers
-            .iter()
-            .find(|p| p.name() == name)
-            .map(|p| &**p)
+    fn enabled(&self, name: &str) -> Option<&Served> {
+        self.providers.iter().find(|s| s.provider.name() == name)
     }
 
     /// The enabled providers' names, built-ins first.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.providers.iter().map(|p| p.name())
+        self.providers.iter().map(|s| s.provider.name())
     }
 
     pub async fn handle<B>(&self, request: Request<B>) -> respond::Answer
@@ -137,14 +128,14 @@ impl Ingest {
             .strip_prefix("/webhooks/")
             .and_then(|name| self.enabled(name));
         // A label from the definitions only: nothing else from the request.
-        let label = provider.map_or("unknown", |p| p.name());
+        let label = provider.map_or("unknown", |s| s.provider.name());
         let traceparent = TraceParent::from_headers(request.headers());
         let trace_id = traceparent.as_ref().map(TraceParent::trace_id);
 
         let result = match provider {
             None => Err(RequestError::NotFound),
             Some(_) if request.method() != Method::POST => Err(RequestError::MethodNotAllowed),
-            Some(p) => self.accept(p, request, traceparent.clone()).await,
+            Some(served) => self.accept(served, request, traceparent.clone()).await,
         };
 
         let elapsed = started.elapsed();
@@ -166,8 +157,12 @@ impl Ingest {
                 (response, accepted.outcome)
             }
             Err(error) => {
-                if let RequestError::Unauthorized(reason) = &error {
-                    self.metrics.signature_failure(label, *reason);
+                match &error {
+                    RequestError::Unauthorized(reason) => {
+                        self.metrics.signature_failure(label, *reason)
+                    }
+                    e if e.is_capacity() => self.metrics.refused(label, e.code()),
+                    _ => {}
                 }
                 tracing::info!(
                     provider = label,
@@ -187,7 +182,7 @@ impl Ingest {
 
     async fn accept<'p, B>(
         &self,
-        provider: &'p Provider,
+        served: &'p Served,
         request: Request<B>,
         traceparent: Option<TraceParent>,
     ) -> Result<Accepted<'p>, RequestError>
@@ -195,8 +190,11 @@ impl Ingest {
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let (provider, lane) = (&*served.provider, &served.lane);
+        // Past its own rate, a provider is refused before its body is read.
+        lane.check_rate()?;
         let (parts, body) = request.into_parts();
-        let (body, reservation) = self.read_body(body, &parts.headers).await?;
+        let (body, reservation) = self.read_body(body, &parts.headers, &lane.body).await?;
 
         let received_at = (self.clock)();
         let meta = RequestMeta::of(&parts.headers, traceparent);
@@ -208,6 +206,7 @@ impl Ingest {
         let processed = pipeline::process(provider, body, request, self.limits)?;
         // Verified bodies leave the buffer budget for the in-flight cap.
         drop(reservation);
+        lane.charge(processed.records.len());
         let (records, reply, rescued, verified) = (
             processed.records,
             processed.reply,
@@ -220,7 +219,7 @@ impl Ingest {
 
         // Only requests that will wait for the broker count against the cap, so
         // a flood of bad signatures never crowds out valid traffic.
-        let slot = InflightSlot::take(&self.inflight, self.metrics.inflight())?;
+        let slot = self.inflight.take(lane)?;
         // A panic while publishing (a bug in the publisher's glue) keeps the
         // body on the dead-letter topic too, as one in the pipeline would.
         let published = AssertUnwindSafe(self.publish(provider, records, reply))
