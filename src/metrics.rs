@@ -256,11 +256,14 @@ impl Metrics {
     /// enabled provider; never per type or topic, whose series would multiply
     /// with the catalogue. Histograms stay lazy: their panels sum over outcomes.
     /// `publish_errors`: the `reason`s of `kafka_publish_errors_total` the
-    /// gateway names itself (the publisher's, `kafka::PublishError::OWN`).
+    /// gateway names itself (the publisher's, `kafka::PublishError::OWN`);
+    /// `refusals`: those of `webhook_capacity_refusals_total`
+    /// (`http::error::RequestError::CAPACITY_CODES`).
     pub fn initialise<'a>(
         &self,
         providers: impl IntoIterator<Item = &'a str>,
         publish_errors: impl IntoIterator<Item = String>,
+        refusals: &[&str],
     ) {
         for provider in providers {
             for outcome in Outcome::ALL {
@@ -275,7 +278,7 @@ impl Metrics {
                     .with_label_values(&[provider, reason.code()]);
             }
             self.internal_errors.with_label_values(&[provider]);
-            for reason in crate::http::error::RequestError::CAPACITY_CODES {
+            for reason in refusals {
                 self.refusals.with_label_values(&[provider, reason]);
             }
         }
@@ -383,7 +386,7 @@ mod tests {
     fn initialise_exports_every_bounded_series_at_zero_and_nothing_per_topic() {
         let metrics = Metrics::new();
         let own = crate::kafka::PublishError::OWN.iter().map(|e| e.reason());
-        metrics.initialise(["m2m"], own);
+        metrics.initialise(["m2m"], own, &["overloaded"]);
         let text = metrics.encode();
         for outcome in Outcome::ALL {
             let line = format!(
@@ -395,6 +398,8 @@ mod tests {
         assert!(
             text.contains(r#"webhook_requests_total{outcome="not_found",provider="unknown"} 0"#)
         );
+        assert!(text
+            .contains(r#"webhook_capacity_refusals_total{provider="m2m",reason="overloaded"} 0"#));
         assert!(text.contains(
             r#"webhook_signature_failures_total{provider="m2m",reason="timestamp_outside_window"} 0"#
         ));

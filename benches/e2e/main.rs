@@ -8,6 +8,8 @@
 //!                                                  gateway settings side by side
 //! KAFKA_BATCH_NUM_MESSAGES=100 cargo bench --bench e2e   other settings, for the gateway
 //! cargo bench --bench e2e -- --sweep-only --perf 64   perf profile of the gateway's wrk run at C = 64
+//! cargo bench --bench e2e -- --storm-only --variants 'default;bin=/tmp/old'
+//!                                                  the storm alone, per variant
 //! cargo test --bench e2e                           smoke mode: seconds, CI
 //! ```
 //!
@@ -38,10 +40,15 @@
 //! time: no coordinated omission), and overload at twice the gateway's C = 256
 //! rate from 2048 clients (RSS flat, 503s). Every phase also reports the
 //! broker's CPU: tansu shares the two cores.
+//!
+//! Last, for every variant with `--storm-only`, else the first: the storm
+//! (`storm`): Transfers floods from 2 048 clients (valid, then forged)
+//! while M2M posts one webhook at a time; every M2M webhook should be 200.
 
 mod drive;
 mod profile;
 mod requests;
+mod storm;
 mod wrk;
 
 use std::collections::BTreeMap;
@@ -74,6 +81,8 @@ struct Args {
     variants: Vec<String>,
     pool: u64,
     sweep_only: bool,
+    storm_only: bool,
+    storm_secs: f64,
     /// The concurrency whose wrk run is profiled with perf, if any.
     perf: Option<usize>,
     smoke: bool,
@@ -140,6 +149,12 @@ fn args() -> Args {
         ),
         pool: parsed(raw("--pool"), "--pool").unwrap_or(4096),
         sweep_only: argv.iter().any(|a| a == "--sweep-only"),
+        storm_only: argv.iter().any(|a| a == "--storm-only"),
+        storm_secs: parsed(raw("--storm-secs"), "--storm-secs").unwrap_or(if smoke {
+            0.5
+        } else {
+            10.0
+        }),
         perf: parsed(raw("--perf"), "--perf"),
         smoke,
     }
@@ -359,6 +374,16 @@ async fn run(args: Args) {
     drive::BROKER_PID.set(broker.pid() as u32).unwrap();
     let bootstrap = broker.bootstrap();
     let tuning = tuning();
+    if args.storm_only {
+        let mut table = String::from(storm::HEADER);
+        for name in &args.variants {
+            let (gateway, public, storms) = storm_of(&args, &bootstrap, &tuning, name).await;
+            table += &storm::report(name, &storms);
+            drop((gateway, public));
+        }
+        println!("\n## The storm\n\n{table}");
+        return;
+    }
     let records = Arc::new(records(4096));
     let wrk_dir = tempfile::tempdir().unwrap();
     let wrk_script = wrk::script(
@@ -403,6 +428,7 @@ async fn run(args: Args) {
 
     let mut variants = Vec::new();
     let mut legacy = None;
+    let mut storm_table = None;
     for (i, name) in args.variants.iter().enumerate() {
         let setting = variant_setting(&tuning, name);
         let (gateway, public) = start_gateway(&bootstrap, &setting).await;
@@ -466,6 +492,24 @@ async fn run(args: Args) {
                 .await,
             );
         }
+        if i == 0 && !args.sweep_only {
+            drop(gateway);
+            let (gateway, _, storms) = storm_of(&args, &bootstrap, &tuning, name).await;
+            drop(gateway);
+            storm_table = Some(format!("{}{}", storm::HEADER, storm::report(name, &storms)));
+            for s in &storms {
+                assert!(
+                    s.quiet.count(200) > 0,
+                    "the storm's quiet sender got no 200"
+                );
+            }
+            variants.push(Variant {
+                name: name.clone(),
+                idle_cpu_share: idle.as_secs_f64() / args.idle_secs,
+                rows,
+            });
+            continue;
+        }
         variants.push(Variant {
             name: name.clone(),
             idle_cpu_share: idle.as_secs_f64() / args.idle_secs,
@@ -482,6 +526,9 @@ async fn run(args: Args) {
         &variants,
         legacy.as_ref(),
     );
+    if let Some(table) = storm_table {
+        println!("\n## The storm\n\n{table}");
+    }
     for v in &variants {
         for r in &v.rows {
             // The bench must not rot: every load is accepted.
@@ -501,6 +548,36 @@ async fn run(args: Args) {
             "rejected path answers only 401"
         );
     }
+}
+
+/// A fresh gateway of variant `name` (its in-flight cap empty, its metrics
+/// at zero) through the storm.
+async fn storm_of(
+    args: &Args,
+    bootstrap: &str,
+    tuning: &[(String, String)],
+    name: &str,
+) -> (Killed, SocketAddr, Vec<storm::Storm>) {
+    let setting = variant_setting(tuning, name);
+    let (gateway, public) = start_gateway(bootstrap, &setting).await;
+    let pid = gateway.0.id();
+    drive_http(
+        public,
+        Arc::new(Pool::new(Kind::Accepted, 256)),
+        8,
+        Pace::Closed,
+        Duration::from_secs(1),
+    )
+    .await;
+    let workers = if args.smoke { 64 } else { 2048 };
+    let storms = storm::run(
+        public,
+        pid,
+        workers,
+        Duration::from_secs_f64(args.storm_secs),
+    )
+    .await;
+    (gateway, public, storms)
 }
 
 /// The phases of the earlier targets, at `--concurrency`.

@@ -37,11 +37,16 @@ pub fn webhook(n: u64) -> (&'static str, Vec<u8>) {
     if n % 4 == 3 {
         transfers(n, &pad)
     } else {
-        let body = format!(
-            r#"{{"event":"operation.created","data":{{"operationId":"op-{n}","referenceId":"user-{n}","amount":{{"send":"100.00","receive":"98.50","fee":"1.50"}},"status":"completed","createdAt":"2026-11-23T10:00:00Z","note":"{pad}"}}}}"#
-        );
-        ("m2m", body.into_bytes())
+        m2m(n, &pad)
     }
+}
+
+/// An M2M operation.created.
+pub fn m2m(n: u64, pad: &str) -> (&'static str, Vec<u8>) {
+    let body = format!(
+        r#"{{"event":"operation.created","data":{{"operationId":"op-{n}","referenceId":"user-{n}","amount":{{"send":"100.00","receive":"98.50","fee":"1.50"}},"status":"completed","createdAt":"2026-11-23T10:00:00Z","note":"{pad}"}}}}"#
+    );
+    ("m2m", body.into_bytes())
 }
 
 /// A Transfers payment: signed over the body alone, so one signed copy stays
@@ -120,6 +125,22 @@ impl Pool {
             (0..distinct)
                 .map(|n| {
                     let (provider, body) = webhook(n);
+                    Signed::new(kind, provider, body)
+                })
+                .collect(),
+        )
+    }
+
+    /// `distinct` webhooks of one provider (`m2m` or `transfers`) only.
+    pub fn of(kind: Kind, provider: &str, distinct: u64) -> Pool {
+        let pad = "x".repeat(760);
+        Pool(
+            (0..distinct)
+                .map(|n| {
+                    let (provider, body) = match provider {
+                        "transfers" => transfers(n, &pad),
+                        _ => m2m(n, &pad),
+                    };
                     Signed::new(kind, provider, body)
                 })
                 .collect(),

@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::contract::DataSchemas;
 use crate::engine::provider::Provider;
 use crate::http::admin;
+use crate::http::error::RequestError;
 use crate::http::health::{self, Health};
 use crate::http::ingest::{Clock, Ingest};
 use crate::http::listener::{accept_within, http1_builder};
@@ -138,7 +139,7 @@ where
         inputs.clock,
     ));
     let own = PublishError::OWN.iter().map(PublishError::reason);
-    metrics.initialise(ingest.names(), own);
+    metrics.initialise(ingest.names(), own, &RequestError::CAPACITY_CODES);
 
     // Everything but the public listener runs until shutdown cancels it.
     let background = CancellationToken::new();

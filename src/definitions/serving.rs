@@ -1,0 +1,77 @@
+//! The checks of the keys about serving a provider rather than reading its
+//! events: the answer it wants once its records are acknowledged
+//! (`accepted:`) and its own limits (`limits:`).
+
+use super::check::{problem, Problem};
+use super::compiled::{Accepted, Limits};
+use super::definition::{RawAccepted, RawLimits};
+
+/// The longest `accepted.body`: an acknowledgement, not a document.
+const MAX_ACCEPTED_BODY: usize = 4096;
+
+pub(super) fn accepted(raw: RawAccepted) -> Result<Accepted, Problem> {
+    let status = raw.status.unwrap_or(200);
+    if !(200..=299).contains(&status) {
+        return Err(problem(
+            "accepted.status",
+            format!("a 2xx status (any other asks the sender to deliver again), got {status}"),
+        ));
+    }
+    let body = raw.body.unwrap_or_default();
+    if body.len() > MAX_ACCEPTED_BODY {
+        return Err(problem(
+            "accepted.body",
+            format!("at most {MAX_ACCEPTED_BODY} bytes"),
+        ));
+    }
+    // RFC 9110: 204 and 205 carry no content.
+    if matches!(status, 204 | 205) && (!body.is_empty() || raw.content_type.is_some()) {
+        return Err(problem(
+            "accepted",
+            format!("a {status} answer has no body and no content_type"),
+        ));
+    }
+    let content_type = match raw.content_type {
+        Some(t) if http::HeaderValue::from_str(&t).is_err() || t.is_empty() => {
+            return Err(problem("accepted.content_type", "not a valid header value"))
+        }
+        Some(t) => Some(t),
+        None if body.is_empty() => None,
+        None => return Err(problem("accepted.content_type", "required with a body")),
+    };
+    Ok(Accepted {
+        status,
+        content_type,
+        body,
+    })
+}
+
+/// The highest `limits.rate`: beyond what one replica serves, it limits nothing.
+const MAX_RATE: f64 = 1_000_000.0;
+
+pub(super) fn limits(raw: RawLimits) -> Result<Limits, Problem> {
+    if raw.rate.is_none() && raw.burst.is_none() && raw.in_flight.is_none() {
+        return Err(problem("limits", "set rate, in_flight, or both"));
+    }
+    if let Some(rate) = raw.rate {
+        if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+            return Err(problem(
+                "limits.rate",
+                format!("records per second, above 0 and at most {MAX_RATE}"),
+            ));
+        }
+    }
+    match (raw.rate, raw.burst) {
+        (None, Some(_)) => return Err(problem("limits.burst", "needs limits.rate")),
+        (Some(_), Some(0)) => return Err(problem("limits.burst", "at least 1")),
+        _ => {}
+    }
+    if raw.in_flight == Some(0) {
+        return Err(problem("limits.in_flight", "at least 1"));
+    }
+    Ok(Limits {
+        rate: raw.rate,
+        burst: raw.burst,
+        in_flight: raw.in_flight,
+    })
+}
