@@ -49,15 +49,16 @@ async fn metrics_count_each_outcome_exactly() {
         413
     );
 
-    // A stalled broker: two requests fill the cap, the third is refused at once.
+    // A stalled broker: Transfers' reserve (4, the least a provider has)
+    // and the pool of 2 fill with six requests; the seventh is refused at once.
     broker.freeze();
-    let stuck: Vec<_> = (10..12)
+    let stuck: Vec<_> = (10..16)
         .map(|n| {
             tokio::spawn(async move { send_signed(public, "transfers", &transfers_body(n)).await })
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(3);
-    while gw.metric("webhook_inflight_requests").await < 2.0 {
+    while gw.metric("webhook_inflight_requests").await < 6.0 {
         assert!(
             Instant::now() < deadline,
             "requests never reached the broker"
@@ -101,7 +102,15 @@ async fn metrics_count_each_outcome_exactly() {
     );
     assert_eq!(
         m(r#"webhook_requests_total{outcome="unavailable",provider="transfers"}"#).await,
-        2.0
+        6.0
+    );
+    assert_eq!(
+        m(r#"webhook_capacity_refusals_total{provider="transfers",reason="overloaded"}"#).await,
+        1.0
+    );
+    assert_eq!(
+        m(r#"webhook_capacity_refusals_total{provider="m2m",reason="overloaded"}"#).await,
+        0.0
     );
     assert_eq!(
         m(r#"webhook_signature_failures_total{provider="transfers",reason="signature_missing"}"#)
@@ -124,7 +133,7 @@ async fn metrics_count_each_outcome_exactly() {
     );
     assert_eq!(
         m(r#"kafka_publish_errors_total{reason="timeout"}"#).await,
-        2.0
+        6.0
     );
     assert_eq!(m("webhook_inflight_requests").await, 0.0);
     assert_eq!(
