@@ -172,6 +172,7 @@ fn source(s: &Source) -> String {
         Source::Pointer(p) => format!("`{}`", p.as_str()),
         Source::Header(h) => format!("header `{}`", h.as_str()),
         Source::Field(f) => format!("field `{f}` of the signature header"),
+        Source::Value(v) => format!("always `{v}`"),
     }
 }
 

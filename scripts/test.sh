@@ -77,6 +77,18 @@ if ! cmp -s "$CONTRACT_TOOLS/requirements.txt" "$CONTRACT_VENV/.installed-from" 
     "$CONTRACT_VENV/bin/pip" install -q --disable-pip-version-check -r "$CONTRACT_TOOLS/requirements.txt"
     cp "$CONTRACT_TOOLS/requirements.txt" "$CONTRACT_VENV/.installed-from"
 fi
+# The senders' own SDKs as independent signers (tests/it/senders.rs), pinned in
+# scripts/senders/requirements.txt: what a sender's SDK signs, its preset must accept.
+SENDERS_TOOLS=scripts/senders
+SENDERS_VENV=.venv-senders
+if ! cmp -s "$SENDERS_TOOLS/requirements.txt" "$SENDERS_VENV/.installed-from" 2>/dev/null; then
+    say "installing the senders' SDKs into $SENDERS_VENV ($SENDERS_TOOLS/requirements.txt)"
+    [ -x "$SENDERS_VENV/bin/python" ] || python3 -m venv "$SENDERS_VENV"
+    "$SENDERS_VENV/bin/pip" install -q --disable-pip-version-check -r "$SENDERS_TOOLS/requirements.txt"
+    cp "$SENDERS_TOOLS/requirements.txt" "$SENDERS_VENV/.installed-from"
+fi
+"$SENDERS_VENV/bin/python" -c 'import slack_sdk.signature' \
+    || { echo "slack_sdk is required in $SENDERS_VENV and could not be installed" >&2; exit 1; }
 "$CONTRACT_VENV/bin/python" -c 'import jsonschema, rfc3339_validator, confluent_kafka' \
     || { echo "jsonschema, rfc3339-validator and confluent-kafka are required in $CONTRACT_VENV and could not be installed" >&2; exit 1; }
 "$CONTRACT_VENV/bin/python" - "$CLOUDEVENTS_PY_VERSION" <<'PY' \

@@ -144,6 +144,7 @@ mod engine_names_no_provider {
                     Source::Pointer(p) => words.extend(p.tokens()),
                     Source::Header(h) => any_case.push(h.as_str().to_owned()),
                     Source::Field(f) => words.push(f.clone()),
+                    Source::Value(_) => {}
                 }
             }
         }

@@ -9,7 +9,7 @@ use base64::Engine;
 use clap::Args;
 use sha2::{Digest, Sha256};
 
-use crate::definitions::compiled::{Definition, SignatureEncoding, TimestampFormat};
+use crate::definitions::compiled::{Algorithm, Definition, SignatureEncoding, TimestampFormat};
 use crate::definitions::definition::Source;
 use crate::definitions::load::providers_file;
 use crate::definitions::{DefinitionError, Definitions};
@@ -123,10 +123,13 @@ pub fn signature_headers(
     });
     let sig = &def.signature;
     let pieces = sig.signed.pieces(body, timestamp.as_bytes(), id.as_bytes());
-    let mac = keys.sign(pieces);
-    let encoded = match sig.encoding {
-        SignatureEncoding::Hex => hex::encode(mac),
-        SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD.encode(mac),
+    let encoded = match (sig.algorithm, sig.encoding) {
+        // A token's sender sends the secret itself.
+        (Algorithm::Token, _) => secret.to_owned(),
+        (_, SignatureEncoding::Hex) => hex::encode(keys.sign(pieces)),
+        (_, SignatureEncoding::Base64) => {
+            base64::engine::general_purpose::STANDARD.encode(keys.sign(pieces))
+        }
     };
 
     let mut headers = Vec::new();
@@ -134,7 +137,7 @@ pub fn signature_headers(
     let mut place = |source: &Source, value: &str| match source {
         Source::Header(h) => headers.push((h.as_str().to_owned(), value.to_owned())),
         Source::Field(f) => fields.push(format!("{f}={value}")),
-        Source::Pointer(_) => {} // in the body already
+        Source::Pointer(_) | Source::Value(_) => {} // in the body already, or nowhere
     };
     if let Some(t) = &def.timestamp {
         place(&t.source, &timestamp);

@@ -102,6 +102,23 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     if sig.prefix.as_deref() == Some("") || sig.separator.as_deref() == Some("") {
         return Err(problem("signature", "prefix and separator are not empty"));
     }
+    if sig.algorithm.as_deref() == Some("token") {
+        // The header holds the secret itself: there are no signed bytes to
+        // describe, and one token per header.
+        for (key, given) in [
+            ("signature.signed", sig.signed.is_some()),
+            ("signature.separator", sig.separator.is_some()),
+            ("signature.fields", sig.fields.is_some()),
+            ("signature.encoding", sig.encoding.is_some()),
+        ] {
+            if given {
+                return Err(problem(
+                    key,
+                    "not with algorithm: token (the header carries the secret itself)",
+                ));
+            }
+        }
+    }
     let signed = Template::parse(sig.signed.as_deref().unwrap_or("{body}"))
         .map_err(|r| problem("signature.signed", r))?;
     let signature = Signature {
@@ -114,6 +131,7 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
                 ("sha256", Algorithm::Sha256),
                 ("sha512", Algorithm::Sha512),
                 ("sha1", Algorithm::Sha1),
+                ("token", Algorithm::Token),
             ],
         )?,
         // Hex is what M2M, Transfers, GitHub and Stripe send.
@@ -138,6 +156,12 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
             Source::Field(_) if !has_fields => {
                 Err(problem(key, "a {field: ..} source needs signature.fields"))
             }
+            // A literal names the events of a sender that does not (Dropbox);
+            // as anything else it would give every event the same value.
+            Source::Value(_) if key != "event.name" => Err(problem(
+                key,
+                "a {value: ..} literal is allowed in event.name only",
+            )),
             _ => Ok(()),
         }
     };
@@ -153,13 +177,23 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         Some(t) => {
             let source = required(t.source, "timestamp.source")?;
             field_ok(&source, "timestamp.source")?;
-            if !source.is_outside_body() {
+            let in_body = !source.is_outside_body();
+            // A timestamp in the body is read once the MAC over the body has
+            // matched (Linear's webhookTimestamp): signed with the body, and
+            // trusted only then. One the template signs comes from outside.
+            if in_body && signature.signed.uses(&Part::Timestamp) {
                 return Err(problem(
                     "timestamp.source",
-                    "a header or a field: the body is not trusted when the timestamp is checked",
+                    "signature.signed uses {timestamp}: a header or a field, since the body is not trusted when the signed bytes are built",
                 ));
             }
-            if !signature.signed.uses(&Part::Timestamp) {
+            if in_body && signature.algorithm == Algorithm::Token {
+                return Err(problem(
+                    "timestamp.source",
+                    "a token does not cover the body, so a timestamp in it would prove nothing",
+                ));
+            }
+            if !in_body && !signature.signed.uses(&Part::Timestamp) {
                 return Err(problem(
                     "timestamp",
                     "signature.signed does not use {timestamp}, so the timestamp would prove nothing",
@@ -206,8 +240,10 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
                     "signature.signed uses {id}: a header or a field, since the body is not trusted yet",
                 ));
             }
-            // A body pointer is covered by the MAC over the body.
-            let signed = in_template || !source.is_outside_body();
+            // A body pointer is covered by the MAC over the body; a token
+            // covers nothing, so its sender's ids only refine the body's.
+            let covered = signature.algorithm != Algorithm::Token;
+            let signed = covered && (in_template || !source.is_outside_body());
             Some(Id { source, signed })
         }
     };
@@ -312,6 +348,20 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
 
     let accepted = raw.accepted.map(serving::accepted).transpose()?;
     let limits = raw.limits.map(serving::limits).transpose()?;
+    let timeout_ms = raw.timeout_ms.map(serving::timeout_ms).transpose()?;
+    let retries = match raw.retries.as_deref() {
+        None => None,
+        given => Some(choice(
+            given,
+            "retries",
+            Retries::Persistent,
+            &[
+                ("none", Retries::None),
+                ("few", Retries::Few),
+                ("persistent", Retries::Persistent),
+            ],
+        )?),
+    };
 
     Ok(Definition {
         name,
@@ -327,6 +377,8 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         events,
         accepted,
         limits,
+        timeout_ms,
+        retries,
     })
 }
 

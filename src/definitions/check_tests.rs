@@ -406,3 +406,89 @@ fn limits_are_a_positive_rate_a_burst_with_it_and_an_in_flight_cap() {
     refused(&acme("    limits: {rate: 10, burst: 0}\n"), "limits.burst");
     refused(&acme("    limits: {in_flight: 0}\n"), "limits.in_flight");
 }
+
+#[test]
+fn a_literal_names_events_only() {
+    let defs = load(&format!(
+        "providers:
+  - name: acme
+    secret: {{env: ACME_SECRET}}
+    signature: {{header: x-acme-signature}}
+    event: {{name: {{value: notification}}, data: \"\"}}
+{PAID}"
+    ))
+    .unwrap();
+    assert_eq!(
+        defs.configured()[0].event.name.to_string(),
+        "{value: \"notification\"}"
+    );
+    refused(
+        &acme("    unrouted_subject: [{value: everyone}]\n"),
+        "unrouted_subject[0]",
+    );
+    refused(
+        &acme("    id: {source: {value: always-the-same}}\n"),
+        "id.source",
+    );
+}
+
+#[test]
+fn a_token_signs_nothing_so_nothing_may_claim_it_does() {
+    let token = |extra: &str| {
+        format!(
+            "providers:
+  - name: acme
+    secret: {{env: ACME_SECRET}}
+    signature: {{header: x-acme-token, algorithm: token{extra}}}
+    event: {{name: /type, data: /data}}
+"
+        )
+    };
+    let defs = load(&token(", prefix: \"Bearer \"")).unwrap();
+    assert_eq!(defs.configured()[0].signature.algorithm, Algorithm::Token);
+    refused(
+        &token(", signed: \"{timestamp}.{body}\""),
+        "signature.signed",
+    );
+    refused(&token(", encoding: base64"), "signature.encoding");
+    refused(&token(", separator: \" \""), "signature.separator");
+}
+
+#[test]
+fn a_timestamp_may_be_in_the_body_only_when_the_template_does_not_sign_it() {
+    let defs = load(&acme(
+        "    timestamp: {source: /sentAt, format: unix_ms, tolerance_secs: 60}\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        defs.configured()[0]
+            .timestamp
+            .as_ref()
+            .unwrap()
+            .source
+            .to_string(),
+        "\"/sentAt\""
+    );
+    refused(
+        "providers:
+  - name: acme
+    secret: {env: ACME_SECRET}
+    signature: {header: x-acme-signature, signed: \"{timestamp}.{body}\"}
+    timestamp: {source: /sentAt}
+    event: {name: /type, data: /data}
+",
+        "timestamp.source",
+    );
+}
+
+#[test]
+fn timeout_ms_and_retries_are_bounded_and_named() {
+    let defs = load(&acme("    timeout_ms: 2500\n    retries: none\n")).unwrap();
+    let acme_def = &defs.configured()[0];
+    assert_eq!(acme_def.timeout_ms, Some(2500));
+    assert_eq!(acme_def.retries, Some(Retries::None));
+    refused(&acme("    timeout_ms: 0\n"), "timeout_ms");
+    refused(&acme("    timeout_ms: 300001\n"), "timeout_ms");
+    let line = refused(&acme("    retries: sometimes\n"), "retries");
+    assert!(line.contains("none, few, persistent"), "{line}");
+}

@@ -30,9 +30,40 @@ pub struct Definition {
     /// `None`: no limit of its own, only its fair share of the gateway's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// Its own publish deadline for a whole request, in milliseconds:
+    /// senders that give up after 3 s need the answer (a 503 included)
+    /// before that. `None`: GATEWAY_PUBLISH_TIMEOUT_MS per record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// What its sender does after a failed delivery, as its preset states.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
 }
 
 impl Definition {
+    /// What an operator must know of this provider beyond its keys: what its
+    /// verification proves, and whether its sender gives up on a refusal.
+    /// Printed by `providers show` and logged at start-up.
+    pub fn notes(&self) -> Vec<String> {
+        let name = &self.name;
+        let mut notes = Vec::new();
+        if self.signature.algorithm == Algorithm::Token {
+            notes.push(format!(
+                "provider \"{name}\": its token proves who sent a request, not what the body says (whoever holds the token can send any body)"
+            ));
+        }
+        match self.retries {
+            Some(Retries::None) => notes.push(format!(
+                "provider \"{name}\": its sender does not retry: a 503 or 429 loses the event at the sender"
+            )),
+            Some(Retries::Few) => notes.push(format!(
+                "provider \"{name}\": its sender stops after a few tries: a 503 or 429 for longer than its retries loses the event at the sender"
+            )),
+            Some(Retries::Persistent) | None => {}
+        }
+        notes
+    }
+
     /// The CloudEvents `source` attribute.
     pub fn source(&self) -> String {
         format!("/providers/{}", self.name)
@@ -42,6 +73,18 @@ impl Definition {
     pub fn unknown_type(&self) -> String {
         format!("{}.unknown", self.name)
     }
+}
+
+/// A sender's behaviour after a delivery that got no 2xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retries {
+    /// Never again (GitLab): a refusal loses the event there.
+    None,
+    /// A few times within minutes (Slack, Zoom, X, Dropbox).
+    Few,
+    /// For hours or days (Stripe, Paddle, Calendly).
+    Persistent,
 }
 
 /// Only the variable's name: a definition never holds a secret.
@@ -104,13 +147,17 @@ pub enum Algorithm {
     Sha256,
     Sha512,
     Sha1,
+    /// The header carries the secret itself (GitLab, Okta): it proves who
+    /// sent the request, never what the body says.
+    Token,
 }
 
 impl Algorithm {
-    /// The length of its MAC in bytes: a signature of another length is malformed.
+    /// The length of its MAC in bytes: a signature of another length is
+    /// malformed. A token is compared as its SHA-256 digest.
     pub fn output_len(self) -> usize {
         match self {
-            Algorithm::Sha256 => 32,
+            Algorithm::Sha256 | Algorithm::Token => 32,
             Algorithm::Sha512 => 64,
             Algorithm::Sha1 => 20,
         }

@@ -34,6 +34,8 @@ pub struct RawProvider {
     pub events: Option<Vec<RawEntry>>,
     pub accepted: Option<RawAccepted>,
     pub limits: Option<RawLimits>,
+    pub timeout_ms: Option<u64>,
+    pub retries: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +126,9 @@ pub enum Source {
     Pointer(Pointer),
     Header(HeaderName),
     Field(String),
+    /// A literal, for senders that do not name their events (Dropbox):
+    /// `{value: notification}`. Allowed as `event.name` only (checked).
+    Value(String),
 }
 
 impl Source {
@@ -139,6 +144,7 @@ impl fmt::Display for Source {
             Source::Pointer(p) => write!(f, "{:?}", p.as_str()),
             Source::Header(h) => write!(f, "{{header: {}}}", h.as_str()),
             Source::Field(n) => write!(f, "{{field: {n}}}"),
+            Source::Value(v) => write!(f, "{{value: {v:?}}}"),
         }
     }
 }
@@ -149,7 +155,7 @@ impl<'de> Deserialize<'de> for Source {
         impl<'de> Visitor<'de> for SourceVisitor {
             type Value = Source;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON pointer (\"/a/b\", or \"\" for the whole body), {header: Name} or {field: name}")
+                f.write_str("a JSON pointer (\"/a/b\", or \"\" for the whole body), {header: Name}, {field: name} or {value: text}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Source, E> {
                 Pointer::parse(v).map(Source::Pointer).map_err(E::custom)
@@ -167,11 +173,18 @@ impl<'de> Deserialize<'de> for Source {
                     }
                     "field" if !value.is_empty() => Source::Field(value),
                     "field" => return Err(de::Error::custom("a field name is not empty")),
-                    other => return Err(de::Error::unknown_field(other, &["header", "field"])),
+                    "value" if !value.is_empty() => Source::Value(value),
+                    "value" => return Err(de::Error::custom("a literal value is not empty")),
+                    other => {
+                        return Err(de::Error::unknown_field(
+                            other,
+                            &["header", "field", "value"],
+                        ))
+                    }
                 };
                 if map.next_key::<String>()?.is_some() {
                     return Err(de::Error::custom(
-                        "a source has exactly one key: header or field",
+                        "a source has exactly one key: header, field or value",
                     ));
                 }
                 Ok(source)
@@ -195,6 +208,11 @@ impl Serialize for Source {
             Source::Field(n) => {
                 let mut m = s.serialize_map(Some(1))?;
                 m.serialize_entry("field", n)?;
+                m.end()
+            }
+            Source::Value(v) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("value", v)?;
                 m.end()
             }
         }

@@ -19,7 +19,7 @@ pub const BUILTINS: [(&str, &str); 2] = [
 ];
 
 /// Each preset is a partial provider: the sender's published scheme.
-pub const PRESETS: [(&str, &str); 4] = [
+pub const PRESETS: [(&str, &str); 16] = [
     (
         "standard-webhooks",
         include_str!("presets/standard-webhooks.yaml"),
@@ -27,6 +27,18 @@ pub const PRESETS: [(&str, &str); 4] = [
     ("github", include_str!("presets/github.yaml")),
     ("stripe", include_str!("presets/stripe.yaml")),
     ("shopify", include_str!("presets/shopify.yaml")),
+    ("slack", include_str!("presets/slack.yaml")),
+    ("zoom", include_str!("presets/zoom.yaml")),
+    ("meta", include_str!("presets/meta.yaml")),
+    ("paddle", include_str!("presets/paddle.yaml")),
+    ("calendly", include_str!("presets/calendly.yaml")),
+    ("typeform", include_str!("presets/typeform.yaml")),
+    ("intercom", include_str!("presets/intercom.yaml")),
+    ("zendesk", include_str!("presets/zendesk.yaml")),
+    ("x", include_str!("presets/x.yaml")),
+    ("dropbox", include_str!("presets/dropbox.yaml")),
+    ("gitlab", include_str!("presets/gitlab.yaml")),
+    ("linear", include_str!("presets/linear.yaml")),
 ];
 
 /// Names the file may not use: the built-ins', and `unknown` (the metrics'

@@ -26,6 +26,8 @@ pub mod show;
 mod check_tests;
 #[cfg(test)]
 mod presets_tests;
+#[cfg(test)]
+mod senders_tests;
 
 pub use compiled::{Accepted, Definition};
 pub use load::{DefinitionError, Definitions};

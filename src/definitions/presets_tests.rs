@@ -107,9 +107,14 @@ fn each_preset_is_exactly_its_row_of_the_table() {
     ] {
         assert_eq!(preset(name).id.unwrap().signed, signed, "{name}");
     }
+    let rows: Vec<&str> = TABLE
+        .iter()
+        .chain(&super::senders_tests::SENDERS)
+        .map(|(n, _)| *n)
+        .collect();
     assert_eq!(
-        super::load::PRESETS.map(|(n, _)| n),
-        TABLE.map(|(n, _)| n),
+        super::load::PRESETS.map(|(n, _)| n).to_vec(),
+        rows,
         "every preset has its row"
     );
 }

@@ -107,6 +107,7 @@ pub fn entry_reached<'a>(def: &'a Definition, sample: &Sample) -> Option<&'a Ent
                 _ => None,
             },
             Source::Field(_) => None,
+            Source::Value(v) => Some(v.clone()),
         }
     };
     let mut name = read(&def.event.name, true)?;
@@ -180,6 +181,9 @@ impl Builder {
                 key,
                 field: f.clone(),
             }),
+            // A literal needs nothing in the request; any other value cannot come from it.
+            Source::Value(v) if v == value => Ok(()),
+            Source::Value(v) => Err(conflict(key, format!("{{value: {v}}}"))),
             Source::Pointer(p) => {
                 let (parent, last) = self.parent(p, key)?;
                 match parent.get_mut(&last) {
@@ -216,6 +220,7 @@ impl Builder {
             Source::Pointer(p) => p.tokens().last().unwrap_or_default(),
             Source::Header(h) => h.as_str().to_owned(),
             Source::Field(f) => f.clone(),
+            Source::Value(_) => return Ok(()),
         };
         self.set(source, &format!("{base}-1"), key)
     }

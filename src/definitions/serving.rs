@@ -1,6 +1,7 @@
 //! The checks of the keys about serving a provider rather than reading its
 //! events: the answer it wants once its records are acknowledged
-//! (`accepted:`) and its own limits (`limits:`).
+//! (`accepted:`), its own limits (`limits:`) and its publish deadline
+//! (`timeout_ms:`).
 
 use super::check::{problem, Problem};
 use super::compiled::{Accepted, Limits};
@@ -74,4 +75,19 @@ pub(super) fn limits(raw: RawLimits) -> Result<Limits, Problem> {
         burst: raw.burst,
         in_flight: raw.in_flight,
     })
+}
+
+/// Five minutes, as GATEWAY_PUBLISH_TIMEOUT_MS at most: a sender waits
+/// seconds, and the bound keeps a typo (an extra zero) from holding requests
+/// past any sender's patience.
+const MAX_TIMEOUT_MS: u64 = 5 * 60 * 1000;
+
+pub(super) fn timeout_ms(ms: u64) -> Result<u64, Problem> {
+    if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
+        return Err(problem(
+            "timeout_ms",
+            format!("expected 1 to {MAX_TIMEOUT_MS}, got {ms}"),
+        ));
+    }
+    Ok(ms)
 }

@@ -38,8 +38,13 @@ pub fn show(defs: &Definitions, name: Option<&str>) -> Result<String, ShowError>
                 .join(", "),
         })?],
     };
+    let notes: String = providers
+        .iter()
+        .flat_map(|d| d.notes())
+        .map(|n| format!("# {n}\n"))
+        .collect();
     Ok(format!(
-        "{HEADER}{}",
+        "{HEADER}{notes}{}",
         serde_yaml_ng::to_string(&Shown { providers })?
     ))
 }

@@ -65,7 +65,8 @@ pub fn kept<B: AsRef<[u8]>>(
                     fields.insert(&**k, &**v);
                 }
             }
-            Value::Body(_) => {}
+            // A literal is in the definition, which the re-drive reads too.
+            Value::Body(_) | Value::Literal(_) => {}
         }
     }
     for name in &ALWAYS_KEPT {

@@ -138,6 +138,7 @@ impl Config {
             match load_secrets(env, d)? {
                 Some(s) => {
                     secrets.insert(d.name.clone(), s);
+                    warnings.extend(d.notes());
                 }
                 None => warnings.push(format!(
                     "provider \"{}\" is disabled: {} is not set, /webhooks/{} answers 404",

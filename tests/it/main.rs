@@ -31,4 +31,5 @@ mod redrive;
 mod reliability;
 mod sdk_readers;
 mod secret_rotation;
+mod senders;
 mod topics_command;

@@ -101,6 +101,7 @@ impl<'a, B> Inputs<'a, '_, B> {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| Cow::Owned(v.to_owned())),
             Value::Field(name) => self.verified.field(name).map(Cow::Borrowed),
+            Value::Literal(text) => Some(Cow::Owned(text.clone())),
         }
     }
 

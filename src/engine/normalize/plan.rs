@@ -17,6 +17,7 @@ pub enum Value {
     Body(usize),
     Header(http::HeaderName),
     Field(String),
+    Literal(String),
 }
 
 impl Value {
@@ -28,6 +29,7 @@ impl Value {
                     .expect("checked when the definition was loaded"),
             ),
             Source::Field(f) => Value::Field(f.clone()),
+            Source::Value(v) => Value::Literal(v.clone()),
         }
     }
 }

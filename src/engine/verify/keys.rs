@@ -5,7 +5,7 @@ use std::fmt;
 
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
-use sha2::{Sha256, Sha512};
+use sha2::{Digest, Sha256, Sha512};
 use subtle::{Choice, ConstantTimeEq};
 
 use super::Tag;
@@ -23,6 +23,10 @@ enum Keys {
     Sha256(Vec<Hmac<Sha256>>),
     Sha512(Vec<Hmac<Sha512>>),
     Sha1(Vec<Hmac<Sha1>>),
+    /// Each token's SHA-256 digest. A request's token is compared digest to
+    /// digest: every comparison is of 32 bytes, so timing reveals neither
+    /// the token's bytes nor its length.
+    Token(Vec<[u8; 32]>),
 }
 
 impl fmt::Debug for KeyRing {
@@ -82,6 +86,7 @@ impl KeyRing {
             Algorithm::Sha256 => Keys::Sha256(keyed(&raw)),
             Algorithm::Sha512 => Keys::Sha512(keyed(&raw)),
             Algorithm::Sha1 => Keys::Sha1(keyed(&raw)),
+            Algorithm::Token => Keys::Token(raw.iter().map(|k| Sha256::digest(k).into()).collect()),
         };
         Ok(KeyRing { keys })
     }
@@ -91,6 +96,7 @@ impl KeyRing {
             Keys::Sha256(k) => k.len(),
             Keys::Sha512(k) => k.len(),
             Keys::Sha1(k) => k.len(),
+            Keys::Token(k) => k.len(),
         }
     }
 
@@ -115,7 +121,25 @@ impl KeyRing {
             Keys::Sha256(k) => first(k, signed),
             Keys::Sha512(k) => first(k, signed),
             Keys::Sha1(k) => first(k, signed),
+            // What a token's sender sends is the secret itself, which the
+            // ring does not keep: `sign` writes it from the secret.
+            Keys::Token(_) => Vec::new(),
         }
+    }
+
+    /// True when `token` is one of the ring's tokens, compared as digests:
+    /// every token is tried, so timing reveals neither which matched nor
+    /// how long any of them is.
+    pub(super) fn token_matches(&self, token: &[u8]) -> bool {
+        let Keys::Token(digests) = &self.keys else {
+            return false;
+        };
+        let given: [u8; 32] = Sha256::digest(token).into();
+        let mut any = Choice::from(0);
+        for digest in digests {
+            any |= given.ct_eq(digest);
+        }
+        any.into()
     }
 
     /// True when any signature matches under any key. Every key and every
@@ -148,6 +172,8 @@ impl KeyRing {
             Keys::Sha256(k) => any(k, signed, tags),
             Keys::Sha512(k) => any(k, signed, tags),
             Keys::Sha1(k) => any(k, signed, tags),
+            // A token ring has no MAC: `token_matches` compares tokens.
+            Keys::Token(_) => Choice::from(0),
         }
         .into()
     }

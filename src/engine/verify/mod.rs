@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use http::HeaderMap;
 
-use crate::definitions::compiled::{Definition, SignatureEncoding};
+use crate::definitions::compiled::{Algorithm, Definition, SignatureEncoding, Timestamp};
 use crate::definitions::definition::{Part, Source};
 
 pub use keys::{KeyRing, KeyRingError};
@@ -120,12 +120,19 @@ pub fn verify<B: AsRef<[u8]>>(
         .get(sig.header.as_str())
         .ok_or(VerifyError::Missing)?;
     let value = value.to_str().map_err(|_| VerifyError::Malformed)?;
+    if sig.algorithm == Algorithm::Token {
+        return token(def, keys, value).map(|()| Verified {
+            body,
+            fields: Vec::new(),
+        });
+    }
     let (tags, fields) = split_header(def, value);
 
     // The parts the template signs besides the body, as the sender sent them.
+    // A timestamp in the body is not among them: it is read once the body is.
     let timestamp = match &def.timestamp {
-        Some(t) => Some(outside_body(&t.source, headers, &fields)?),
-        None => None,
+        Some(t) if t.source.is_outside_body() => Some(outside_body(&t.source, headers, &fields)?),
+        _ => None,
     };
     let id = match &def.id {
         Some(id) if sig.signed.uses(&Part::Id) => outside_body(&id.source, headers, &fields)?,
@@ -149,6 +156,10 @@ pub fn verify<B: AsRef<[u8]>>(
     if !keys.matches(pieces, &tags) {
         return Err(VerifyError::Mismatch);
     }
+    let signed_at = match &def.timestamp {
+        Some(t) if !t.source.is_outside_body() => Some(in_body(t, body.as_ref())?),
+        _ => signed_at,
+    };
     // Checked after the MAC so that `timestamp_outside_window` counts authentic requests
     // only (replays and clock skew), not forgeries.
     if let Some(signed_at) = signed_at {
@@ -170,6 +181,44 @@ pub fn verify<B: AsRef<[u8]>>(
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
     Ok(Verified { body, fields })
+}
+
+/// A timestamp the body carries, read once the MAC over the body matched. A
+/// body without a readable one is malformed, as a missing header would be:
+/// its age cannot be bounded.
+fn in_body(t: &Timestamp, body: &[u8]) -> Result<SystemTime, VerifyError> {
+    let Source::Pointer(pointer) = &t.source else {
+        return Err(VerifyError::Malformed);
+    };
+    let body: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| VerifyError::Malformed)?;
+    let text = match body.pointer(pointer.as_str()) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(n @ serde_json::Value::Number(_)) => n.to_string(),
+        _ => return Err(VerifyError::Malformed),
+    };
+    parse_timestamp(t.format, text.as_bytes()).ok_or(VerifyError::Malformed)
+}
+
+/// A token scheme: the header's value, behind its optional prefix, is one of
+/// the provider's secrets. Nothing else is signed (the checks refuse a
+/// timestamp or template), so nothing else is checked.
+fn token(def: &Definition, keys: &KeyRing, value: &str) -> Result<(), VerifyError> {
+    let sig = &def.signature;
+    let value = value.trim();
+    let token = match &sig.prefix {
+        Some(p) if starts_with_ignore_case(value, p) => &value[p.len()..],
+        Some(_) if sig.prefix_required => return Err(VerifyError::Malformed),
+        _ => value,
+    };
+    if token.is_empty() {
+        return Err(VerifyError::Malformed);
+    }
+    if keys.token_matches(token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(VerifyError::Mismatch)
+    }
 }
 
 /// The header's decoded signatures, and its other fields (fields schemes
@@ -234,8 +283,9 @@ fn outside_body<'h>(
             .find(|(k, _)| k == name)
             .map(|(_, v)| *v)
             .ok_or(VerifyError::Malformed),
-        // The checks refuse a body pointer here: the body is not trusted yet.
-        Source::Pointer(_) => Err(VerifyError::Malformed),
+        // The checks refuse a body pointer and a literal here: the body is
+        // not trusted yet, and a literal proves nothing.
+        Source::Pointer(_) | Source::Value(_) => Err(VerifyError::Malformed),
     }
 }
 

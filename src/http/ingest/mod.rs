@@ -24,7 +24,7 @@ use crate::http::budget::BodyBudget;
 use crate::http::error::RequestError;
 use crate::http::respond;
 use crate::http::share::{self, InFlight, Lane};
-use crate::kafka::Publisher;
+use crate::kafka::{PublishError, Publisher};
 use crate::metrics::{Metrics, Outcome};
 use crate::settings::Config;
 
@@ -265,10 +265,26 @@ impl Ingest {
         records: Vec<Routed>,
         reply: Reply<'p>,
     ) -> Result<Accepted<'p>, RequestError> {
-        for routed in &records {
-            self.publisher.publish(&routed.record).await?;
-            self.metrics
-                .published(provider.name(), &routed.type_name, &routed.record.topic);
+        let every_ack = async {
+            for routed in &records {
+                self.publisher.publish(&routed.record).await?;
+                self.metrics
+                    .published(provider.name(), &routed.type_name, &routed.record.topic);
+            }
+            Ok::<(), PublishError>(())
+        };
+        // A sender that gives up after 3 s (`timeout_ms:`) must have its
+        // answer, a 503 included, before it stops listening: a 2xx it never
+        // reads is a delivery it counts as failed.
+        match provider.definition.timeout_ms {
+            None => every_ack.await?,
+            Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), every_ack).await {
+                Ok(acked) => acked?,
+                Err(_) => {
+                    self.metrics.publish_error(&PublishError::Timeout.reason());
+                    return Err(PublishError::Timeout.into());
+                }
+            },
         }
         let ids = records.iter().map(|r| r.id.to_hex()).collect();
         let (outcome, event_type, entity) = match records.into_iter().next() {

@@ -1,0 +1,481 @@
+//! The senders' presets as an operator enables them (a name, a secret, a
+//! catalogue), served end to end: real HTTP in, the real broker out, each
+//! record read back. Every request is signed here from the sender's published
+//! scheme, independently of the gateway's code, and Slack's by Slack's own SDK
+//! (`scripts/senders/sign.py`, PyPI `slack_sdk`). The published vectors are
+//! checked in `src/definitions/senders_tests.rs`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use rdkafka::message::OwnedMessage;
+
+use crate::common::*;
+use crate::contract::repo;
+
+const PROVIDERS: &str = r#"providers:
+  - name: slack
+    preset: slack
+    secret: {env: SLACK_SIGNING_SECRET}
+    events:
+      - {name: message, type: slack.message, subject: /event/channel}
+  - name: zoom
+    preset: zoom
+    secret: {env: ZOOM_SECRET_TOKEN}
+    events:
+      - {name: meeting.started, type: zoom.meeting.started, subject: /payload/object/id}
+  - name: meta
+    preset: meta
+    secret: {env: META_APP_SECRET}
+    events:
+      - {name: page, type: meta.page, subject: /entry/0/id}
+  - name: paddle
+    preset: paddle
+    secret: {env: PADDLE_SECRET_KEY}
+    events:
+      - {name: transaction.completed, type: paddle.transaction.completed, subject: /data/id}
+  - name: calendly
+    preset: calendly
+    secret: {env: CALENDLY_SIGNING_KEY}
+    events:
+      - {name: invitee.created, type: calendly.invitee.created, subject: /payload/uri}
+  - name: typeform
+    preset: typeform
+    secret: {env: TYPEFORM_SECRET}
+    events:
+      - {name: form_response, type: typeform.form_response, subject: /form_response/form_id}
+  - name: intercom
+    preset: intercom
+    secret: {env: INTERCOM_CLIENT_SECRET}
+    events:
+      - {name: conversation.user.created, type: intercom.conversation.user.created, subject: /data/item/id}
+  - name: zendesk
+    preset: zendesk
+    secret: {env: ZENDESK_SIGNING_SECRET}
+    events:
+      - {name: "zen:event-type:ticket.created", type: zendesk.ticket.created, subject: /detail/id}
+  - name: x
+    preset: x
+    secret: {env: X_CONSUMER_SECRET}
+    events:
+      - {name: account_activity, type: x.account_activity, subject: /for_user_id}
+  - name: dropbox
+    preset: dropbox
+    secret: {env: DROPBOX_APP_SECRET}
+    events:
+      - {name: notification, type: dropbox.notification, subject: /list_folder/accounts/0}
+  - name: gitlab
+    preset: gitlab
+    secret: {env: GITLAB_WEBHOOK_TOKEN}
+    events:
+      - {name: Push Hook, type: gitlab.push, subject: /project/path_with_namespace}
+  - name: linear
+    preset: linear
+    secret: {env: LINEAR_SIGNING_SECRET}
+    events:
+      - {name: Issue.create, type: linear.issue.created, subject: /data/id}
+  - name: acme
+    preset: standard-webhooks
+    secret: {env: ACME_WEBHOOK_SECRET}
+    events:
+      - {name: invoice.paid, type: acme.invoice.paid, subject: /data/invoiceId}
+"#;
+
+const SECRETS: [(&str, &str); 13] = [
+    ("SLACK_SIGNING_SECRET", "slack-signing-secret"),
+    ("ZOOM_SECRET_TOKEN", "zoom-secret-token"),
+    ("META_APP_SECRET", "meta-app-secret"),
+    ("PADDLE_SECRET_KEY", "pdl_ntfset_01test_secret"),
+    ("CALENDLY_SIGNING_KEY", "calendly-signing-key"),
+    ("TYPEFORM_SECRET", "typeform-secret"),
+    ("INTERCOM_CLIENT_SECRET", "intercom-client-secret"),
+    ("ZENDESK_SIGNING_SECRET", "zendesk-signing-secret"),
+    ("X_CONSUMER_SECRET", "x-consumer-secret"),
+    ("DROPBOX_APP_SECRET", "dropbox-app-secret"),
+    ("GITLAB_WEBHOOK_TOKEN", "gitlab token with spaces"),
+    ("LINEAR_SIGNING_SECRET", "linear-signing-secret"),
+    // Standard Webhooks: whsec_ and base64 of "acme key".
+    ("ACME_WEBHOOK_SECRET", "whsec_YWNtZSBrZXk="),
+];
+
+fn secret(var: &str) -> &'static str {
+    SECRETS.iter().find(|(k, _)| *k == var).unwrap().1
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key).unwrap();
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Slack's own SDK signs: `v0=<hex>` for `body` at `timestamp`.
+fn slack_sdk_signature(timestamp: &str, body: &[u8]) -> String {
+    let python: PathBuf = repo().join(".venv-senders/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `bash scripts/test.sh`, which creates it",
+        python.display()
+    );
+    let mut child = Command::new(python)
+        .arg(repo().join("scripts/senders/sign.py"))
+        .args(["slack", secret("SLACK_SIGNING_SECRET"), timestamp])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run scripts/senders/sign.py");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "sign.py slack failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// One request of each sender, signed as its documentation says.
+fn signed(provider: &str, body: &[u8]) -> Vec<(String, String)> {
+    let ts = now().to_string();
+    let key = |var: &str| secret(var).as_bytes();
+    match provider {
+        "slack" => json_headers(&[
+            ("x-slack-request-timestamp", ts.clone()),
+            ("x-slack-signature", slack_sdk_signature(&ts, body)),
+        ]),
+        "zoom" => json_headers(&[
+            ("x-zm-request-timestamp", ts.clone()),
+            (
+                "x-zm-signature",
+                format!(
+                    "v0={}",
+                    hex::encode(hmac_sha256(
+                        key("ZOOM_SECRET_TOKEN"),
+                        &[b"v0:", ts.as_bytes(), b":", body]
+                    ))
+                ),
+            ),
+            ("x-zm-trackingid", "zoom-track-1".into()),
+        ]),
+        "meta" => json_headers(&[(
+            "x-hub-signature-256",
+            format!(
+                "sha256={}",
+                hex::encode(hmac_sha256(key("META_APP_SECRET"), &[body]))
+            ),
+        )]),
+        "paddle" => json_headers(&[(
+            "paddle-signature",
+            format!(
+                "ts={ts};h1={}",
+                hex::encode(hmac_sha256(
+                    key("PADDLE_SECRET_KEY"),
+                    &[ts.as_bytes(), b":", body]
+                ))
+            ),
+        )]),
+        "calendly" => json_headers(&[(
+            "calendly-webhook-signature",
+            format!(
+                "t={ts},v1={}",
+                hex::encode(hmac_sha256(
+                    key("CALENDLY_SIGNING_KEY"),
+                    &[ts.as_bytes(), b".", body]
+                ))
+            ),
+        )]),
+        "typeform" => json_headers(&[(
+            "typeform-signature",
+            format!(
+                "sha256={}",
+                b64(&hmac_sha256(key("TYPEFORM_SECRET"), &[body]))
+            ),
+        )]),
+        "intercom" => json_headers(&[(
+            "x-hub-signature",
+            format!(
+                "sha1={}",
+                hex::encode(hmac_sha1(key("INTERCOM_CLIENT_SECRET"), &[body]))
+            ),
+        )]),
+        "zendesk" => {
+            let at = webhook_gateway::engine::normalize::rfc3339(SystemTime::now()).unwrap();
+            json_headers(&[
+                (
+                    "x-zendesk-webhook-signature",
+                    b64(&hmac_sha256(
+                        key("ZENDESK_SIGNING_SECRET"),
+                        &[at.as_bytes(), body],
+                    )),
+                ),
+                ("x-zendesk-webhook-signature-timestamp", at),
+            ])
+        }
+        "x" => json_headers(&[(
+            "x-twitter-webhooks-signature",
+            format!(
+                "sha256={}",
+                b64(&hmac_sha256(key("X_CONSUMER_SECRET"), &[body]))
+            ),
+        )]),
+        "dropbox" => json_headers(&[(
+            "x-dropbox-signature",
+            hex::encode(hmac_sha256(key("DROPBOX_APP_SECRET"), &[body])),
+        )]),
+        "gitlab" => gitlab_headers(secret("GITLAB_WEBHOOK_TOKEN"), "delivery-1"),
+        "linear" => json_headers(&[
+            (
+                "linear-signature",
+                hex::encode(hmac_sha256(key("LINEAR_SIGNING_SECRET"), &[body])),
+            ),
+            (
+                "linear-delivery",
+                "5f1c1a3e-0000-4000-8000-000000000001".into(),
+            ),
+        ]),
+        other => panic!("no signer for {other}"),
+    }
+}
+
+fn gitlab_headers(token: &str, idempotency_key: &str) -> Vec<(String, String)> {
+    json_headers(&[
+        ("x-gitlab-token", token.to_owned()),
+        ("x-gitlab-event", "Push Hook".into()),
+        ("idempotency-key", idempotency_key.to_owned()),
+    ])
+}
+
+/// Standard Webhooks, signed by hand: `v1,<base64>` over `<id>.<ts>.<body>`.
+fn sw_headers(id: &str, body: &[u8]) -> Vec<(String, String)> {
+    let ts = now().to_string();
+    let tag = hmac_sha256(
+        b"acme key",
+        &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
+    );
+    json_headers(&[
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", ts),
+        ("webhook-signature", format!("v1,{}", b64(&tag))),
+    ])
+}
+
+/// Each sender's body: (provider, body, topic, subject).
+fn bodies() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)> {
+    let ms = now() * 1000;
+    vec![
+        ("slack", br#"{"type":"event_callback","event_id":"Ev01","event_time":1700000000,"event":{"type":"message","channel":"C01","text":"hi"}}"#.to_vec(), "webhooks.slack.message", "C01"),
+        ("zoom", br#"{"event":"meeting.started","event_ts":1700000000000,"payload":{"object":{"id":"m-1"}}}"#.to_vec(), "webhooks.zoom.meeting.started", "m-1"),
+        ("meta", br#"{"object":"page","entry":[{"id":"p-1","time":1700000000,"changes":[{"field":"feed"}]}]}"#.to_vec(), "webhooks.meta.page", "p-1"),
+        ("paddle", br#"{"event_id":"evt_01","event_type":"transaction.completed","occurred_at":"2024-03-20T10:07:35Z","data":{"id":"txn_01"}}"#.to_vec(), "webhooks.paddle.transaction.completed", "txn_01"),
+        ("calendly", br#"{"event":"invitee.created","created_at":"2024-01-01T00:00:00Z","payload":{"uri":"inv-1"}}"#.to_vec(), "webhooks.calendly.invitee.created", "inv-1"),
+        ("typeform", br#"{"event_id":"e-01","event_type":"form_response","form_response":{"form_id":"f-1"}}"#.to_vec(), "webhooks.typeform.form_response", "f-1"),
+        ("intercom", br#"{"type":"notification_event","id":"notif_1","topic":"conversation.user.created","created_at":1700000000,"data":{"item":{"id":"c-1"}}}"#.to_vec(), "webhooks.intercom.conversation.user.created", "c-1"),
+        ("zendesk", br#"{"id":"z-1","type":"zen:event-type:ticket.created","time":"2024-01-01T00:00:00Z","detail":{"id":"t-1"}}"#.to_vec(), "webhooks.zendesk.ticket.created", "t-1"),
+        ("x", br#"{"for_user_id":"u-1","tweet_create_events":[{"id_str":"t-1"}]}"#.to_vec(), "webhooks.x.account_activity", "u-1"),
+        ("dropbox", br#"{"list_folder":{"accounts":["dbid:AAA"]},"delta":{"users":[1]}}"#.to_vec(), "webhooks.dropbox.notification", "dbid:AAA"),
+        ("gitlab", br#"{"object_kind":"push","project":{"path_with_namespace":"group/project"}}"#.to_vec(), "webhooks.gitlab.push", "group/project"),
+        ("linear", format!(r#"{{"action":"create","type":"Issue","createdAt":"2024-01-01T00:00:00Z","data":{{"id":"i-1"}},"webhookTimestamp":{ms}}}"#).into_bytes(), "webhooks.linear.issue.created", "i-1"),
+    ]
+}
+
+struct Setup {
+    broker: Broker,
+    gateway: Gateway,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(extra: &[(&str, &str)]) -> Setup {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(&file, PROVIDERS).unwrap();
+    let mut env: Vec<(&str, &str)> = SECRETS.to_vec();
+    env.push(("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()));
+    env.extend(extra);
+    let config =
+        webhook_gateway::settings::Config::from_env(&gateway_env(&broker.bootstrap(), &env))
+            .expect("the providers file is valid");
+    for topic in config.published.topics.all() {
+        broker.create_topic(&topic);
+    }
+    let gateway = Gateway::start_config(config).await;
+    gateway.wait_ready().await;
+    Setup {
+        broker,
+        gateway,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    fn records(&self, topic: &str, expected: usize) -> HashMap<String, OwnedMessage> {
+        records_by_id(&self.broker.bootstrap(), topic, expected)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu and the senders' SDKs: run by scripts/test.sh"]
+async fn each_senders_preset_is_served_end_to_end() {
+    let _serial = serial().await;
+    let s = setup(&[]).await;
+    for (provider, body, topic, subject) in bodies() {
+        let id = s
+            .gateway
+            .accepted(provider, signed(provider, &body), &body)
+            .await;
+        let records = s.records(topic, 1);
+        let record = &records[&id];
+        assert_eq!(record_key(record), subject, "{provider}");
+        let ty = topic.strip_prefix("webhooks.").unwrap();
+        assert_eq!(
+            header(record, "event-type").as_deref(),
+            Some(ty),
+            "{provider}"
+        );
+        let value = value_json(record);
+        assert_eq!(value["source"], format!("/providers/{provider}"));
+    }
+
+    // What each preset refuses: a wrong token, a wrong secret, a stale body
+    // timestamp (checked once the signature matched).
+    let push = br#"{"object_kind":"push","project":{"path_with_namespace":"group/project"}}"#;
+    assert_eq!(
+        s.gateway
+            .refused("gitlab", gitlab_headers("gitlab token", "d-2"), push)
+            .await,
+        "signature_mismatch"
+    );
+    let stale = format!(
+        r#"{{"action":"create","type":"Issue","data":{{"id":"i-2"}},"webhookTimestamp":{}}}"#,
+        (now() - 120) * 1000
+    );
+    assert_eq!(
+        s.gateway
+            .refused(
+                "linear",
+                signed("linear", stale.as_bytes()),
+                stale.as_bytes()
+            )
+            .await,
+        "timestamp_outside_window"
+    );
+    let forged = br#"{"list_folder":{"accounts":["dbid:EVE"]}}"#;
+    assert_eq!(
+        s.gateway
+            .refused(
+                "dropbox",
+                json_headers(&[(
+                    "x-dropbox-signature",
+                    hex::encode(hmac_sha256(b"guess", &[forged]))
+                )]),
+                forged
+            )
+            .await,
+        "signature_mismatch"
+    );
+}
+
+/// A delivery id decides the event id through HTTP and the broker, not only
+/// in the formula's unit test: a signed one alone (the same id over another
+/// body), an unsigned one refining the body's (another id for the same body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
+async fn delivery_ids_decide_event_ids_end_to_end() {
+    let _serial = serial().await;
+    let s = setup(&[]).await;
+
+    // Paddle's /event_id is signed (the body is): a retry that differs
+    // elsewhere keeps the event's id, and its delivery id travels along.
+    let first = br#"{"event_id":"evt_02","event_type":"transaction.completed","occurred_at":"2024-03-20T10:07:35Z","data":{"id":"txn_02"}}"#;
+    let again = br#"{"event_id":"evt_02","event_type":"transaction.completed","occurred_at":"2024-03-20T10:07:36Z","data":{"id":"txn_02"}}"#;
+    let a = s
+        .gateway
+        .accepted("paddle", signed("paddle", first), first)
+        .await;
+    let b = s
+        .gateway
+        .accepted("paddle", signed("paddle", again), again)
+        .await;
+    assert_eq!(
+        a, b,
+        "the same signed delivery id over another body: the same event"
+    );
+
+    // Standard Webhooks' webhook-id is signed: the same body under another
+    // delivery id is another event.
+    let paid = br#"{"type":"invoice.paid","timestamp":"2026-11-23T10:00:00Z","data":{"invoiceId":"inv-9"}}"#;
+    let c = s
+        .gateway
+        .accepted("acme", sw_headers("msg_1", paid), paid)
+        .await;
+    let d = s
+        .gateway
+        .accepted("acme", sw_headers("msg_2", paid), paid)
+        .await;
+    let c_again = s
+        .gateway
+        .accepted("acme", sw_headers("msg_1", paid), paid)
+        .await;
+    assert_ne!(c, d, "the same body under another signed delivery id");
+    assert_eq!(c, c_again, "a redelivery, re-signed later, keeps its id");
+
+    // GitLab's Idempotency-Key is not signed (a token covers nothing): it
+    // refines the body's id, never replaces it.
+    let token = secret("GITLAB_WEBHOOK_TOKEN");
+    let push = br#"{"object_kind":"push","project":{"path_with_namespace":"group/ids"}}"#;
+    let e = s
+        .gateway
+        .accepted("gitlab", gitlab_headers(token, "k-1"), push)
+        .await;
+    let f = s
+        .gateway
+        .accepted("gitlab", gitlab_headers(token, "k-2"), push)
+        .await;
+    let e_again = s
+        .gateway
+        .accepted("gitlab", gitlab_headers(token, "k-1"), push)
+        .await;
+    assert_ne!(e, f);
+    assert_eq!(e, e_again);
+
+    // The records on the broker say the same.
+    let paddle = s.records("webhooks.paddle.transaction.completed", 2);
+    assert_eq!(paddle.len(), 1, "two deliveries, one event id");
+    assert_eq!(value_json(&paddle[&a])["deliveryid"], "evt_02");
+    let acme = s.records("webhooks.acme.invoice.paid", 3);
+    assert!(acme.contains_key(&c) && acme.contains_key(&d));
+    assert_eq!(value_json(&acme[&d])["deliveryid"], "msg_2");
+    let gitlab = s.records("webhooks.gitlab.push", 3);
+    assert!(gitlab.contains_key(&e) && gitlab.contains_key(&f));
+    assert_eq!(value_json(&gitlab[&f])["deliveryid"], "k-2");
+}
+
+/// Slack gives up after 3 s: its preset's `timeout_ms: 2500` answers a
+/// stalled broker with 503 in time for Slack to read it, well before the
+/// gateway's own publish timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu and the senders' SDKs: run by scripts/test.sh"]
+async fn a_senders_own_deadline_answers_before_it_stops_listening() {
+    let _serial = serial().await;
+    let s = setup(&[("GATEWAY_PUBLISH_TIMEOUT_MS", "10000")]).await;
+    let (_, body, _, _) = bodies().into_iter().next().unwrap();
+    s.broker.freeze();
+    let started = Instant::now();
+    let reply = s.gateway.post("slack", signed("slack", &body), &body).await;
+    let took = started.elapsed();
+    s.broker.thaw();
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert!(reply.headers.get("retry-after").is_some());
+    assert!(
+        (Duration::from_millis(2400)..Duration::from_millis(3000)).contains(&took),
+        "answered after {took:?}: the preset's 2.5 s, not the gateway's 10 s"
+    );
+}
