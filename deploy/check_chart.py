@@ -1020,6 +1020,16 @@ def main() -> int:
             raise Failure(f"render accepted {what}")
         return run
 
+    def schema_knows_every_preset() -> None:
+        # The presets compiled into the binary, as src/definitions/load.rs lists them.
+        load = (REPO / "src/definitions/load.rs").read_text()
+        gateway = re.findall(r'include_str!\("presets/([a-z0-9-]+)\.yaml"\)', load)
+        schema = json.loads((CHART / "values.schema.json").read_text())
+        enum = schema["definitions"]["providerDefinition"]["properties"]["preset"]["enum"]
+        expect(gateway and [p for p in enum if p is not None] == gateway,
+               f"the schema's presets {enum} are not the gateway's {gateway}")
+
+    r.check("schema: providers.definitions[].preset is exactly the gateway's presets", schema_knows_every_preset)
     r.check("schema rejects replicaCount: \"three\"", schema_rejects({"replicaCount": "three"}, "a string replica count"))
     r.check("schema rejects an unknown top-level key", schema_rejects({"replicas": 3}, "an unknown key"))
     r.check("schema rejects a nested wrong type (gateway.maxInflight: \"many\")",
@@ -1059,7 +1069,7 @@ def main() -> int:
     r.check("schema rejects an unknown nested key in a definition (signature.algo)",
             schema_rejects(with_definition(signature={"algo": "sha256"}), "an unknown nested key"))
     r.check("schema rejects an unknown preset",
-            schema_rejects(with_definition(preset="gitlab"), "preset gitlab"))
+            schema_rejects(with_definition(preset="pagerduty"), "preset pagerduty"))
     r.check("schema rejects a definition without preset, signature.header, event or event.data",
             lambda: (schema_rejects(with_definition(preset=None), "no preset and no signature")(),
                      schema_rejects({"providers": {"definitions": [dict(LEDGER, signature={"encoding": "hex"})]}},
