@@ -84,6 +84,7 @@ fn measured_pipeline(input: &Input, iterations: u64) -> usize {
     let mut bytes = 0;
     for _ in 0..iterations {
         let request = pipeline::Request {
+            line: webhook_gateway::engine::verify::Line::POST,
             headers: black_box(&input.headers),
             meta: &meta,
             received_at: now,

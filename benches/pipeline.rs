@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use http::HeaderMap;
 use webhook_gateway::engine::normalize::RequestMeta;
 use webhook_gateway::engine::pipeline;
-use webhook_gateway::engine::verify::verify;
+use webhook_gateway::engine::verify::{verify, Line};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -44,6 +44,7 @@ fn verification(c: &mut Criterion) {
                     let v = verify(
                         &def,
                         &keys,
+                        Line::POST,
                         &headers,
                         &body[..],
                         SystemTime::now(),
@@ -74,6 +75,7 @@ fn verify_and_normalize(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(name, size), &body, |b, body| {
                 b.iter(|| {
                     let request = pipeline::Request {
+                        line: webhook_gateway::engine::verify::Line::POST,
                         headers: &headers,
                         meta: &meta,
                         received_at: SystemTime::now(),

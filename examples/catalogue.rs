@@ -197,6 +197,7 @@ impl Gateway {
         let keys = key_ring(def, std::slice::from_ref(&secret)).expect("a demo secret");
         let provider = Provider::new(def.clone(), &self.topics, self.schemas.uris(), Some(keys));
         let parts = Parts {
+            headers: Vec::new(),
             timestamp: def.timestamp.as_ref().map(|t| signed_at(t.format)),
             id: None,
         };
@@ -213,6 +214,7 @@ impl Gateway {
             traceparent: None,
         };
         let request = pipeline::Request {
+            line: webhook_gateway::engine::verify::Line::POST,
             headers: &headers,
             meta: &meta,
             received_at: received,

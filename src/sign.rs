@@ -10,7 +10,7 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 
 use crate::definitions::compiled::{Algorithm, Definition, SignatureEncoding, TimestampFormat};
-use crate::definitions::definition::Source;
+use crate::definitions::definition::{Signed, Source};
 use crate::definitions::load::providers_file;
 use crate::definitions::{DefinitionError, Definitions};
 use crate::engine::normalize::rfc3339;
@@ -97,6 +97,9 @@ pub struct Parts {
     pub timestamp: Option<String>,
     /// Default: derived from the body and the timestamp.
     pub id: Option<String>,
+    /// Other headers the request carries (`--header`), which a template's
+    /// `{header:NAME}` may sign.
+    pub headers: Vec<(String, String)>,
 }
 
 /// The headers a provider would send with `body`, signed with `secret` (as
@@ -122,7 +125,20 @@ pub fn signature_headers(
         format!("msg_{}", hex::encode(&digest[..12]))
     });
     let sig = &def.signature;
-    let pieces = sig.signed.pieces(body, timestamp.as_bytes(), id.as_bytes());
+    let given: Vec<(&str, &[u8])> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
+    // The sender posts to the URL it was given, without a query of its own.
+    let pieces = sig.signed.pieces(Signed {
+        body,
+        timestamp: timestamp.as_bytes(),
+        id: id.as_bytes(),
+        method: b"POST",
+        url: def.url.as_deref().unwrap_or("").as_bytes(),
+        headers: &given,
+    });
     let encoded = match (sig.algorithm, sig.encoding) {
         // A token's sender sends the secret itself.
         (Algorithm::Token, _) => secret.to_owned(),
@@ -213,6 +229,7 @@ pub fn main(args: SignArgs, env: &Env) -> Result<String, SignError> {
     let parts = Parts {
         timestamp: args.timestamp.clone(),
         id: args.id.clone(),
+        headers: extra.clone(),
     };
     for (key, header) in routing_headers(def) {
         if !extra.iter().any(|(name, _)| *name == header) {

@@ -75,6 +75,7 @@ fn now_secs() -> String {
 
 fn signed_headers(def: &Definition, secret: &str, body: &[u8]) -> HeaderMap {
     let parts = Parts {
+        headers: Vec::new(),
         timestamp: Some(now_secs()),
         id: None,
     };
@@ -181,6 +182,7 @@ pub fn records(count: u64) -> Vec<Record> {
             let provider = providers.iter().find(|p| p.name() == name).unwrap();
             let headers = signed_headers(&provider.definition, SECRET, &body);
             let request = pipeline::Request {
+                line: webhook_gateway::engine::verify::Line::POST,
                 headers: &headers,
                 meta: &RequestMeta::default(),
                 received_at: SystemTime::now(),

@@ -82,6 +82,7 @@ pub const LIMITS: Limits = Limits {
 /// The headers its sender would send with `body`, signed at `timestamp`.
 pub fn signed(def: &Definition, body: &[u8], timestamp: u64) -> HeaderMap {
     let parts = Parts {
+        headers: Vec::new(),
         timestamp: Some(timestamp.to_string()),
         id: Some("msg_2Kq4bR1vX9".into()),
     };

@@ -12,7 +12,7 @@ use webhook_gateway::engine::normalize::{normalize, Normalized, Plan, RequestMet
 use webhook_gateway::definitions::Definitions;
 use webhook_gateway::engine::route::Topics;
 use webhook_gateway::sign::{signature_headers, Parts};
-use webhook_gateway::engine::verify::verify;
+use webhook_gateway::engine::verify::{verify, Line};
 
 const ANY: &str = "providers:
   - name: raw
@@ -31,6 +31,7 @@ fuzz_target!(|input: (u8, Vec<u8>)| {
     let def = &defs.list[which as usize % defs.list.len()];
     let now: SystemTime = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
     let parts = Parts {
+        headers: Vec::new(),
         timestamp: Some("1790000000".into()),
         id: None,
     };
@@ -42,7 +43,7 @@ fuzz_target!(|input: (u8, Vec<u8>)| {
         );
     }
     let keys = key_ring(def, &["k".to_owned()]).unwrap();
-    let verified = verify(def, &keys, &headers, &body[..], now, Duration::from_secs(300)).unwrap();
+    let verified = verify(def, &keys, Line::POST, &headers, &body[..], now, Duration::from_secs(300)).unwrap();
     let topics = Topics::new(&defs.list, "wh", &Default::default()).unwrap();
     let plan = Plan::new(def, &topics);
     match normalize(&plan, &verified, &headers, &RequestMeta::default(), now) {

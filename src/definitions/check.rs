@@ -349,6 +349,17 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     let accepted = raw.accepted.map(serving::accepted).transpose()?;
     let limits = raw.limits.map(serving::limits).transpose()?;
     let timeout_ms = raw.timeout_ms.map(serving::timeout_ms).transpose()?;
+    let url = match (raw.url, signature.signed.uses(&Part::Url)) {
+        (None, true) => return Err(problem("url", "required: signature.signed uses {url}")),
+        (Some(_), false) => {
+            return Err(problem(
+                "url",
+                "signature.signed does not use {url}, so it would prove nothing",
+            ))
+        }
+        (Some(url), true) => Some(signed_url(url)?),
+        (None, false) => None,
+    };
     let retries = match raw.retries.as_deref() {
         None => None,
         given => Some(choice(
@@ -379,7 +390,24 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         limits,
         timeout_ms,
         retries,
+        url,
     })
+}
+
+/// The URL a sender signs, as `url:` gives it: absolute, and without the
+/// query and fragment, since `{url}` appends the request's own query string.
+fn signed_url(url: String) -> Result<String, Problem> {
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    if !scheme_ok || url.contains(char::is_whitespace) {
+        return Err(problem("url", "an absolute http:// or https:// URL"));
+    }
+    if url.contains(['?', '#']) {
+        return Err(problem(
+            "url",
+            "no query or fragment: {url} appends the request's own query string",
+        ));
+    }
+    Ok(url)
 }
 
 /// Two entries are disjoint only when some pointer of both requires different values.

@@ -298,12 +298,19 @@ fn enum_values_and_limits_are_checked() {
 #[test]
 fn each_preset_loads_under_a_name_and_a_secret() {
     for (preset, _) in PRESETS {
+        // Square signs its notification URL, which only the operator knows.
+        let url = match preset {
+            "square" => "    url: https://hooks.example.com/square\n",
+            _ => "",
+        };
         let yaml = format!(
-            "providers:\n  - name: acme\n    preset: {preset}\n    secret: {{env: ACME_SECRET}}\n"
+            "providers:\n  - name: acme\n    preset: {preset}\n    secret: {{env: ACME_SECRET}}\n{url}"
         );
         let defs = load(&yaml).unwrap_or_else(|e| panic!("{preset}: {e}"));
         assert_eq!(defs.configured()[0].preset.as_deref(), Some(preset));
     }
+    let square = "providers:\n  - {name: acme, preset: square, secret: {env: A}}\n";
+    refused(square, "url");
     let yaml = "providers:\n  - {name: acme, preset: svix, secret: {env: A}}\n";
     refused(yaml, "preset");
 }
@@ -491,4 +498,33 @@ fn timeout_ms_and_retries_are_bounded_and_named() {
     refused(&acme("    timeout_ms: 300001\n"), "timeout_ms");
     let line = refused(&acme("    retries: sometimes\n"), "retries");
     assert!(line.contains("none, few, persistent"), "{line}");
+}
+
+#[test]
+fn a_signed_url_is_stated_whole_without_its_query() {
+    let signs_url = |url: &str| {
+        format!(
+            "providers:
+  - name: acme
+    secret: {{env: ACME_SECRET}}
+    signature: {{header: x-acme-signature, signed: \"{{url}}{{body}}\"}}
+    event: {{name: /type, data: /data}}
+{url}"
+        )
+    };
+    let defs = load(&signs_url("    url: https://hooks.example.com/acme\n")).unwrap();
+    assert_eq!(
+        defs.configured()[0].url.as_deref(),
+        Some("https://hooks.example.com/acme")
+    );
+    let line = refused(&signs_url(""), "url");
+    assert!(line.contains("uses {url}"), "{line}");
+    for bad in [
+        "https://hooks.example.com/acme?x=1",
+        "https://hooks.example.com/acme#top",
+        "hooks.example.com/acme",
+    ] {
+        refused(&signs_url(&format!("    url: \"{bad}\"\n")), "url");
+    }
+    refused(&acme("    url: https://hooks.example.com/acme\n"), "url");
 }

@@ -38,6 +38,10 @@ pub struct Definition {
     /// What its sender does after a failed delivery, as its preset states.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retries: Option<Retries>,
+    /// The URL the sender signs (`{url}`): behind an ingress the request
+    /// line is not what the sender saw. No query or fragment (checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl Definition {

@@ -36,6 +36,7 @@ pub struct RawProvider {
     pub limits: Option<RawLimits>,
     pub timeout_ms: Option<u64>,
     pub retries: Option<String>,
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -294,6 +295,26 @@ pub enum Part {
     Body,
     Timestamp,
     Id,
+    /// The request's method, as sent (`POST`).
+    Method,
+    /// The definition's `url:` and the request's raw query string, byte for byte.
+    Url,
+    /// A request header's value, as sent.
+    Header(HeaderName),
+}
+
+/// What a template's placeholders stand for in one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub body: &'a [u8],
+    /// The exact bytes the sender put in its header or field.
+    pub timestamp: &'a [u8],
+    pub id: &'a [u8],
+    pub method: &'a [u8],
+    /// `url:` plus `?` and the raw query, when the request has one.
+    pub url: &'a [u8],
+    /// The values of the template's `{header:NAME}`s, by name.
+    pub headers: &'a [(&'a str, &'a [u8])],
 }
 
 /// The `signed` template: literal bytes and `{body}`, `{timestamp}`, `{id}`.
@@ -307,8 +328,13 @@ pub struct Template {
 pub enum TemplateError {
     #[error("`{text}`: unbalanced `{{` or `}}`")]
     Unbalanced { text: String },
-    #[error("`{text}`: unknown placeholder `{{{placeholder}}}` (expected {{body}}, {{timestamp}} or {{id}})")]
+    #[error("`{text}`: unknown placeholder `{{{placeholder}}}` (expected {{body}}, {{timestamp}}, {{id}}, {{method}}, {{url}} or {{header:NAME}})")]
     UnknownPlaceholder { text: String, placeholder: String },
+    #[error("`{text}`: {error}")]
+    Header {
+        text: String,
+        error: HeaderNameError,
+    },
     #[error("`{text}`: {{body}} must appear exactly once")]
     BodyNotOnce { text: String },
 }
@@ -336,6 +362,16 @@ impl Template {
                 "body" => Part::Body,
                 "timestamp" => Part::Timestamp,
                 "id" => Part::Id,
+                "method" => Part::Method,
+                "url" => Part::Url,
+                other if other.starts_with("header:") => Part::Header(
+                    HeaderName::parse(&other["header:".len()..]).map_err(|error| {
+                        TemplateError::Header {
+                            text: text.into(),
+                            error,
+                        }
+                    })?,
+                ),
                 other => {
                     return Err(TemplateError::UnknownPlaceholder {
                         text: text.into(),
@@ -355,20 +391,29 @@ impl Template {
         self.parts.contains(part)
     }
 
+    /// The headers the template signs, in order.
+    pub fn header_names(&self) -> impl Iterator<Item = &HeaderName> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Header(name) => Some(name),
+            _ => None,
+        })
+    }
+
     /// The signed bytes, piece by piece: the one rule that both verifying and
-    /// `sign` follow. `timestamp` and `id` are the exact bytes the sender put in
-    /// its header or field (unused placeholders are never asked for).
-    pub fn pieces<'a>(
-        &'a self,
-        body: &'a [u8],
-        timestamp: &'a [u8],
-        id: &'a [u8],
-    ) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
+    /// `sign` follow (unused placeholders are never asked for).
+    pub fn pieces<'a>(&'a self, signed: Signed<'a>) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
         self.parts.iter().map(move |part| match part {
             Part::Literal(bytes) => bytes.as_slice(),
-            Part::Body => body,
-            Part::Timestamp => timestamp,
-            Part::Id => id,
+            Part::Body => signed.body,
+            Part::Timestamp => signed.timestamp,
+            Part::Id => signed.id,
+            Part::Method => signed.method,
+            Part::Url => signed.url,
+            Part::Header(name) => signed
+                .headers
+                .iter()
+                .find(|(n, _)| *n == name.as_str())
+                .map_or(&[][..], |(_, v)| *v),
         })
     }
 }
@@ -381,6 +426,9 @@ impl fmt::Display for Template {
                 Part::Body => f.write_str("{body}")?,
                 Part::Timestamp => f.write_str("{timestamp}")?,
                 Part::Id => f.write_str("{id}")?,
+                Part::Method => f.write_str("{method}")?,
+                Part::Url => f.write_str("{url}")?,
+                Part::Header(name) => write!(f, "{{header:{}}}", name.as_str())?,
             }
         }
         Ok(())
@@ -466,8 +514,22 @@ mod tests {
         assert_eq!(message("}{body}"), "`}{body}`: unbalanced `{` or `}`");
         assert_eq!(
             message("{nonce}.{body}"),
-            "`{nonce}.{body}`: unknown placeholder `{nonce}` (expected {body}, {timestamp} or {id})"
+            "`{nonce}.{body}`: unknown placeholder `{nonce}` (expected {body}, {timestamp}, {id}, {method}, {url} or {header:NAME})"
         );
+        // The request line and headers a sender may sign (HubSpot, Square).
+        let t = Template::parse("{method}{url}{header:X-Date}\n{body}").unwrap();
+        assert_eq!(
+            t.parts,
+            [
+                Part::Method,
+                Part::Url,
+                Part::Header(HeaderName::parse("x-date").unwrap()),
+                Part::Literal(b"\n".to_vec()),
+                Part::Body
+            ]
+        );
+        assert_eq!(t.to_string(), "{method}{url}{header:x-date}\n{body}");
+        assert!(message("{header:a b}{body}").contains("not a valid HTTP header name"));
         assert_eq!(
             message("{body}{body}"),
             "`{body}{body}`: {body} must appear exactly once"

@@ -19,7 +19,7 @@ pub const BUILTINS: [(&str, &str); 2] = [
 ];
 
 /// Each preset is a partial provider: the sender's published scheme.
-pub const PRESETS: [(&str, &str); 16] = [
+pub const PRESETS: [(&str, &str); 17] = [
     (
         "standard-webhooks",
         include_str!("presets/standard-webhooks.yaml"),
@@ -39,6 +39,7 @@ pub const PRESETS: [(&str, &str); 16] = [
     ("dropbox", include_str!("presets/dropbox.yaml")),
     ("gitlab", include_str!("presets/gitlab.yaml")),
     ("linear", include_str!("presets/linear.yaml")),
+    ("square", include_str!("presets/square.yaml")),
 ];
 
 /// Names the file may not use: the built-ins', and `unknown` (the metrics'

@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::compiled::Definition;
 use super::Definitions;
-use crate::engine::verify::{verify, KeyRing, VerifyError};
+use crate::engine::verify::{verify, KeyRing, Line, VerifyError};
 
 const FILE: &str = "GATEWAY_PROVIDERS_FILE=/etc/gw/providers.yaml";
 
@@ -195,7 +195,7 @@ fn check(
     let keys = KeyRing::new(def.signature.algorithm, def.secret.encoding, secrets).unwrap();
     // A default far wider than any vector's age: only a preset's own window applies.
     let default = Duration::from_secs(100 * 365 * 86_400);
-    verify(def, &keys, &headers(pairs), body, now, default).map(|_| ())
+    verify(def, &keys, Line::POST, &headers(pairs), body, now, default).map(|_| ())
 }
 
 // Standard Webhooks: the reference libraries' vector, in

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::compiled::{Definition, Retries};
 use super::Definitions;
-use crate::engine::verify::{verify, KeyRing, VerifyError};
+use crate::engine::verify::{verify, KeyRing, Line, VerifyError};
 
 const FILE: &str = "GATEWAY_PROVIDERS_FILE=/etc/gw/providers.yaml";
 
@@ -24,13 +24,18 @@ fn one(provider: &str) -> Definition {
 }
 
 fn preset(preset: &str) -> Definition {
+    // Square signs its notification URL, which only the operator knows.
+    let url = match preset {
+        "square" => ", url: https://hooks.example.com/square",
+        _ => "",
+    };
     one(&format!(
-        "  - {{name: acme, preset: {preset}, secret: {{env: ACME_SECRET}}}}\n"
+        "  - {{name: acme, preset: {preset}, secret: {{env: ACME_SECRET}}{url}}}\n"
     ))
 }
 
 /// The table's rows, as full definitions.
-pub(super) const SENDERS: [(&str, &str); 12] = [
+pub(super) const SENDERS: [(&str, &str); 13] = [
     (
         "slack",
         r#"  - name: acme
@@ -155,6 +160,17 @@ pub(super) const SENDERS: [(&str, &str); 12] = [
     retries: few
 "#,
     ),
+    (
+        "square",
+        r#"  - name: acme
+    secret: {env: ACME_SECRET, encoding: text}
+    signature: {header: x-square-hmacsha256-signature, encoding: base64, signed: "{url}{body}"}
+    id: {source: /event_id}
+    event: {name: /type, data: /data, time: /created_at}
+    retries: persistent
+    url: https://hooks.example.com/square
+"#,
+    ),
 ];
 
 #[test]
@@ -213,7 +229,7 @@ fn check(
 ) -> Result<(), VerifyError> {
     let keys = KeyRing::new(def.signature.algorithm, def.secret.encoding, secrets).unwrap();
     let default = Duration::from_secs(100 * 365 * 86_400);
-    verify(def, &keys, &headers(pairs), body, now, default).map(|_| ())
+    verify(def, &keys, Line::POST, &headers(pairs), body, now, default).map(|_| ())
 }
 
 // Slack's example in "Verifying requests from Slack"
@@ -377,5 +393,44 @@ fn a_timestamp_in_the_body_is_checked_once_the_body_is_authentic() {
     assert_eq!(
         linear(untimed_tag, untimed, 1_700_000_000),
         Err(VerifyError::Malformed)
+    );
+}
+
+// Square's SDK vectors: square/square-nodejs-sdk tests/integration/webhooks.test.ts.
+const SQUARE_BODY: &[u8] = br#"{"merchant_id":"MLEFBHHSJGVHD","type":"webhooks.test_notification","event_id":"ac3ac95b-f97d-458c-a6e6-18981597e05f","created_at":"2022-07-13T20:30:59.037339943Z","data":{"type":"webhooks","id":"bc368e64-01aa-407e-b46e-3231809b1129"}}"#;
+
+#[test]
+fn square_verifies_its_sdks_published_vectors_over_its_stated_url() {
+    let square = |url: &str, key: &str, signature: &str, body: &[u8]| {
+        let def = one(&format!(
+            "  - {{name: acme, preset: square, secret: {{env: ACME_SECRET}}, url: \"{url}\"}}\n"
+        ));
+        let pairs = [("x-square-hmacsha256-signature", signature)];
+        check(&def, &[key], &pairs, body, at(0))
+    };
+    let url = "https://webhook.site/679a4f3a-dcfa-49ee-bac5-9d0edad886b9";
+    let sig = "GF4YkrJgGBDZ9NIYbNXBnMzqb2HoL4RW/S6vkZ9/2N4=";
+    assert_eq!(
+        square(url, "Ibxx_5AKakO-3qeNVR61Dw", sig, SQUARE_BODY),
+        Ok(())
+    );
+    assert_eq!(
+        square(
+            "https://webhook.site/webhooks",
+            "signature-key",
+            "W3FlCNk5IA3ZQ2LHTWoajvzfaDu/OwY2tNHIHC3IUOA=",
+            br#"{"data":{"type":"webhooks","id":"fake_id"}}"#
+        ),
+        Ok(())
+    );
+    // The URL is signed: another one (the request line behind an ingress) fails.
+    assert_eq!(
+        square(
+            "https://webhook.site/other",
+            "Ibxx_5AKakO-3qeNVR61Dw",
+            sig,
+            SQUARE_BODY
+        ),
+        Err(VerifyError::Mismatch)
     );
 }

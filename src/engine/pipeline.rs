@@ -25,11 +25,13 @@ use crate::engine::normalize::{normalize, Normalized, RequestMeta};
 use crate::engine::provider::Provider;
 use crate::engine::replay;
 use crate::engine::route::Destination;
-use crate::engine::verify::{verify, Verified, VerifyError};
+use crate::engine::verify::{verify, Line, Verified, VerifyError};
 
 /// The request as the pipeline reads it besides its body.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
+    /// Its method and query, which a signature may cover.
+    pub line: Line<'a>,
     pub headers: &'a HeaderMap,
     pub meta: &'a RequestMeta,
     pub received_at: SystemTime,
@@ -106,6 +108,7 @@ pub fn process<'p, B: AsRef<[u8]>>(
     let verified = verify(
         &provider.definition,
         keys,
+        request.line,
         request.headers,
         body,
         request.received_at,
@@ -260,6 +263,7 @@ mod tests {
             traceparent: None,
         };
         let request = Request {
+            line: Line::POST,
             headers: &headers,
             meta: &meta,
             received_at: SystemTime::now(),

@@ -311,6 +311,8 @@ impl Reader {
         let verified = kept.verified();
         let meta = RequestMeta::of(&kept.headers, TraceParent::from_headers(&kept.headers));
         let request = pipeline::Request {
+            // Never verified again (its signature has expired): the line is unread.
+            line: crate::engine::verify::Line::POST,
             headers: &kept.headers,
             meta: &meta,
             received_at: kept.received_at,

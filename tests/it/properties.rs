@@ -14,7 +14,7 @@ use sha2::Sha256;
 use webhook_gateway::definitions::compiled::{Algorithm, SecretEncoding};
 use webhook_gateway::definitions::{Definition, Definitions};
 use webhook_gateway::engine::normalize::{normalize, Normalized, Plan, RequestMeta};
-use webhook_gateway::engine::verify::{verify, KeyRing, VerifyError};
+use webhook_gateway::engine::verify::{verify, KeyRing, Line, VerifyError};
 
 /// The two built-ins, whose definitions these properties exercise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +106,16 @@ fn check(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), VerifyError> {
-    verify(&provider.def(), keys, headers, body, now(), TOLERANCE).map(|_| ())
+    verify(
+        &provider.def(),
+        keys,
+        Line::POST,
+        headers,
+        body,
+        now(),
+        TOLERANCE,
+    )
+    .map(|_| ())
 }
 
 /// JSON text with varied whitespace, long numbers, escapes and nesting.
@@ -248,8 +257,16 @@ struct DataOf<'a> {
 fn record_payload(provider: ProviderId, body: &[u8]) -> (bool, Vec<u8>) {
     let keys = ring(&["k"]);
     let headers = signed_headers(provider, "k", &NOW.to_string(), body, false, false);
-    let verified =
-        verify(&provider.def(), &keys, &headers, body, now(), TOLERANCE).expect("signed");
+    let verified = verify(
+        &provider.def(),
+        &keys,
+        Line::POST,
+        &headers,
+        body,
+        now(),
+        TOLERANCE,
+    )
+    .expect("signed");
     let defs = Definitions::builtin();
     let topics =
         webhook_gateway::engine::route::Topics::new(&defs.list, "webhooks", &Default::default())
@@ -375,7 +392,7 @@ proptest! {
         prop_assert_eq!(String::from_utf8(payload).unwrap(), data);
         let keys = ring(&["k"]);
         let headers = signed_headers(provider, "k", &NOW.to_string(), body.as_bytes(), false, false);
-        let verified = verify(&provider.def(), &keys, &headers, body.as_bytes(), now(), TOLERANCE).unwrap();
+        let verified = verify(&provider.def(), &keys, Line::POST, &headers, body.as_bytes(), now(), TOLERANCE).unwrap();
         let topics = webhook_gateway::engine::route::Topics::new(&Definitions::builtin().list, "webhooks", &Default::default()).unwrap();
         let plan = Plan::new(&provider.def(), &topics);
         let Normalized::Event(event) = normalize(&plan, &verified, &headers, &RequestMeta::default(), now()) else {

@@ -77,6 +77,12 @@ const PROVIDERS: &str = r#"providers:
     secret: {env: LINEAR_SIGNING_SECRET}
     events:
       - {name: Issue.create, type: linear.issue.created, subject: /data/id}
+  - name: square
+    preset: square
+    secret: {env: SQUARE_SIGNATURE_KEY}
+    url: https://hooks.example.com/sq/in
+    events:
+      - {name: payment.updated, type: square.payment.updated, subject: /data/id}
   - name: acme
     preset: standard-webhooks
     secret: {env: ACME_WEBHOOK_SECRET}
@@ -84,7 +90,8 @@ const PROVIDERS: &str = r#"providers:
       - {name: invoice.paid, type: acme.invoice.paid, subject: /data/invoiceId}
 "#;
 
-const SECRETS: [(&str, &str); 13] = [
+const SECRETS: [(&str, &str); 14] = [
+    ("SQUARE_SIGNATURE_KEY", "square-signature-key"),
     ("SLACK_SIGNING_SECRET", "slack-signing-secret"),
     ("ZOOM_SECRET_TOKEN", "zoom-secret-token"),
     ("META_APP_SECRET", "meta-app-secret"),
@@ -456,6 +463,95 @@ async fn delivery_ids_decide_event_ids_end_to_end() {
     let gitlab = s.records("webhooks.gitlab.push", 3);
     assert!(gitlab.contains_key(&e) && gitlab.contains_key(&f));
     assert_eq!(value_json(&gitlab[&f])["deliveryid"], "k-2");
+}
+
+/// An ingress in front of the gateway, as deployments have one: it serves
+/// `/sq/in` (the URL Square was given) and forwards to `/webhooks/square`,
+/// query string and all. The gateway never sees the URL Square signed.
+async fn rewriting_proxy(gateway: std::net::SocketAddr) -> std::net::SocketAddr {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper::service::service_fn(
+                move |req: http::Request<hyper::body::Incoming>| async move {
+                    let path = req.uri().path_and_query().unwrap().as_str().replacen(
+                        "/sq/in",
+                        "/webhooks/square",
+                        1,
+                    );
+                    let method = req.method().as_str().to_owned();
+                    let headers: Vec<(String, String)> = req
+                        .headers()
+                        .iter()
+                        .filter(|(k, _)| *k != http::header::HOST)
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                        .collect();
+                    let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
+                    let reply = request(gateway, &method, &path, &headers, body)
+                        .await
+                        .unwrap();
+                    let mut response = http::Response::new(http_body_util::Full::new(reply.body));
+                    *response.status_mut() = http::StatusCode::from_u16(reply.status).unwrap();
+                    Ok::<_, std::convert::Infallible>(response)
+                },
+            );
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
+async fn a_signed_url_is_the_senders_behind_a_proxy_that_rewrites_the_path() {
+    let _serial = serial().await;
+    let s = setup(&[]).await;
+    let proxy = rewriting_proxy(s.gateway.public).await;
+    let body = br#"{"merchant_id":"M1","type":"payment.updated","event_id":"ev-sq-1","created_at":"2024-01-01T00:00:00Z","data":{"type":"payment","id":"pay-1"}}"#;
+    // Square signs the URL it posts to, query string byte for byte.
+    let signed_by_square = |url: &str| {
+        json_headers(&[(
+            "x-square-hmacsha256-signature",
+            b64(&hmac_sha256(
+                secret("SQUARE_SIGNATURE_KEY").as_bytes(),
+                &[url.as_bytes(), body],
+            )),
+        )])
+    };
+    let query = "a=1&b=x%2Fy";
+    let url = format!("https://hooks.example.com/sq/in?{query}");
+    let reply = request(
+        proxy,
+        "POST",
+        &format!("/sq/in?{query}"),
+        &signed_by_square(&url),
+        body.to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    let records = s.records("webhooks.square.payment.updated", 1);
+    assert_eq!(record_key(&records[&id]), "pay-1");
+
+    // The query is signed as sent: decoded, it is another URL.
+    let decoded = "https://hooks.example.com/sq/in?a=1&b=x/y";
+    let reply = request(
+        proxy,
+        "POST",
+        &format!("/sq/in?{query}"),
+        &signed_by_square(decoded),
+        body.to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 401);
 }
 
 /// Slack gives up after 3 s: its preset's `timeout_ms: 2500` answers a

@@ -334,6 +334,7 @@ mod tests {
         verify(
             &builtin("transfers"),
             &KeyRing::new(Algorithm::Sha256, SecretEncoding::Text, &["k"]).unwrap(),
+            crate::engine::verify::Line::POST,
             &headers,
             body.to_vec(),
             SystemTime::now(),

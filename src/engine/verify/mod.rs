@@ -17,7 +17,7 @@ use base64::Engine;
 use http::HeaderMap;
 
 use crate::definitions::compiled::{Algorithm, Definition, SignatureEncoding, Timestamp};
-use crate::definitions::definition::{Part, Source};
+use crate::definitions::definition::{Part, Signed, Source};
 
 pub use keys::{KeyRing, KeyRingError};
 pub use timestamp::parse_timestamp;
@@ -105,11 +105,28 @@ impl Tag {
     }
 }
 
+/// The request line's parts a template may sign.
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    pub method: &'a str,
+    /// The raw query string, without its `?`.
+    pub query: Option<&'a str>,
+}
+
+impl Line<'_> {
+    /// A `POST` without a query: what every sender sends unless its URL has one.
+    pub const POST: Line<'static> = Line {
+        method: "POST",
+        query: None,
+    };
+}
+
 /// Verifies `body` against the definition with `keys`. `now` bounds a signed
 /// timestamp within the definition's tolerance, else `default_tolerance`.
 pub fn verify<B: AsRef<[u8]>>(
     def: &Definition,
     keys: &KeyRing,
+    line: Line<'_>,
     headers: &HeaderMap,
     body: B,
     now: SystemTime,
@@ -148,11 +165,24 @@ pub fn verify<B: AsRef<[u8]>>(
     if tags.is_empty() {
         return Err(VerifyError::Malformed);
     }
-    let pieces = sig.signed.pieces(
-        body.as_ref(),
-        timestamp.unwrap_or("").as_bytes(),
-        id.as_bytes(),
-    );
+    let mut signed_headers = Vec::new();
+    for name in sig.signed.header_names() {
+        let value = headers.get(name.as_str()).ok_or(VerifyError::Missing)?;
+        signed_headers.push((name.as_str(), value.as_bytes()));
+    }
+    let url = match (&def.url, line.query) {
+        (Some(url), Some(query)) => format!("{url}?{query}"),
+        (Some(url), None) => url.clone(),
+        (None, _) => String::new(),
+    };
+    let pieces = sig.signed.pieces(Signed {
+        body: body.as_ref(),
+        timestamp: timestamp.unwrap_or("").as_bytes(),
+        id: id.as_bytes(),
+        method: line.method.as_bytes(),
+        url: url.as_bytes(),
+        headers: &signed_headers,
+    });
     if !keys.matches(pieces, &tags) {
         return Err(VerifyError::Mismatch);
     }
@@ -369,6 +399,7 @@ mod tests {
         verify(
             &builtin("m2m"),
             keys,
+            Line::POST,
             &m2m_headers(ts, sig),
             body,
             now(),
@@ -381,6 +412,7 @@ mod tests {
         verify(
             &builtin("transfers"),
             keys,
+            Line::POST,
             &transfers_headers(sig),
             body,
             now(),
@@ -477,7 +509,16 @@ mod tests {
         let mut only_ts = HeaderMap::new();
         only_ts.insert("x-m2m-timestamp", HeaderValue::from_str(&ts).unwrap());
         for headers in [HeaderMap::new(), only_sig, only_ts] {
-            let got = verify(&builtin("m2m"), &keys, &headers, BODY, now(), TOLERANCE).map(|_| ());
+            let got = verify(
+                &builtin("m2m"),
+                &keys,
+                Line::POST,
+                &headers,
+                BODY,
+                now(),
+                TOLERANCE,
+            )
+            .map(|_| ());
             assert_eq!(got, Err(VerifyError::Missing));
         }
     }
@@ -604,6 +645,7 @@ mod tests {
         let got = verify(
             &builtin("transfers"),
             &keys,
+            Line::POST,
             &HeaderMap::new(),
             BODY,
             now(),
@@ -699,7 +741,7 @@ mod tests {
                 ("webhook-timestamp", &ts),
                 ("webhook-id", id),
             ]);
-            verify(&def, &keys, &h, BODY, now(), TOLERANCE).map(|_| ())
+            verify(&def, &keys, Line::POST, &h, BODY, now(), TOLERANCE).map(|_| ())
         };
         assert_eq!(check(&format!("v1,{good}"), "msg_1"), Ok(()));
         assert_eq!(
@@ -733,7 +775,7 @@ mod tests {
             ("webhook-timestamp", &ts),
         ]);
         assert_eq!(
-            verify(&def, &keys, &h, BODY, now(), TOLERANCE).map(|_| ()),
+            verify(&def, &keys, Line::POST, &h, BODY, now(), TOLERANCE).map(|_| ()),
             Err(VerifyError::Missing)
         );
     }
@@ -760,7 +802,8 @@ mod tests {
         ));
         let check = |value: &str| {
             let h = headers(&[("acme-signature", value)]);
-            verify(&def, &keys, &h, BODY, now(), TOLERANCE).map(|v| v.field("t").map(str::to_owned))
+            verify(&def, &keys, Line::POST, &h, BODY, now(), TOLERANCE)
+                .map(|v| v.field("t").map(str::to_owned))
         };
         assert_eq!(check(&format!("t={ts},v1={good}")), Ok(Some(ts.clone())));
         assert_eq!(
@@ -785,7 +828,7 @@ mod tests {
             ));
             let h = headers(&[("acme-signature", &format!("t={ts},v1={sig}"))]);
             assert_eq!(
-                verify(&def, &keys, &h, BODY, now(), TOLERANCE).map(|_| ()),
+                verify(&def, &keys, Line::POST, &h, BODY, now(), TOLERANCE).map(|_| ()),
                 want,
                 "{age}"
             );
@@ -821,6 +864,7 @@ mod tests {
                 verify(
                     &def,
                     &keys,
+                    Line::POST,
                     &headers(&[("x-sig", sig)]),
                     BODY,
                     now(),

@@ -20,6 +20,7 @@ use crate::engine::pipeline::{self, Limits, Reply, Routed};
 use crate::engine::provider::Provider;
 use crate::engine::route::Destination;
 use crate::engine::trace::TraceParent;
+use crate::engine::verify::Line;
 use crate::http::budget::BodyBudget;
 use crate::http::error::RequestError;
 use crate::http::respond;
@@ -199,6 +200,10 @@ impl Ingest {
         let received_at = (self.clock)();
         let meta = RequestMeta::of(&parts.headers, traceparent);
         let request = pipeline::Request {
+            line: Line {
+                method: parts.method.as_str(),
+                query: parts.uri.query(),
+            },
             headers: &parts.headers,
             meta: &meta,
             received_at,
