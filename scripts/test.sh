@@ -89,6 +89,14 @@ if ! cmp -s "$SENDERS_TOOLS/requirements.txt" "$SENDERS_VENV/.installed-from" 2>
 fi
 "$SENDERS_VENV/bin/python" -c 'import slack_sdk.signature' \
     || { echo "slack_sdk is required in $SENDERS_VENV and could not be installed" >&2; exit 1; }
+TWILIO_JS_VERSION=6.3.1
+if ! cmp -s "$SENDERS_TOOLS/package-lock.json" "$SENDERS_TOOLS/node_modules/.installed-from" 2>/dev/null; then
+    say "installing twilio $TWILIO_JS_VERSION (npm ci in $SENDERS_TOOLS)"
+    npm ci --prefix "$SENDERS_TOOLS" --ignore-scripts --no-audit --no-fund
+    cp "$SENDERS_TOOLS/package-lock.json" "$SENDERS_TOOLS/node_modules/.installed-from"
+fi
+[ "$(node -p "require('./$SENDERS_TOOLS/node_modules/twilio/package.json').version" 2>/dev/null)" = "$TWILIO_JS_VERSION" ] \
+    || { echo "twilio $TWILIO_JS_VERSION (npm) is required in $SENDERS_TOOLS/node_modules and could not be installed" >&2; exit 1; }
 "$CONTRACT_VENV/bin/python" -c 'import jsonschema, rfc3339_validator, confluent_kafka' \
     || { echo "jsonschema, rfc3339-validator and confluent-kafka are required in $CONTRACT_VENV and could not be installed" >&2; exit 1; }
 "$CONTRACT_VENV/bin/python" - "$CLOUDEVENTS_PY_VERSION" <<'PY' \

@@ -10,9 +10,10 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 
 use crate::definitions::compiled::{Algorithm, Definition, SignatureEncoding, TimestampFormat};
-use crate::definitions::definition::{Signed, Source};
+use crate::definitions::definition::{Part, Signed, Source};
 use crate::definitions::load::providers_file;
 use crate::definitions::{DefinitionError, Definitions};
+use crate::engine::form;
 use crate::engine::normalize::rfc3339;
 use crate::engine::verify::{KeyRing, KeyRingError};
 use crate::settings::{read_secret_file, read_secrets, ConfigError, Env, SecretError};
@@ -130,6 +131,11 @@ pub fn signature_headers(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_bytes()))
         .collect();
+    // A body that is no form signs as having no fields: the gateway refuses it.
+    let form_sorted = match sig.signed.uses(&Part::FormSorted) {
+        true => form::sorted(&form::fields(body).unwrap_or_default()),
+        false => Vec::new(),
+    };
     // The sender posts to the URL it was given, without a query of its own.
     let pieces = sig.signed.pieces(Signed {
         body,
@@ -138,6 +144,7 @@ pub fn signature_headers(
         method: b"POST",
         url: def.url.as_deref().unwrap_or("").as_bytes(),
         headers: &given,
+        form_sorted: &form_sorted,
     });
     let encoded = match (sig.algorithm, sig.encoding) {
         // A token's sender sends the secret itself.

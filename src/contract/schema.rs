@@ -174,7 +174,8 @@ pub fn envelope(e: &Event) -> Value {
         "additionalProperties": false,
     });
     match def.body {
-        Body::Json => {
+        // A form's fields are published as a JSON object.
+        Body::Json | Body::Form => {
             properties.insert("datacontenttype".into(), json_data);
             required.push("data");
         }

@@ -252,7 +252,11 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         raw.body.as_deref(),
         "body",
         Body::Json,
-        &[("json", Body::Json), ("any", Body::Any)],
+        &[
+            ("json", Body::Json),
+            ("any", Body::Any),
+            ("form", Body::Form),
+        ],
     )?;
 
     let ev = required(raw.event, "event")?;
@@ -349,6 +353,22 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     let accepted = raw.accepted.map(serving::accepted).transpose()?;
     let limits = raw.limits.map(serving::limits).transpose()?;
     let timeout_ms = raw.timeout_ms.map(serving::timeout_ms).transpose()?;
+    if body != Body::Form && signature.signed.uses(&Part::FormSorted) {
+        return Err(problem(
+            "signature.signed",
+            "{form_sorted} needs body: form",
+        ));
+    }
+    let form = match (raw.form, body) {
+        (None, _) => None,
+        (Some(_), Body::Json | Body::Any) => return Err(problem("form", "needs body: form")),
+        (Some(f), Body::Form) => {
+            if f.json.as_deref() == Some("") {
+                return Err(problem("form.json", "a field name is not empty"));
+            }
+            Some(Form { json: f.json })
+        }
+    };
     let url = match (raw.url, signature.signed.uses(&Part::Url)) {
         (None, true) => return Err(problem("url", "required: signature.signed uses {url}")),
         (Some(_), false) => {
@@ -391,6 +411,7 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         timeout_ms,
         retries,
         url,
+        form,
     })
 }
 

@@ -300,7 +300,7 @@ fn each_preset_loads_under_a_name_and_a_secret() {
     for (preset, _) in PRESETS {
         // Square signs its notification URL, which only the operator knows.
         let url = match preset {
-            "square" => "    url: https://hooks.example.com/square\n",
+            "square" | "twilio" => "    url: https://hooks.example.com/in\n",
             _ => "",
         };
         let yaml = format!(
@@ -527,4 +527,29 @@ fn a_signed_url_is_stated_whole_without_its_query() {
         refused(&signs_url(&format!("    url: \"{bad}\"\n")), "url");
     }
     refused(&acme("    url: https://hooks.example.com/acme\n"), "url");
+}
+
+#[test]
+fn a_form_body_and_its_sorted_fields_go_together() {
+    let defs = load(&acme("    body: form\n    form: {json: payload}\n")).unwrap();
+    let acme_def = &defs.configured()[0];
+    assert_eq!(acme_def.body, Body::Form);
+    assert_eq!(
+        acme_def.form.as_ref().unwrap().json.as_deref(),
+        Some("payload")
+    );
+    refused(&acme("    form: {json: payload}\n"), "form");
+    refused(
+        &acme("    body: form\n    form: {json: \"\"}\n"),
+        "form.json",
+    );
+    refused(
+        "providers:
+  - name: acme
+    secret: {env: ACME_SECRET}
+    signature: {header: x-acme-signature, signed: \"{form_sorted}\"}
+    event: {name: /type, data: /data}
+",
+        "signature.signed",
+    );
 }

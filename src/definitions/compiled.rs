@@ -42,6 +42,8 @@ pub struct Definition {
     /// line is not what the sender saw. No query or fragment (checked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form: Option<Form>,
 }
 
 impl Definition {
@@ -210,6 +212,17 @@ pub struct Id {
 pub enum Body {
     Json,
     Any,
+    /// `application/x-www-form-urlencoded`: read as a JSON object of its
+    /// fields (`engine::form`).
+    Form,
+}
+
+/// How a form body carries its event (`form:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Form {
+    /// The field holding the event as JSON (Slack's interactivity `payload`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

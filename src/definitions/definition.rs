@@ -37,6 +37,13 @@ pub struct RawProvider {
     pub timeout_ms: Option<u64>,
     pub retries: Option<String>,
     pub url: Option<String>,
+    pub form: Option<RawForm>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForm {
+    pub json: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -301,6 +308,8 @@ pub enum Part {
     Url,
     /// A request header's value, as sent.
     Header(HeaderName),
+    /// A form body's fields, sorted (`engine::form::sorted`, Twilio's rule).
+    FormSorted,
 }
 
 /// What a template's placeholders stand for in one request.
@@ -315,6 +324,8 @@ pub struct Signed<'a> {
     pub url: &'a [u8],
     /// The values of the template's `{header:NAME}`s, by name.
     pub headers: &'a [(&'a str, &'a [u8])],
+    /// A form body's fields as `{form_sorted}` signs them.
+    pub form_sorted: &'a [u8],
 }
 
 /// The `signed` template: literal bytes and `{body}`, `{timestamp}`, `{id}`.
@@ -328,14 +339,14 @@ pub struct Template {
 pub enum TemplateError {
     #[error("`{text}`: unbalanced `{{` or `}}`")]
     Unbalanced { text: String },
-    #[error("`{text}`: unknown placeholder `{{{placeholder}}}` (expected {{body}}, {{timestamp}}, {{id}}, {{method}}, {{url}} or {{header:NAME}})")]
+    #[error("`{text}`: unknown placeholder `{{{placeholder}}}` (expected {{body}}, {{timestamp}}, {{id}}, {{method}}, {{url}}, {{header:NAME}} or {{form_sorted}})")]
     UnknownPlaceholder { text: String, placeholder: String },
     #[error("`{text}`: {error}")]
     Header {
         text: String,
         error: HeaderNameError,
     },
-    #[error("`{text}`: {{body}} must appear exactly once")]
+    #[error("`{text}`: {{body}} (or {{form_sorted}}) must appear exactly once")]
     BodyNotOnce { text: String },
 }
 
@@ -363,6 +374,7 @@ impl Template {
                 "timestamp" => Part::Timestamp,
                 "id" => Part::Id,
                 "method" => Part::Method,
+                "form_sorted" => Part::FormSorted,
                 "url" => Part::Url,
                 other if other.starts_with("header:") => Part::Header(
                     HeaderName::parse(&other["header:".len()..]).map_err(|error| {
@@ -381,7 +393,11 @@ impl Template {
             });
             rest = &after[close + 1..];
         }
-        if parts.iter().filter(|p| **p == Part::Body).count() != 1 {
+        let bodies = parts
+            .iter()
+            .filter(|p| matches!(p, Part::Body | Part::FormSorted))
+            .count();
+        if bodies != 1 {
             return Err(TemplateError::BodyNotOnce { text: text.into() });
         }
         Ok(Template { parts })
@@ -409,6 +425,7 @@ impl Template {
             Part::Id => signed.id,
             Part::Method => signed.method,
             Part::Url => signed.url,
+            Part::FormSorted => signed.form_sorted,
             Part::Header(name) => signed
                 .headers
                 .iter()
@@ -428,6 +445,7 @@ impl fmt::Display for Template {
                 Part::Id => f.write_str("{id}")?,
                 Part::Method => f.write_str("{method}")?,
                 Part::Url => f.write_str("{url}")?,
+                Part::FormSorted => f.write_str("{form_sorted}")?,
                 Part::Header(name) => write!(f, "{{header:{}}}", name.as_str())?,
             }
         }
@@ -514,7 +532,7 @@ mod tests {
         assert_eq!(message("}{body}"), "`}{body}`: unbalanced `{` or `}`");
         assert_eq!(
             message("{nonce}.{body}"),
-            "`{nonce}.{body}`: unknown placeholder `{nonce}` (expected {body}, {timestamp}, {id}, {method}, {url} or {header:NAME})"
+            "`{nonce}.{body}`: unknown placeholder `{nonce}` (expected {body}, {timestamp}, {id}, {method}, {url}, {header:NAME} or {form_sorted})"
         );
         // The request line and headers a sender may sign (HubSpot, Square).
         let t = Template::parse("{method}{url}{header:X-Date}\n{body}").unwrap();
@@ -532,7 +550,7 @@ mod tests {
         assert!(message("{header:a b}{body}").contains("not a valid HTTP header name"));
         assert_eq!(
             message("{body}{body}"),
-            "`{body}{body}`: {body} must appear exactly once"
+            "`{body}{body}`: {body} (or {form_sorted}) must appear exactly once"
         );
         assert_eq!(
             HeaderName::parse("a b").unwrap_err().to_string(),

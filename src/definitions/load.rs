@@ -19,7 +19,7 @@ pub const BUILTINS: [(&str, &str); 2] = [
 ];
 
 /// Each preset is a partial provider: the sender's published scheme.
-pub const PRESETS: [(&str, &str); 17] = [
+pub const PRESETS: [(&str, &str); 19] = [
     (
         "standard-webhooks",
         include_str!("presets/standard-webhooks.yaml"),
@@ -40,6 +40,11 @@ pub const PRESETS: [(&str, &str); 17] = [
     ("gitlab", include_str!("presets/gitlab.yaml")),
     ("linear", include_str!("presets/linear.yaml")),
     ("square", include_str!("presets/square.yaml")),
+    ("twilio", include_str!("presets/twilio.yaml")),
+    (
+        "slack-interactivity",
+        include_str!("presets/slack-interactivity.yaml"),
+    ),
 ];
 
 /// Names the file may not use: the built-ins', and `unknown` (the metrics'

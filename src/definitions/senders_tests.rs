@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::compiled::{Definition, Retries};
 use super::Definitions;
+use crate::engine::form;
 use crate::engine::verify::{verify, KeyRing, Line, VerifyError};
 
 const FILE: &str = "GATEWAY_PROVIDERS_FILE=/etc/gw/providers.yaml";
@@ -27,6 +28,7 @@ fn preset(preset: &str) -> Definition {
     // Square signs its notification URL, which only the operator knows.
     let url = match preset {
         "square" => ", url: https://hooks.example.com/square",
+        "twilio" => ", url: https://hooks.example.com/twilio",
         _ => "",
     };
     one(&format!(
@@ -35,7 +37,7 @@ fn preset(preset: &str) -> Definition {
 }
 
 /// The table's rows, as full definitions.
-pub(super) const SENDERS: [(&str, &str); 13] = [
+pub(super) const SENDERS: [(&str, &str); 15] = [
     (
         "slack",
         r#"  - name: acme
@@ -169,6 +171,33 @@ pub(super) const SENDERS: [(&str, &str); 13] = [
     event: {name: /type, data: /data, time: /created_at}
     retries: persistent
     url: https://hooks.example.com/square
+"#,
+    ),
+    (
+        "twilio",
+        r#"  - name: acme
+    secret: {env: ACME_SECRET, encoding: text}
+    signature: {header: x-twilio-signature, algorithm: sha1, encoding: base64, signed: "{url}{form_sorted}"}
+    id: {source: {header: i-twilio-idempotency-token}}
+    body: form
+    event: {name: /MessageStatus, data: ""}
+    accepted: {status: 200, content_type: text/xml, body: "<Response/>"}
+    retries: none
+    url: https://hooks.example.com/twilio
+"#,
+    ),
+    (
+        "slack-interactivity",
+        r#"  - name: acme
+    secret: {env: ACME_SECRET, encoding: text}
+    signature: {header: x-slack-signature, encoding: hex, prefix: "v0=", prefix_required: true, signed: "v0:{timestamp}:{body}"}
+    timestamp: {source: {header: x-slack-request-timestamp}, format: unix, tolerance_secs: 300}
+    body: form
+    form: {json: payload}
+    event: {name: /type, data: ""}
+    accepted: {status: 200}
+    timeout_ms: 2500
+    retries: few
 "#,
     ),
 ];
@@ -432,5 +461,88 @@ fn square_verifies_its_sdks_published_vectors_over_its_stated_url() {
             SQUARE_BODY
         ),
         Err(VerifyError::Mismatch)
+    );
+}
+
+// twilio/twilio-node spec/validation.spec.js and twilio/twilio-python
+// tests/unit/test_request_validator.py: the same token, URL and parameters.
+const TWILIO_TOKEN: &str = "12345";
+const TWILIO_FORM: &[u8] =
+    b"CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234&From=%2B14158675309&To=%2B18005551212";
+
+#[test]
+fn twilio_verifies_its_sdks_published_vectors_over_url_and_sorted_fields() {
+    // The URL Twilio was given has a query: the definition states the rest,
+    // and the request line brings the query, byte for byte.
+    let def = one(&format!(
+        "  - {{name: acme, preset: twilio, secret: {{env: ACME_SECRET}}, url: \"https://mycompany.com/myapp.php\"}}\n"
+    ));
+    let twilio = |query: Option<&str>, signature: &str, form: &[u8]| {
+        let keys = KeyRing::new(
+            def.signature.algorithm,
+            def.secret.encoding,
+            &[TWILIO_TOKEN],
+        )
+        .unwrap();
+        let line = Line {
+            method: "POST",
+            query,
+        };
+        let default = Duration::from_secs(300);
+        verify(
+            &def,
+            &keys,
+            line,
+            &headers(&[("x-twilio-signature", signature)]),
+            form,
+            at(0),
+            default,
+        )
+        .map(|_| ())
+    };
+    let query = Some("foo=1&bar=2");
+    assert_eq!(
+        twilio(query, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", TWILIO_FORM),
+        Ok(())
+    );
+    // Fields in another order sign the same.
+    let reordered = b"To=%2B18005551212&From=%2B14158675309&Digits=1234&Caller=%2B14158675309&CallSid=CA1234567890ABCDE";
+    assert_eq!(
+        twilio(query, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", reordered),
+        Ok(())
+    );
+    // Repeated names: sorted by value, a repeated value once (twilio-node).
+    assert_eq!(
+        twilio(
+            query,
+            "IK+Dwps556ElfBT0I3Rgjkr1wJU=",
+            b"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234&Digits=1234"
+        ),
+        Ok(())
+    );
+    // Without the query the sender signed, another URL.
+    assert_eq!(
+        twilio(None, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", TWILIO_FORM),
+        Err(VerifyError::Mismatch)
+    );
+    // A body that is no form cannot be checked.
+    assert_eq!(
+        twilio(query, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", b"a=%FF"),
+        Err(VerifyError::Malformed)
+    );
+    assert!(!form::sorted(&form::fields(TWILIO_FORM).unwrap()).is_empty());
+}
+
+#[test]
+fn slack_interactivity_verifies_slacks_vector_over_a_form_body() {
+    // Slack's published vector is a slash command's form body.
+    let def = preset("slack-interactivity");
+    let pairs = [
+        ("x-slack-request-timestamp", SLACK_TIMESTAMP),
+        ("x-slack-signature", SLACK_SIGNATURE),
+    ];
+    assert_eq!(
+        check(&def, &[SLACK_SECRET], &pairs, SLACK_BODY, at(1_531_420_618)),
+        Ok(())
     );
 }

@@ -271,16 +271,20 @@ pub enum DeadLetterReason {
     EventTooLong,
     /// A panic after verification (see `pipeline`).
     InternalError,
+    /// Not a form of UTF-8 fields (for a `body: form` provider), or its
+    /// `form.json` field is not a JSON object.
+    NotForm,
 }
 
 impl DeadLetterReason {
-    pub const ALL: [DeadLetterReason; 6] = [
+    pub const ALL: [DeadLetterReason; 7] = [
         DeadLetterReason::NotJson,
         DeadLetterReason::NotObject,
         DeadLetterReason::MissingEvent,
         DeadLetterReason::MissingData,
         DeadLetterReason::EventTooLong,
         DeadLetterReason::InternalError,
+        DeadLetterReason::NotForm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -291,6 +295,7 @@ impl DeadLetterReason {
             DeadLetterReason::MissingData => "missing_data",
             DeadLetterReason::EventTooLong => "event_too_long",
             DeadLetterReason::InternalError => "internal_error",
+            DeadLetterReason::NotForm => "not_form",
         }
     }
 }

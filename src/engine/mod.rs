@@ -12,6 +12,7 @@
 //! - [`trace`]: the W3C `traceparent` carried from request to record
 
 pub mod envelope;
+pub mod form;
 pub mod normalize;
 pub mod pipeline;
 pub mod provider;

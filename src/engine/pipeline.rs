@@ -18,9 +18,11 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
+use crate::definitions::compiled::Body;
 use crate::definitions::rules::DEADLETTER;
 use crate::definitions::Accepted;
 use crate::engine::envelope::{DeadLetter, DeadLetterReason, EventId, Record};
+use crate::engine::form;
 use crate::engine::normalize::{normalize, Normalized, RequestMeta};
 use crate::engine::provider::Provider;
 use crate::engine::replay;
@@ -140,21 +142,64 @@ pub fn process<'p, B: AsRef<[u8]>>(
 /// A verified body's records: normalized (which decides the route), and
 /// for an unrouted or dead-letter record, what it keeps of its request for
 /// a re-drive within `room` bytes. `None`: nothing is kept (a re-drive, which
-/// publishes routed records only).
+/// publishes routed records only). A form body is read as the JSON object
+/// of its fields; one that is no form dead-letters whole (`not_form`).
 pub fn records<B: AsRef<[u8]>>(
     provider: &Provider,
     verified: &Verified<B>,
     request: Request<'_>,
     room: Option<usize>,
 ) -> Vec<Routed> {
+    if provider.definition.body != Body::Form {
+        return records_read_as(provider, verified, verified, request, room);
+    }
+    let json_field = provider
+        .definition
+        .form
+        .as_ref()
+        .and_then(|f| f.json.as_deref());
+    match form::fields(verified.get().as_ref()).and_then(|f| form::to_json(&f, json_field)) {
+        Ok(json) => records_read_as(provider, &verified.read_as(json), verified, request, room),
+        Err(form::NotForm) => {
+            let mut routed = dead_letter(provider, verified, request, DeadLetterReason::NotForm);
+            if let Some(room) = room {
+                let kept = replay::kept(
+                    &routed.record,
+                    None,
+                    &provider.plan,
+                    request.headers,
+                    verified,
+                    request.received_at,
+                    room,
+                );
+                routed.record.headers.extend(kept);
+            }
+            vec![routed]
+        }
+    }
+}
+
+/// [`records`] of a request read as `read` (the raw body, or a form's
+/// fields as JSON), whose raw body `raw` is what a dead letter and a
+/// re-drive's copy keep.
+fn records_read_as<R: AsRef<[u8]>, B: AsRef<[u8]>>(
+    provider: &Provider,
+    read: &Verified<R>,
+    raw: &Verified<B>,
+    request: Request<'_>,
+    room: Option<usize>,
+) -> Vec<Routed> {
     let plan = &provider.plan;
-    let normalized = normalize(
+    let mut normalized = normalize(
         plan,
-        verified,
+        read,
         request.headers,
         request.meta,
         request.received_at,
     );
+    if let Normalized::DeadLetter(dead) = &mut normalized {
+        dead.body = raw.get().as_ref();
+    }
     let destination = normalized.destination();
     let mut record = normalized.record();
     if let (Some(room), false) = (room, destination == Destination::Typed) {
@@ -163,7 +208,7 @@ pub fn records<B: AsRef<[u8]>>(
             replay::unrouted_data(&normalized),
             plan,
             request.headers,
-            verified,
+            raw,
             request.received_at,
             room,
         );
@@ -182,6 +227,33 @@ pub fn records<B: AsRef<[u8]>>(
     }]
 }
 
+/// The body whole on the dead-letter topic with `reason`, built from the raw
+/// bytes alone, nothing kept for a re-drive yet.
+fn dead_letter<B: AsRef<[u8]>>(
+    provider: &Provider,
+    verified: &Verified<B>,
+    request: Request<'_>,
+    reason: DeadLetterReason,
+) -> Routed {
+    let id = EventId::derive(provider.name(), verified.get().as_ref());
+    let record = DeadLetter {
+        topic: provider.plan.deadletter_topic.clone(),
+        id,
+        provider: provider.name(),
+        reason,
+        content_type: request.meta.content_type.clone(),
+        body: verified.get().as_ref(),
+    }
+    .to_record();
+    Routed {
+        record,
+        destination: Destination::DeadLetter,
+        id,
+        type_name: DEADLETTER.into(),
+        subject: None,
+    }
+}
+
 /// The body whole on the dead-letter topic with reason `internal_error`,
 /// built from the raw bytes alone (none of normalize's or routing's code,
 /// which may be what panicked). What it keeps for a re-drive is computed
@@ -192,36 +264,20 @@ pub fn rescue<B: AsRef<[u8]>>(
     request: Request<'_>,
     room: usize,
 ) -> Routed {
-    let plan = &provider.plan;
-    let id = EventId::derive(provider.name(), verified.get().as_ref());
-    let mut record = DeadLetter {
-        topic: plan.deadletter_topic.clone(),
-        id,
-        provider: provider.name(),
-        reason: DeadLetterReason::InternalError,
-        content_type: request.meta.content_type.clone(),
-        body: verified.get().as_ref(),
-    }
-    .to_record();
+    let mut routed = dead_letter(provider, verified, request, DeadLetterReason::InternalError);
     let kept = std::panic::catch_unwind(AssertUnwindSafe(|| {
         replay::kept(
-            &record,
+            &routed.record,
             None,
-            plan,
+            &provider.plan,
             request.headers,
             verified,
             request.received_at,
             room,
         )
     }));
-    record.headers.extend(kept.unwrap_or_default());
-    Routed {
-        record,
-        destination: Destination::DeadLetter,
-        id,
-        type_name: DEADLETTER.into(),
-        subject: None,
-    }
+    routed.record.headers.extend(kept.unwrap_or_default());
+    routed
 }
 
 #[cfg(test)]

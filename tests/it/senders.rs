@@ -83,6 +83,17 @@ const PROVIDERS: &str = r#"providers:
     url: https://hooks.example.com/sq/in
     events:
       - {name: payment.updated, type: square.payment.updated, subject: /data/id}
+  - name: twilio
+    preset: twilio
+    secret: {env: TWILIO_AUTH_TOKEN}
+    url: https://hooks.example.com/twilio/status
+    events:
+      - {name: delivered, type: twilio.message.delivered, subject: /MessageSid}
+  - name: slackui
+    preset: slack-interactivity
+    secret: {env: SLACKUI_SIGNING_SECRET}
+    events:
+      - {name: block_actions, type: slackui.block_actions, subject: /user/id}
   - name: acme
     preset: standard-webhooks
     secret: {env: ACME_WEBHOOK_SECRET}
@@ -90,7 +101,10 @@ const PROVIDERS: &str = r#"providers:
       - {name: invoice.paid, type: acme.invoice.paid, subject: /data/invoiceId}
 "#;
 
-const SECRETS: [(&str, &str); 14] = [
+const SECRETS: [(&str, &str); 16] = [
+    // The same app's signing secret: every provider names a variable of its own.
+    ("SLACKUI_SIGNING_SECRET", "slack-signing-secret"),
+    ("TWILIO_AUTH_TOKEN", "twilio-auth-token"),
     ("SQUARE_SIGNATURE_KEY", "square-signature-key"),
     ("SLACK_SIGNING_SECRET", "slack-signing-secret"),
     ("ZOOM_SECRET_TOKEN", "zoom-secret-token"),
@@ -147,6 +161,36 @@ fn slack_sdk_signature(timestamp: &str, body: &[u8]) -> String {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "sign.py slack failed");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Twilio's own SDK (npm `twilio`) signs: the form `body` posted to `url`.
+fn twilio_sdk_signature(url: &str, body: &[u8]) -> String {
+    let mut child = Command::new("node")
+        .arg(repo().join("scripts/senders/sign.mjs"))
+        .args(["twilio", secret("TWILIO_AUTH_TOKEN"), url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run scripts/senders/sign.mjs (node)");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "sign.mjs twilio failed: run `bash scripts/test.sh`, which installs npm twilio"
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn form_headers(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .chain([(
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        )])
+        .collect()
 }
 
 /// One request of each sender, signed as its documentation says.
@@ -552,6 +596,82 @@ async fn a_signed_url_is_the_senders_behind_a_proxy_that_rewrites_the_path() {
     .await
     .unwrap();
     assert_eq!(reply.status, 401);
+}
+
+/// Form bodies, signed by the senders' own SDKs: Twilio's fields sorted
+/// (repeated names included), Slack's interactivity `payload`, and a form
+/// that is not UTF-8, which is verified and then kept whole as a dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu and the senders' SDKs: run by scripts/test.sh"]
+async fn form_bodies_are_verified_as_their_senders_sign_them_and_read_as_fields() {
+    let _serial = serial().await;
+    let s = setup(&[]).await;
+
+    // Twilio posts to the URL it was given, query and all.
+    let status = b"MessageSid=SM1&MessageStatus=delivered&To=%2B15551230000&ErrorCode=&Tag=b&Tag=a";
+    let url = "https://hooks.example.com/twilio/status?acct=AC1";
+    let headers = form_headers(&[("x-twilio-signature", twilio_sdk_signature(url, status))]);
+    let reply = request(
+        s.gateway.public,
+        "POST",
+        "/webhooks/twilio?acct=AC1",
+        &headers,
+        status.to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.headers["content-type"], "text/xml");
+    assert_eq!(reply.text(), "<Response/>", "TwiML, after the ack");
+    let records = s.records("webhooks.twilio.message.delivered", 1);
+    let record = records.values().next().unwrap();
+    assert_eq!(record_key(record), "SM1");
+    let data = &value_json(record)["data"];
+    assert_eq!(data["To"], "+15551230000");
+    assert_eq!(data["ErrorCode"], "");
+    assert_eq!(
+        data["Tag"],
+        serde_json::json!(["b", "a"]),
+        "a repeated name: every value, in order"
+    );
+
+    // Slack's interactivity: the event is the JSON in `payload`; an empty 200.
+    let ts = now().to_string();
+    let payload = br#"payload=%7B%22type%22%3A%22block_actions%22%2C%22user%22%3A%7B%22id%22%3A%22U1%22%7D%7D"#;
+    let headers = form_headers(&[
+        ("x-slack-request-timestamp", ts.clone()),
+        ("x-slack-signature", slack_sdk_signature(&ts, payload)),
+    ]);
+    let reply = s.gateway.post("slackui", headers, payload).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(reply.body.is_empty());
+    let records = s.records("webhooks.slackui.block_actions", 1);
+    assert_eq!(record_key(records.values().next().unwrap()), "U1");
+
+    // Verified, but no form of UTF-8 fields: kept whole on the dead-letter topic.
+    let broken = b"payload=%FF%FE";
+    let headers = form_headers(&[
+        ("x-slack-request-timestamp", ts.clone()),
+        ("x-slack-signature", slack_sdk_signature(&ts, broken)),
+    ]);
+    let reply = s.gateway.post("slackui", headers, broken).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "acknowledged once kept: {}",
+        reply.text()
+    );
+    let dead = s.records("webhooks.deadletter", 1);
+    let dead = dead.values().next().unwrap();
+    assert_eq!(
+        header(dead, "x-deadletter-reason").as_deref(),
+        Some("not_form")
+    );
+    assert_eq!(
+        rdkafka::message::Message::payload(dead),
+        Some(&broken[..]),
+        "the body whole"
+    );
 }
 
 /// Slack gives up after 3 s: its preset's `timeout_ms: 2500` answers a

@@ -181,7 +181,7 @@ pub fn normalize<'a, B: AsRef<[u8]>>(
     let read = read_json(plan, bytes);
     let found = match (read, plan.body) {
         (Ok(found), _) => Some(found),
-        (Err(reason), Body::Json) => return dead(reason),
+        (Err(reason), Body::Json | Body::Form) => return dead(reason),
         (Err(_), Body::Any) => None,
     };
     inputs.found = found.as_ref();

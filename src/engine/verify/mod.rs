@@ -18,6 +18,7 @@ use http::HeaderMap;
 
 use crate::definitions::compiled::{Algorithm, Definition, SignatureEncoding, Timestamp};
 use crate::definitions::definition::{Part, Signed, Source};
+use crate::engine::form;
 
 pub use keys::{KeyRing, KeyRingError};
 pub use timestamp::parse_timestamp;
@@ -39,6 +40,15 @@ impl<T> Verified<T> {
     /// to it), so nothing else may call this.
     pub(crate) fn kept(body: T, fields: Vec<(Box<str>, Box<str>)>) -> Verified<T> {
         Verified { body, fields }
+    }
+
+    /// The same verified request read another way: a form body's fields as
+    /// JSON (`engine::form`), derived from the verified bytes alone.
+    pub(crate) fn read_as<U>(&self, body: U) -> Verified<U> {
+        Verified {
+            body,
+            fields: self.fields.clone(),
+        }
     }
 
     /// The signature header's other fields, as `{field: ..}` sources read them.
@@ -170,6 +180,12 @@ pub fn verify<B: AsRef<[u8]>>(
         let value = headers.get(name.as_str()).ok_or(VerifyError::Missing)?;
         signed_headers.push((name.as_str(), value.as_bytes()));
     }
+    // Twilio signs the form's fields, not its bytes: a body that is no form
+    // cannot be checked, so it is refused like a malformed signature.
+    let form_sorted = match sig.signed.uses(&Part::FormSorted) {
+        true => form::sorted(&form::fields(body.as_ref()).map_err(|_| VerifyError::Malformed)?),
+        false => Vec::new(),
+    };
     let url = match (&def.url, line.query) {
         (Some(url), Some(query)) => format!("{url}?{query}"),
         (Some(url), None) => url.clone(),
@@ -182,6 +198,7 @@ pub fn verify<B: AsRef<[u8]>>(
         method: line.method.as_bytes(),
         url: url.as_bytes(),
         headers: &signed_headers,
+        form_sorted: &form_sorted,
     });
     if !keys.matches(pieces, &tags) {
         return Err(VerifyError::Mismatch);
