@@ -474,9 +474,9 @@ const TWILIO_FORM: &[u8] =
 fn twilio_verifies_its_sdks_published_vectors_over_url_and_sorted_fields() {
     // The URL Twilio was given has a query: the definition states the rest,
     // and the request line brings the query, byte for byte.
-    let def = one(&format!(
-        "  - {{name: acme, preset: twilio, secret: {{env: ACME_SECRET}}, url: \"https://mycompany.com/myapp.php\"}}\n"
-    ));
+    let def = one(
+        "  - {name: acme, preset: twilio, secret: {env: ACME_SECRET}, url: \"https://mycompany.com/myapp.php\"}\n",
+    );
     let twilio = |query: Option<&str>, signature: &str, form: &[u8]| {
         let keys = KeyRing::new(
             def.signature.algorithm,
