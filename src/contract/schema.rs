@@ -293,6 +293,14 @@ pub fn event_headers(e: &Event) -> Value {
 /// `webhook-gateway redrive` (see `replay`).
 fn kept_request(properties: &mut Map<String, Value>) {
     properties.insert(
+        header::BATCH_INDEX.into(),
+        json!({
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "Only on a record read from one item of a batch (a definition's `batch:`): the item's index in its request's array. The record's body is that item alone.",
+        }),
+    );
+    properties.insert(
         header::RECEIVED_AT.into(),
         time("When the gateway received the request (`receivedat`); absent on records written before contract 2.0.0, which a re-drive skips."),
     );
@@ -359,7 +367,7 @@ pub fn deadletter_headers(providers: &[&str]) -> Value {
         json!({
             "type": "string",
             "enum": DeadLetterReason::ALL.map(DeadLetterReason::as_str),
-            "description": "Why the body is not an event: not_json, not_object (JSON but not an object), missing_event (no event name), missing_data (no data object), event_too_long (the event name is too long), internal_error (a bug in the gateway after verification).",
+            "description": "Why the body is not an event: not_json, not_object (JSON but not an object), missing_event (no event name), missing_data (no data object), event_too_long (the event name is too long), internal_error (a bug in the gateway after verification), not_form (a form body whose fields are not UTF-8, or whose JSON field is not an object), not_batch (no array where the definition's batch.items points), too_many_items (a batch past the gateway's item bound).",
         }),
     );
     properties.insert(

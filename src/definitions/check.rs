@@ -359,6 +359,20 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
             "{form_sorted} needs body: form",
         ));
     }
+    let batch = match raw.batch {
+        None => None,
+        Some(_) if id.is_some() => {
+            return Err(problem(
+                "id",
+                "not with batch: batch.id names each item's delivery id",
+            ))
+        }
+        Some(_) if body != Body::Json => return Err(problem("batch", "needs body: json")),
+        Some(b) => Some(Batch {
+            items: required(b.items, "batch.items")?,
+            id: b.id.map(|i| i.into_vec()).unwrap_or_default(),
+        }),
+    };
     let form = match (raw.form, body) {
         (None, _) => None,
         (Some(_), Body::Json | Body::Any) => return Err(problem("form", "needs body: form")),
@@ -412,6 +426,7 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         retries,
         url,
         form,
+        batch,
     })
 }
 

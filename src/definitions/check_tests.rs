@@ -300,7 +300,7 @@ fn each_preset_loads_under_a_name_and_a_secret() {
     for (preset, _) in PRESETS {
         // Square signs its notification URL, which only the operator knows.
         let url = match preset {
-            "square" | "twilio" => "    url: https://hooks.example.com/in\n",
+            "square" | "twilio" | "hubspot" => "    url: https://hooks.example.com/in\n",
             _ => "",
         };
         let yaml = format!(
@@ -552,4 +552,20 @@ fn a_form_body_and_its_sorted_fields_go_together() {
 ",
         "signature.signed",
     );
+}
+
+#[test]
+fn a_batch_points_at_its_items_and_names_their_ids_itself() {
+    let defs = load(&acme("    batch: {items: /data/events, id: /uuid}\n")).unwrap();
+    let batch = defs.configured()[0].batch.clone().unwrap();
+    assert_eq!(batch.items.as_str(), "/data/events");
+    assert_eq!(batch.id.len(), 1);
+    refused(&acme("    batch: {id: /uuid}\n"), "batch.items");
+    let line = refused(&acme("    batch: {items: data}\n"), "batch");
+    assert!(line.contains("not a JSON pointer"), "{line}");
+    refused(
+        &acme("    id: {source: {header: x-id}}\n    batch: {items: \"\"}\n"),
+        "id",
+    );
+    refused(&acme("    body: any\n    batch: {items: \"\"}\n"), "batch");
 }

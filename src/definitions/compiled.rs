@@ -44,6 +44,20 @@ pub struct Definition {
     pub url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub form: Option<Form>,
+    /// Several events in one request, one record each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
+}
+
+/// Where a request's items are, and what identifies each (`batch:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Batch {
+    /// The array of items; `event` and `events` pointers address one item.
+    pub items: Pointer,
+    /// Each item's delivery id, its pointers' values joined; empty: the
+    /// provider and the item's own bytes decide its id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub id: Vec<Pointer>,
 }
 
 impl Definition {

@@ -38,6 +38,31 @@ pub struct RawProvider {
     pub retries: Option<String>,
     pub url: Option<String>,
     pub form: Option<RawForm>,
+    pub batch: Option<RawBatch>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBatch {
+    pub items: Option<Pointer>,
+    pub id: Option<OneOrMore<Pointer>>,
+}
+
+/// A key that takes one value or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMore<T> {
+    One(T),
+    More(Vec<T>),
+}
+
+impl<T> OneOrMore<T> {
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMore::One(one) => vec![one],
+            OneOrMore::More(more) => more,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -232,6 +257,13 @@ impl Serialize for Source {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Pointer(String);
+
+impl<'de> Deserialize<'de> for Pointer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Pointer, D::Error> {
+        let text = String::deserialize(d)?;
+        Pointer::parse(&text).map_err(de::Error::custom)
+    }
+}
 
 /// Why a text is not a [`Pointer`]; the text is kept for the message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

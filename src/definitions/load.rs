@@ -19,7 +19,7 @@ pub const BUILTINS: [(&str, &str); 2] = [
 ];
 
 /// Each preset is a partial provider: the sender's published scheme.
-pub const PRESETS: [(&str, &str); 19] = [
+pub const PRESETS: [(&str, &str); 21] = [
     (
         "standard-webhooks",
         include_str!("presets/standard-webhooks.yaml"),
@@ -45,6 +45,8 @@ pub const PRESETS: [(&str, &str); 19] = [
         "slack-interactivity",
         include_str!("presets/slack-interactivity.yaml"),
     ),
+    ("hubspot", include_str!("presets/hubspot.yaml")),
+    ("okta", include_str!("presets/okta.yaml")),
 ];
 
 /// Names the file may not use: the built-ins', and `unknown` (the metrics'

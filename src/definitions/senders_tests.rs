@@ -29,6 +29,7 @@ fn preset(preset: &str) -> Definition {
     let url = match preset {
         "square" => ", url: https://hooks.example.com/square",
         "twilio" => ", url: https://hooks.example.com/twilio",
+        "hubspot" => ", url: https://hooks.example.com/hubspot",
         _ => "",
     };
     one(&format!(
@@ -37,7 +38,7 @@ fn preset(preset: &str) -> Definition {
 }
 
 /// The table's rows, as full definitions.
-pub(super) const SENDERS: [(&str, &str); 15] = [
+pub(super) const SENDERS: [(&str, &str); 17] = [
     (
         "slack",
         r#"  - name: acme
@@ -196,6 +197,29 @@ pub(super) const SENDERS: [(&str, &str); 15] = [
     form: {json: payload}
     event: {name: /type, data: ""}
     accepted: {status: 200}
+    timeout_ms: 2500
+    retries: few
+"#,
+    ),
+    (
+        "hubspot",
+        r#"  - name: acme
+    secret: {env: ACME_SECRET, encoding: text}
+    signature: {header: x-hubspot-signature-v3, encoding: base64, signed: "{method}{url}{body}{timestamp}"}
+    timestamp: {source: {header: x-hubspot-request-timestamp}, format: unix_ms, tolerance_secs: 300}
+    batch: {items: "", id: [/subscriptionId, /eventId]}
+    event: {name: /subscriptionType, data: "", time: /occurredAt}
+    retries: persistent
+    url: https://hooks.example.com/hubspot
+"#,
+    ),
+    (
+        "okta",
+        r#"  - name: acme
+    secret: {env: ACME_SECRET}
+    signature: {header: authorization, algorithm: token}
+    batch: {items: /data/events, id: /uuid}
+    event: {name: /eventType, data: "", time: /published}
     timeout_ms: 2500
     retries: few
 "#,
@@ -544,5 +568,29 @@ fn slack_interactivity_verifies_slacks_vector_over_a_form_body() {
     assert_eq!(
         check(&def, &[SLACK_SECRET], &pairs, SLACK_BODY, at(1_531_420_618)),
         Ok(())
+    );
+}
+
+// HubSpot's SDK vector: HubSpot/hubspot-api-python tests/spec/utils/test_signature.py
+// (the same in hubspot-api-ruby spec/helpers/signature_spec.rb). Its body is
+// not JSON, which verification does not read.
+#[test]
+fn hubspot_verifies_its_sdks_published_vector_over_method_url_body_and_time() {
+    let def = one(
+        "  - {name: acme, preset: hubspot, secret: {env: ACME_SECRET}, url: \"https://www.example.com/webhook_uri\"}\n",
+    );
+    let pairs = [
+        ("x-hubspot-request-timestamp", "15000000"),
+        (
+            "x-hubspot-signature-v3",
+            "HPW73RUtKmcYoEDADG0s6MmGFWUzWJKAW07r8RDgcQw=",
+        ),
+    ];
+    let body = b"{'example_field':'example_value'}";
+    let secret = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
+    assert_eq!(check(&def, &[secret], &pairs, body, at(15_000)), Ok(()));
+    assert_eq!(
+        check(&def, &[secret], &pairs, body, at(15_000 + 301)),
+        Err(VerifyError::StaleTimestamp)
     );
 }

@@ -274,10 +274,14 @@ pub enum DeadLetterReason {
     /// Not a form of UTF-8 fields (for a `body: form` provider), or its
     /// `form.json` field is not a JSON object.
     NotForm,
+    /// No array at the definition's `batch.items`.
+    NotBatch,
+    /// More items than `engine::batch::MAX_ITEMS`.
+    TooManyItems,
 }
 
 impl DeadLetterReason {
-    pub const ALL: [DeadLetterReason; 7] = [
+    pub const ALL: [DeadLetterReason; 9] = [
         DeadLetterReason::NotJson,
         DeadLetterReason::NotObject,
         DeadLetterReason::MissingEvent,
@@ -285,6 +289,8 @@ impl DeadLetterReason {
         DeadLetterReason::EventTooLong,
         DeadLetterReason::InternalError,
         DeadLetterReason::NotForm,
+        DeadLetterReason::NotBatch,
+        DeadLetterReason::TooManyItems,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -296,6 +302,8 @@ impl DeadLetterReason {
             DeadLetterReason::EventTooLong => "event_too_long",
             DeadLetterReason::InternalError => "internal_error",
             DeadLetterReason::NotForm => "not_form",
+            DeadLetterReason::NotBatch => "not_batch",
+            DeadLetterReason::TooManyItems => "too_many_items",
         }
     }
 }

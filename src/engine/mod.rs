@@ -11,6 +11,7 @@
 //! - [`replay`]: what an unrouted or dead-letter record keeps for a re-drive
 //! - [`trace`]: the W3C `traceparent` carried from request to record
 
+pub mod batch;
 pub mod envelope;
 pub mod form;
 pub mod normalize;

@@ -22,12 +22,13 @@ use crate::definitions::compiled::Body;
 use crate::definitions::rules::DEADLETTER;
 use crate::definitions::Accepted;
 use crate::engine::envelope::{DeadLetter, DeadLetterReason, EventId, Record};
-use crate::engine::form;
 use crate::engine::normalize::{normalize, Normalized, RequestMeta};
 use crate::engine::provider::Provider;
+use crate::engine::record::header::BATCH_INDEX;
 use crate::engine::replay;
 use crate::engine::route::Destination;
 use crate::engine::verify::{verify, Line, Verified, VerifyError};
+use crate::engine::{batch, form};
 
 /// The request as the pipeline reads it besides its body.
 #[derive(Debug, Clone, Copy)]
@@ -160,28 +161,19 @@ pub fn records<B: AsRef<[u8]>>(
         .and_then(|f| f.json.as_deref());
     match form::fields(verified.get().as_ref()).and_then(|f| form::to_json(&f, json_field)) {
         Ok(json) => records_read_as(provider, &verified.read_as(json), verified, request, room),
-        Err(form::NotForm) => {
-            let mut routed = dead_letter(provider, verified, request, DeadLetterReason::NotForm);
-            if let Some(room) = room {
-                let kept = replay::kept(
-                    &routed.record,
-                    None,
-                    &provider.plan,
-                    request.headers,
-                    verified,
-                    request.received_at,
-                    room,
-                );
-                routed.record.headers.extend(kept);
-            }
-            vec![routed]
-        }
+        Err(form::NotForm) => vec![kept_dead_letter(
+            provider,
+            verified,
+            request,
+            room,
+            DeadLetterReason::NotForm,
+        )],
     }
 }
 
 /// [`records`] of a request read as `read` (the raw body, or a form's
 /// fields as JSON), whose raw body `raw` is what a dead letter and a
-/// re-drive's copy keep.
+/// re-drive's copy keep. A batch is one record per item, in order.
 fn records_read_as<R: AsRef<[u8]>, B: AsRef<[u8]>>(
     provider: &Provider,
     read: &Verified<R>,
@@ -189,6 +181,39 @@ fn records_read_as<R: AsRef<[u8]>, B: AsRef<[u8]>>(
     request: Request<'_>,
     room: Option<usize>,
 ) -> Vec<Routed> {
+    let Some(batch) = &provider.definition.batch else {
+        return vec![one_record(provider, read, raw, request, room, None)];
+    };
+    match batch::items(read.get().as_ref(), &batch.items) {
+        Ok(items) => items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let item_read = read.read_as(item.get().as_bytes());
+                let delivery = batch::item_id(item, &batch.id);
+                let item = Some(Item { index, delivery });
+                one_record(provider, &item_read, &item_read, request, room, item)
+            })
+            .collect(),
+        Err(reason) => vec![kept_dead_letter(provider, raw, request, room, reason)],
+    }
+}
+
+/// One item of a batch: where it was, and its delivery id from `batch.id`.
+struct Item {
+    index: usize,
+    delivery: Option<String>,
+}
+
+/// The record of one event (a request's, or a batch item's).
+fn one_record<R: AsRef<[u8]>, B: AsRef<[u8]>>(
+    provider: &Provider,
+    read: &Verified<R>,
+    raw: &Verified<B>,
+    request: Request<'_>,
+    room: Option<usize>,
+    item: Option<Item>,
+) -> Routed {
     let plan = &provider.plan;
     let mut normalized = normalize(
         plan,
@@ -197,34 +222,94 @@ fn records_read_as<R: AsRef<[u8]>, B: AsRef<[u8]>>(
         request.meta,
         request.received_at,
     );
-    if let Normalized::DeadLetter(dead) = &mut normalized {
-        dead.body = raw.get().as_ref();
+    match &mut normalized {
+        Normalized::DeadLetter(dead) => dead.body = raw.get().as_ref(),
+        // An item's delivery id is covered by the signature over the body:
+        // it alone decides the event id, so a redelivery keeps every id.
+        Normalized::Event(event) => {
+            if let Some(delivery) = item.as_ref().and_then(|i| i.delivery.as_deref()) {
+                event.id = EventId::of_signed_delivery(&plan.name, delivery);
+                event.delivery_id = Some(delivery.to_owned());
+            }
+        }
     }
     let destination = normalized.destination();
     let mut record = normalized.record();
-    if let (Some(room), false) = (room, destination == Destination::Typed) {
-        let kept = replay::kept(
-            &record,
-            replay::unrouted_data(&normalized),
-            plan,
-            request.headers,
-            raw,
-            request.received_at,
-            room,
-        );
-        record.headers.extend(kept);
+    if destination != Destination::Typed {
+        if let Some(item) = &item {
+            record
+                .headers
+                .push((BATCH_INDEX, item.index.to_string().into_bytes()));
+        }
+        if let Some(room) = room {
+            let kept = replay::kept(
+                &record,
+                replay::unrouted_data(&normalized),
+                plan,
+                request.headers,
+                raw,
+                request.received_at,
+                room,
+            );
+            record.headers.extend(kept);
+        }
     }
     let (type_name, subject) = match &normalized {
         Normalized::Event(e) => (e.type_name.clone(), e.subject.clone()),
         Normalized::DeadLetter(_) => (DEADLETTER.into(), None),
     };
-    vec![Routed {
+    Routed {
         record,
         destination,
         id: normalized.id(),
         type_name,
         subject,
-    }]
+    }
+}
+
+/// One item of a batch read back from its unrouted or dead-letter record
+/// (`index` its place in the request): what a re-drive republishes.
+pub fn item<B: AsRef<[u8]>>(
+    provider: &Provider,
+    verified: &Verified<B>,
+    request: Request<'_>,
+    index: usize,
+) -> Routed {
+    let delivery = match &provider.definition.batch {
+        Some(batch) => {
+            serde_json::from_slice::<&serde_json::value::RawValue>(verified.get().as_ref())
+                .ok()
+                .and_then(|raw| batch::item_id(raw, &batch.id))
+        }
+        None => None,
+    };
+    let item = Some(Item { index, delivery });
+    one_record(provider, verified, verified, request, None, item)
+}
+
+/// The body whole on the dead-letter topic with `reason`, and what it keeps
+/// for a re-drive within `room` bytes.
+fn kept_dead_letter<B: AsRef<[u8]>>(
+    provider: &Provider,
+    verified: &Verified<B>,
+    request: Request<'_>,
+    room: Option<usize>,
+    reason: DeadLetterReason,
+) -> Routed {
+    let mut routed = dead_letter(provider, verified, request, reason);
+    if let Some(room) = room {
+        let kept = replay::kept(
+            &routed.record,
+            None,
+            &provider.plan,
+            request.headers,
+            verified,
+            request.received_at,
+            room,
+        );
+        routed.record.headers.extend(kept);
+    }
+    routed
 }
 
 /// The body whole on the dead-letter topic with `reason`, built from the raw

@@ -46,9 +46,12 @@ pub mod header {
     /// Re-driven: `<topic>:<partition>:<offset>` of the record it was
     /// re-driven from.
     pub const REDRIVEN: &str = "x-redriven";
+    /// Unrouted and dead letter read from one item of a batch: the item's
+    /// index in its request's array (the record's body is the item alone).
+    pub const BATCH_INDEX: &str = "x-batch-index";
 
     /// Every record header name above.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         CONTENT_TYPE,
         EVENT_ID,
         EVENT_TYPE,
@@ -62,6 +65,7 @@ pub mod header {
         REQUEST_FIELDS,
         REQUEST_BODY,
         REDRIVEN,
+        BATCH_INDEX,
     ];
 }
 
@@ -90,6 +94,7 @@ mod tests {
                 "x-request-fields",
                 "x-request-body",
                 "x-redriven",
+                "x-batch-index",
             ]
         );
     }

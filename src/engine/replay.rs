@@ -23,7 +23,7 @@ use crate::definitions::compiled::TimestampFormat;
 use crate::engine::envelope::{Data, Record};
 use crate::engine::normalize::{rfc3339, Normalized, Plan, Value};
 use crate::engine::record::header::{
-    PROVIDER, RECEIVED_AT, REQUEST_BODY, REQUEST_FIELDS, REQUEST_HEADERS, TRACEPARENT,
+    BATCH_INDEX, PROVIDER, RECEIVED_AT, REQUEST_BODY, REQUEST_FIELDS, REQUEST_HEADERS, TRACEPARENT,
 };
 use crate::engine::verify::{parse_timestamp, Verified};
 
@@ -135,6 +135,8 @@ pub struct Kept {
     pub headers: HeaderMap,
     pub fields: Vec<(Box<str>, Box<str>)>,
     pub body: Vec<u8>,
+    /// The record was read from one item of a batch: `body` is that item.
+    pub batch_index: Option<usize>,
 }
 
 /// Why a record cannot be replayed.
@@ -210,12 +212,16 @@ impl Kept {
             None if unrouted => event_data(value)?,
             None => value.to_vec(),
         };
+        let batch_index = text(BATCH_INDEX)?
+            .map(|i| i.parse().map_err(|_| NotKept::Malformed(BATCH_INDEX)))
+            .transpose()?;
         Ok(Kept {
             provider: provider.to_owned(),
             received_at,
             headers,
             fields,
             body,
+            batch_index,
         })
     }
 

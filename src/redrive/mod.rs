@@ -318,7 +318,12 @@ impl Reader {
             received_at: kept.received_at,
         };
         // Only a routed record is published: nothing is kept for another re-drive.
-        let Some(routed) = pipeline::records(provider, &verified, request, None).pop() else {
+        // A batch item is read again as the item it was, not as a batch.
+        let routed = match kept.batch_index {
+            Some(index) => Some(pipeline::item(provider, &verified, request, index)),
+            None => pipeline::records(provider, &verified, request, None).pop(),
+        };
+        let Some(routed) = routed else {
             return Planned::Stay(Outcome::StillUnrouted);
         };
         match routed.destination {

@@ -11,6 +11,7 @@ mod common;
 mod accepted;
 mod ack_semantics;
 mod backpressure;
+mod batches;
 mod cli;
 mod configured;
 mod contract;
