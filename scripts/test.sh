@@ -87,8 +87,8 @@ if ! cmp -s "$SENDERS_TOOLS/requirements.txt" "$SENDERS_VENV/.installed-from" 2>
     "$SENDERS_VENV/bin/pip" install -q --disable-pip-version-check -r "$SENDERS_TOOLS/requirements.txt"
     cp "$SENDERS_TOOLS/requirements.txt" "$SENDERS_VENV/.installed-from"
 fi
-"$SENDERS_VENV/bin/python" -c 'import slack_sdk.signature' \
-    || { echo "slack_sdk is required in $SENDERS_VENV and could not be installed" >&2; exit 1; }
+"$SENDERS_VENV/bin/python" -c 'import slack_sdk.signature, nacl.signing, cryptography' \
+    || { echo "slack_sdk, PyNaCl and cryptography are required in $SENDERS_VENV and could not be installed" >&2; exit 1; }
 TWILIO_JS_VERSION=6.3.1
 if ! cmp -s "$SENDERS_TOOLS/package-lock.json" "$SENDERS_TOOLS/node_modules/.installed-from" 2>/dev/null; then
     say "installing twilio $TWILIO_JS_VERSION (npm ci in $SENDERS_TOOLS)"

@@ -28,14 +28,65 @@ use crate::sign::shell_quote;
 pub const PARTITIONS: i32 = 3;
 
 /// A provider's demo secret as its variable holds it: `dev-<name>-secret`,
-/// encoded as the definition's `secret.encoding` reads it.
+/// encoded as the definition's `secret.encoding` reads it; for a public-key
+/// scheme, the public half of its demo key pair ([`demo_key_pair`]).
 pub fn demo_secret(def: &Definition) -> String {
+    if def.signature.algorithm.is_public_key() {
+        return demo_key_pair(def).public;
+    }
     let text = format!("dev-{}-secret", def.name);
     let base64 = || base64::engine::general_purpose::STANDARD.encode(&text);
     match def.secret.encoding {
-        SecretEncoding::Text => text.clone(),
-        SecretEncoding::Base64 => base64(),
+        SecretEncoding::Text | SecretEncoding::Hex | SecretEncoding::Pem => text.clone(),
+        SecretEncoding::Base64 | SecretEncoding::Whpk => base64(),
         SecretEncoding::Whsec => format!("whsec_{}", base64()),
+    }
+}
+
+/// A public-key provider's demo key pair, derived from its name (the same on
+/// every run, so printed commands keep working): the private key as PKCS#8
+/// PEM (what `sign --key-file` reads) and the public key as the definition's
+/// `key.encoding` reads it. Demo only: anyone can derive it.
+pub struct DemoKeyPair {
+    pub private_pem: String,
+    pub public: String,
+}
+
+pub fn demo_key_pair(def: &Definition) -> DemoKeyPair {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    use sha2::Digest;
+    let seed: [u8; 32] = sha2::Sha256::digest(format!("dev-{}-key", def.name)).into();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let pem_line = ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF;
+    match def.signature.algorithm {
+        crate::definitions::compiled::Algorithm::EcdsaP256 => {
+            let key = p256::ecdsa::SigningKey::from_slice(&seed).expect("a demo scalar in range");
+            let public = p256::PublicKey::from(key.verifying_key());
+            DemoKeyPair {
+                private_pem: p256::SecretKey::from(&key)
+                    .to_pkcs8_pem(pem_line)
+                    .expect("encodes")
+                    .to_string(),
+                public: match def.secret.encoding {
+                    SecretEncoding::Pem => public.to_public_key_pem(pem_line).expect("encodes"),
+                    SecretEncoding::Hex => hex::encode(public.to_sec1_bytes()),
+                    _ => b64(public.to_public_key_der().expect("encodes").as_bytes()),
+                },
+            }
+        }
+        _ => {
+            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+            let public = key.verifying_key();
+            DemoKeyPair {
+                private_pem: key.to_pkcs8_pem(pem_line).expect("encodes").to_string(),
+                public: match def.secret.encoding {
+                    SecretEncoding::Pem => public.to_public_key_pem(pem_line).expect("encodes"),
+                    SecretEncoding::Base64 => b64(public.as_bytes()),
+                    SecretEncoding::Whpk => format!("whpk_{}", b64(public.as_bytes())),
+                    _ => hex::encode(public.as_bytes()),
+                },
+            }
+        }
     }
 }
 
@@ -149,6 +200,17 @@ pub fn sample_command(
             " --providers-file {}",
             shell_word(&file.display().to_string())
         ));
+    }
+    // A public-key sender signs with a private key the gateway never holds:
+    // the demo one, in a file `sign --key-file` reads.
+    if def.signature.algorithm.is_public_key() {
+        let path = std::env::temp_dir().join(format!("webhook-gateway-dev-{}.pem", def.name));
+        if std::fs::write(&path, demo_key_pair(def).private_pem).is_ok() {
+            command.push_str(&format!(
+                " --key-file {}",
+                shell_word(&path.display().to_string())
+            ));
+        }
     }
     for (name, value) in &sample.headers {
         command.push_str(&format!(

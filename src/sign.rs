@@ -29,6 +29,10 @@ pub struct SignArgs {
     /// secret variable (its `secret.env`, or that variable's _FILE variant)
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
+    /// File holding the private key (PKCS#8 PEM), for a provider that signs with a
+    /// public-key scheme (ed25519, ecdsa-p256): the gateway holds only the public key
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
     /// Timestamp to sign, for schemes with one [default: now, in the definition's format]
     #[arg(long)]
     pub timestamp: Option<String>,
@@ -76,6 +80,14 @@ pub enum SignError {
     OwnHeader { header: String },
     #[error("--secret-file: {0}")]
     SecretFile(SecretError),
+    /// A public-key scheme signs with a private key, which no variable holds.
+    #[error("provider `{provider}` signs with a private key: pass --key-file (PKCS#8 PEM)")]
+    NoPrivateKey { provider: String },
+    #[error("--key-file {path}: cannot read it ({kind})")]
+    KeyFile {
+        path: PathBuf,
+        kind: std::io::ErrorKind,
+    },
     /// Neither the provider's secret variable nor its `_FILE` is set.
     #[error("no secret: set {var} or {var}_FILE, or pass --secret-file")]
     NoSecret { var: String },
@@ -112,7 +124,16 @@ pub fn signature_headers(
     body: &[u8],
     parts: &Parts,
 ) -> Result<Vec<(String, String)>, KeyRingError> {
-    let keys = KeyRing::new(def.signature.algorithm, def.secret.encoding, &[secret])?;
+    let public = def.signature.algorithm.is_public_key();
+    let keys = match public {
+        // `secret` is the private key, which no key ring holds.
+        true => None,
+        false => Some(KeyRing::new(
+            def.signature.algorithm,
+            def.secret.encoding,
+            &[secret],
+        )?),
+    };
     let timestamp = match (&def.timestamp, &parts.timestamp) {
         (_, Some(given)) => given.clone(),
         (Some(t), None) => now_as(t.format),
@@ -146,12 +167,16 @@ pub fn signature_headers(
         headers: &given,
         form_sorted: &form_sorted,
     });
+    let signature = match &keys {
+        Some(keys) => keys.sign(pieces),
+        None => sign_with_private_key(sig.algorithm, secret, pieces)?,
+    };
     let encoded = match (sig.algorithm, sig.encoding) {
         // A token's sender sends the secret itself.
         (Algorithm::Token, _) => secret.to_owned(),
-        (_, SignatureEncoding::Hex) => hex::encode(keys.sign(pieces)),
+        (_, SignatureEncoding::Hex) => hex::encode(signature),
         (_, SignatureEncoding::Base64) => {
-            base64::engine::general_purpose::STANDARD.encode(keys.sign(pieces))
+            base64::engine::general_purpose::STANDARD.encode(signature)
         }
     };
 
@@ -179,6 +204,32 @@ pub fn signature_headers(
     Ok(headers)
 }
 
+/// A public-key scheme's signature over the signed bytes, with the private
+/// key in `pem` (PKCS#8): Ed25519's 64 bytes, or ECDSA P-256's DER.
+fn sign_with_private_key<'a>(
+    algorithm: Algorithm,
+    pem: &str,
+    pieces: impl Iterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, KeyRingError> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    use p256::ecdsa::signature::Signer;
+    let message: Vec<u8> = pieces.flatten().copied().collect();
+    let not_key = |why| KeyRingError::Single { why };
+    match algorithm {
+        Algorithm::Ed25519 => {
+            let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
+                .map_err(|_| not_key("is not an Ed25519 private key (PKCS#8 PEM)"))?;
+            Ok(key.sign(&message).to_bytes().to_vec())
+        }
+        _ => {
+            let key = p256::ecdsa::SigningKey::from_pkcs8_pem(pem)
+                .map_err(|_| not_key("is not a P-256 private key (PKCS#8 PEM)"))?;
+            let signature: p256::ecdsa::Signature = key.sign(&message);
+            Ok(signature.to_der().as_bytes().to_vec())
+        }
+    }
+}
+
 /// The current time as a sender of `format` writes it.
 fn now_as(format: TimestampFormat) -> String {
     let now = SystemTime::now();
@@ -194,6 +245,18 @@ fn now_as(format: TimestampFormat) -> String {
 /// first): `--secret-file`'s, else read by the gateway's own rule
 /// ([`read_secrets`]: its variable or that variable's `_FILE`, not both).
 fn secret(args: &SignArgs, def: &Definition, env: &Env) -> Result<String, SignError> {
+    if def.signature.algorithm.is_public_key() {
+        let path = args
+            .key_file
+            .as_ref()
+            .ok_or_else(|| SignError::NoPrivateKey {
+                provider: def.name.clone(),
+            })?;
+        return std::fs::read_to_string(path).map_err(|e| SignError::KeyFile {
+            path: path.clone(),
+            kind: e.kind(),
+        });
+    }
     if let Some(path) = &args.secret_file {
         return read_secret_file(path)
             .map(|(s, _)| s[0].clone())

@@ -57,21 +57,66 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     let name = required(raw.name, "name")?;
     check_name(&name).map_err(|r| problem("name", r))?;
 
-    let secret = required(raw.secret, "secret")?;
-    let env = required(secret.env, "secret.env")?;
-    check_secret_env(&env).map_err(|r| problem("secret.env", r))?;
+    // A public-key scheme verifies with `key`, every other with `secret`:
+    // one variable either way, read, rotated and reloaded the same.
+    let algorithm = raw.signature.as_ref().and_then(|s| s.algorithm.as_deref());
+    let public = matches!(algorithm, Some("ed25519" | "ecdsa-p256"));
+    let (given, other, field) = match public {
+        true => (raw.key, raw.secret, "key"),
+        false => (raw.secret, raw.key, "secret"),
+    };
+    if other.is_some() {
+        return Err(problem(
+            if public { "secret" } else { "key" },
+            if public {
+                "not with a public-key signature.algorithm: its public keys go in `key`"
+            } else {
+                "needs signature.algorithm ed25519 or ecdsa-p256 (a secret goes in `secret`)"
+            },
+        ));
+    }
+    let secret = required(given, field)?;
+    let env = required(secret.env, &format!("{field}.env"))?;
+    check_secret_env(&env).map_err(|r| problem(format!("{field}.env"), r))?;
+    let encoding = secret.encoding.as_deref();
+    let encoding_key = format!("{field}.encoding");
     let secret = Secret {
         env,
-        encoding: choice(
-            secret.encoding.as_deref(),
-            "secret.encoding",
-            SecretEncoding::Text,
-            &[
-                ("text", SecretEncoding::Text),
-                ("base64", SecretEncoding::Base64),
-                ("whsec", SecretEncoding::Whsec),
-            ],
-        )?,
+        encoding: match (public, algorithm) {
+            (false, _) => choice(
+                encoding,
+                &encoding_key,
+                SecretEncoding::Text,
+                &[
+                    ("text", SecretEncoding::Text),
+                    ("base64", SecretEncoding::Base64),
+                    ("whsec", SecretEncoding::Whsec),
+                ],
+            )?,
+            // Discord gives its Ed25519 key in hex, SendGrid its P-256 key
+            // in base64 (DER).
+            (true, Some("ed25519")) => choice(
+                encoding,
+                &encoding_key,
+                SecretEncoding::Hex,
+                &[
+                    ("hex", SecretEncoding::Hex),
+                    ("base64", SecretEncoding::Base64),
+                    ("pem", SecretEncoding::Pem),
+                    ("whpk", SecretEncoding::Whpk),
+                ],
+            )?,
+            (true, _) => choice(
+                encoding,
+                &encoding_key,
+                SecretEncoding::Base64,
+                &[
+                    ("base64", SecretEncoding::Base64),
+                    ("pem", SecretEncoding::Pem),
+                    ("hex", SecretEncoding::Hex),
+                ],
+            )?,
+        },
     };
 
     let sig = required(raw.signature, "signature")?;
@@ -132,6 +177,8 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
                 ("sha512", Algorithm::Sha512),
                 ("sha1", Algorithm::Sha1),
                 ("token", Algorithm::Token),
+                ("ed25519", Algorithm::Ed25519),
+                ("ecdsa-p256", Algorithm::EcdsaP256),
             ],
         )?,
         // Hex is what M2M, Transfers, GitHub and Stripe send.
@@ -411,6 +458,7 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     Ok(Definition {
         name,
         preset: raw.preset,
+        key: public.then(|| secret.clone()),
         secret,
         signature,
         timestamp,

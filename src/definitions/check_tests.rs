@@ -303,8 +303,13 @@ fn each_preset_loads_under_a_name_and_a_secret() {
             "square" | "twilio" | "hubspot" => "    url: https://hooks.example.com/in\n",
             _ => "",
         };
+        // A public-key scheme's variable is its `key`.
+        let credential = match preset {
+            "discord" | "sendgrid" => "key",
+            _ => "secret",
+        };
         let yaml = format!(
-            "providers:\n  - name: acme\n    preset: {preset}\n    secret: {{env: ACME_SECRET}}\n{url}"
+            "providers:\n  - name: acme\n    preset: {preset}\n    {credential}: {{env: ACME_SECRET}}\n{url}"
         );
         let defs = load(&yaml).unwrap_or_else(|e| panic!("{preset}: {e}"));
         assert_eq!(defs.configured()[0].preset.as_deref(), Some(preset));

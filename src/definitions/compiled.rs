@@ -12,7 +12,14 @@ pub struct Definition {
     /// The preset it was merged over, for the reader of `providers show`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
+    /// The variable holding what verifies its requests: secrets, or for a
+    /// public-key scheme its public keys (then shown as `key`).
+    #[serde(skip_serializing_if = "Definition::public")]
     pub secret: Secret,
+    /// `secret` again for a public-key scheme, so that `providers show`
+    /// prints the key the file gave (`key:`); `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<Secret>,
     pub signature: Signature,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
@@ -61,6 +68,11 @@ pub struct Batch {
 }
 
 impl Definition {
+    /// Whether its scheme verifies with public keys (`key:`) rather than secrets.
+    fn public(secret: &Secret) -> bool {
+        secret.encoding.is_key()
+    }
+
     /// What an operator must know of this provider beyond its keys: what its
     /// verification proves, and whether its sender gives up on a refusal.
     /// Printed by `providers show` and logged at start-up.
@@ -122,16 +134,33 @@ pub enum SecretEncoding {
     Base64,
     /// An optional `whsec_` prefix, then base64 (Standard Webhooks).
     Whsec,
+    /// A public key in hex (Discord's 32-byte Ed25519 key).
+    Hex,
+    /// A public key in PEM (`-----BEGIN PUBLIC KEY-----`, SubjectPublicKeyInfo).
+    Pem,
+    /// An optional `whpk_` prefix, then base64 (Standard Webhooks' Ed25519 key).
+    Whpk,
 }
 
 impl SecretEncoding {
-    /// The key bytes a secret stands for. The error names the problem, never the secret.
+    /// The encodings of a public key (`key:`); the others are a secret's.
+    pub fn is_key(self) -> bool {
+        matches!(
+            self,
+            SecretEncoding::Hex | SecretEncoding::Pem | SecretEncoding::Whpk
+        )
+    }
+
+    /// The key bytes a secret stands for (a PEM key's text). The error names
+    /// the problem, never the secret.
     pub fn decode(self, secret: &str) -> Result<Vec<u8>, &'static str> {
         use base64::Engine;
         let text = match self {
-            SecretEncoding::Text => return Ok(secret.as_bytes().to_vec()),
+            SecretEncoding::Text | SecretEncoding::Pem => return Ok(secret.as_bytes().to_vec()),
+            SecretEncoding::Hex => return hex::decode(secret).map_err(|_| "is not valid hex"),
             SecretEncoding::Base64 => secret,
             SecretEncoding::Whsec => secret.strip_prefix("whsec_").unwrap_or(secret),
+            SecretEncoding::Whpk => secret.strip_prefix("whpk_").unwrap_or(secret),
         };
         let key = base64::engine::general_purpose::STANDARD
             .decode(text)
@@ -170,6 +199,11 @@ pub enum Algorithm {
     /// The header carries the secret itself (GitLab, Okta): it proves who
     /// sent the request, never what the body says.
     Token,
+    /// An Ed25519 signature, verified with the provider's public keys.
+    Ed25519,
+    /// An ECDSA P-256 signature over SHA-256, DER-encoded (SendGrid).
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
 }
 
 impl Algorithm {
@@ -178,9 +212,16 @@ impl Algorithm {
     pub fn output_len(self) -> usize {
         match self {
             Algorithm::Sha256 | Algorithm::Token => 32,
-            Algorithm::Sha512 => 64,
+            Algorithm::Sha512 | Algorithm::Ed25519 => 64,
             Algorithm::Sha1 => 20,
+            // DER: at most 72 bytes; the length is checked when decoding.
+            Algorithm::EcdsaP256 => 72,
         }
+    }
+
+    /// Whether it verifies with public keys (`key:`) rather than secrets.
+    pub fn is_public_key(self) -> bool {
+        matches!(self, Algorithm::Ed25519 | Algorithm::EcdsaP256)
     }
 }
 

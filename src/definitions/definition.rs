@@ -24,6 +24,8 @@ pub struct RawProvider {
     pub name: Option<String>,
     pub preset: Option<String>,
     pub secret: Option<RawSecret>,
+    /// Public keys, for `ed25519` and `ecdsa-p256` (same shape as `secret`).
+    pub key: Option<RawSecret>,
     pub signature: Option<RawSignature>,
     pub timestamp: Option<RawTimestamp>,
     pub id: Option<RawId>,

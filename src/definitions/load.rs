@@ -19,7 +19,7 @@ pub const BUILTINS: [(&str, &str); 2] = [
 ];
 
 /// Each preset is a partial provider: the sender's published scheme.
-pub const PRESETS: [(&str, &str); 21] = [
+pub const PRESETS: [(&str, &str); 23] = [
     (
         "standard-webhooks",
         include_str!("presets/standard-webhooks.yaml"),
@@ -47,6 +47,8 @@ pub const PRESETS: [(&str, &str); 21] = [
     ),
     ("hubspot", include_str!("presets/hubspot.yaml")),
     ("okta", include_str!("presets/okta.yaml")),
+    ("discord", include_str!("presets/discord.yaml")),
+    ("sendgrid", include_str!("presets/sendgrid.yaml")),
 ];
 
 /// Names the file may not use: the built-ins', and `unknown` (the metrics'

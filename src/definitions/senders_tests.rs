@@ -32,13 +32,18 @@ fn preset(preset: &str) -> Definition {
         "hubspot" => ", url: https://hooks.example.com/hubspot",
         _ => "",
     };
+    // A public-key scheme's variable is its `key`.
+    let credential = match preset {
+        "discord" | "sendgrid" => "key",
+        _ => "secret",
+    };
     one(&format!(
-        "  - {{name: acme, preset: {preset}, secret: {{env: ACME_SECRET}}{url}}}\n"
+        "  - {{name: acme, preset: {preset}, {credential}: {{env: ACME_SECRET}}{url}}}\n"
     ))
 }
 
 /// The table's rows, as full definitions.
-pub(super) const SENDERS: [(&str, &str); 17] = [
+pub(super) const SENDERS: [(&str, &str); 19] = [
     (
         "slack",
         r#"  - name: acme
@@ -222,6 +227,29 @@ pub(super) const SENDERS: [(&str, &str); 17] = [
     event: {name: /eventType, data: "", time: /published}
     timeout_ms: 2500
     retries: few
+"#,
+    ),
+    (
+        "discord",
+        r#"  - name: acme
+    key: {env: ACME_SECRET, encoding: hex}
+    signature: {header: x-signature-ed25519, algorithm: ed25519, encoding: hex, signed: "{timestamp}{body}"}
+    timestamp: {source: {header: x-signature-timestamp}, format: unix, tolerance_secs: 300}
+    event: {name: /event/type, data: /event/data, time: /event/timestamp}
+    accepted: {status: 204}
+    timeout_ms: 2500
+    retries: few
+"#,
+    ),
+    (
+        "sendgrid",
+        r#"  - name: acme
+    key: {env: ACME_SECRET, encoding: base64}
+    signature: {header: x-twilio-email-event-webhook-signature, algorithm: ecdsa-p256, encoding: base64, signed: "{timestamp}{body}"}
+    timestamp: {source: {header: x-twilio-email-event-webhook-timestamp}, format: unix, tolerance_secs: 300}
+    batch: {items: "", id: /sg_event_id}
+    event: {name: /event, data: "", time: /timestamp}
+    retries: persistent
 "#,
     ),
 ];
@@ -593,4 +621,108 @@ fn hubspot_verifies_its_sdks_published_vector_over_method_url_body_and_time() {
         check(&def, &[secret], &pairs, body, at(15_000 + 301)),
         Err(VerifyError::StaleTimestamp)
     );
+}
+
+/// A seed made at test time: never a private key in the repository.
+fn fresh_seed(label: &str) -> [u8; 32] {
+    use sha2::Digest;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    sha2::Sha256::digest(format!("{label}-{now}-{:p}", &now)).into()
+}
+
+#[test]
+fn discord_verifies_ed25519_over_timestamp_and_body_with_any_of_its_keys() {
+    use ed25519_dalek::Signer;
+    let def = preset("discord");
+    let (old, new) = (
+        ed25519_dalek::SigningKey::from_bytes(&fresh_seed("old")),
+        ed25519_dalek::SigningKey::from_bytes(&fresh_seed("new")),
+    );
+    let keys = [
+        hex::encode(old.verifying_key().as_bytes()),
+        hex::encode(new.verifying_key().as_bytes()),
+    ];
+    let keys = [keys[0].as_str(), keys[1].as_str()];
+    let body = br#"{"version":1,"type":1,"event":{"type":"APPLICATION_AUTHORIZED","timestamp":"2024-10-18T14:42:53.064834","data":{"user":{"id":"1"}}}}"#;
+    let ts = "1700000000";
+    let signed: Vec<u8> = [ts.as_bytes(), body].concat();
+    let discord = |signature: &str, body: &[u8], now: u64| {
+        let pairs = [
+            ("x-signature-timestamp", ts),
+            ("x-signature-ed25519", signature),
+        ];
+        check(&def, &keys, &pairs, body, at(now))
+    };
+    for key in [&old, &new] {
+        let signature = hex::encode(key.sign(&signed).to_bytes());
+        assert_eq!(discord(&signature, body, 1_700_000_000), Ok(()));
+        assert_eq!(
+            discord(&signature, &body[1..], 1_700_000_000),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            discord(&signature, body, 1_700_000_301),
+            Err(VerifyError::StaleTimestamp)
+        );
+    }
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&fresh_seed("stranger"));
+    let forged = hex::encode(stranger.sign(&signed).to_bytes());
+    assert_eq!(
+        discord(&forged, body, 1_700_000_000),
+        Err(VerifyError::Mismatch)
+    );
+    assert_eq!(
+        discord("00", body, 1_700_000_000),
+        Err(VerifyError::Malformed)
+    );
+}
+
+#[test]
+fn sendgrid_verifies_ecdsa_der_with_its_public_key_as_sendgrid_shows_it() {
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::{EncodePublicKey, LineEnding};
+    let def = preset("sendgrid");
+    let signing = p256::ecdsa::SigningKey::from_slice(&fresh_seed("sendgrid")).unwrap();
+    let public = signing.verifying_key().to_public_key_der().unwrap();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let public_b64 = b64(public.as_bytes());
+    let body = br#"[{"email":"a@example.com","event":"delivered","sg_event_id":"e-1","timestamp":1700000000}]"#;
+    let ts = "1700000000";
+    let signature: p256::ecdsa::Signature = signing.sign(&[ts.as_bytes(), body].concat());
+    let signature = b64(signature.to_der().as_bytes());
+    let pairs = [
+        ("x-twilio-email-event-webhook-timestamp", ts),
+        ("x-twilio-email-event-webhook-signature", signature.as_str()),
+    ];
+    assert_eq!(
+        check(&def, &[&public_b64], &pairs, body, at(1_700_000_000)),
+        Ok(())
+    );
+    assert_eq!(
+        check(&def, &[&public_b64], &pairs, &body[1..], at(1_700_000_000)),
+        Err(VerifyError::Mismatch)
+    );
+    // The same key in PEM, as a key file holds it (its lines split like a list).
+    let pem_def =
+        one("  - {name: acme, preset: sendgrid, key: {env: ACME_SECRET, encoding: pem}}\n");
+    let pem = signing
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let lines: Vec<&str> = pem.lines().collect();
+    assert_eq!(
+        check(&pem_def, &lines, &pairs, body, at(1_700_000_000)),
+        Ok(())
+    );
+    // A key that does not parse is refused when the key ring is built.
+    assert!(KeyRing::new(
+        def.signature.algorithm,
+        def.secret.encoding,
+        &["bm90IGEga2V5"]
+    )
+    .is_err());
 }

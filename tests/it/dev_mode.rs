@@ -223,3 +223,41 @@ fn exited_within(mut command: Command, within: Duration) -> std::process::Output
     }
     child.wait_with_output().unwrap()
 }
+
+#[test]
+fn public_key_and_token_senders_get_commands_that_work_in_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(
+        &file,
+        r#"providers:
+  - name: discord
+    preset: discord
+    key: {env: DISCORD_PUBLIC_KEY}
+    events:
+      - {name: APPLICATION_AUTHORIZED, type: discord.application_authorized, subject: /event/data/user/id}
+  - name: gitlab
+    preset: gitlab
+    secret: {env: GITLAB_WEBHOOK_TOKEN}
+    events:
+      - {name: Push Hook, type: gitlab.push, subject: /project/path_with_namespace}
+"#,
+    )
+    .unwrap();
+    let dev = Dev::start(&["--providers-file", file.to_str().unwrap()]);
+    let commands = dev.commands(&["m2m", "transfers", "discord", "gitlab"]);
+    assert!(
+        commands[2].contains("--key-file"),
+        "a public-key sender signs with the demo private key: {}",
+        commands[2]
+    );
+    // Discord's own answer is a 204 without an id: its record is found by topic.
+    let response = run_in_shell(commands[2].trim());
+    assert!(response.starts_with("HTTP/1.1 204"), "{response}");
+    let topic = "topic=webhooks.discord.application_authorized ";
+    dev.line(Duration::from_secs(20), |l| {
+        l.starts_with("record") && l.contains(topic)
+    });
+    let record = dev.send(&commands[3]);
+    assert!(record.contains("topic=webhooks.gitlab.push "), "{record}");
+}

@@ -695,3 +695,158 @@ async fn a_senders_own_deadline_answers_before_it_stops_listening() {
         "answered after {took:?}: the preset's 2.5 s, not the gateway's 10 s"
     );
 }
+
+/// A key pair made at test time by `scripts/senders/sign.py` (PyNaCl or
+/// cryptography): the PKCS#8 PEM private key's path and the public key as
+/// the sender shows it.
+fn key_pair(algorithm: &str) -> (String, String) {
+    let out = Command::new(repo().join(".venv-senders/bin/python"))
+        .arg(repo().join("scripts/senders/sign.py"))
+        .args([algorithm, "keypair"])
+        .output()
+        .expect("run scripts/senders/sign.py: `bash scripts/test.sh` creates its environment");
+    assert!(out.status.success(), "sign.py {algorithm} keypair failed");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    (
+        lines.next().unwrap().to_owned(),
+        lines.next().unwrap().to_owned(),
+    )
+}
+
+/// The signature `algorithm`'s independent signer makes over `message`.
+fn public_key_signature(algorithm: &str, private: &str, message: &[u8]) -> String {
+    let mut child = Command::new(repo().join(".venv-senders/bin/python"))
+        .arg(repo().join("scripts/senders/sign.py"))
+        .args([algorithm, private])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(message).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "sign.py {algorithm} failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+const PUBLIC_KEY_PROVIDERS: &str = r#"providers:
+  - name: discord
+    preset: discord
+    key: {env: DISCORD_PUBLIC_KEY}
+    events:
+      - {name: APPLICATION_AUTHORIZED, type: discord.application_authorized, subject: /event/data/user/id}
+  - name: sendgrid
+    preset: sendgrid
+    key: {env: SENDGRID_PUBLIC_KEY}
+    events:
+      - {name: delivered, type: sendgrid.delivered, subject: /email}
+      - {name: open, type: sendgrid.open, subject: /email}
+"#;
+
+/// Public-key senders, keys made at test time: Discord's Ed25519 (answered
+/// 204 after the ack) and SendGrid's ECDSA over a batch; a signature by
+/// another key is refused; `sign --key-file` signs as the sender would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu and the senders' signers: run by scripts/test.sh"]
+async fn public_key_senders_are_verified_with_their_public_keys_end_to_end() {
+    let _serial = serial().await;
+    let (discord_private, discord_public) = key_pair("ed25519");
+    let (sendgrid_private, sendgrid_public) = key_pair("ecdsa-p256");
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(&file, PUBLIC_KEY_PROVIDERS).unwrap();
+    let env = gateway_env(
+        &broker.bootstrap(),
+        &[
+            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
+            ("DISCORD_PUBLIC_KEY", &discord_public),
+            ("SENDGRID_PUBLIC_KEY", &sendgrid_public),
+        ],
+    );
+    let config = webhook_gateway::settings::Config::from_env(&env).unwrap();
+    for topic in config.published.topics.all() {
+        broker.create_topic(&topic);
+    }
+    let gateway = Gateway::start_config(config).await;
+    gateway.wait_ready().await;
+
+    let ts = now().to_string();
+    let body = br#"{"version":1,"application_id":"9","type":1,"event":{"type":"APPLICATION_AUTHORIZED","timestamp":"2024-10-18T14:42:53.064834","data":{"user":{"id":"u-42"}}}}"#;
+    let message = [ts.as_bytes(), body].concat();
+    let discord_headers = |signature: String| {
+        json_headers(&[
+            ("x-signature-timestamp", ts.clone()),
+            ("x-signature-ed25519", signature),
+        ])
+    };
+    let signature = public_key_signature("ed25519", &discord_private, &message);
+    let reply = gateway
+        .post("discord", discord_headers(signature), body)
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    let records = read_topic(
+        &broker.bootstrap(),
+        "webhooks.discord.application_authorized",
+        1,
+        Duration::from_secs(10),
+    );
+    assert_eq!(record_key(&records[0]), "u-42");
+
+    let (other_private, _) = key_pair("ed25519");
+    let forged = public_key_signature("ed25519", &other_private, &message);
+    let reply = gateway.post("discord", discord_headers(forged), body).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json()["error"], "signature_mismatch");
+
+    // `sign --key-file` signs with the private key the gateway never holds.
+    let mut child = Command::new(binary())
+        .args(["sign", "discord", "--key-file", &discord_private])
+        .env_clear()
+        .env("GATEWAY_PROVIDERS_FILE", &file)
+        .env("DISCORD_PUBLIC_KEY", &discord_public)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let signed: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .chain([("content-type".to_owned(), "application/json".to_owned())])
+        .collect();
+    let reply = gateway.post("discord", signed, body).await;
+    assert_eq!(reply.status, 204, "sign's request: {}", reply.text());
+
+    // SendGrid: a JSON array of events, one signature over the whole request.
+    let batch = br#"[{"email":"a@example.com","event":"delivered","sg_event_id":"sg-1","timestamp":1700000000},{"email":"b@example.com","event":"open","sg_event_id":"sg-2","timestamp":1700000001}]"#;
+    let signature = public_key_signature(
+        "ecdsa-p256",
+        &sendgrid_private,
+        &[ts.as_bytes(), batch].concat(),
+    );
+    let headers = json_headers(&[
+        ("x-twilio-email-event-webhook-timestamp", ts.clone()),
+        ("x-twilio-email-event-webhook-signature", signature),
+    ]);
+    let reply = gateway.post("sendgrid", headers, batch).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["ids"].as_array().unwrap().len(), 2);
+    for (topic, email) in [
+        ("webhooks.sendgrid.delivered", "a@example.com"),
+        ("webhooks.sendgrid.open", "b@example.com"),
+    ] {
+        let records = read_topic(&broker.bootstrap(), topic, 1, Duration::from_secs(10));
+        assert_eq!(record_key(&records[0]), email);
+    }
+}

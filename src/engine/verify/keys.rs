@@ -27,6 +27,9 @@ enum Keys {
     /// digest: every comparison is of 32 bytes, so timing reveals neither
     /// the token's bytes nor its length.
     Token(Vec<[u8; 32]>),
+    /// Public keys: nothing secret, so comparisons need not be constant time.
+    Ed25519(Vec<ed25519_dalek::VerifyingKey>),
+    P256(Vec<p256::ecdsa::VerifyingKey>),
 }
 
 impl fmt::Debug for KeyRing {
@@ -62,6 +65,9 @@ impl KeyRing {
         encoding: SecretEncoding,
         secrets: &[S],
     ) -> Result<KeyRing, KeyRingError> {
+        if algorithm.is_public_key() {
+            return public_keys(algorithm, encoding, secrets).map(|keys| KeyRing { keys });
+        }
         let mut raw = Vec::with_capacity(secrets.len());
         for (i, s) in secrets.iter().enumerate() {
             let key = encoding.decode(s.as_ref()).map_err(|why| {
@@ -87,6 +93,7 @@ impl KeyRing {
             Algorithm::Sha512 => Keys::Sha512(keyed(&raw)),
             Algorithm::Sha1 => Keys::Sha1(keyed(&raw)),
             Algorithm::Token => Keys::Token(raw.iter().map(|k| Sha256::digest(k).into()).collect()),
+            Algorithm::Ed25519 | Algorithm::EcdsaP256 => unreachable!("returned above"),
         };
         Ok(KeyRing { keys })
     }
@@ -97,6 +104,8 @@ impl KeyRing {
             Keys::Sha512(k) => k.len(),
             Keys::Sha1(k) => k.len(),
             Keys::Token(k) => k.len(),
+            Keys::Ed25519(k) => k.len(),
+            Keys::P256(k) => k.len(),
         }
     }
 
@@ -122,8 +131,9 @@ impl KeyRing {
             Keys::Sha512(k) => first(k, signed),
             Keys::Sha1(k) => first(k, signed),
             // What a token's sender sends is the secret itself, which the
-            // ring does not keep: `sign` writes it from the secret.
-            Keys::Token(_) => Vec::new(),
+            // ring does not keep: `sign` writes it from the secret. A
+            // public key signs nothing: `sign` takes the private key.
+            Keys::Token(_) | Keys::Ed25519(_) | Keys::P256(_) => Vec::new(),
         }
     }
 
@@ -174,7 +184,111 @@ impl KeyRing {
             Keys::Sha1(k) => any(k, signed, tags),
             // A token ring has no MAC: `token_matches` compares tokens.
             Keys::Token(_) => Choice::from(0),
+            Keys::Ed25519(keys) => {
+                let message: Vec<u8> = signed.flatten().copied().collect();
+                let any = tags.iter().any(|tag| {
+                    let Ok(bytes) = <[u8; 64]>::try_from(tag.as_slice()) else {
+                        return false;
+                    };
+                    let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+                    keys.iter()
+                        .any(|key| key.verify_strict(&message, &signature).is_ok())
+                });
+                Choice::from(u8::from(any))
+            }
+            Keys::P256(keys) => {
+                use p256::ecdsa::signature::Verifier;
+                let message: Vec<u8> = signed.flatten().copied().collect();
+                let any = tags.iter().any(|tag| {
+                    // Parsing the DER is the cheap check before the curve's work.
+                    let Ok(signature) = p256::ecdsa::Signature::from_der(tag.as_slice()) else {
+                        return false;
+                    };
+                    keys.iter()
+                        .any(|key| key.verify(&message, &signature).is_ok())
+                });
+                Choice::from(u8::from(any))
+            }
         }
         .into()
     }
+}
+
+/// A provider's public keys, as its `key.encoding` gives them: one per
+/// element of the list, or, in PEM, one per `BEGIN`/`END` block (a file's
+/// lines are joined back first, since PEM spans lines).
+fn public_keys<S: AsRef<str>>(
+    algorithm: Algorithm,
+    encoding: SecretEncoding,
+    keys: &[S],
+) -> Result<Keys, KeyRingError> {
+    let texts: Vec<String> = match encoding {
+        SecretEncoding::Pem => {
+            let joined = keys
+                .iter()
+                .map(|k| k.as_ref())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let blocks: Vec<String> = joined
+                .split_inclusive("-----END PUBLIC KEY-----")
+                .map(|b| b.trim().to_owned())
+                .filter(|b| !b.is_empty())
+                .collect();
+            if blocks.is_empty() {
+                vec![joined]
+            } else {
+                blocks
+            }
+        }
+        _ => keys.iter().map(|k| k.as_ref().to_owned()).collect(),
+    };
+    let count = texts.len();
+    let error = |i: usize, why: &'static str| match count {
+        1 => KeyRingError::Single { why },
+        _ => KeyRingError::OneOf {
+            number: i + 1,
+            count,
+            why,
+        },
+    };
+    let mut ed = Vec::new();
+    let mut p = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        match (algorithm, encoding) {
+            (Algorithm::Ed25519, SecretEncoding::Pem) => {
+                use ed25519_dalek::pkcs8::DecodePublicKey;
+                ed.push(
+                    ed25519_dalek::VerifyingKey::from_public_key_pem(text)
+                        .map_err(|_| error(i, "is not an Ed25519 public key in PEM"))?,
+                );
+            }
+            (Algorithm::Ed25519, _) => {
+                use ed25519_dalek::pkcs8::DecodePublicKey;
+                let bytes = encoding.decode(text).map_err(|why| error(i, why))?;
+                let key = match <[u8; 32]>::try_from(bytes.as_slice()) {
+                    Ok(raw) => ed25519_dalek::VerifyingKey::from_bytes(&raw).ok(),
+                    Err(_) => ed25519_dalek::VerifyingKey::from_public_key_der(&bytes).ok(),
+                };
+                ed.push(key.ok_or_else(|| error(i, "is not an Ed25519 public key"))?);
+            }
+            (_, SecretEncoding::Pem) => {
+                use p256::pkcs8::DecodePublicKey;
+                p.push(
+                    p256::ecdsa::VerifyingKey::from_public_key_pem(text)
+                        .map_err(|_| error(i, "is not a P-256 public key in PEM"))?,
+                );
+            }
+            (_, _) => {
+                use p256::pkcs8::DecodePublicKey;
+                let bytes = encoding.decode(text).map_err(|why| error(i, why))?;
+                let key = p256::ecdsa::VerifyingKey::from_public_key_der(&bytes)
+                    .or_else(|_| p256::ecdsa::VerifyingKey::from_sec1_bytes(&bytes));
+                p.push(key.map_err(|_| error(i, "is not a P-256 public key"))?);
+            }
+        }
+    }
+    Ok(match algorithm {
+        Algorithm::Ed25519 => Keys::Ed25519(ed),
+        _ => Keys::P256(p),
+    })
 }

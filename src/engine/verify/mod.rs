@@ -103,11 +103,16 @@ impl VerifyError {
     }
 }
 
-/// One decoded signature (up to SHA-512's 64 bytes).
+/// One decoded signature (up to an ECDSA P-256 DER signature's 72 bytes).
 pub(super) struct Tag {
-    bytes: [u8; 64],
+    bytes: [u8; 72],
     len: usize,
 }
+
+/// Public-key signatures a header may carry: each costs tens of microseconds
+/// to check, so a header with more is refused before any is (no sender
+/// sends more than a rotation's two).
+const MAX_PUBLIC_KEY_SIGNATURES: usize = 4;
 
 impl Tag {
     fn as_slice(&self) -> &[u8] {
@@ -172,7 +177,8 @@ pub fn verify<B: AsRef<[u8]>>(
         _ => None,
     };
 
-    if tags.is_empty() {
+    if tags.is_empty() || (sig.algorithm.is_public_key() && tags.len() > MAX_PUBLIC_KEY_SIGNATURES)
+    {
         return Err(VerifyError::Malformed);
     }
     let mut signed_headers = Vec::new();
@@ -274,6 +280,8 @@ fn token(def: &Definition, keys: &KeyRing, value: &str) -> Result<(), VerifyErro
 fn split_header<'h>(def: &Definition, value: &'h str) -> (Vec<Tag>, Vec<(&'h str, &'h str)>) {
     let sig = &def.signature;
     let len = sig.algorithm.output_len();
+    // A DER signature's length varies; every other is exactly `len`.
+    let exact = sig.algorithm != Algorithm::EcdsaP256;
     let mut tags = Vec::new();
     let mut fields = Vec::new();
     if let Some(f) = &sig.fields {
@@ -283,7 +291,7 @@ fn split_header<'h>(def: &Definition, value: &'h str) -> (Vec<Tag>, Vec<(&'h str
             };
             let (key, v) = (key.trim(), v.trim());
             if key == f.signature {
-                tags.extend(decode(v, sig.encoding, len));
+                tags.extend(decode(v, sig.encoding, len, exact));
             } else {
                 fields.push((key, v));
             }
@@ -297,7 +305,7 @@ fn split_header<'h>(def: &Definition, value: &'h str) -> (Vec<Tag>, Vec<(&'h str
             Some(_) if sig.prefix_required => return,
             _ => entry,
         };
-        tags.extend(decode(encoded, sig.encoding, len));
+        tags.extend(decode(encoded, sig.encoding, len, exact));
     };
     match &sig.separator {
         Some(separator) => value.split(separator.as_str()).for_each(entry),
@@ -343,24 +351,30 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::n
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
-/// Hex (either case) or base64 (padding optional), exactly `len` bytes once decoded.
-fn decode(text: &str, encoding: SignatureEncoding, len: usize) -> Option<Tag> {
-    let mut tag = Tag {
-        bytes: [0u8; 64],
-        len,
-    };
-    match encoding {
-        SignatureEncoding::Hex => hex::decode_to_slice(text, &mut tag.bytes[..len]).ok()?,
-        SignatureEncoding::Base64 => {
-            // Decoding into a buffer with room to spare tells a short tag from a long one.
-            let mut buf = [0u8; 96];
-            let n = BASE64.decode_slice(text, &mut buf).ok()?;
-            if n != len {
+/// Hex (either case) or base64 (padding optional): exactly `len` bytes once
+/// decoded, or with `exact` false at most `len` (a DER signature).
+fn decode(text: &str, encoding: SignatureEncoding, len: usize, exact: bool) -> Option<Tag> {
+    // Decoding into a buffer with room to spare tells a short tag from a long one.
+    let mut buf = [0u8; 96];
+    let n = match encoding {
+        SignatureEncoding::Hex => {
+            let n = text.len() / 2;
+            if n > buf.len() {
                 return None;
             }
-            tag.bytes[..len].copy_from_slice(&buf[..len]);
+            hex::decode_to_slice(text, &mut buf[..n]).ok()?;
+            n
         }
+        SignatureEncoding::Base64 => BASE64.decode_slice(text, &mut buf).ok()?,
+    };
+    if n > len || (exact && n != len) || n == 0 {
+        return None;
     }
+    let mut tag = Tag {
+        bytes: [0u8; 72],
+        len: n,
+    };
+    tag.bytes[..n].copy_from_slice(&buf[..n]);
     Some(tag)
 }
 

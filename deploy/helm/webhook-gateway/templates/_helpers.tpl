@@ -158,7 +158,8 @@ value itself is not in the list. Every template reads the secrets through this.
 {{- range .Values.providers.definitions }}
 {{- $ref := get $refs .name | default dict }}
 {{- $own := $ref.existingSecret | default "" }}
-{{- $entry := dict "name" .name "env" .secret.env "own" (ne $own "") }}
+{{- /* A public-key provider's variable is its `key` (the same mounting as a secret). */}}
+{{- $entry := dict "name" .name "env" (coalesce .secret .key).env "own" (ne $own "") }}
 {{- $_ := set $entry "secret" ($own | default (include "webhook-gateway.secretName" $)) }}
 {{- $_ := set $entry "key" ($ref.key | default (printf "%s-webhook-secret" .name)) }}
 {{- $_ := set $entry "inline" (and (not $own) (not $.Values.secrets.existingSecret) (ne (get $inline .name | default "") "")) }}
@@ -217,11 +218,12 @@ disabled), and one inline value per key of the chart's Secret. Renders nothing.
 {{- fail (printf "providers.definitions: the name %s is defined twice" .name) }}
 {{- end }}
 {{- $names = append $names .name }}
-{{- $file := printf "%s_FILE" .secret.env }}
-{{- if or (has .secret.env $envs) (has $file $envs) }}
-{{- fail (printf "providers.definitions: %s: secret.env %s (or %s) is already another provider's variable" .name .secret.env $file) }}
+{{- $env := (coalesce .secret .key).env }}
+{{- $file := printf "%s_FILE" $env }}
+{{- if or (has $env $envs) (has $file $envs) }}
+{{- fail (printf "providers.definitions: %s: secret.env %s (or %s) is already another provider's variable" .name $env $file) }}
 {{- end }}
-{{- $envs = concat $envs (list .secret.env $file) }}
+{{- $envs = concat $envs (list $env $file) }}
 {{- end }}
 {{- range $section, $map := dict "providers.secrets" .Values.providers.secrets "secrets.inline.providers" .Values.secrets.inline.providers }}
 {{- range $name, $_ := $map }}
