@@ -130,7 +130,9 @@ mod engine_names_no_provider {
         let mut words = Vec::new();
         for d in &defs.list {
             any_case.push(d.name.clone());
-            any_case.push(d.signature.header.as_str().to_owned());
+            if let Some(header) = &d.signature.header {
+                any_case.push(header.as_str().to_owned());
+            }
             let mut sources: Vec<&Source> = vec![&d.event.name];
             sources.extend(d.event.user.iter().chain(&d.event.time));
             sources.extend(&d.unrouted_subject);

@@ -200,7 +200,10 @@ pub fn signature_headers(
         }
         None => format!("{}{encoded}", sig.prefix.as_deref().unwrap_or("")),
     };
-    headers.push((sig.header.as_str().to_owned(), value));
+    // A token in the body is the body's to carry: `sign` adds no header.
+    if let Some(header) = &sig.header {
+        headers.push((header.as_str().to_owned(), value));
+    }
     Ok(headers)
 }
 
@@ -363,7 +366,10 @@ fn extra_header(def: &Definition, text: &str) -> Result<(String, String), SignEr
         .map_err(|_| SignError::HeaderName(text.to_owned()))?;
     let value = value.trim();
     http::HeaderValue::from_str(value).map_err(|_| SignError::HeaderValue(text.to_owned()))?;
-    let mut own = std::iter::once(&def.signature.header)
+    let mut own = def
+        .signature
+        .header
+        .iter()
         .chain(def.timestamp.iter().filter_map(|t| header_of(&t.source)))
         .chain(def.id.iter().filter_map(|i| header_of(&i.source)));
     if let Some(own) = own.find(|h| h.as_str() == name.as_str()) {

@@ -33,7 +33,7 @@ fuzz_target!(|input: (u8, Vec<u8>, Vec<u8>, Vec<u8>)| {
     let mut headers = http::HeaderMap::new();
     if let Ok(v) = http::HeaderValue::from_bytes(&signature) {
         headers.insert(
-            http::HeaderName::from_bytes(def.signature.header.as_str().as_bytes()).unwrap(),
+            http::HeaderName::from_bytes(def.signature.header.as_ref().expect("a header scheme").as_str().as_bytes()).unwrap(),
             v,
         );
     }

@@ -120,9 +120,24 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     };
 
     let sig = required(raw.signature, "signature")?;
-    let header = required(sig.header, "signature.header")?;
-    let header = super::definition::HeaderName::parse(&header)
-        .map_err(|r| problem("signature.header", r))?;
+    let is_token = sig.algorithm.as_deref() == Some("token");
+    if sig.source.is_some() && !is_token {
+        return Err(problem("signature.source", "needs algorithm: token"));
+    }
+    let header = match (sig.header, &sig.source) {
+        // A token in the body needs no header; one in a header, its name.
+        (None, Some(_)) => None,
+        (Some(_), Some(_)) => {
+            return Err(problem(
+                "signature.header",
+                "not with signature.source: the token is in the body",
+            ))
+        }
+        (header, None) => Some(
+            super::definition::HeaderName::parse(&required(header, "signature.header")?)
+                .map_err(|r| problem("signature.header", r))?,
+        ),
+    };
     if sig.fields.is_some() && (sig.prefix.is_some() || sig.separator.is_some()) {
         return Err(problem(
             "signature.fields",
@@ -196,6 +211,7 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         separator: sig.separator,
         fields: sig.fields,
         signed,
+        source: sig.source,
     };
     let has_fields = signature.fields.is_some();
     let field_ok = |source: &Source, key: &str| -> Result<(), Problem> {

@@ -333,7 +333,10 @@ fn a_preset_merges_key_by_key_given_keys_win_and_null_removes_one() {
     let acme = load(yaml).unwrap().configured()[0].clone();
     // Given keys win, the preset's siblings stay.
     assert_eq!(acme.signature.algorithm, Algorithm::Sha512);
-    assert_eq!(acme.signature.header.as_str(), "x-hub-signature-256");
+    assert_eq!(
+        acme.signature.header.as_ref().unwrap().as_str(),
+        "x-hub-signature-256"
+    );
     assert_eq!(acme.event.data.as_str(), "/payload");
     assert_eq!(acme.event.join.as_ref().unwrap().to_string(), "\"/action\"");
     // null removes the preset's key: the default (false) or nothing applies.
@@ -573,4 +576,29 @@ fn a_batch_points_at_its_items_and_names_their_ids_itself() {
         "id",
     );
     refused(&acme("    body: any\n    batch: {items: \"\"}\n"), "batch");
+}
+
+#[test]
+fn a_token_in_the_body_replaces_the_header_and_needs_a_token_scheme() {
+    let with = |signature: &str| {
+        format!(
+            "providers:
+  - name: acme
+    secret: {{env: ACME_SECRET}}
+    signature: {signature}
+    event: {{name: /type, data: /data}}
+"
+        )
+    };
+    let defs = load(&with("{algorithm: token, source: /state}")).unwrap();
+    assert!(defs.configured()[0].signature.header.is_none());
+    refused(
+        &with("{algorithm: sha256, source: /state}"),
+        "signature.source",
+    );
+    refused(
+        &with("{header: x-a, algorithm: token, source: /state}"),
+        "signature.header",
+    );
+    refused(&with("{algorithm: token}"), "signature.header");
 }

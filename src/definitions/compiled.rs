@@ -174,7 +174,9 @@ impl SecretEncoding {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Signature {
-    pub header: HeaderName,
+    /// `None` only for a token in the body (`source`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderName>,
     pub algorithm: Algorithm,
     pub encoding: SignatureEncoding,
     /// Stripped case-insensitively before decoding.
@@ -188,6 +190,10 @@ pub struct Signature {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<RawFields>,
     pub signed: Template,
+    /// A token carried in the body, in every item of a batch (Microsoft
+    /// Graph's `clientState`); `algorithm: token` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Pointer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -107,6 +107,8 @@ pub struct RawSignature {
     pub separator: Option<String>,
     pub fields: Option<RawFields>,
     pub signed: Option<String>,
+    /// `algorithm: token` only: the token is in the body (in every item of a batch).
+    pub source: Option<Pointer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

@@ -19,7 +19,7 @@ pub const BUILTINS: [(&str, &str); 2] = [
 ];
 
 /// Each preset is a partial provider: the sender's published scheme.
-pub const PRESETS: [(&str, &str); 23] = [
+pub const PRESETS: [(&str, &str); 24] = [
     (
         "standard-webhooks",
         include_str!("presets/standard-webhooks.yaml"),
@@ -49,6 +49,10 @@ pub const PRESETS: [(&str, &str); 23] = [
     ("okta", include_str!("presets/okta.yaml")),
     ("discord", include_str!("presets/discord.yaml")),
     ("sendgrid", include_str!("presets/sendgrid.yaml")),
+    (
+        "microsoft-graph",
+        include_str!("presets/microsoft-graph.yaml"),
+    ),
 ];
 
 /// Names the file may not use: the built-ins', and `unknown` (the metrics'

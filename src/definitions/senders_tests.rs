@@ -43,7 +43,7 @@ fn preset(preset: &str) -> Definition {
 }
 
 /// The table's rows, as full definitions.
-pub(super) const SENDERS: [(&str, &str); 19] = [
+pub(super) const SENDERS: [(&str, &str); 20] = [
     (
         "slack",
         r#"  - name: acme
@@ -250,6 +250,16 @@ pub(super) const SENDERS: [(&str, &str); 19] = [
     batch: {items: "", id: /sg_event_id}
     event: {name: /event, data: "", time: /timestamp}
     retries: persistent
+"#,
+    ),
+    (
+        "microsoft-graph",
+        r#"  - name: acme
+    secret: {env: ACME_SECRET}
+    signature: {algorithm: token, source: /clientState}
+    batch: {items: /value}
+    event: {name: /changeType, data: ""}
+    retries: few
 "#,
     ),
 ];
@@ -725,4 +735,43 @@ fn sendgrid_verifies_ecdsa_der_with_its_public_key_as_sendgrid_shows_it() {
         &["bm90IGEga2V5"]
     )
     .is_err());
+}
+
+#[test]
+fn a_token_in_every_item_must_be_the_secret_in_every_item() {
+    let def = preset("microsoft-graph");
+    let graph = |body: &[u8]| {
+        check(
+            &def,
+            &["client-state-1", "client-state-2"],
+            &[],
+            body,
+            at(0),
+        )
+    };
+    let item = |state: &str| {
+        format!(r#"{{"subscriptionId":"s","changeType":"created","clientState":"{state}"}}"#)
+    };
+    let batch = |items: &[String]| format!(r#"{{"value":[{}]}}"#, items.join(","));
+    assert_eq!(graph(batch(&[item("client-state-1")]).as_bytes()), Ok(()));
+    assert_eq!(
+        graph(batch(&[item("client-state-1"), item("client-state-2")]).as_bytes()),
+        Ok(()),
+        "either secret of a rotation"
+    );
+    assert_eq!(
+        graph(batch(&[item("client-state-1"), item("guess")]).as_bytes()),
+        Err(VerifyError::Mismatch),
+        "one forged item refuses the request"
+    );
+    assert_eq!(
+        graph(br#"{"value":[{"changeType":"created"}]}"#),
+        Err(VerifyError::Missing)
+    );
+    assert_eq!(
+        graph(br#"{"value":[]}"#),
+        Err(VerifyError::Missing),
+        "no item, no proof"
+    );
+    assert_eq!(graph(b"not json"), Err(VerifyError::Malformed));
 }

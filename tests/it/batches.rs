@@ -146,3 +146,85 @@ async fn a_batch_is_one_record_per_item_answered_with_every_id_after_every_ack()
     broker.thaw();
     assert_eq!(frozen.status, 503, "{}", frozen.text());
 }
+
+/// Microsoft Graph: no signature header, the subscription's clientState in
+/// every notification; one forged notification refuses the whole request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
+async fn a_token_in_every_item_is_checked_in_every_item() {
+    let _serial = serial().await;
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(
+        &file,
+        r#"providers:
+  - name: graph
+    preset: microsoft-graph
+    secret: {env: GRAPH_CLIENT_STATE}
+    events:
+      - {name: created, type: graph.created, subject: /resourceData/id}
+"#,
+    )
+    .unwrap();
+    let env = gateway_env(
+        &broker.bootstrap(),
+        &[
+            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
+            ("GRAPH_CLIENT_STATE", "graph-client-state"),
+        ],
+    );
+    let config = webhook_gateway::settings::Config::from_env(&env).unwrap();
+    for topic in config.published.topics.all() {
+        broker.create_topic(&topic);
+    }
+    let gateway = Gateway::start_config(config).await;
+    gateway.wait_ready().await;
+    // Two notifications about one user (one key, so one partition).
+    let notification = |resource: &str, state: &str| {
+        format!(
+            r#"{{"subscriptionId":"s-1","changeType":"created","clientState":"{state}","resource":"Users/u-1/{resource}","resourceData":{{"id":"u-1"}}}}"#
+        )
+    };
+    let body = format!(
+        r#"{{"value":[{},{}]}}"#,
+        notification("first", "graph-client-state"),
+        notification("second", "graph-client-state")
+    );
+    let reply = gateway
+        .post("graph", json_headers(&[]), body.as_bytes())
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["ids"].as_array().unwrap().len(), 2);
+    let records = read_topic(
+        &broker.bootstrap(),
+        "webhooks.graph.created",
+        2,
+        std::time::Duration::from_secs(10),
+    );
+    let resources: Vec<String> = records
+        .iter()
+        .map(|r| {
+            value_json(r)["data"]["resource"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        resources,
+        ["Users/u-1/first", "Users/u-1/second"],
+        "items with one key keep the array's order"
+    );
+
+    let forged = format!(
+        r#"{{"value":[{},{}]}}"#,
+        notification("third", "graph-client-state"),
+        notification("fourth", "guess")
+    );
+    let reply = gateway
+        .post("graph", json_headers(&[]), forged.as_bytes())
+        .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json()["error"], "signature_mismatch");
+}

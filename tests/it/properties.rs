@@ -91,7 +91,17 @@ fn signed_headers(
     if prefix && provider == ProviderId::M2m {
         hex = format!("sha256={hex}");
     }
-    let name = HeaderName::from_bytes(provider.def().signature.header.as_str().as_bytes()).unwrap();
+    let name = HeaderName::from_bytes(
+        provider
+            .def()
+            .signature
+            .header
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .as_bytes(),
+    )
+    .unwrap();
     h.insert(name, HeaderValue::from_str(&hex).unwrap());
     h
 }
@@ -335,7 +345,7 @@ proptest! {
         changed[at.index(body.len())] ^= 1 << bit;
         prop_assert_eq!(check(provider, &keys, &headers, &changed), Err(VerifyError::Mismatch));
 
-        let sig_name = HeaderName::from_bytes(provider.def().signature.header.as_str().as_bytes()).unwrap();
+        let sig_name = HeaderName::from_bytes(provider.def().signature.header.as_ref().unwrap().as_str().as_bytes()).unwrap();
         let mut sig = hex::decode(headers[&sig_name].as_bytes()).unwrap();
         sig[at.index(32)] ^= 1 << bit;
         let mut forged = headers.clone();
