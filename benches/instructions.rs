@@ -50,14 +50,19 @@ struct Input {
     headers: HeaderMap,
 }
 
-/// The workloads: the built-ins at the common 1 KiB and at 16 KiB, and a
-/// configured provider (defined by hand, see `support::CONFIGURED`) at 1 KiB.
+/// The workloads: the built-ins at the common 1 KiB and at 16 KiB, a
+/// configured provider (defined by hand, see `support::CONFIGURED`) at 1 KiB,
+/// and one per scheme family the HMACs do not cover (Ed25519, ECDSA P-256, a
+/// token), each at 1 KiB.
 fn workloads() -> Vec<(&'static str, &'static str, usize)> {
     vec![
         ("m2m-1k", "m2m", 1024),
         ("transfers-1k", "transfers", 1024),
         ("transfers-16k", "transfers", 16 * 1024),
         ("configured-1k", "acme", 1024),
+        ("ed25519-1k", "edkey", 1024),
+        ("ecdsa-p256-1k", "eckey", 1024),
+        ("token-1k", "tokeny", 1024),
     ]
 }
 

@@ -20,7 +20,7 @@ mod support;
 use support::body;
 
 const TOLERANCE: Duration = Duration::from_secs(300);
-const PROVIDERS: [&str; 3] = ["m2m", "transfers", "acme"];
+const PROVIDERS: [&str; 6] = ["m2m", "transfers", "acme", "edkey", "eckey", "tokeny"];
 
 fn signed(def: &webhook_gateway::definitions::Definition, body: &[u8]) -> HeaderMap {
     let now = SystemTime::now()
@@ -60,6 +60,43 @@ fn verification(c: &mut Criterion) {
 
 /// The whole CPU path of one accepted request after the body is read: the
 /// gateway's pipeline (verify -> normalize -> record).
+/// What a flood of forgeries costs: a signature of the right shape that no
+/// key made (for ECDSA a well-formed DER from another key, so the curve's
+/// work is done, the worst case), refused with 401. 1 / time is how many
+/// bad signatures one core refuses per second (BENCHMARKS.md).
+fn refusal(c: &mut Criterion) {
+    let mut group = c.benchmark_group("refuse");
+    for provider in ["acme", "edkey", "eckey"] {
+        let def = support::definition(provider);
+        let keys = support::keys(&def);
+        let body = body(provider, 1024);
+        let mut headers = signed(&def, &body);
+        // Signed over other bytes: the same shape, no match.
+        let other = signed(&def, b"another body");
+        let name = def.signature.header.as_ref().unwrap().as_str();
+        headers.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            other[name].clone(),
+        );
+        group.bench_function(BenchmarkId::new(provider, 1024), |b| {
+            b.iter(|| {
+                let v = verify(
+                    &def,
+                    &keys,
+                    Line::POST,
+                    &headers,
+                    &body[..],
+                    SystemTime::now(),
+                    TOLERANCE,
+                );
+                assert!(v.is_err());
+                black_box(v.is_err())
+            })
+        });
+    }
+    group.finish();
+}
+
 fn verify_and_normalize(c: &mut Criterion) {
     let meta = RequestMeta {
         content_type: Some("application/json".into()),
@@ -220,5 +257,12 @@ fn keys(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verification, verify_and_normalize, reader, keys);
+criterion_group!(
+    benches,
+    verification,
+    refusal,
+    verify_and_normalize,
+    reader,
+    keys
+);
 criterion_main!(benches);

@@ -35,7 +35,64 @@ pub const CONFIGURED: &str = "providers:
       - {name: invoice.created, type: acme.invoice.created, subject: /data/invoiceId}
       - {name: invoice.paid, when: {/data/status: paid}, type: acme.invoice.paid, subject: /data/invoiceId}
       - {name: invoice.paid, when: {/data/status: partial}, type: acme.invoice.partial, subject: /data/invoiceId}
+  - name: edkey
+    key: {env: EDKEY_PUBLIC_KEY, encoding: hex}
+    signature: {header: x-signature-ed25519, algorithm: ed25519, encoding: hex, signed: '{timestamp}{body}'}
+    timestamp: {source: {header: x-signature-timestamp}, format: unix}
+    event: {name: /type, data: /data}
+    events:
+      - {name: invoice.paid, type: edkey.invoice.paid, subject: /data/invoiceId}
+  - name: eckey
+    key: {env: ECKEY_PUBLIC_KEY, encoding: base64}
+    signature: {header: x-ecdsa-signature, algorithm: ecdsa-p256, encoding: base64, signed: '{timestamp}{body}'}
+    timestamp: {source: {header: x-ecdsa-timestamp}, format: unix}
+    event: {name: /type, data: /data}
+    events:
+      - {name: invoice.paid, type: eckey.invoice.paid, subject: /data/invoiceId}
+  - name: tokeny
+    secret: {env: TOKENY_TOKEN}
+    signature: {header: x-token, algorithm: token}
+    event: {name: /type, data: /data}
+    events:
+      - {name: invoice.paid, type: tokeny.invoice.paid, subject: /data/invoiceId}
 ";
+
+/// The public-key providers' key pairs, made when the bench starts (never a
+/// private key in the repository): (PKCS#8 PEM private key, public key as
+/// the definition's `key.encoding` reads it).
+fn key_pair(def: &Definition) -> (String, String) {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    use sha2::Digest;
+    static SEED: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let seed = SEED.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        sha2::Sha256::digest(format!("bench-{now}-{}", std::process::id())).into()
+    });
+    let lf = ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF;
+    match def.name.as_str() {
+        "edkey" => {
+            let key = ed25519_dalek::SigningKey::from_bytes(seed);
+            (
+                key.to_pkcs8_pem(lf).unwrap().to_string(),
+                hex::encode(key.verifying_key().as_bytes()),
+            )
+        }
+        _ => {
+            let key = p256::ecdsa::SigningKey::from_slice(seed).unwrap();
+            let public = key.verifying_key().to_public_key_der().unwrap();
+            (
+                p256::SecretKey::from(&key)
+                    .to_pkcs8_pem(lf)
+                    .unwrap()
+                    .to_string(),
+                base64::engine::general_purpose::STANDARD.encode(public.as_bytes()),
+            )
+        }
+    }
+}
 
 /// The built-ins and the configured provider.
 pub fn definitions() -> Definitions {
@@ -46,9 +103,13 @@ pub fn definition(name: &str) -> Definition {
     definitions().get(name).expect("defined").clone()
 }
 
-/// The secret as its variable would hold it.
+/// The secret as its variable would hold it (a public-key provider's: its
+/// public key).
 pub fn secret(def: &Definition) -> String {
     let raw = "bench-secret";
+    if def.signature.algorithm.is_public_key() {
+        return key_pair(def).1;
+    }
     match def.name.as_str() {
         "acme" => format!(
             "whsec_{}",
@@ -87,7 +148,12 @@ pub fn signed(def: &Definition, body: &[u8], timestamp: u64) -> HeaderMap {
         id: Some("msg_2Kq4bR1vX9".into()),
     };
     let mut headers = HeaderMap::new();
-    for (k, v) in signature_headers(def, &secret(def), body, &parts).expect("signs") {
+    // A public-key sender signs with its private key.
+    let signer = match def.signature.algorithm.is_public_key() {
+        true => key_pair(def).0,
+        false => secret(def),
+    };
+    for (k, v) in signature_headers(def, &signer, body, &parts).expect("signs") {
         headers.insert(
             http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
             v.parse().unwrap(),
@@ -105,7 +171,7 @@ pub fn body(provider: &str, size: usize) -> Vec<u8> {
         "transfers" => {
             r#"{"event":"Payment.Status","data":{"status":"Completed","userId":"user-42","paymentReference":"pay-123456","amount":100.23,"description":"Transaction Successful","senderAccountName":"A Sender","sourceAccountNumber":"0123456789","sourceBankCode":"058","destinationAccountNumber":"9876543210","destinationBankCode":"044","note":""#
         }
-        "acme" => {
+        "acme" | "edkey" | "eckey" | "tokeny" => {
             r#"{"type":"invoice.paid","timestamp":"2026-11-23T10:00:00Z","data":{"invoiceId":"inv-123456","customerId":"user-42","status":"paid","amount":100.23,"currency":"EUR","lines":[{"sku":"a-1","quantity":2}],"note":""#
         }
         other => panic!("no body for {other}"),
