@@ -33,6 +33,17 @@ pub fn check_across(defs: &[Definition]) -> Result<(), (usize, Problem)> {
         }
         // `X` and `X_FILE` would read each other's variable.
         let env = &d.secret.env;
+        let beside = d.key.as_ref().filter(|k| k.env != *env);
+        if let Some(key) = beside {
+            for var in [key.env.clone(), format!("{}_FILE", key.env)] {
+                if let Some(other) = envs.insert(var.clone(), &d.name) {
+                    return Err((
+                        i,
+                        problem("key.env", format!("`{var}` is also provider \"{other}\"'s")),
+                    ));
+                }
+            }
+        }
         for var in [env.clone(), format!("{env}_FILE")] {
             if let Some(other) = envs.insert(var.clone(), &d.name) {
                 return Err((

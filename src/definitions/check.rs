@@ -61,9 +61,15 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     // one variable either way, read, rotated and reloaded the same.
     let algorithm = raw.signature.as_ref().and_then(|s| s.algorithm.as_deref());
     let public = matches!(algorithm, Some("ed25519" | "ecdsa-p256"));
+    let key_prefix = raw.signature.as_ref().and_then(|s| s.key_prefix.clone());
     let (given, other, field) = match public {
         true => (raw.key, raw.secret, "key"),
         false => (raw.secret, raw.key, "secret"),
+    };
+    // Beside a secret, a key checks the entries behind `signature.key_prefix`.
+    let (other, beside) = match (public, &key_prefix) {
+        (false, Some(_)) => (None, other),
+        _ => (other, None),
     };
     if other.is_some() {
         return Err(problem(
@@ -119,7 +125,37 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         },
     };
 
+    let beside = match beside {
+        None => None,
+        Some(key) => {
+            let env = required(key.env, "key.env")?;
+            check_secret_env(&env).map_err(|r| problem("key.env", r))?;
+            if env == secret.env {
+                return Err(problem("key.env", "is the provider's secret variable"));
+            }
+            let encoding = choice(
+                key.encoding.as_deref(),
+                "key.encoding",
+                SecretEncoding::Whpk,
+                &[
+                    ("whpk", SecretEncoding::Whpk),
+                    ("hex", SecretEncoding::Hex),
+                    ("base64", SecretEncoding::Base64),
+                    ("pem", SecretEncoding::Pem),
+                ],
+            )?;
+            Some(Secret { env, encoding })
+        }
+    };
     let sig = required(raw.signature, "signature")?;
+    if let Some(kp) = &sig.key_prefix {
+        if kp.is_empty() || sig.separator.is_none() || sig.prefix.is_none() || public {
+            return Err(problem(
+                "signature.key_prefix",
+                "needs an HMAC scheme with signature.prefix and signature.separator (its entries sit beside the secret's)",
+            ));
+        }
+    }
     let is_token = sig.algorithm.as_deref() == Some("token");
     if sig.source.is_some() && !is_token {
         return Err(problem("signature.source", "needs algorithm: token"));
@@ -212,6 +248,7 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         fields: sig.fields,
         signed,
         source: sig.source,
+        key_prefix: sig.key_prefix,
     };
     let has_fields = signature.fields.is_some();
     let field_ok = |source: &Source, key: &str| -> Result<(), Problem> {
@@ -474,7 +511,10 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     Ok(Definition {
         name,
         preset: raw.preset,
-        key: public.then(|| secret.clone()),
+        key: match public {
+            true => Some(secret.clone()),
+            false => beside,
+        },
         secret,
         signature,
         timestamp,

@@ -602,3 +602,24 @@ fn a_token_in_the_body_replaces_the_header_and_needs_a_token_scheme() {
     );
     refused(&with("{algorithm: token}"), "signature.header");
 }
+
+#[test]
+fn a_key_beside_a_secret_needs_a_key_prefix_and_a_variable_of_its_own() {
+    let defs = load(
+        "providers:\n  - {name: acme, preset: standard-webhooks, secret: {env: ACME_SECRET}, key: {env: ACME_KEY}}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        defs.configured()[0].key.as_ref().unwrap().encoding,
+        SecretEncoding::Whpk
+    );
+    refused(&acme("    key: {env: ACME_KEY}\n"), "key");
+    refused(
+        "providers:\n  - {name: acme, preset: standard-webhooks, secret: {env: ACME_SECRET}, key: {env: ACME_SECRET}}\n",
+        "key.env",
+    );
+    refused(
+        "providers:\n  - {name: acme, preset: github, secret: {env: ACME_SECRET}, signature: {key_prefix: \"v1a,\"}}\n",
+        "signature.key_prefix",
+    );
+}

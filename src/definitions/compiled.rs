@@ -17,7 +17,8 @@ pub struct Definition {
     #[serde(skip_serializing_if = "Definition::public")]
     pub secret: Secret,
     /// `secret` again for a public-key scheme, so that `providers show`
-    /// prints the key the file gave (`key:`); `None` otherwise.
+    /// prints the key the file gave (`key:`); beside a secret, the Ed25519
+    /// keys of `signature.key_prefix` entries; `None` otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<Secret>,
     pub signature: Signature,
@@ -194,6 +195,10 @@ pub struct Signature {
     /// Graph's `clientState`); `algorithm: token` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<Pointer>,
+    /// Entries behind this prefix are Ed25519 signatures, checked with the
+    /// definition's `key` beside the secrets' (Standard Webhooks `v1a,`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

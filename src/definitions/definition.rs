@@ -109,6 +109,9 @@ pub struct RawSignature {
     pub signed: Option<String>,
     /// `algorithm: token` only: the token is in the body (in every item of a batch).
     pub source: Option<Pointer>,
+    /// Entries behind this prefix are Ed25519 signatures checked with `key`
+    /// (Standard Webhooks' `v1a,` beside its `v1,`).
+    pub key_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

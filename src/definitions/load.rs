@@ -118,8 +118,10 @@ impl Definitions {
     /// Whether `var` is a provider's secret variable, or its `_FILE` variant.
     pub fn is_secret_variable(&self, var: &str) -> bool {
         self.list.iter().any(|d| {
-            let name = d.secret.env.as_str();
-            var == name || var.strip_prefix(name) == Some("_FILE")
+            d.key.iter().chain([&d.secret]).any(|s| {
+                let name = s.env.as_str();
+                var == name || var.strip_prefix(name) == Some("_FILE")
+            })
         })
     }
 

@@ -44,6 +44,7 @@ const TABLE: [(&str, &str); 4] = [
       prefix_required: true
       separator: " "
       signed: "{id}.{timestamp}.{body}"
+      key_prefix: "v1a,"
     timestamp: {source: {header: webhook-timestamp}, format: unix, tolerance_secs: 300}
     id: {source: {header: webhook-id}}
     event: {name: /type, data: /data, time: /timestamp}

@@ -775,3 +775,79 @@ fn a_token_in_every_item_must_be_the_secret_in_every_item() {
     );
     assert_eq!(graph(b"not json"), Err(VerifyError::Malformed));
 }
+
+#[test]
+fn standard_webhooks_v1a_entries_verify_with_the_key_beside_the_secret() {
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let def = one(
+        "  - {name: acme, preset: standard-webhooks, secret: {env: ACME_SECRET}, key: {env: ACME_KEY}}\n",
+    );
+    assert_eq!(def.signature.key_prefix.as_deref(), Some("v1a,"));
+    assert_eq!(def.key.as_ref().unwrap().env, "ACME_KEY");
+    let signing = ed25519_dalek::SigningKey::from_bytes(&fresh_seed("v1a"));
+    let whpk = format!("whpk_{}", b64(signing.verifying_key().as_bytes()));
+    let secret = format!("whsec_{}", b64(b"acme hmac key"));
+    let keys = KeyRing::new(def.signature.algorithm, def.secret.encoding, &[&secret])
+        .unwrap()
+        .with_keys_beside(def.key.as_ref().unwrap().encoding, &[&whpk])
+        .unwrap();
+    let (id, ts, body) = ("msg_1", "1700000000", br#"{"type":"a","data":{}}"#);
+    let signed = [id.as_bytes(), b".", ts.as_bytes(), b".", body].concat();
+    let v1a = format!("v1a,{}", b64(&signing.sign(&signed).to_bytes()));
+    let v1 = {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(b"acme hmac key").unwrap();
+        mac.update(&signed);
+        format!("v1,{}", b64(&mac.finalize().into_bytes()))
+    };
+    let wrong_v1 = format!("v1,{}", b64(&[7u8; 32]));
+    let wrong_v1a = format!("v1a,{}", b64(&[7u8; 64]));
+    let sw = |header: &str| {
+        let pairs = [
+            ("webhook-id", id),
+            ("webhook-timestamp", ts),
+            ("webhook-signature", header),
+        ];
+        verify(
+            &def,
+            &keys,
+            Line::POST,
+            &headers(&pairs),
+            &body[..],
+            at(1_700_000_000),
+            Duration::from_secs(300),
+        )
+        .map(|_| ())
+    };
+    assert_eq!(sw(&v1a), Ok(()), "v1a alone");
+    assert_eq!(sw(&v1), Ok(()), "v1 alone");
+    assert_eq!(sw(&format!("{wrong_v1} {v1a}")), Ok(()));
+    assert_eq!(sw(&format!("{v1} {wrong_v1a}")), Ok(()));
+    assert_eq!(
+        sw(&format!("{wrong_v1} {wrong_v1a}")),
+        Err(VerifyError::Mismatch)
+    );
+    // Without the key, v1a entries prove nothing.
+    let secrets_only =
+        KeyRing::new(def.signature.algorithm, def.secret.encoding, &[&secret]).unwrap();
+    let pairs = [
+        ("webhook-id", id),
+        ("webhook-timestamp", ts),
+        ("webhook-signature", v1a.as_str()),
+    ];
+    assert_eq!(
+        verify(
+            &def,
+            &secrets_only,
+            Line::POST,
+            &headers(&pairs),
+            &body[..],
+            at(1_700_000_000),
+            Duration::from_secs(300)
+        )
+        .map(|_| ()),
+        Err(VerifyError::Mismatch)
+    );
+}

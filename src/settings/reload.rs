@@ -32,6 +32,11 @@ pub async fn watch(provider: Arc<Provider>, path: PathBuf, loaded: Fingerprint, 
         match keys {
             Ok(keys) => {
                 let count = keys.len();
+                // The keys beside the secrets come from another variable.
+                let keys = match provider.keys().as_deref() {
+                    Some(current) => keys.keeping_keys_of(current),
+                    None => keys,
+                };
                 provider.set_keys(keys);
                 tracing::info!(provider = name, secrets = count, "secrets reloaded");
             }

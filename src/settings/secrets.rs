@@ -104,7 +104,24 @@ pub(super) fn load_secrets(
         SecretSource::Env(_) => var.to_owned(),
         SecretSource::File(..) => format!("{var}_FILE"),
     };
-    let keys = key_ring(def, &secrets).map_err(|e| invalid(setting, e.to_string()))?;
+    let mut keys = key_ring(def, &secrets).map_err(|e| invalid(setting, e.to_string()))?;
+    // Ed25519 keys beside the secrets (Standard Webhooks `v1a,`): another
+    // variable, read by the same rule; unset, only the secrets verify.
+    if let Some(key) = def
+        .key
+        .as_ref()
+        .filter(|_| !def.signature.algorithm.is_public_key())
+    {
+        if let Some((list, source)) = read_secrets(env, &key.env)? {
+            let setting = match source {
+                SecretSource::Env(_) => key.env.clone(),
+                SecretSource::File(..) => format!("{}_FILE", key.env),
+            };
+            keys = keys
+                .with_keys_beside(key.encoding, &list)
+                .map_err(|e| invalid(setting, e.to_string()))?;
+        }
+    }
     Ok(Some(ProviderSecrets { source, keys }))
 }
 

@@ -742,6 +742,12 @@ const PUBLIC_KEY_PROVIDERS: &str = r#"providers:
     events:
       - {name: delivered, type: sendgrid.delivered, subject: /email}
       - {name: open, type: sendgrid.open, subject: /email}
+  - name: sw
+    preset: standard-webhooks
+    secret: {env: SW_WEBHOOK_SECRET}
+    key: {env: SW_PUBLIC_KEY}
+    events:
+      - {name: invoice.paid, type: sw.invoice.paid, subject: /data/invoiceId}
 "#;
 
 /// Public-key senders, keys made at test time: Discord's Ed25519 (answered
@@ -753,6 +759,8 @@ async fn public_key_senders_are_verified_with_their_public_keys_end_to_end() {
     let _serial = serial().await;
     let (discord_private, discord_public) = key_pair("ed25519");
     let (sendgrid_private, sendgrid_public) = key_pair("ecdsa-p256");
+    let (sw_private, sw_public_hex) = key_pair("ed25519");
+    let sw_public = format!("whpk_{}", b64(&hex::decode(&sw_public_hex).unwrap()));
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("providers.yaml");
@@ -763,6 +771,8 @@ async fn public_key_senders_are_verified_with_their_public_keys_end_to_end() {
             ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
             ("DISCORD_PUBLIC_KEY", &discord_public),
             ("SENDGRID_PUBLIC_KEY", &sendgrid_public),
+            ("SW_WEBHOOK_SECRET", "whsec_c3cgaG1hYyBrZXk="),
+            ("SW_PUBLIC_KEY", &sw_public),
         ],
     );
     let config = webhook_gateway::settings::Config::from_env(&env).unwrap();
@@ -827,6 +837,22 @@ async fn public_key_senders_are_verified_with_their_public_keys_end_to_end() {
         .collect();
     let reply = gateway.post("discord", signed, body).await;
     assert_eq!(reply.status, 204, "sign's request: {}", reply.text());
+
+    // Standard Webhooks: a v1a (Ed25519) entry beside a v1 (HMAC) one; the
+    // v1 is wrong here, so only the key can have accepted it.
+    let paid = br#"{"type":"invoice.paid","timestamp":"2026-11-23T10:00:00Z","data":{"invoiceId":"inv-7"}}"#;
+    let signed = [b"msg_v1a.".as_slice(), ts.as_bytes(), b".", paid].concat();
+    let v1a = b64(&hex::decode(public_key_signature("ed25519", &sw_private, &signed)).unwrap());
+    let headers = json_headers(&[
+        ("webhook-id", "msg_v1a".into()),
+        ("webhook-timestamp", ts.clone()),
+        (
+            "webhook-signature",
+            format!("v1,{} v1a,{v1a}", b64(&[0u8; 32])),
+        ),
+    ]);
+    let reply = gateway.post("sw", headers, paid).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
 
     // SendGrid: a JSON array of events, one signature over the whole request.
     let batch = br#"[{"email":"a@example.com","event":"delivered","sg_event_id":"sg-1","timestamp":1700000000},{"email":"b@example.com","event":"open","sg_event_id":"sg-2","timestamp":1700000001}]"#;

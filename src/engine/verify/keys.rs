@@ -16,6 +16,9 @@ use crate::definitions::compiled::{Algorithm, SecretEncoding};
 #[derive(Clone)]
 pub struct KeyRing {
     keys: Keys,
+    /// Ed25519 keys for the entries behind `signature.key_prefix`, beside
+    /// the secrets (Standard Webhooks `v1a,`).
+    beside: Option<Box<Keys>>,
 }
 
 #[derive(Clone)]
@@ -66,7 +69,8 @@ impl KeyRing {
         secrets: &[S],
     ) -> Result<KeyRing, KeyRingError> {
         if algorithm.is_public_key() {
-            return public_keys(algorithm, encoding, secrets).map(|keys| KeyRing { keys });
+            return public_keys(algorithm, encoding, secrets)
+                .map(|keys| KeyRing { keys, beside: None });
         }
         let mut raw = Vec::with_capacity(secrets.len());
         for (i, s) in secrets.iter().enumerate() {
@@ -95,7 +99,37 @@ impl KeyRing {
             Algorithm::Token => Keys::Token(raw.iter().map(|k| Sha256::digest(k).into()).collect()),
             Algorithm::Ed25519 | Algorithm::EcdsaP256 => unreachable!("returned above"),
         };
-        Ok(KeyRing { keys })
+        Ok(KeyRing { keys, beside: None })
+    }
+
+    /// These secrets with Ed25519 public `keys` beside them, for the entries
+    /// behind `signature.key_prefix`.
+    pub fn with_keys_beside<S: AsRef<str>>(
+        mut self,
+        encoding: SecretEncoding,
+        keys: &[S],
+    ) -> Result<KeyRing, KeyRingError> {
+        self.beside = Some(Box::new(public_keys(Algorithm::Ed25519, encoding, keys)?));
+        Ok(self)
+    }
+
+    /// These secrets with `other`'s keys beside them (a reload of the
+    /// secrets keeps the keys, which another variable holds).
+    pub fn keeping_keys_of(mut self, other: &KeyRing) -> KeyRing {
+        self.beside = other.beside.clone();
+        self
+    }
+
+    /// Whether any of the entries behind `signature.key_prefix` matches.
+    pub(super) fn matches_beside<'a>(
+        &self,
+        signed: impl Iterator<Item = &'a [u8]> + Clone,
+        tags: &[Tag],
+    ) -> bool {
+        match self.beside.as_deref() {
+            Some(Keys::Ed25519(keys)) => ed25519_matches(keys, signed, tags),
+            _ => false,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -184,18 +218,7 @@ impl KeyRing {
             Keys::Sha1(k) => any(k, signed, tags),
             // A token ring has no MAC: `token_matches` compares tokens.
             Keys::Token(_) => Choice::from(0),
-            Keys::Ed25519(keys) => {
-                let message: Vec<u8> = signed.flatten().copied().collect();
-                let any = tags.iter().any(|tag| {
-                    let Ok(bytes) = <[u8; 64]>::try_from(tag.as_slice()) else {
-                        return false;
-                    };
-                    let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-                    keys.iter()
-                        .any(|key| key.verify_strict(&message, &signature).is_ok())
-                });
-                Choice::from(u8::from(any))
-            }
+            Keys::Ed25519(keys) => Choice::from(u8::from(ed25519_matches(keys, signed, tags))),
             Keys::P256(keys) => {
                 use p256::ecdsa::signature::Verifier;
                 let message: Vec<u8> = signed.flatten().copied().collect();
@@ -212,6 +235,24 @@ impl KeyRing {
         }
         .into()
     }
+}
+
+/// Whether any Ed25519 signature among `tags` verifies the signed bytes
+/// under any of `keys`. Only 64-byte tags are tried.
+fn ed25519_matches<'a>(
+    keys: &[ed25519_dalek::VerifyingKey],
+    signed: impl Iterator<Item = &'a [u8]>,
+    tags: &[Tag],
+) -> bool {
+    let message: Vec<u8> = signed.flatten().copied().collect();
+    tags.iter().any(|tag| {
+        let Ok(bytes) = <[u8; 64]>::try_from(tag.as_slice()) else {
+            return false;
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+        keys.iter()
+            .any(|key| key.verify_strict(&message, &signature).is_ok())
+    })
 }
 
 /// A provider's public keys, as its `key.encoding` gives them: one per

@@ -163,7 +163,11 @@ pub fn verify<B: AsRef<[u8]>>(
             fields: Vec::new(),
         });
     }
-    let (tags, fields) = split_header(def, value);
+    let Split {
+        tags,
+        beside,
+        fields,
+    } = split_header(def, value);
 
     // The parts the template signs besides the body, as the sender sent them.
     // A timestamp in the body is not among them: it is read once the body is.
@@ -182,7 +186,9 @@ pub fn verify<B: AsRef<[u8]>>(
         _ => None,
     };
 
-    if tags.is_empty() || (sig.algorithm.is_public_key() && tags.len() > MAX_PUBLIC_KEY_SIGNATURES)
+    if (tags.is_empty() && beside.is_empty())
+        || (sig.algorithm.is_public_key() && tags.len() > MAX_PUBLIC_KEY_SIGNATURES)
+        || beside.len() > MAX_PUBLIC_KEY_SIGNATURES
     {
         return Err(VerifyError::Malformed);
     }
@@ -202,16 +208,23 @@ pub fn verify<B: AsRef<[u8]>>(
         (Some(url), None) => url.clone(),
         (None, _) => String::new(),
     };
-    let pieces = sig.signed.pieces(Signed {
-        body: body.as_ref(),
-        timestamp: timestamp.unwrap_or("").as_bytes(),
-        id: id.as_bytes(),
-        method: line.method.as_bytes(),
-        url: url.as_bytes(),
-        headers: &signed_headers,
-        form_sorted: &form_sorted,
-    });
-    if !keys.matches(pieces, &tags) {
+    let matched = {
+        let pieces = sig.signed.pieces(Signed {
+            body: body.as_ref(),
+            timestamp: timestamp.unwrap_or("").as_bytes(),
+            id: id.as_bytes(),
+            method: line.method.as_bytes(),
+            url: url.as_bytes(),
+            headers: &signed_headers,
+            form_sorted: &form_sorted,
+        });
+        // Both kinds of entry are checked: whether the secrets' matched is not
+        // given away by stopping early.
+        let by_secret = keys.matches(pieces.clone(), &tags);
+        let by_key = !beside.is_empty() && keys.matches_beside(pieces, &beside);
+        by_secret | by_key
+    };
+    if !matched {
         return Err(VerifyError::Mismatch);
     }
     let signed_at = match &def.timestamp {
@@ -315,12 +328,23 @@ fn token(def: &Definition, keys: &KeyRing, value: &str) -> Result<(), VerifyErro
 /// The header's decoded signatures, and its other fields (fields schemes
 /// only). Entries behind another prefix (`v1a,` where `v1,` is ours) are
 /// skipped, and so are entries that do not decode: any one may match.
-fn split_header<'h>(def: &Definition, value: &'h str) -> (Vec<Tag>, Vec<(&'h str, &'h str)>) {
+/// A signature header, taken apart.
+struct Split<'h> {
+    /// The scheme's own signatures.
+    tags: Vec<Tag>,
+    /// Ed25519 signatures behind `signature.key_prefix`, for the keys.
+    beside: Vec<Tag>,
+    /// The header's other fields (fields schemes only).
+    fields: Vec<(&'h str, &'h str)>,
+}
+
+fn split_header<'h>(def: &Definition, value: &'h str) -> Split<'h> {
     let sig = &def.signature;
     let len = sig.algorithm.output_len();
     // A DER signature's length varies; every other is exactly `len`.
     let exact = sig.algorithm != Algorithm::EcdsaP256;
     let mut tags = Vec::new();
+    let mut beside = Vec::new();
     let mut fields = Vec::new();
     if let Some(f) = &sig.fields {
         for entry in value.split(f.separator.as_str()) {
@@ -334,10 +358,20 @@ fn split_header<'h>(def: &Definition, value: &'h str) -> (Vec<Tag>, Vec<(&'h str
                 fields.push((key, v));
             }
         }
-        return (tags, fields);
+        return Split {
+            tags,
+            beside,
+            fields,
+        };
     }
     let mut entry = |entry: &str| {
         let entry = entry.trim();
+        if let Some(kp) = &sig.key_prefix {
+            if starts_with_ignore_case(entry, kp) {
+                beside.extend(decode(&entry[kp.len()..], sig.encoding, 64, true));
+                return;
+            }
+        }
         let encoded = match &sig.prefix {
             Some(p) if starts_with_ignore_case(entry, p) => &entry[p.len()..],
             Some(_) if sig.prefix_required => return,
@@ -349,7 +383,11 @@ fn split_header<'h>(def: &Definition, value: &'h str) -> (Vec<Tag>, Vec<(&'h str
         Some(separator) => value.split(separator.as_str()).for_each(entry),
         None => entry(value),
     }
-    (tags, fields)
+    Split {
+        tags,
+        beside,
+        fields,
+    }
 }
 
 fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
