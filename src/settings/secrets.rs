@@ -104,7 +104,8 @@ pub(super) fn load_secrets(
         SecretSource::Env(_) => var.to_owned(),
         SecretSource::File(..) => format!("{var}_FILE"),
     };
-    let mut keys = key_ring(def, &secrets).map_err(|e| invalid(setting, e.to_string()))?;
+    let mut keys = key_ring(def, &secrets)
+        .map_err(|e| invalid(setting, format!("provider \"{}\": {e}", def.name)))?;
     // Ed25519 keys beside the secrets (Standard Webhooks `v1a,`): another
     // variable, read by the same rule; unset, only the secrets verify.
     if let Some(key) = def
@@ -119,7 +120,7 @@ pub(super) fn load_secrets(
             };
             keys = keys
                 .with_keys_beside(key.encoding, &list)
-                .map_err(|e| invalid(setting, e.to_string()))?;
+                .map_err(|e| invalid(setting, format!("provider \"{}\": {e}", def.name)))?;
         }
     }
     Ok(Some(ProviderSecrets { source, keys }))

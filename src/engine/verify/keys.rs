@@ -56,6 +56,16 @@ pub enum KeyRingError {
         count: usize,
         why: &'static str,
     },
+    /// The provider has this one public key.
+    #[error("the public key {why}")]
+    Key { why: &'static str },
+    /// Public key `number` (from 1) of the `count` configured.
+    #[error("public key {number} of {count} {why}")]
+    OneKeyOf {
+        number: usize,
+        count: usize,
+        why: &'static str,
+    },
 }
 
 impl KeyRing {
@@ -285,8 +295,8 @@ fn public_keys<S: AsRef<str>>(
     };
     let count = texts.len();
     let error = |i: usize, why: &'static str| match count {
-        1 => KeyRingError::Single { why },
-        _ => KeyRingError::OneOf {
+        1 => KeyRingError::Key { why },
+        _ => KeyRingError::OneKeyOf {
             number: i + 1,
             count,
             why,
