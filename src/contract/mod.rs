@@ -171,6 +171,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_batch_items_records_carry_the_delivery_id_its_batch_id_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("providers.yaml");
+        std::fs::write(
+            &file,
+            "providers:\n  - name: okta\n    preset: okta\n    secret: {env: OKTA_HOOK_SECRET}\n    events:\n      - {name: user.session.start, type: okta.user.session.start, subject: /actor/id}\n",
+        )
+        .unwrap();
+        let doc = document_for(&[("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap())]);
+        for ty in ["okta.user.session.start", "okta.unknown"] {
+            let schema = &doc["components"]["schemas"][ty];
+            assert!(schema["properties"].get("deliveryid").is_some(), "{ty}");
+        }
+    }
+
+    #[test]
     fn the_type_flag_prints_one_self_contained_schema() {
         let doc = document_for(&[]);
         let schema = message_schema(&doc, "m2m.link.created").unwrap();

@@ -145,10 +145,12 @@ pub fn envelope(e: &Event) -> Value {
             "description": "The W3C trace context of the request, when it carried a valid one (CloudEvents distributed tracing extension).",
         }),
     );
-    if def.id.is_some() {
+    // A batch item's delivery id is its `batch.id` values, joined by `:`.
+    let batch_ids = def.batch.as_ref().is_some_and(|b| !b.id.is_empty());
+    if def.id.is_some() || batch_ids {
         properties.insert(
             "deliveryid".into(),
-            text("The provider's delivery id, the same on every retry, when the request carried one (extension)."),
+            text("The provider's delivery id, the same on every retry, when the request carried one (for a batch item, its `batch.id` values joined by `:`) (extension)."),
         );
     }
     if let Some(uri) = &e.data.uri {
