@@ -14,10 +14,10 @@ use super::compiled::Definition;
 use super::Definitions;
 use crate::engine::verify::{verify, KeyRing, Line, VerifyError};
 
-const FILE: &str = "GATEWAY_PROVIDERS_FILE=/etc/gw/providers.yaml";
+pub(super) const FILE: &str = "GATEWAY_PROVIDERS_FILE=/etc/gw/providers.yaml";
 
 /// The one provider of `providers` (indented as a list item of `providers:`).
-fn one(provider: &str) -> Definition {
+pub(super) fn one(provider: &str) -> Definition {
     let yaml = format!("providers:\n{provider}");
     let defs = Definitions::with_file(Some((FILE, &yaml))).unwrap_or_else(|e| panic!("{e}"));
     defs.configured()[0].clone()
@@ -173,7 +173,7 @@ fn a_preset_merges_key_by_key_and_shows_merged() {
     assert_eq!(back.configured(), defs.configured());
 }
 
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+pub(super) fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {
         h.insert(
@@ -184,12 +184,12 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     h
 }
 
-fn at(secs: u64) -> SystemTime {
+pub(super) fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
 /// Verifies as the gateway does, with the secrets decoded as the preset says.
-fn check(
+pub(super) fn check(
     def: &Definition,
     secrets: &[&str],
     pairs: &[(&str, &str)],

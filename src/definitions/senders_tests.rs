@@ -9,20 +9,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderName, HeaderValue};
-
 use super::compiled::{Definition, Retries};
+use super::presets_tests::{at, check, headers, one, FILE};
 use super::Definitions;
 use crate::engine::form;
 use crate::engine::verify::{verify, KeyRing, Line, VerifyError};
-
-const FILE: &str = "GATEWAY_PROVIDERS_FILE=/etc/gw/providers.yaml";
-
-fn one(provider: &str) -> Definition {
-    let yaml = format!("providers:\n{provider}");
-    let defs = Definitions::with_file(Some((FILE, &yaml))).unwrap_or_else(|e| panic!("{e}"));
-    defs.configured()[0].clone()
-}
 
 fn preset(preset: &str) -> Definition {
     // Square signs its notification URL, which only the operator knows.
@@ -294,33 +285,6 @@ fn what_a_verification_proves_and_what_a_refusal_costs_are_said() {
         "{shown}"
     );
     assert!(shown.contains("retries: none"), "{shown}");
-}
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.insert(
-            HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    h
-}
-
-fn at(secs: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs)
-}
-
-fn check(
-    def: &Definition,
-    secrets: &[&str],
-    pairs: &[(&str, &str)],
-    body: &[u8],
-    now: SystemTime,
-) -> Result<(), VerifyError> {
-    let keys = KeyRing::new(def.signature.algorithm, def.secret.encoding, secrets).unwrap();
-    let default = Duration::from_secs(100 * 365 * 86_400);
-    verify(def, &keys, Line::POST, &headers(pairs), body, now, default).map(|_| ())
 }
 
 // Slack's example in "Verifying requests from Slack"

@@ -242,15 +242,8 @@ fn one_record<R: AsRef<[u8]>, B: AsRef<[u8]>>(
                 .push((BATCH_INDEX, item.index.to_string().into_bytes()));
         }
         if let Some(room) = room {
-            let kept = replay::kept(
-                &record,
-                replay::unrouted_data(&normalized),
-                plan,
-                request.headers,
-                raw,
-                request.received_at,
-                room,
-            );
+            let data = replay::unrouted_data(&normalized);
+            let kept = kept(&record, data, provider, raw, request, room);
             record.headers.extend(kept);
         }
     }
@@ -298,18 +291,32 @@ fn kept_dead_letter<B: AsRef<[u8]>>(
 ) -> Routed {
     let mut routed = dead_letter(provider, verified, request, reason);
     if let Some(room) = room {
-        let kept = replay::kept(
-            &routed.record,
-            None,
-            &provider.plan,
-            request.headers,
-            verified,
-            request.received_at,
-            room,
-        );
+        let kept = kept(&routed.record, None, provider, verified, request, room);
         routed.record.headers.extend(kept);
     }
     routed
+}
+
+/// What an unrouted or dead-letter `record` keeps of its request for a
+/// re-drive, within `room` bytes (`replay`'s rule); `data`, an unrouted
+/// event's `data`.
+fn kept<B: AsRef<[u8]>>(
+    record: &Record,
+    data: Option<&[u8]>,
+    provider: &Provider,
+    verified: &Verified<B>,
+    request: Request<'_>,
+    room: usize,
+) -> Vec<(&'static str, Vec<u8>)> {
+    replay::kept(
+        record,
+        data,
+        &provider.plan,
+        request.headers,
+        verified,
+        request.received_at,
+        room,
+    )
 }
 
 /// The body whole on the dead-letter topic with `reason`, built from the raw
@@ -351,15 +358,7 @@ pub fn rescue<B: AsRef<[u8]>>(
 ) -> Routed {
     let mut routed = dead_letter(provider, verified, request, DeadLetterReason::InternalError);
     let kept = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        replay::kept(
-            &routed.record,
-            None,
-            &provider.plan,
-            request.headers,
-            verified,
-            request.received_at,
-            room,
-        )
+        kept(&routed.record, None, provider, verified, request, room)
     }));
     routed.record.headers.extend(kept.unwrap_or_default());
     routed

@@ -29,24 +29,16 @@ const SECRET: &str = "accepted-test-secret";
 async fn the_senders_own_acknowledgement_comes_after_the_ack_and_never_instead_of_a_503() {
     let _serial = serial().await;
     let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("providers.yaml");
-    std::fs::write(&file, PROVIDERS).unwrap();
-    let env = gateway_env(
-        &broker.bootstrap(),
+    let (gateway, _dir) = gateway_with_providers(
+        &broker,
+        PROVIDERS,
         &[
-            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
             ("QUIET_SECRET", SECRET),
             ("TWIMLISH_SECRET", SECRET),
             ("GATEWAY_PUBLISH_TIMEOUT_MS", "1500"),
         ],
-    );
-    let config = webhook_gateway::settings::Config::from_env(&env).unwrap();
-    for topic in config.published.topics.all() {
-        broker.create_topic(&topic);
-    }
-    let gateway = Gateway::start_config(config).await;
-    gateway.wait_ready().await;
+    )
+    .await;
 
     let body = br#"{"type":"ping","data":{"id":"p-1"}}"#;
     let signed = |header: &str| json_headers(&[(header, hmac_hex(SECRET, &[body]))]);

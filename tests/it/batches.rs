@@ -26,23 +26,15 @@ fn auth() -> Vec<(String, String)> {
 async fn a_batch_is_one_record_per_item_answered_with_every_id_after_every_ack() {
     let _serial = serial().await;
     let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("providers.yaml");
-    std::fs::write(&file, PROVIDERS).unwrap();
-    let env = gateway_env(
-        &broker.bootstrap(),
+    let (gateway, _dir) = gateway_with_providers(
+        &broker,
+        PROVIDERS,
         &[
-            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
             ("OKTA_HOOK_SECRET", TOKEN),
             ("GATEWAY_PUBLISH_TIMEOUT_MS", "1500"),
         ],
-    );
-    let config = webhook_gateway::settings::Config::from_env(&env).unwrap();
-    for topic in config.published.topics.all() {
-        broker.create_topic(&topic);
-    }
-    let gateway = Gateway::start_config(config).await;
-    gateway.wait_ready().await;
+    )
+    .await;
     let post = |body: &'static [u8]| {
         let gateway = &gateway;
         async move { gateway.post("okta", auth(), body).await }
@@ -154,10 +146,8 @@ async fn a_batch_is_one_record_per_item_answered_with_every_id_after_every_ack()
 async fn a_token_in_every_item_is_checked_in_every_item() {
     let _serial = serial().await;
     let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("providers.yaml");
-    std::fs::write(
-        &file,
+    let (gateway, _dir) = gateway_with_providers(
+        &broker,
         r#"providers:
   - name: graph
     preset: microsoft-graph
@@ -165,21 +155,9 @@ async fn a_token_in_every_item_is_checked_in_every_item() {
     events:
       - {name: created, type: graph.created, subject: /resourceData/id}
 "#,
+        &[("GRAPH_CLIENT_STATE", "graph-client-state")],
     )
-    .unwrap();
-    let env = gateway_env(
-        &broker.bootstrap(),
-        &[
-            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
-            ("GRAPH_CLIENT_STATE", "graph-client-state"),
-        ],
-    );
-    let config = webhook_gateway::settings::Config::from_env(&env).unwrap();
-    for topic in config.published.topics.all() {
-        broker.create_topic(&topic);
-    }
-    let gateway = Gateway::start_config(config).await;
-    gateway.wait_ready().await;
+    .await;
     // Two notifications about one user (one key, so one partition).
     let notification = |resource: &str, state: &str| {
         format!(

@@ -212,23 +212,15 @@ const LIMITED: &str = r#"providers:
 async fn a_provider_past_its_own_limits_gets_429_with_retry_after_and_the_others_do_not() {
     let _serial = serial().await;
     let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("providers.yaml");
-    std::fs::write(&file, LIMITED).unwrap();
-    let env = gateway_env(
-        &broker.bootstrap(),
+    let (gateway, _dir) = gateway_with_providers(
+        &broker,
+        LIMITED,
         &[
-            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
             ("CAPPED_SECRET", "capped-secret"),
             ("GATEWAY_PUBLISH_TIMEOUT_MS", "3000"),
         ],
-    );
-    let config = webhook_gateway::settings::Config::from_env(&env).unwrap();
-    for topic in config.published.topics.all() {
-        broker.create_topic(&topic);
-    }
-    let gateway = Gateway::start_config(config).await;
-    gateway.wait_ready().await;
+    )
+    .await;
     let post = |n: usize| {
         let body = format!(r#"{{"type":"ping","data":{{"id":"c-{n}"}}}}"#);
         let headers = json_headers(&[(

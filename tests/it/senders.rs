@@ -345,20 +345,9 @@ struct Setup {
 
 async fn setup(extra: &[(&str, &str)]) -> Setup {
     let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("providers.yaml");
-    std::fs::write(&file, PROVIDERS).unwrap();
     let mut env: Vec<(&str, &str)> = SECRETS.to_vec();
-    env.push(("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()));
     env.extend(extra);
-    let config =
-        webhook_gateway::settings::Config::from_env(&gateway_env(&broker.bootstrap(), &env))
-            .expect("the providers file is valid");
-    for topic in config.published.topics.all() {
-        broker.create_topic(&topic);
-    }
-    let gateway = Gateway::start_config(config).await;
-    gateway.wait_ready().await;
+    let (gateway, dir) = gateway_with_providers(&broker, PROVIDERS, &env).await;
     Setup {
         broker,
         gateway,
@@ -762,25 +751,18 @@ async fn public_key_senders_are_verified_with_their_public_keys_end_to_end() {
     let (sw_private, sw_public_hex) = key_pair("ed25519");
     let sw_public = format!("whpk_{}", b64(&hex::decode(&sw_public_hex).unwrap()));
     let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("providers.yaml");
-    std::fs::write(&file, PUBLIC_KEY_PROVIDERS).unwrap();
-    let env = gateway_env(
-        &broker.bootstrap(),
+    let (gateway, dir) = gateway_with_providers(
+        &broker,
+        PUBLIC_KEY_PROVIDERS,
         &[
-            ("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()),
             ("DISCORD_PUBLIC_KEY", &discord_public),
             ("SENDGRID_PUBLIC_KEY", &sendgrid_public),
             ("SW_WEBHOOK_SECRET", "whsec_c3cgaG1hYyBrZXk="),
             ("SW_PUBLIC_KEY", &sw_public),
         ],
-    );
-    let config = webhook_gateway::settings::Config::from_env(&env).unwrap();
-    for topic in config.published.topics.all() {
-        broker.create_topic(&topic);
-    }
-    let gateway = Gateway::start_config(config).await;
-    gateway.wait_ready().await;
+    )
+    .await;
+    let file = dir.path().join("providers.yaml");
 
     let ts = now().to_string();
     let body = br#"{"version":1,"application_id":"9","type":1,"event":{"type":"APPLICATION_AUTHORIZED","timestamp":"2024-10-18T14:42:53.064834","data":{"user":{"id":"u-42"}}}}"#;

@@ -68,6 +68,29 @@ pub fn gateway_env(bootstrap: &str, extra: &[(&str, &str)]) -> HashMap<String, S
     env
 }
 
+/// A gateway serving the built-ins and the providers file `providers`, its
+/// topics created on `broker`, ready; `extra` are more settings (secrets).
+/// The directory holds the file (`providers.yaml`) for as long as it lives.
+pub async fn gateway_with_providers(
+    broker: &Broker,
+    providers: &str,
+    extra: &[(&str, &str)],
+) -> (Gateway, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(&file, providers).unwrap();
+    let mut env = extra.to_vec();
+    env.push(("GATEWAY_PROVIDERS_FILE", file.to_str().unwrap()));
+    let config = Config::from_env(&gateway_env(&broker.bootstrap(), &env))
+        .expect("the providers file is valid");
+    for topic in config.published.topics.all() {
+        broker.create_topic(&topic);
+    }
+    let gateway = Gateway::start_config(config).await;
+    gateway.wait_ready().await;
+    (gateway, dir)
+}
+
 /// Waits until `/readyz` on `admin` answers 200 (the broker answered metadata).
 pub async fn wait_ready(admin: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(30);
