@@ -30,6 +30,25 @@ fn signed(def: &webhook_gateway::definitions::Definition, body: &[u8]) -> Header
     support::signed(def, body, now)
 }
 
+/// One verification as the gateway runs it, at the present time.
+fn verifies(
+    def: &webhook_gateway::definitions::Definition,
+    keys: &webhook_gateway::engine::verify::KeyRing,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> bool {
+    verify(
+        def,
+        keys,
+        Line::POST,
+        headers,
+        body,
+        SystemTime::now(),
+        TOLERANCE,
+    )
+    .is_ok()
+}
+
 fn verification(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
     for provider in PROVIDERS {
@@ -40,18 +59,7 @@ fn verification(c: &mut Criterion) {
             let headers = signed(&def, &body);
             group.throughput(Throughput::Bytes(size as u64));
             group.bench_with_input(BenchmarkId::new(provider, size), &body, |b, body| {
-                b.iter(|| {
-                    let v = verify(
-                        &def,
-                        &keys,
-                        Line::POST,
-                        &headers,
-                        &body[..],
-                        SystemTime::now(),
-                        TOLERANCE,
-                    );
-                    black_box(v.is_ok())
-                })
+                b.iter(|| black_box(verifies(&def, &keys, &headers, body)))
             });
         }
     }
@@ -80,17 +88,9 @@ fn refusal(c: &mut Criterion) {
         );
         group.bench_function(BenchmarkId::new(provider, 1024), |b| {
             b.iter(|| {
-                let v = verify(
-                    &def,
-                    &keys,
-                    Line::POST,
-                    &headers,
-                    &body[..],
-                    SystemTime::now(),
-                    TOLERANCE,
-                );
-                assert!(v.is_err());
-                black_box(v.is_err())
+                let refused = !verifies(&def, &keys, &headers, &body);
+                assert!(refused);
+                black_box(refused)
             })
         });
     }

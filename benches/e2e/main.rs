@@ -430,18 +430,8 @@ async fn run(args: Args) {
     let mut legacy = None;
     let mut storm_table = None;
     for (i, name) in args.variants.iter().enumerate() {
-        let setting = variant_setting(&tuning, name);
-        let (gateway, public) = start_gateway(&bootstrap, &setting).await;
+        let (gateway, public) = warm_gateway(&bootstrap, &tuning, name).await;
         let pid = gateway.0.id();
-        // Warm-up: connections, producer id, topic metadata.
-        drive_http(
-            public,
-            Arc::new(Pool::new(Kind::Accepted, 256)),
-            8,
-            Pace::Closed,
-            Duration::from_secs(1),
-        )
-        .await;
         eprintln!("gateway {name}: idle for {} s", args.idle_secs);
         let before = cpu_time(pid).expect("the gateway runs");
         tokio::time::sleep(Duration::from_secs_f64(args.idle_secs)).await;
@@ -550,17 +540,15 @@ async fn run(args: Args) {
     }
 }
 
-/// A fresh gateway of variant `name` (its in-flight cap empty, its metrics
-/// at zero) through the storm.
-async fn storm_of(
-    args: &Args,
+/// A gateway of variant `name`, started and warmed up: its connections,
+/// producer id and topic metadata in place before anything is measured.
+async fn warm_gateway(
     bootstrap: &str,
     tuning: &[(String, String)],
     name: &str,
-) -> (Killed, SocketAddr, Vec<storm::Storm>) {
+) -> (Killed, SocketAddr) {
     let setting = variant_setting(tuning, name);
     let (gateway, public) = start_gateway(bootstrap, &setting).await;
-    let pid = gateway.0.id();
     drive_http(
         public,
         Arc::new(Pool::new(Kind::Accepted, 256)),
@@ -569,6 +557,19 @@ async fn storm_of(
         Duration::from_secs(1),
     )
     .await;
+    (gateway, public)
+}
+
+/// A fresh gateway of variant `name` (its in-flight cap empty, its metrics
+/// at zero) through the storm.
+async fn storm_of(
+    args: &Args,
+    bootstrap: &str,
+    tuning: &[(String, String)],
+    name: &str,
+) -> (Killed, SocketAddr, Vec<storm::Storm>) {
+    let (gateway, public) = warm_gateway(bootstrap, tuning, name).await;
+    let pid = gateway.0.id();
     let workers = if args.smoke { 64 } else { 2048 };
     let storms = storm::run(
         public,
