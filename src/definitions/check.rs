@@ -5,13 +5,14 @@
 use std::fmt;
 
 use super::compiled::*;
-use super::definition::{Part, Pointer, RawProvider, Source, Template};
+use super::definition::{Part, Pointer, RawProvider, Source};
 use super::rules::{check_topic_name, MAX_EVENT_NAME_LEN, MAX_REPLAY_TOLERANCE_SECS};
+use super::scheme::{scheme, Scheme};
 use super::serving;
 
 pub use super::across::check_across;
+use super::names::check_type;
 pub use super::names::{check_name, ProviderNameError, SecretEnvError, TypeNameError};
-use super::names::{check_secret_env, check_type};
 
 /// One broken rule: the key path within the provider, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,11 +30,11 @@ pub(super) fn problem(key: impl Into<String>, reason: impl fmt::Display) -> Prob
     }
 }
 
-fn required<T>(value: Option<T>, key: &str) -> Result<T, Problem> {
+pub(super) fn required<T>(value: Option<T>, key: &str) -> Result<T, Problem> {
     value.ok_or_else(|| problem(key, "required"))
 }
 
-fn choice<T: Copy>(
+pub(super) fn choice<T: Copy>(
     value: Option<&str>,
     key: &str,
     default: T,
@@ -57,199 +58,11 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     let name = required(raw.name, "name")?;
     check_name(&name).map_err(|r| problem("name", r))?;
 
-    // A public-key scheme verifies with `key`, every other with `secret`:
-    // one variable either way, read, rotated and reloaded the same.
-    let algorithm = raw.signature.as_ref().and_then(|s| s.algorithm.as_deref());
-    let public = matches!(algorithm, Some("ed25519" | "ecdsa-p256"));
-    let key_prefix = raw.signature.as_ref().and_then(|s| s.key_prefix.clone());
-    let (given, other, field) = match public {
-        true => (raw.key, raw.secret, "key"),
-        false => (raw.secret, raw.key, "secret"),
-    };
-    // Beside a secret, a key checks the entries behind `signature.key_prefix`.
-    let (other, beside) = match (public, &key_prefix) {
-        (false, Some(_)) => (None, other),
-        _ => (other, None),
-    };
-    if other.is_some() {
-        return Err(problem(
-            if public { "secret" } else { "key" },
-            if public {
-                "not with a public-key signature.algorithm: its public keys go in `key`"
-            } else {
-                "needs signature.algorithm ed25519 or ecdsa-p256 (a secret goes in `secret`)"
-            },
-        ));
-    }
-    let secret = required(given, field)?;
-    let env = required(secret.env, &format!("{field}.env"))?;
-    check_secret_env(&env).map_err(|r| problem(format!("{field}.env"), r))?;
-    let encoding = secret.encoding.as_deref();
-    let encoding_key = format!("{field}.encoding");
-    let secret = Secret {
-        env,
-        encoding: match (public, algorithm) {
-            (false, _) => choice(
-                encoding,
-                &encoding_key,
-                SecretEncoding::Text,
-                &[
-                    ("text", SecretEncoding::Text),
-                    ("base64", SecretEncoding::Base64),
-                    ("whsec", SecretEncoding::Whsec),
-                ],
-            )?,
-            // Discord gives its Ed25519 key in hex, SendGrid its P-256 key
-            // in base64 (DER).
-            (true, Some("ed25519")) => choice(
-                encoding,
-                &encoding_key,
-                SecretEncoding::Hex,
-                &[
-                    ("hex", SecretEncoding::Hex),
-                    ("base64", SecretEncoding::Base64),
-                    ("pem", SecretEncoding::Pem),
-                    ("whpk", SecretEncoding::Whpk),
-                ],
-            )?,
-            (true, _) => choice(
-                encoding,
-                &encoding_key,
-                SecretEncoding::Base64,
-                &[
-                    ("base64", SecretEncoding::Base64),
-                    ("pem", SecretEncoding::Pem),
-                    ("hex", SecretEncoding::Hex),
-                ],
-            )?,
-        },
-    };
-
-    let beside = match beside {
-        None => None,
-        Some(key) => {
-            let env = required(key.env, "key.env")?;
-            check_secret_env(&env).map_err(|r| problem("key.env", r))?;
-            if env == secret.env {
-                return Err(problem("key.env", "is the provider's secret variable"));
-            }
-            let encoding = choice(
-                key.encoding.as_deref(),
-                "key.encoding",
-                SecretEncoding::Whpk,
-                &[
-                    ("whpk", SecretEncoding::Whpk),
-                    ("hex", SecretEncoding::Hex),
-                    ("base64", SecretEncoding::Base64),
-                    ("pem", SecretEncoding::Pem),
-                ],
-            )?;
-            Some(Secret { env, encoding })
-        }
-    };
-    let sig = required(raw.signature, "signature")?;
-    if let Some(kp) = &sig.key_prefix {
-        if kp.is_empty() || sig.separator.is_none() || sig.prefix.is_none() || public {
-            return Err(problem(
-                "signature.key_prefix",
-                "needs an HMAC scheme with signature.prefix and signature.separator (its entries sit beside the secret's)",
-            ));
-        }
-    }
-    let is_token = sig.algorithm.as_deref() == Some("token");
-    if sig.source.is_some() && !is_token {
-        return Err(problem("signature.source", "needs algorithm: token"));
-    }
-    let header = match (sig.header, &sig.source) {
-        // A token in the body needs no header; one in a header, its name.
-        (None, Some(_)) => None,
-        (Some(_), Some(_)) => {
-            return Err(problem(
-                "signature.header",
-                "not with signature.source: the token is in the body",
-            ))
-        }
-        (header, None) => Some(
-            super::definition::HeaderName::parse(&required(header, "signature.header")?)
-                .map_err(|r| problem("signature.header", r))?,
-        ),
-    };
-    if sig.fields.is_some() && (sig.prefix.is_some() || sig.separator.is_some()) {
-        return Err(problem(
-            "signature.fields",
-            "exclusive with signature.prefix and signature.separator",
-        ));
-    }
-    if let Some(fields) = &sig.fields {
-        if fields.separator.is_empty() || fields.signature.is_empty() {
-            return Err(problem(
-                "signature.fields",
-                "separator and signature are not empty",
-            ));
-        }
-    }
-    let prefix_required = sig.prefix_required.unwrap_or(false);
-    if prefix_required && sig.prefix.is_none() {
-        return Err(problem(
-            "signature.prefix_required",
-            "needs signature.prefix",
-        ));
-    }
-    if sig.prefix.as_deref() == Some("") || sig.separator.as_deref() == Some("") {
-        return Err(problem("signature", "prefix and separator are not empty"));
-    }
-    if sig.algorithm.as_deref() == Some("token") {
-        // The header holds the secret itself: there are no signed bytes to
-        // describe, and one token per header.
-        for (key, given) in [
-            ("signature.signed", sig.signed.is_some()),
-            ("signature.separator", sig.separator.is_some()),
-            ("signature.fields", sig.fields.is_some()),
-            ("signature.encoding", sig.encoding.is_some()),
-        ] {
-            if given {
-                return Err(problem(
-                    key,
-                    "not with algorithm: token (the header carries the secret itself)",
-                ));
-            }
-        }
-    }
-    let signed = Template::parse(sig.signed.as_deref().unwrap_or("{body}"))
-        .map_err(|r| problem("signature.signed", r))?;
-    let signature = Signature {
-        header,
-        algorithm: choice(
-            sig.algorithm.as_deref(),
-            "signature.algorithm",
-            Algorithm::Sha256,
-            &[
-                ("sha256", Algorithm::Sha256),
-                ("sha512", Algorithm::Sha512),
-                ("sha1", Algorithm::Sha1),
-                ("token", Algorithm::Token),
-                ("ed25519", Algorithm::Ed25519),
-                ("ecdsa-p256", Algorithm::EcdsaP256),
-            ],
-        )?,
-        // Hex is what M2M, Transfers, GitHub and Stripe send.
-        encoding: choice(
-            sig.encoding.as_deref(),
-            "signature.encoding",
-            SignatureEncoding::Hex,
-            &[
-                ("hex", SignatureEncoding::Hex),
-                ("base64", SignatureEncoding::Base64),
-            ],
-        )?,
-        prefix: sig.prefix,
-        prefix_required,
-        separator: sig.separator,
-        fields: sig.fields,
-        signed,
-        source: sig.source,
-        key_prefix: sig.key_prefix,
-    };
+    let Scheme {
+        secret,
+        key,
+        signature,
+    } = scheme(raw.secret, raw.key, raw.signature)?;
     let has_fields = signature.fields.is_some();
     let field_ok = |source: &Source, key: &str| -> Result<(), Problem> {
         match source {
@@ -511,10 +324,7 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
     Ok(Definition {
         name,
         preset: raw.preset,
-        key: match public {
-            true => Some(secret.clone()),
-            false => beside,
-        },
+        key,
         secret,
         signature,
         timestamp,

@@ -4,7 +4,7 @@
 //! `normalize`, `routing`) reads definitions and names no provider.
 //!
 //! - [`definition`]: the YAML as users write it, and the source grammar
-//! - [`check`], `across`, `names`, `serving`: every start-up rule, into the effective form ([`compiled`])
+//! - [`check`], `scheme`, `across`, `names`, `serving`: every start-up rule, into the effective form ([`compiled`])
 //! - [`load`]: the built-ins and presets compiled into the binary, and the providers file
 //! - [`rules`]: bounds and names shared with the engine
 //! - [`show`]: `providers show`
@@ -19,6 +19,7 @@ pub mod load;
 mod names;
 pub mod rules;
 pub mod sample;
+mod scheme;
 mod serving;
 pub mod show;
 
