@@ -267,7 +267,7 @@ impl Publisher {
                 .collect())
         })
         .await
-        .expect("metadata task does not panic")
+        .unwrap_or_else(blocking_ended)
     }
 
     /// Waits until every queued record is delivered or `timeout` passes.
@@ -275,7 +275,17 @@ impl Publisher {
         let (_, producer) = self.producer();
         tokio::task::spawn_blocking(move || producer.flush(timeout))
             .await
-            .expect("flush task does not panic")
+            .unwrap_or_else(blocking_ended)
+    }
+}
+
+/// A blocking librdkafka call that did not return: the runtime shutting
+/// down before it ran (a test's runtime dropping a gateway mid-shutdown) is
+/// a cancelled call; a panic in it is re-raised where it is awaited.
+fn blocking_ended<T>(error: tokio::task::JoinError) -> Result<T, KafkaError> {
+    match error.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(_cancelled) => Err(KafkaError::Canceled),
     }
 }
 
