@@ -7,6 +7,15 @@ use super::compiled::*;
 use super::definition::{RawSecret, RawSignature, Template};
 use super::names::check_secret_env;
 
+/// How an Ed25519 public key may be written, as a public-key scheme's `key`
+/// or beside a secret.
+const ED25519_KEYS: [(&str, SecretEncoding); 4] = [
+    ("hex", SecretEncoding::Hex),
+    ("base64", SecretEncoding::Base64),
+    ("pem", SecretEncoding::Pem),
+    ("whpk", SecretEncoding::Whpk),
+];
+
 /// A provider's verification, compiled.
 pub(super) struct Scheme {
     /// The credential variable: secrets, or a public-key scheme's keys.
@@ -21,10 +30,23 @@ pub(super) fn scheme(
     key: Option<RawSecret>,
     signature: Option<RawSignature>,
 ) -> Result<Scheme, Problem> {
+    // The algorithm decides everything below: parsed once, first.
+    let algorithm = choice(
+        signature.as_ref().and_then(|s| s.algorithm.as_deref()),
+        "signature.algorithm",
+        Algorithm::Sha256,
+        &[
+            ("sha256", Algorithm::Sha256),
+            ("sha512", Algorithm::Sha512),
+            ("sha1", Algorithm::Sha1),
+            ("token", Algorithm::Token),
+            ("ed25519", Algorithm::Ed25519),
+            ("ecdsa-p256", Algorithm::EcdsaP256),
+        ],
+    )?;
     // A public-key scheme verifies with `key`, every other with `secret`:
     // one variable either way, read, rotated and reloaded the same.
-    let algorithm = signature.as_ref().and_then(|s| s.algorithm.as_deref());
-    let public = matches!(algorithm, Some("ed25519" | "ecdsa-p256"));
+    let public = algorithm.is_public_key();
     let key_prefix = signature.as_ref().and_then(|s| s.key_prefix.clone());
     let (given, other, field) = match public {
         true => (key, secret, "key"),
@@ -52,8 +74,8 @@ pub(super) fn scheme(
     let encoding_key = format!("{field}.encoding");
     let secret = Secret {
         env,
-        encoding: match (public, algorithm) {
-            (false, _) => choice(
+        encoding: match algorithm {
+            _ if !public => choice(
                 encoding,
                 &encoding_key,
                 SecretEncoding::Text,
@@ -65,18 +87,10 @@ pub(super) fn scheme(
             )?,
             // Discord gives its Ed25519 key in hex, SendGrid its P-256 key
             // in base64 (DER).
-            (true, Some("ed25519")) => choice(
-                encoding,
-                &encoding_key,
-                SecretEncoding::Hex,
-                &[
-                    ("hex", SecretEncoding::Hex),
-                    ("base64", SecretEncoding::Base64),
-                    ("pem", SecretEncoding::Pem),
-                    ("whpk", SecretEncoding::Whpk),
-                ],
-            )?,
-            (true, _) => choice(
+            Algorithm::Ed25519 => {
+                choice(encoding, &encoding_key, SecretEncoding::Hex, &ED25519_KEYS)?
+            }
+            _ => choice(
                 encoding,
                 &encoding_key,
                 SecretEncoding::Base64,
@@ -97,16 +111,12 @@ pub(super) fn scheme(
             if env == secret.env {
                 return Err(problem("key.env", "is the provider's secret variable"));
             }
+            // Standard Webhooks publishes its key as `whpk_<base64>`.
             let encoding = choice(
                 key.encoding.as_deref(),
                 "key.encoding",
                 SecretEncoding::Whpk,
-                &[
-                    ("whpk", SecretEncoding::Whpk),
-                    ("hex", SecretEncoding::Hex),
-                    ("base64", SecretEncoding::Base64),
-                    ("pem", SecretEncoding::Pem),
-                ],
+                &ED25519_KEYS,
             )?;
             Some(Secret { env, encoding })
         }
@@ -120,7 +130,7 @@ pub(super) fn scheme(
             ));
         }
     }
-    let is_token = sig.algorithm.as_deref() == Some("token");
+    let is_token = algorithm == Algorithm::Token;
     if sig.source.is_some() && !is_token {
         return Err(problem("signature.source", "needs algorithm: token"));
     }
@@ -162,7 +172,7 @@ pub(super) fn scheme(
     if sig.prefix.as_deref() == Some("") || sig.separator.as_deref() == Some("") {
         return Err(problem("signature", "prefix and separator are not empty"));
     }
-    if sig.algorithm.as_deref() == Some("token") {
+    if is_token {
         // The header holds the secret itself: there are no signed bytes to
         // describe, and one token per header.
         for (key, given) in [
@@ -183,19 +193,7 @@ pub(super) fn scheme(
         .map_err(|r| problem("signature.signed", r))?;
     let signature = Signature {
         header,
-        algorithm: choice(
-            sig.algorithm.as_deref(),
-            "signature.algorithm",
-            Algorithm::Sha256,
-            &[
-                ("sha256", Algorithm::Sha256),
-                ("sha512", Algorithm::Sha512),
-                ("sha1", Algorithm::Sha1),
-                ("token", Algorithm::Token),
-                ("ed25519", Algorithm::Ed25519),
-                ("ecdsa-p256", Algorithm::EcdsaP256),
-            ],
-        )?,
+        algorithm,
         // Hex is what M2M, Transfers, GitHub and Stripe send.
         encoding: choice(
             sig.encoding.as_deref(),
