@@ -89,26 +89,27 @@ impl RequestError {
         }
     }
 
-    /// A refusal for want of capacity (the gateway's or the provider's own
+    /// The refusals for want of capacity (the gateway's or the provider's own
     /// limits), counted by provider and reason.
+    const CAPACITY: [RequestError; 4] = [
+        RequestError::Overloaded,
+        RequestError::BufferFull(BudgetFull),
+        RequestError::RateLimited(1),
+        RequestError::InFlightLimited,
+    ];
+
     pub fn is_capacity(&self) -> bool {
-        matches!(
-            self,
-            RequestError::Overloaded
-                | RequestError::BufferFull(_)
-                | RequestError::RateLimited(_)
-                | RequestError::InFlightLimited
-        )
+        let kind = std::mem::discriminant(self);
+        Self::CAPACITY
+            .iter()
+            .any(|c| std::mem::discriminant(c) == kind)
     }
 
-    /// The reason codes of [`RequestError::is_capacity`], for initialising
-    /// their series at zero.
-    pub const CAPACITY_CODES: [&'static str; 4] = [
-        "overloaded",
-        "buffers_full",
-        "rate_limited",
-        "in_flight_limited",
-    ];
+    /// The reason codes of the capacity refusals, for initialising their
+    /// series at zero: each variant's own [`RequestError::code`].
+    pub fn capacity_codes() -> [&'static str; 4] {
+        Self::CAPACITY.map(|e| e.code())
+    }
 
     /// Seconds a client should wait before retrying, for the 503s and 429s.
     pub fn retry_after(&self) -> Option<u32> {

@@ -139,7 +139,7 @@ where
         inputs.clock,
     ));
     let own = PublishError::OWN.iter().map(PublishError::reason);
-    metrics.initialise(ingest.names(), own, &RequestError::CAPACITY_CODES);
+    metrics.initialise(ingest.names(), own, &RequestError::capacity_codes());
 
     // Everything but the public listener runs until shutdown cancels it.
     let background = CancellationToken::new();

@@ -61,18 +61,16 @@ pub struct Lane {
 
 impl Lane {
     pub fn new(limits: Option<&Limits>, inflight: usize, body: usize) -> Lane {
-        let limits = limits.cloned().unwrap_or(Limits {
-            rate: None,
-            burst: None,
-            in_flight: None,
-        });
         Lane {
             inflight: Semaphore::new(inflight),
             body: Reserve::new(body),
-            in_flight_limit: limits.in_flight.map(|n| Semaphore::new(n as usize)),
-            rate: limits.rate.map(|rate| {
-                let burst = limits.burst.map_or(rate.ceil().max(1.0), f64::from);
-                Mutex::new(Bucket::new(rate, burst))
+            in_flight_limit: limits
+                .and_then(|l| l.in_flight)
+                .map(|n| Semaphore::new(n as usize)),
+            rate: limits.and_then(|l| {
+                let rate = l.rate?;
+                let burst = l.burst.map_or(rate.ceil().max(1.0), f64::from);
+                Some(Mutex::new(Bucket::new(rate, burst)))
             }),
         }
     }
