@@ -124,16 +124,6 @@ pub fn signature_headers(
     body: &[u8],
     parts: &Parts,
 ) -> Result<Vec<(String, String)>, KeyRingError> {
-    let public = def.signature.algorithm.is_public_key();
-    let keys = match public {
-        // `secret` is the private key, which no key ring holds.
-        true => None,
-        false => Some(KeyRing::new(
-            def.signature.algorithm,
-            def.secret.encoding,
-            &[secret],
-        )?),
-    };
     let timestamp = match (&def.timestamp, &parts.timestamp) {
         (_, Some(given)) => given.clone(),
         (Some(t), None) => now_as(t.format),
@@ -167,16 +157,18 @@ pub fn signature_headers(
         headers: &given,
         form_sorted: &form_sorted,
     });
-    let signature = match &keys {
-        Some(keys) => keys.sign(pieces),
-        None => sign_with_private_key(sig.algorithm, secret, pieces)?,
-    };
-    let encoded = match (sig.algorithm, sig.encoding) {
+    let signature = match sig.algorithm {
         // A token's sender sends the secret itself.
-        (Algorithm::Token, _) => secret.to_owned(),
-        (_, SignatureEncoding::Hex) => hex::encode(signature),
-        (_, SignatureEncoding::Base64) => {
-            base64::engine::general_purpose::STANDARD.encode(signature)
+        Algorithm::Token => None,
+        // `secret` is the private key, which no key ring holds.
+        a if a.is_public_key() => Some(sign_with_private_key(a, secret, pieces)?),
+        a => KeyRing::new(a, def.secret.encoding, &[secret])?.sign(pieces),
+    };
+    let encoded = match (signature, sig.encoding) {
+        (None, _) => secret.to_owned(),
+        (Some(mac), SignatureEncoding::Hex) => hex::encode(mac),
+        (Some(mac), SignatureEncoding::Base64) => {
+            base64::engine::general_purpose::STANDARD.encode(mac)
         }
     };
 

@@ -467,6 +467,11 @@ fn a_token_signs_nothing_so_nothing_may_claim_it_does() {
     );
     refused(&token(", encoding: base64"), "signature.encoding");
     refused(&token(", separator: \" \""), "signature.separator");
+    // Compared as its sender sends it, never decoded first.
+    refused(
+        &token("").replace("{env: ACME_SECRET}", "{env: ACME_SECRET, encoding: base64}"),
+        "secret.encoding",
+    );
 }
 
 #[test]

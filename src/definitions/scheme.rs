@@ -103,6 +103,13 @@ pub(super) fn scheme(
         },
     };
 
+    // A token is compared as its sender sends it: the variable's text.
+    if algorithm == Algorithm::Token && secret.encoding != SecretEncoding::Text {
+        return Err(problem(
+            "secret.encoding",
+            "a token is compared as sent: text only",
+        ));
+    }
     let beside = match beside {
         None => None,
         Some(key) => {

@@ -18,7 +18,8 @@ pub struct KeyRing {
     keys: Keys,
     /// Ed25519 keys for the entries behind `signature.key_prefix`, beside
     /// the secrets (Standard Webhooks `v1a,`).
-    beside: Option<Box<Keys>>,
+    /// Empty without such keys.
+    beside: Vec<ed25519_dalek::VerifyingKey>,
 }
 
 #[derive(Clone)]
@@ -79,8 +80,10 @@ impl KeyRing {
         secrets: &[S],
     ) -> Result<KeyRing, KeyRingError> {
         if algorithm.is_public_key() {
-            return public_keys(algorithm, encoding, secrets)
-                .map(|keys| KeyRing { keys, beside: None });
+            return public_keys(algorithm, encoding, secrets).map(|keys| KeyRing {
+                keys,
+                beside: Vec::new(),
+            });
         }
         let mut raw = Vec::with_capacity(secrets.len());
         for (i, s) in secrets.iter().enumerate() {
@@ -109,7 +112,10 @@ impl KeyRing {
             Algorithm::Token => Keys::Token(raw.iter().map(|k| Sha256::digest(k).into()).collect()),
             Algorithm::Ed25519 | Algorithm::EcdsaP256 => unreachable!("returned above"),
         };
-        Ok(KeyRing { keys, beside: None })
+        Ok(KeyRing {
+            keys,
+            beside: Vec::new(),
+        })
     }
 
     /// These secrets with Ed25519 public `keys` beside them, for the entries
@@ -119,7 +125,10 @@ impl KeyRing {
         encoding: SecretEncoding,
         keys: &[S],
     ) -> Result<KeyRing, KeyRingError> {
-        self.beside = Some(Box::new(public_keys(Algorithm::Ed25519, encoding, keys)?));
+        let Keys::Ed25519(keys) = public_keys(Algorithm::Ed25519, encoding, keys)? else {
+            unreachable!("Ed25519 keys were asked for");
+        };
+        self.beside = keys;
         Ok(self)
     }
 
@@ -136,10 +145,7 @@ impl KeyRing {
         signed: impl Iterator<Item = &'a [u8]> + Clone,
         tags: &[Tag],
     ) -> bool {
-        match self.beside.as_deref() {
-            Some(Keys::Ed25519(keys)) => ed25519_matches(keys, signed, tags),
-            _ => false,
-        }
+        !self.beside.is_empty() && ed25519_matches(&self.beside, signed, tags)
     }
 
     pub fn len(&self) -> usize {
@@ -158,8 +164,10 @@ impl KeyRing {
     }
 
     /// The MAC of the signed pieces under the first key: what a sender puts
-    /// in its header (`sign`), from the same keyed states that verify.
-    pub fn sign<'a>(&self, signed: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    /// in its header (`sign`), from the same keyed states that verify. `None`
+    /// for a ring that cannot sign: a token's (its sender sends the secret
+    /// itself) and public keys' (the sender signs with the private key).
+    pub fn sign<'a>(&self, signed: impl Iterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
         fn first<'a, M: Mac + Clone>(
             keys: &[M],
             signed: impl Iterator<Item = &'a [u8]>,
@@ -171,13 +179,10 @@ impl KeyRing {
             mac.finalize().into_bytes().to_vec()
         }
         match &self.keys {
-            Keys::Sha256(k) => first(k, signed),
-            Keys::Sha512(k) => first(k, signed),
-            Keys::Sha1(k) => first(k, signed),
-            // What a token's sender sends is the secret itself, which the
-            // ring does not keep: `sign` writes it from the secret. A
-            // public key signs nothing: `sign` takes the private key.
-            Keys::Token(_) | Keys::Ed25519(_) | Keys::P256(_) => Vec::new(),
+            Keys::Sha256(k) => Some(first(k, signed)),
+            Keys::Sha512(k) => Some(first(k, signed)),
+            Keys::Sha1(k) => Some(first(k, signed)),
+            Keys::Token(_) | Keys::Ed25519(_) | Keys::P256(_) => None,
         }
     }
 

@@ -203,10 +203,10 @@ pub fn verify<B: AsRef<[u8]>>(
         true => form::sorted(&form::fields(body.as_ref()).map_err(|_| VerifyError::Malformed)?),
         false => Vec::new(),
     };
-    let url = match (&def.url, line.query) {
-        (Some(url), Some(query)) => format!("{url}?{query}"),
-        (Some(url), None) => url.clone(),
-        (None, _) => String::new(),
+    let url: std::borrow::Cow<'_, str> = match (&def.url, line.query) {
+        (Some(url), Some(query)) => format!("{url}?{query}").into(),
+        (Some(url), None) => url.as_str().into(),
+        (None, _) => "".into(),
     };
     let matched = {
         let pieces = sig.signed.pieces(Signed {
