@@ -31,11 +31,13 @@ pub enum Outcome {
     BadRequest,
     /// Something after verification failed and the dead-letter rescue too: a 500.
     InternalError,
+    /// A declared handshake, answered without the broker.
+    Handshake,
 }
 
 impl Outcome {
     /// Every outcome, for initialising the series at zero.
-    pub const ALL: [Outcome; 13] = [
+    pub const ALL: [Outcome; 14] = [
         Outcome::Accepted,
         Outcome::Unrouted,
         Outcome::Deadlettered,
@@ -49,6 +51,7 @@ impl Outcome {
         Outcome::Unavailable,
         Outcome::BadRequest,
         Outcome::InternalError,
+        Outcome::Handshake,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +69,33 @@ impl Outcome {
             Outcome::Unavailable => "unavailable",
             Outcome::BadRequest => "bad_request",
             Outcome::InternalError => "internal_error",
+            Outcome::Handshake => "handshake",
+        }
+    }
+}
+
+/// What became of a request that was one of its provider's handshakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeOutcome {
+    Answered,
+    /// Its signature or token did not hold (401).
+    Unauthorized,
+    /// A value its reply needs was missing or outside its `values` (400).
+    Refused,
+}
+
+impl HandshakeOutcome {
+    pub const ALL: [HandshakeOutcome; 3] = [
+        HandshakeOutcome::Answered,
+        HandshakeOutcome::Unauthorized,
+        HandshakeOutcome::Refused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandshakeOutcome::Answered => "answered",
+            HandshakeOutcome::Unauthorized => "unauthorized",
+            HandshakeOutcome::Refused => "refused",
         }
     }
 }
@@ -85,6 +115,7 @@ pub struct Metrics {
     buffered_bytes: IntGauge,
     internal_errors: IntCounterVec,
     refusals: IntCounterVec,
+    handshakes: IntCounterVec,
     topic_available: IntGaugeVec,
     producer_queue_messages: IntGauge,
     producer_queue_bytes: IntGauge,
@@ -182,6 +213,11 @@ impl Metrics {
             "Requests refused for want of capacity (429 past the provider's own limits, 503 past its share of the gateway's), by provider and reason.",
             &["provider", "reason"],
         );
+        let handshakes = counter(
+            "webhook_handshakes_total",
+            "Requests that were one of a provider's declared handshakes (answered without the broker, never published), by provider, handshake and outcome.",
+            &["provider", "handshake", "outcome"],
+        );
         let topic_available = registered(
             &registry,
             IntGaugeVec::new(
@@ -243,6 +279,7 @@ impl Metrics {
             buffered_bytes,
             internal_errors,
             refusals,
+            handshakes,
             topic_available,
             producer_queue_messages,
             producer_queue_bytes,
@@ -259,13 +296,20 @@ impl Metrics {
     /// gateway names itself (the publisher's, `kafka::PublishError::OWN`);
     /// `refusals`: those of `webhook_capacity_refusals_total`
     /// (`http::error::RequestError::CAPACITY_CODES`).
+    /// `handshakes`: each enabled provider's declared handshakes' names.
     pub fn initialise<'a>(
         &self,
-        providers: impl IntoIterator<Item = &'a str>,
+        providers: impl IntoIterator<Item = (&'a str, Vec<&'a str>)>,
         publish_errors: impl IntoIterator<Item = String>,
         refusals: &[&str],
     ) {
-        for provider in providers {
+        for (provider, handshakes) in providers {
+            for handshake in handshakes {
+                for outcome in HandshakeOutcome::ALL {
+                    self.handshakes
+                        .with_label_values(&[provider, handshake, outcome.as_str()]);
+                }
+            }
             for outcome in Outcome::ALL {
                 // An enabled provider's path never answers "not found".
                 if outcome != Outcome::NotFound {
@@ -336,6 +380,13 @@ impl Metrics {
         self.refusals.with_label_values(&[provider, reason]).inc();
     }
 
+    /// A request was handshake `handshake` of `provider`.
+    pub fn handshake(&self, provider: &str, handshake: &str, outcome: HandshakeOutcome) {
+        self.handshakes
+            .with_label_values(&[provider, handshake, outcome.as_str()])
+            .inc();
+    }
+
     pub fn internal_error(&self, provider: &str) {
         self.internal_errors.with_label_values(&[provider]).inc();
     }
@@ -386,7 +437,7 @@ mod tests {
     fn initialise_exports_every_bounded_series_at_zero_and_nothing_per_topic() {
         let metrics = Metrics::new();
         let own = crate::kafka::PublishError::OWN.iter().map(|e| e.reason());
-        metrics.initialise(["m2m"], own, &["overloaded"]);
+        metrics.initialise([("m2m", vec!["ping"])], own, &["overloaded"]);
         let text = metrics.encode();
         for outcome in Outcome::ALL {
             let line = format!(
@@ -406,6 +457,13 @@ mod tests {
         assert!(text.contains(r#"kafka_publish_errors_total{reason="queue_full"} 0"#));
         assert!(text.contains(r#"kafka_publish_errors_total{reason="timeout"} 0"#));
         assert!(text.contains(r#"webhook_internal_errors_total{provider="m2m"} 0"#));
+        for outcome in HandshakeOutcome::ALL {
+            let line = format!(
+                r#"webhook_handshakes_total{{handshake="ping",outcome="{}",provider="m2m"}} 0"#,
+                outcome.as_str()
+            );
+            assert!(text.contains(&line), "{line}");
+        }
         assert!(!text.contains("transfers"), "only enabled providers");
         assert!(!text.contains("webhook_events_published_total{"));
     }

@@ -34,12 +34,17 @@ pub fn check_across(defs: &[Definition]) -> Result<(), (usize, Problem)> {
         // `X` and `X_FILE` would read each other's variable.
         let env = &d.secret.env;
         let beside = d.key.as_ref().filter(|k| k.env != *env);
-        if let Some(key) = beside {
-            for var in [key.env.clone(), format!("{}_FILE", key.env)] {
+        let others = [
+            ("key.env", beside),
+            ("handshake_secret.env", d.handshake_secret.as_ref()),
+        ];
+        for (key, secret) in others {
+            let Some(secret) = secret else { continue };
+            for var in [secret.env.clone(), format!("{}_FILE", secret.env)] {
                 if let Some(other) = envs.insert(var.clone(), &d.name) {
                     return Err((
                         i,
-                        problem("key.env", format!("`{var}` is also provider \"{other}\"'s")),
+                        problem(key, format!("`{var}` is also provider \"{other}\"'s")),
                     ));
                 }
             }

@@ -8,7 +8,7 @@ use super::compiled::*;
 use super::definition::{Part, Pointer, RawProvider, Source};
 use super::rules::{check_topic_name, MAX_EVENT_NAME_LEN, MAX_REPLAY_TOLERANCE_SECS};
 use super::scheme::{scheme, Scheme};
-use super::serving;
+use super::{handshake, serving};
 
 pub use super::across::check_across;
 use super::names::check_type;
@@ -321,6 +321,21 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         )?),
     };
 
+    let handshake::Compiled {
+        handshakes,
+        handshake_secret,
+    } = handshake::compile(
+        raw.handshakes,
+        raw.handshake_secret,
+        handshake::Around {
+            algorithm: signature.algorithm,
+            secret_env: &secret.env,
+            body,
+            event: &event,
+            events: &events,
+        },
+    )?;
+
     Ok(Definition {
         name,
         preset: raw.preset,
@@ -341,6 +356,8 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         url,
         form,
         batch,
+        handshake_secret,
+        handshakes,
     })
 }
 

@@ -308,8 +308,13 @@ fn each_preset_loads_under_a_name_and_a_secret() {
             "discord" | "sendgrid" => "key",
             _ => "secret",
         };
+        // Meta's verify token is the operator's choice too.
+        let token = match preset {
+            "meta" => "    handshake_secret: {env: ACME_VERIFY_TOKEN}\n",
+            _ => "",
+        };
         let yaml = format!(
-            "providers:\n  - name: acme\n    preset: {preset}\n    {credential}: {{env: ACME_SECRET}}\n{url}"
+            "providers:\n  - name: acme\n    preset: {preset}\n    {credential}: {{env: ACME_SECRET}}\n{url}{token}"
         );
         let defs = load(&yaml).unwrap_or_else(|e| panic!("{preset}: {e}"));
         assert_eq!(defs.configured()[0].preset.as_deref(), Some(preset));
@@ -318,6 +323,8 @@ fn each_preset_loads_under_a_name_and_a_secret() {
     refused(square, "url");
     let yaml = "providers:\n  - {name: acme, preset: svix, secret: {env: A}}\n";
     refused(yaml, "preset");
+    let meta = "providers:\n  - {name: acme, preset: meta, secret: {env: A}}\n";
+    refused(meta, "handshakes[0].token");
 }
 
 #[test]

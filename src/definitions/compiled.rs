@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::definition::{HeaderName, Pointer, RawFields, Source, Template};
+pub use super::handshake::Handshake;
 
 /// One provider, valid on its own and against all the others.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,6 +56,12 @@ pub struct Definition {
     /// Several events in one request, one record each.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<Batch>,
+    /// The variable holding what a handshake's `token` must equal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake_secret: Option<Secret>,
+    /// Requests that are not events: answered without the broker, never published.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub handshakes: Vec<Handshake>,
 }
 
 /// Where a request's items are, and what identifies each (`batch:`).

@@ -41,6 +41,33 @@ pub struct RawProvider {
     pub url: Option<String>,
     pub form: Option<RawForm>,
     pub batch: Option<RawBatch>,
+    /// What a handshake's `token` must equal (same shape as `secret`).
+    pub handshake_secret: Option<RawSecret>,
+    pub handshakes: Option<Vec<RawHandshake>>,
+}
+
+/// One of `handshakes:`: a request that is not an event, answered and never
+/// published. Conditions map names to strings (checked by `handshake`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHandshake {
+    pub name: Option<String>,
+    pub method: Option<String>,
+    pub when: Option<BTreeMap<String, serde_yaml_ng::Value>>,
+    pub query: Option<BTreeMap<String, serde_yaml_ng::Value>>,
+    pub header: Option<BTreeMap<String, serde_yaml_ng::Value>>,
+    pub verified: Option<bool>,
+    /// `{query: NAME}` or `{header: NAME}`.
+    pub token: Option<BTreeMap<String, String>>,
+    pub values: Option<RawValues>,
+    pub reply: Option<RawAccepted>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawValues {
+    pub charset: Option<String>,
+    pub max_len: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

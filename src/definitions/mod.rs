@@ -5,6 +5,7 @@
 //!
 //! - [`definition`]: the YAML as users write it, and the source grammar
 //! - [`check`], `scheme`, `across`, `names`, `serving`: every start-up rule, into the effective form ([`compiled`])
+//! - [`handshake`]: challenges answered without the broker (`handshakes:`), their form and rules
 //! - [`load`]: the built-ins and presets compiled into the binary, and the providers file
 //! - [`rules`]: bounds and names shared with the engine
 //! - [`show`]: `providers show`
@@ -15,6 +16,7 @@ mod across;
 pub mod check;
 pub mod compiled;
 pub mod definition;
+pub mod handshake;
 pub mod load;
 mod names;
 pub mod rules;
@@ -25,6 +27,8 @@ pub mod show;
 
 #[cfg(test)]
 mod check_tests;
+#[cfg(test)]
+mod handshake_tests;
 #[cfg(test)]
 mod presets_tests;
 #[cfg(test)]

@@ -21,6 +21,8 @@ fn preset(preset: &str) -> Definition {
         "square" => ", url: https://hooks.example.com/square",
         "twilio" => ", url: https://hooks.example.com/twilio",
         "hubspot" => ", url: https://hooks.example.com/hubspot",
+        // Meta's verify token is the operator's choice too.
+        "meta" => ", handshake_secret: {env: ACME_VERIFY_TOKEN}",
         _ => "",
     };
     // A public-key scheme's variable is its `key`.
@@ -45,6 +47,8 @@ pub(super) const SENDERS: [(&str, &str); 20] = [
     event: {name: /event/type, data: /event, time: /event_time}
     timeout_ms: 2500
     retries: few
+    handshakes:
+      - {name: url_verification, method: POST, when: {/type: url_verification}, verified: true, values: {charset: A-Za-z0-9_-, max_len: 128}, reply: {status: 200, content_type: text/plain, body: "{body:/challenge}"}}
 "#,
     ),
     (
@@ -57,6 +61,10 @@ pub(super) const SENDERS: [(&str, &str); 20] = [
     event: {name: /event, data: /payload, time: /event_ts}
     timeout_ms: 2500
     retries: few
+    handshakes:
+      - name: endpoint.url_validation
+        when: {/event: endpoint.url_validation}
+        reply: {content_type: application/json, body: '{"plainToken":"{body:/payload/plainToken}","encryptedToken":"{hmac_hex body:/payload/plainToken}"}'}
 "#,
     ),
     (
@@ -66,6 +74,15 @@ pub(super) const SENDERS: [(&str, &str); 20] = [
     signature: {header: x-hub-signature-256, encoding: hex, prefix: "sha256=", prefix_required: true}
     event: {name: /object, data: ""}
     retries: persistent
+    handshake_secret: {env: ACME_VERIFY_TOKEN}
+    handshakes:
+      - name: hub.challenge
+        method: GET
+        query: {hub.mode: subscribe, hub.challenge: ""}
+        verified: false
+        token: {query: hub.verify_token}
+        values: {charset: 0-9A-Za-z_-, max_len: 64}
+        reply: {content_type: text/plain, body: "{query:hub.challenge}"}
 "#,
     ),
     (
@@ -127,6 +144,12 @@ pub(super) const SENDERS: [(&str, &str); 20] = [
     event: {name: {value: account_activity}, data: ""}
     timeout_ms: 2500
     retries: few
+    handshakes:
+      - name: crc
+        method: GET
+        query: {crc_token: ""}
+        values: {charset: A-Za-z0-9+/_-, max_len: 256}
+        reply: {content_type: application/json, body: '{"response_token":"sha256={hmac_base64 query:crc_token}"}'}
 "#,
     ),
     (
@@ -136,6 +159,8 @@ pub(super) const SENDERS: [(&str, &str); 20] = [
     signature: {header: x-dropbox-signature}
     event: {name: {value: notification}, data: ""}
     retries: few
+    handshakes:
+      - {name: challenge, method: GET, query: {challenge: ""}, reply: {content_type: text/plain, body: "{query:challenge}"}}
 "#,
     ),
     (
@@ -218,6 +243,12 @@ pub(super) const SENDERS: [(&str, &str); 20] = [
     event: {name: /eventType, data: "", time: /published}
     timeout_ms: 2500
     retries: few
+    handshakes:
+      - name: verification
+        method: GET
+        header: {x-okta-verification-challenge: ""}
+        verified: true
+        reply: {content_type: application/json, body: '{"verification":"{header:x-okta-verification-challenge}"}'}
 "#,
     ),
     (
@@ -230,6 +261,8 @@ pub(super) const SENDERS: [(&str, &str); 20] = [
     accepted: {status: 204}
     timeout_ms: 2500
     retries: few
+    handshakes:
+      - {name: ping, when: {/type: "0"}, reply: {status: 204}}
 "#,
     ),
     (
@@ -251,6 +284,13 @@ pub(super) const SENDERS: [(&str, &str); 20] = [
     batch: {items: /value}
     event: {name: /changeType, data: ""}
     retries: few
+    handshakes:
+      - name: validation
+        method: POST
+        query: {validationToken: ""}
+        verified: false
+        values: {charset: "A-Za-z0-9 :;,.()/_-", max_len: 512}
+        reply: {content_type: text/plain, body: "{query:validationToken}"}
 "#,
     ),
 ];

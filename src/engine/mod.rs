@@ -2,6 +2,7 @@
 //! names no provider.
 //!
 //! - [`pipeline`]: one request: verify -> normalize -> record; the records to publish
+//! - [`handshake`]: which declared handshake a request is, and its reply (never published)
 //! - [`provider`]: a provider compiled for the request path (plan, topics, keys)
 //! - [`verify`]: signature schemes as a definition states them; only it makes a [`verify::Verified`]
 //! - [`normalize`]: verified body -> canonical envelope or dead letter, deciding the route
@@ -14,6 +15,7 @@
 pub mod batch;
 pub mod envelope;
 pub mod form;
+pub mod handshake;
 pub mod normalize;
 pub mod pipeline;
 pub mod provider;

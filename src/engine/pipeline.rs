@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use http::HeaderMap;
 
 use crate::definitions::compiled::Body;
+use crate::definitions::handshake::Handshake;
 use crate::definitions::rules::DEADLETTER;
 use crate::definitions::Accepted;
 use crate::engine::envelope::{DeadLetter, DeadLetterReason, EventId, Record};
@@ -28,7 +29,7 @@ use crate::engine::record::header::BATCH_INDEX;
 use crate::engine::replay;
 use crate::engine::route::Destination;
 use crate::engine::verify::{verify, Line, Verified, VerifyError};
-use crate::engine::{batch, form};
+use crate::engine::{batch, form, handshake};
 
 /// The request as the pipeline reads it besides its body.
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +139,48 @@ pub fn process<'p, B: AsRef<[u8]>>(
         rescued,
         verified,
     })
+}
+
+/// The handshake this request is, if any, and its reply or refusal
+/// (`engine::handshake`): verified first where the handshake says so,
+/// answered without the broker, never made a record. `None`: not a
+/// handshake, an event for [`process`].
+#[allow(clippy::type_complexity)]
+pub fn handshake<'p>(
+    provider: &'p Provider,
+    body: &[u8],
+    request: Request<'_>,
+    limits: Limits,
+) -> Option<(
+    &'p Handshake,
+    Result<handshake::Answer<'p>, handshake::Refusal>,
+)> {
+    let asked = handshake::Asked {
+        method: request.line.method,
+        query: request.line.query,
+        headers: request.headers,
+        body,
+    };
+    let matched = handshake::matching(&provider.definition, asked)?;
+    let answer = || {
+        let keys = provider.keys();
+        let keys = keys.as_deref().ok_or(VerifyError::Missing)?;
+        let key = match matched.verified {
+            true => verify(
+                &provider.definition,
+                keys,
+                request.line,
+                request.headers,
+                body,
+                request.received_at,
+                limits.replay_tolerance,
+            )?
+            .key(),
+            false => 0,
+        };
+        handshake::answer(matched, keys, key, asked)
+    };
+    Some((matched, answer()))
 }
 
 /// A verified body's records: normalized (which decides the route), and

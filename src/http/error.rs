@@ -13,8 +13,16 @@ use crate::metrics::Outcome;
 pub enum RequestError {
     #[error("no such endpoint")]
     NotFound,
+    /// The `Allow` header's value: `POST`, or `GET, POST` for a provider
+    /// with a GET handshake.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
+    /// A GET to a provider with GET handshakes that is none of them.
+    #[error("not one of the provider's handshakes")]
+    NotAHandshake,
+    /// A handshake's value is missing, repeated or outside what it allows.
+    #[error("handshake value refused")]
+    HandshakeValue,
     #[error("body larger than the limit")]
     TooLarge,
     #[error("body not received in time")]
@@ -41,7 +49,8 @@ impl RequestError {
     pub fn status(&self) -> StatusCode {
         match self {
             RequestError::NotFound => StatusCode::NOT_FOUND,
-            RequestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            RequestError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            RequestError::NotAHandshake | RequestError::HandshakeValue => StatusCode::BAD_REQUEST,
             RequestError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RequestError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             RequestError::BadBody => StatusCode::BAD_REQUEST,
@@ -60,7 +69,9 @@ impl RequestError {
     pub fn code(&self) -> &'static str {
         match self {
             RequestError::NotFound => "not_found",
-            RequestError::MethodNotAllowed => "method_not_allowed",
+            RequestError::MethodNotAllowed(_) => "method_not_allowed",
+            RequestError::NotAHandshake => "not_a_handshake",
+            RequestError::HandshakeValue => "handshake_value_refused",
             RequestError::TooLarge => "body_too_large",
             RequestError::BodyTimeout => "body_timeout",
             RequestError::BadBody => "bad_body",
@@ -77,7 +88,8 @@ impl RequestError {
     pub fn outcome(&self) -> Outcome {
         match self {
             RequestError::NotFound => Outcome::NotFound,
-            RequestError::MethodNotAllowed => Outcome::MethodNotAllowed,
+            RequestError::MethodNotAllowed(_) => Outcome::MethodNotAllowed,
+            RequestError::NotAHandshake | RequestError::HandshakeValue => Outcome::BadRequest,
             RequestError::TooLarge => Outcome::TooLarge,
             RequestError::BodyTimeout => Outcome::BodyTimeout,
             RequestError::BadBody => Outcome::BadRequest,

@@ -1,6 +1,6 @@
 //! Every HTTP answer the gateway writes, built in one place: the webhook
-//! answers (`{"id":…}`, `{"ids":[…]}`, a sender's own `accepted:`,
-//! `{"error":…}` with their headers) and the admin port's plain-text ones.
+//! answers (`{"id":…}`, `{"ids":[…]}`, a sender's own `accepted:`, a
+//! handshake's reply, `{"error":…}` with their headers) and the admin port's plain-text ones.
 //! Bodies are serialized, never formatted by hand.
 
 use bytes::Bytes;
@@ -8,6 +8,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use serde::Serialize;
 
+use crate::engine::handshake;
 use crate::engine::pipeline::Reply;
 use crate::http::error::RequestError;
 
@@ -48,6 +49,28 @@ pub fn acknowledged(reply: Reply<'_>, ids: &[String]) -> Answer {
     }
 }
 
+/// A handshake's reply (`engine::handshake`). Never sniffed as another
+/// type, never cached: it echoes values of the request.
+pub fn handshake(reply: handshake::Answer<'_>) -> Answer {
+    // Checked at start-up: a 2xx, and a header value.
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if let Some(value) = reply
+        .content_type
+        .and_then(|t| HeaderValue::from_str(t).ok())
+    {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// The answer to a refused request: its status, its reason code, and the
 /// headers the status calls for.
 pub fn refused(error: &RequestError) -> Answer {
@@ -58,8 +81,8 @@ pub fn refused(error: &RequestError) -> Answer {
         },
     );
     let headers = response.headers_mut();
-    if let RequestError::MethodNotAllowed = error {
-        headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+    if let RequestError::MethodNotAllowed(allow) = error {
+        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
     }
     if let Some(secs) = error.retry_after() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -131,7 +154,7 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_carry_their_code_and_the_headers_their_status_calls_for() {
-        let answer = refused(&RequestError::MethodNotAllowed);
+        let answer = refused(&RequestError::MethodNotAllowed("POST"));
         assert_eq!(answer.status(), 405);
         assert_eq!(answer.headers()[header::ALLOW], "POST");
         assert_eq!(body(answer).await, r#"{"error":"method_not_allowed"}"#);

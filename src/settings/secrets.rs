@@ -123,6 +123,20 @@ pub(super) fn load_secrets(
                 .map_err(|e| invalid(setting, format!("provider \"{}\": {e}", def.name)))?;
         }
     }
+    // What a handshake's token must equal: required once the provider is
+    // enabled, or its sender's verification would fail with no hint why.
+    if let Some(secret) = &def.handshake_secret {
+        let Some((tokens, _)) = read_secrets(env, &secret.env)? else {
+            return Err(invalid(
+                &secret.env,
+                format!(
+                    "provider \"{}\": required by its handshakes' token (handshake_secret); set it or {}_FILE",
+                    def.name, secret.env
+                ),
+            ));
+        };
+        keys = keys.with_handshake_tokens(&tokens);
+    }
     Ok(Some(ProviderSecrets { source, keys }))
 }
 

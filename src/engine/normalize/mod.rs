@@ -8,6 +8,9 @@
 mod json;
 mod plan;
 
+/// A JSON value's text as a `when` compares it; handshakes match by the same rule.
+pub(crate) use json::text_of;
+
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,7 +27,7 @@ use crate::engine::envelope::{Data, DeadLetter, DeadLetterReason, Envelope, Even
 use crate::engine::route::Destination;
 use crate::engine::trace::TraceParent;
 use crate::engine::verify::{parse_timestamp, Verified};
-use json::{text_of, Found};
+use json::Found;
 
 // One per request, on the stack for a moment: boxing the event would cost an
 // allocation on every request to save bytes on the rarer dead letter.

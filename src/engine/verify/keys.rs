@@ -6,7 +6,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, CtOption};
 
 use super::Tag;
 use crate::definitions::compiled::{Algorithm, SecretEncoding};
@@ -20,6 +20,9 @@ pub struct KeyRing {
     /// the secrets (Standard Webhooks `v1a,`).
     /// Empty without such keys.
     beside: Vec<ed25519_dalek::VerifyingKey>,
+    /// The SHA-256 digests of the `handshake_secret` tokens (Meta's verify
+    /// token), compared as a token scheme's are. Empty without one.
+    handshake: Vec<[u8; 32]>,
 }
 
 #[derive(Clone)]
@@ -83,6 +86,7 @@ impl KeyRing {
             return public_keys(algorithm, encoding, secrets).map(|keys| KeyRing {
                 keys,
                 beside: Vec::new(),
+                handshake: Vec::new(),
             });
         }
         let mut raw = Vec::with_capacity(secrets.len());
@@ -115,6 +119,7 @@ impl KeyRing {
         Ok(KeyRing {
             keys,
             beside: Vec::new(),
+            handshake: Vec::new(),
         })
     }
 
@@ -132,11 +137,40 @@ impl KeyRing {
         Ok(self)
     }
 
-    /// These secrets with `other`'s keys beside them (a reload of the
-    /// secrets keeps the keys, which another variable holds).
+    /// These keys with the `handshake_secret` tokens a handshake's `token`
+    /// must equal (Meta's verify token).
+    pub fn with_handshake_tokens<S: AsRef<str>>(mut self, tokens: &[S]) -> KeyRing {
+        self.handshake = tokens
+            .iter()
+            .map(|t| Sha256::digest(t.as_ref().as_bytes()).into())
+            .collect();
+        self
+    }
+
+    /// These secrets with `other`'s keys beside them and its handshake
+    /// tokens (a reload of the secrets keeps both: other variables hold them).
     pub fn keeping_keys_of(mut self, other: &KeyRing) -> KeyRing {
         self.beside = other.beside.clone();
+        self.handshake = other.handshake.clone();
         self
+    }
+
+    /// True when `token` is one of the `handshake_secret` tokens, compared
+    /// as digests like a token scheme's.
+    pub fn handshake_token_matches(&self, token: &[u8]) -> bool {
+        digest_among(&self.handshake, token)
+    }
+
+    /// HMAC-SHA256 of `value` under secret `index` (the one that verified the
+    /// request; the first when none did): a handshake's `hmac_hex` and
+    /// `hmac_base64`. `None` for a ring of other keys (refused at start-up).
+    pub fn hmac_sha256(&self, index: usize, value: &[u8]) -> Option<[u8; 32]> {
+        let Keys::Sha256(keys) = &self.keys else {
+            return None;
+        };
+        let mut mac = keys.get(index).or(keys.first())?.clone();
+        mac.update(value);
+        Some(mac.finalize().into_bytes().into())
     }
 
     /// Whether any of the entries behind `signature.key_prefix` matches.
@@ -193,47 +227,48 @@ impl KeyRing {
         let Keys::Token(digests) = &self.keys else {
             return false;
         };
-        let given: [u8; 32] = Sha256::digest(token).into();
-        let mut any = Choice::from(0);
-        for digest in digests {
-            any |= given.ct_eq(digest);
-        }
-        any.into()
+        digest_among(digests, token)
     }
 
-    /// True when any signature matches under any key. Every key and every
-    /// signature is tried, and each comparison is constant time, so timing
-    /// reveals neither a signature nor which key matched.
-    pub(super) fn matches<'a>(
+    /// Which key a signature matches under (the first such), if any. Every
+    /// key and every signature is tried, each comparison is constant time
+    /// and the index is selected without a branch, so timing reveals
+    /// neither a signature nor which key matched. A public key's match is
+    /// reported as key 0: nothing is derived from public keys.
+    pub(super) fn matching<'a>(
         &self,
         signed: impl Iterator<Item = &'a [u8]> + Clone,
         tags: &[Tag],
-    ) -> bool {
-        fn any<'a, M: Mac + Clone>(
+    ) -> Option<usize> {
+        fn first<'a, M: Mac + Clone>(
             keys: &[M],
             signed: impl Iterator<Item = &'a [u8]> + Clone,
             tags: &[Tag],
-        ) -> Choice {
-            let mut any = Choice::from(0);
-            for key in keys {
+        ) -> CtOption<u32> {
+            let (mut found, mut index) = (Choice::from(0), 0u32);
+            for (i, key) in keys.iter().enumerate() {
                 let mut mac = key.clone();
                 for piece in signed.clone() {
                     mac.update(piece);
                 }
                 let mac = mac.finalize().into_bytes();
+                let mut this = Choice::from(0);
                 for tag in tags {
-                    any |= mac.as_slice().ct_eq(tag.as_slice());
+                    this |= mac.as_slice().ct_eq(tag.as_slice());
                 }
+                index.conditional_assign(&(i as u32), this & !found);
+                found |= this;
             }
-            any
+            CtOption::new(index, found)
         }
-        match &self.keys {
-            Keys::Sha256(k) => any(k, signed, tags),
-            Keys::Sha512(k) => any(k, signed, tags),
-            Keys::Sha1(k) => any(k, signed, tags),
+        let public = |matched: bool| CtOption::new(0u32, Choice::from(u8::from(matched)));
+        let matched: CtOption<u32> = match &self.keys {
+            Keys::Sha256(k) => first(k, signed, tags),
+            Keys::Sha512(k) => first(k, signed, tags),
+            Keys::Sha1(k) => first(k, signed, tags),
             // A token ring has no MAC: `token_matches` compares tokens.
-            Keys::Token(_) => Choice::from(0),
-            Keys::Ed25519(keys) => Choice::from(u8::from(ed25519_matches(keys, signed, tags))),
+            Keys::Token(_) => public(false),
+            Keys::Ed25519(keys) => public(ed25519_matches(keys, signed, tags)),
             Keys::P256(keys) => {
                 use p256::ecdsa::signature::Verifier;
                 let message: Vec<u8> = signed.flatten().copied().collect();
@@ -245,10 +280,10 @@ impl KeyRing {
                     keys.iter()
                         .any(|key| key.verify(&message, &signature).is_ok())
                 });
-                Choice::from(u8::from(any))
+                public(any)
             }
-        }
-        .into()
+        };
+        Option::<u32>::from(matched).map(|i| i as usize)
     }
 }
 
@@ -347,4 +382,15 @@ fn public_keys<S: AsRef<str>>(
         Algorithm::Ed25519 => Keys::Ed25519(ed),
         _ => Keys::P256(p),
     })
+}
+
+/// Whether `token`'s SHA-256 digest is among `digests`: every one is
+/// compared, so timing reveals neither which matched nor any length.
+fn digest_among(digests: &[[u8; 32]], token: &[u8]) -> bool {
+    let given: [u8; 32] = Sha256::digest(token).into();
+    let mut any = Choice::from(0);
+    for digest in digests {
+        any |= given.ct_eq(digest);
+    }
+    any.into()
 }

@@ -31,6 +31,10 @@ pub struct Verified<T> {
     /// The signature header's other fields (`t=..`), never the signature
     /// itself: `{field: ..}` sources read them. Empty unless `signature.fields`.
     fields: Vec<(Box<str>, Box<str>)>,
+    /// Which of the provider's secrets verified it (0 when a public key or
+    /// a token did): a handshake's HMAC is computed with the same one, so
+    /// a rotation cannot break its reply.
+    key: usize,
 }
 
 impl<T> Verified<T> {
@@ -39,7 +43,11 @@ impl<T> Verified<T> {
     /// and is not kept; the trust is the topic's (only the gateway may write
     /// to it), so nothing else may call this.
     pub(crate) fn kept(body: T, fields: Vec<(Box<str>, Box<str>)>) -> Verified<T> {
-        Verified { body, fields }
+        Verified {
+            body,
+            fields,
+            key: 0,
+        }
     }
 
     /// The same verified request read another way: a form body's fields as
@@ -48,7 +56,13 @@ impl<T> Verified<T> {
         Verified {
             body,
             fields: self.fields.clone(),
+            key: self.key,
         }
+    }
+
+    /// Which of the provider's secrets verified the request.
+    pub fn key(&self) -> usize {
+        self.key
     }
 
     /// The signature header's other fields, as `{field: ..}` sources read them.
@@ -153,6 +167,7 @@ pub fn verify<B: AsRef<[u8]>>(
         return in_body_tokens(def, keys, body.as_ref()).map(|()| Verified {
             body,
             fields: Vec::new(),
+            key: 0,
         });
     };
     let value = headers.get(header.as_str()).ok_or(VerifyError::Missing)?;
@@ -161,6 +176,7 @@ pub fn verify<B: AsRef<[u8]>>(
         return token(def, keys, value).map(|()| Verified {
             body,
             fields: Vec::new(),
+            key: 0,
         });
     }
     let Split {
@@ -218,15 +234,25 @@ pub fn verify<B: AsRef<[u8]>>(
             headers: &signed_headers,
             form_sorted: &form_sorted,
         });
+        // Bytes an unverified handshake would have signed on request prove
+        // nothing: X's CRC reply is the very HMAC its events carry.
+        if def
+            .handshakes
+            .iter()
+            .any(|h| h.signs_unverified() && h.values.allow_all(pieces.clone()))
+        {
+            return Err(VerifyError::Mismatch);
+        }
         // Both kinds of entry are checked: whether the secrets' matched is not
         // given away by stopping early.
-        let by_secret = keys.matches(pieces.clone(), &tags);
+        let by_secret = keys.matching(pieces.clone(), &tags);
         let by_key = !beside.is_empty() && keys.matches_beside(pieces, &beside);
-        by_secret | by_key
+        match (by_secret, by_key) {
+            (Some(key), _) => key,
+            (None, true) => 0,
+            (None, false) => return Err(VerifyError::Mismatch),
+        }
     };
-    if !matched {
-        return Err(VerifyError::Mismatch);
-    }
     let signed_at = match &def.timestamp {
         Some(t) if !t.source.is_outside_body() => Some(in_body(t, body.as_ref())?),
         _ => signed_at,
@@ -251,7 +277,11 @@ pub fn verify<B: AsRef<[u8]>>(
         .into_iter()
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
-    Ok(Verified { body, fields })
+    Ok(Verified {
+        body,
+        fields,
+        key: matched,
+    })
 }
 
 /// A timestamp the body carries, read once the MAC over the body matched. A

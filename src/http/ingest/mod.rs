@@ -15,6 +15,8 @@ use futures_util::FutureExt;
 use http::{Method, Request};
 use hyper::body::Body;
 
+use crate::definitions::handshake::Handshake;
+use crate::engine::handshake;
 use crate::engine::normalize::RequestMeta;
 use crate::engine::pipeline::{self, Limits, Reply, Routed};
 use crate::engine::provider::Provider;
@@ -26,7 +28,7 @@ use crate::http::error::RequestError;
 use crate::http::respond;
 use crate::http::share::{self, InFlight, Lane};
 use crate::kafka::{PublishError, Publisher};
-use crate::metrics::{Metrics, Outcome};
+use crate::metrics::{HandshakeOutcome, Metrics, Outcome};
 use crate::settings::Config;
 
 /// What the gateway reads as now: `SystemTime::now`, but for a test that
@@ -52,6 +54,18 @@ pub struct Ingest {
 struct Served {
     provider: Arc<Provider>,
     lane: Lane,
+    /// It declares a GET handshake: the only GET the public port answers.
+    get: bool,
+    /// It declares a handshake told by its body: its rate is checked once
+    /// the body has shown the request is no handshake (handshakes are
+    /// never limited).
+    body_handshake: bool,
+}
+
+/// What a request came to: records acknowledged, or a handshake answered.
+enum Done<'p> {
+    Published(Accepted<'p>),
+    Handshake(respond::Answer),
 }
 
 /// What an accepted request produced, for the response and the log line:
@@ -79,6 +93,12 @@ impl Ingest {
         let providers = providers
             .into_iter()
             .map(|provider| Served {
+                get: handshake::declares(&provider.definition, Method::GET),
+                body_handshake: provider
+                    .definition
+                    .handshakes
+                    .iter()
+                    .any(|h| !h.when.is_empty()),
                 lane: Lane::new(
                     provider.definition.limits.as_ref(),
                     share::inflight_reserve(settings.max_inflight),
@@ -112,9 +132,16 @@ impl Ingest {
         self.providers.iter().find(|s| s.provider.name() == name)
     }
 
-    /// The enabled providers' names, built-ins first.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.providers.iter().map(|s| s.provider.name())
+    /// The enabled providers' names, built-ins first, each with its
+    /// handshakes' names.
+    pub fn names(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
+        self.providers.iter().map(|s| {
+            let handshakes = s.provider.definition.handshakes.iter();
+            (
+                s.provider.name(),
+                handshakes.map(|h| h.name.as_str()).collect(),
+            )
+        })
     }
 
     pub async fn handle<B>(&self, request: Request<B>) -> respond::Answer
@@ -135,13 +162,23 @@ impl Ingest {
 
         let result = match provider {
             None => Err(RequestError::NotFound),
-            Some(_) if request.method() != Method::POST => Err(RequestError::MethodNotAllowed),
-            Some(served) => self.accept(served, request, traceparent.clone()).await,
+            Some(served) if request.method() == Method::POST => {
+                self.accept(served, request, traceparent.clone()).await
+            }
+            Some(served) if served.get && request.method() == Method::GET => {
+                self.accept(served, request, traceparent.clone()).await
+            }
+            Some(served) => Err(RequestError::MethodNotAllowed(match served.get {
+                true => "GET, POST",
+                false => "POST",
+            })),
         };
 
         let elapsed = started.elapsed();
         let (response, outcome) = match result {
-            Ok(accepted) => {
+            // Logged and counted with the handshake's name where it was answered.
+            Ok(Done::Handshake(response)) => (response, Outcome::Handshake),
+            Ok(Done::Published(accepted)) => {
                 let response = respond::acknowledged(accepted.reply, &accepted.ids);
                 tracing::info!(
                     provider = label,
@@ -186,14 +223,19 @@ impl Ingest {
         served: &'p Served,
         request: Request<B>,
         traceparent: Option<TraceParent>,
-    ) -> Result<Accepted<'p>, RequestError>
+    ) -> Result<Done<'p>, RequestError>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (provider, lane) = (&*served.provider, &served.lane);
-        // Past its own rate, a provider is refused before its body is read.
-        lane.check_rate()?;
+        // Past its own rate, a provider is refused before its body is read,
+        // unless only the body can tell a handshake, which is never limited.
+        let is_get = request.method() == Method::GET;
+        let rate_first = !is_get && !served.body_handshake;
+        if rate_first {
+            lane.check_rate()?;
+        }
         let (parts, body) = request.into_parts();
         let (body, reservation) = self.read_body(body, &parts.headers, &lane.body).await?;
 
@@ -208,6 +250,16 @@ impl Ingest {
             meta: &meta,
             received_at,
         };
+        if let Some((matched, answer)) = pipeline::handshake(provider, &body, request, self.limits)
+        {
+            return self.handshake(provider, matched, answer);
+        }
+        if is_get {
+            return Err(RequestError::NotAHandshake);
+        }
+        if !rate_first {
+            lane.check_rate()?;
+        }
         let processed = pipeline::process(provider, body, request, self.limits)?;
         // Verified bodies leave the buffer budget for the in-flight cap.
         drop(reservation);
@@ -248,6 +300,37 @@ impl Ingest {
             }
         };
         drop(slot);
+        result.map(Done::Published)
+    }
+
+    /// A handshake's reply or refusal, counted and logged with its name.
+    fn handshake(
+        &self,
+        provider: &Provider,
+        matched: &Handshake,
+        answer: Result<handshake::Answer<'_>, handshake::Refusal>,
+    ) -> Result<Done<'static>, RequestError> {
+        let (outcome, result) = match answer {
+            Ok(reply) => (
+                HandshakeOutcome::Answered,
+                Ok(Done::Handshake(respond::handshake(reply))),
+            ),
+            Err(handshake::Refusal::Unauthorized(reason)) => (
+                HandshakeOutcome::Unauthorized,
+                Err(RequestError::Unauthorized(reason)),
+            ),
+            Err(handshake::Refusal::Value) => {
+                (HandshakeOutcome::Refused, Err(RequestError::HandshakeValue))
+            }
+        };
+        self.metrics
+            .handshake(provider.name(), &matched.name, outcome);
+        tracing::info!(
+            provider = provider.name(),
+            handshake = matched.name.as_str(),
+            outcome = outcome.as_str(),
+            "handshake"
+        );
         result
     }
 
