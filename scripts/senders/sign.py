@@ -7,6 +7,9 @@
     sign.py ecdsa-p256 keypair                 prints a new key pair: PEM private key path,
                                                then the base64 DER public key (cryptography)
     sign.py ecdsa-p256 PRIVATE_PEM < message   prints the base64 DER ECDSA (SHA-256) signature
+    sign.py hmac-sha256 SECRET hex|base64 < message
+                                               prints HMAC-SHA256 (Python's hmac module), as
+                                               Zoom's and X's handshake replies carry it
 
 The body or message is read from stdin as bytes; the output goes to stdout. Key
 pairs are made at test time, in a temporary directory: never a key in the repository.
@@ -80,10 +83,24 @@ def ecdsa_p256(private: str, body: bytes) -> str:
     return base64.b64encode(key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
 
 
+def hmac_sha256(secret: str, encoding: str, message: bytes) -> str:
+    import base64
+    import hashlib
+    import hmac
+
+    mac = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return mac.hex() if encoding == "hex" else base64.b64encode(mac).decode()
+
+
 def main() -> None:
     sender, *args = sys.argv[1:]
     body = b"" if args[-1:] == ["keypair"] else sys.stdin.buffer.read()
-    signers = {"slack": slack, "ed25519": ed25519, "ecdsa-p256": ecdsa_p256}
+    signers = {
+        "slack": slack,
+        "ed25519": ed25519,
+        "ecdsa-p256": ecdsa_p256,
+        "hmac-sha256": hmac_sha256,
+    }
     if sender not in signers:
         sys.exit(f"sign.py: unknown sender {sender!r} (known: {', '.join(signers)})")
     print(signers[sender](*args, body))

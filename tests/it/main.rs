@@ -19,6 +19,7 @@ mod dashboard;
 mod dev_mode;
 mod end_to_end;
 mod fair_share;
+mod handshakes;
 mod hostile_input;
 mod http_contract;
 mod logs;

@@ -6,13 +6,13 @@
 //! checked in `src/definitions/senders_tests.rs`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use rdkafka::message::OwnedMessage;
 
+use crate::common::signers::*;
 use crate::common::*;
 use crate::contract::repo;
 
@@ -141,28 +141,6 @@ fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-/// Slack's own SDK signs: `v0=<hex>` for `body` at `timestamp`.
-fn slack_sdk_signature(timestamp: &str, body: &[u8]) -> String {
-    let python: PathBuf = repo().join(".venv-senders/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `bash scripts/test.sh`, which creates it",
-        python.display()
-    );
-    let mut child = Command::new(python)
-        .arg(repo().join("scripts/senders/sign.py"))
-        .args(["slack", secret("SLACK_SIGNING_SECRET"), timestamp])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run scripts/senders/sign.py");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "sign.py slack failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 /// Twilio's own SDK (npm `twilio`) signs: the form `body` posted to `url`.
 fn twilio_sdk_signature(url: &str, body: &[u8]) -> String {
     let mut child = Command::new("node")
@@ -200,7 +178,10 @@ fn signed(provider: &str, body: &[u8]) -> Vec<(String, String)> {
     match provider {
         "slack" => json_headers(&[
             ("x-slack-request-timestamp", ts.clone()),
-            ("x-slack-signature", slack_sdk_signature(&ts, body)),
+            (
+                "x-slack-signature",
+                slack_sdk_signature(secret("SLACK_SIGNING_SECRET"), &ts, body),
+            ),
         ]),
         "zoom" => json_headers(&[
             ("x-zm-request-timestamp", ts.clone()),
@@ -629,7 +610,10 @@ async fn form_bodies_are_verified_as_their_senders_sign_them_and_read_as_fields(
     let payload = br#"payload=%7B%22type%22%3A%22block_actions%22%2C%22user%22%3A%7B%22id%22%3A%22U1%22%7D%7D"#;
     let headers = form_headers(&[
         ("x-slack-request-timestamp", ts.clone()),
-        ("x-slack-signature", slack_sdk_signature(&ts, payload)),
+        (
+            "x-slack-signature",
+            slack_sdk_signature(secret("SLACK_SIGNING_SECRET"), &ts, payload),
+        ),
     ]);
     let reply = s.gateway.post("slackui", headers, payload).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -641,7 +625,10 @@ async fn form_bodies_are_verified_as_their_senders_sign_them_and_read_as_fields(
     let broken = b"payload=%FF%FE";
     let headers = form_headers(&[
         ("x-slack-request-timestamp", ts.clone()),
-        ("x-slack-signature", slack_sdk_signature(&ts, broken)),
+        (
+            "x-slack-signature",
+            slack_sdk_signature(secret("SLACK_SIGNING_SECRET"), &ts, broken),
+        ),
     ]);
     let reply = s.gateway.post("slackui", headers, broken).await;
     assert_eq!(
@@ -683,40 +670,6 @@ async fn a_senders_own_deadline_answers_before_it_stops_listening() {
         (Duration::from_millis(2400)..Duration::from_millis(3000)).contains(&took),
         "answered after {took:?}: the preset's 2.5 s, not the gateway's 10 s"
     );
-}
-
-/// A key pair made at test time by `scripts/senders/sign.py` (PyNaCl or
-/// cryptography): the PKCS#8 PEM private key's path and the public key as
-/// the sender shows it.
-fn key_pair(algorithm: &str) -> (String, String) {
-    let out = Command::new(repo().join(".venv-senders/bin/python"))
-        .arg(repo().join("scripts/senders/sign.py"))
-        .args([algorithm, "keypair"])
-        .output()
-        .expect("run scripts/senders/sign.py: `bash scripts/test.sh` creates its environment");
-    assert!(out.status.success(), "sign.py {algorithm} keypair failed");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    (
-        lines.next().unwrap().to_owned(),
-        lines.next().unwrap().to_owned(),
-    )
-}
-
-/// The signature `algorithm`'s independent signer makes over `message`.
-fn public_key_signature(algorithm: &str, private: &str, message: &[u8]) -> String {
-    let mut child = Command::new(repo().join(".venv-senders/bin/python"))
-        .arg(repo().join("scripts/senders/sign.py"))
-        .args([algorithm, private])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(message).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "sign.py {algorithm} failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 const PUBLIC_KEY_PROVIDERS: &str = r#"providers:

@@ -22,6 +22,7 @@ use webhook_gateway::Inputs;
 pub mod faults;
 pub mod processes;
 pub mod records;
+pub mod signers;
 
 pub use processes::*;
 
