@@ -110,8 +110,16 @@ pub fn dev_env(env: &Env, bootstrap: &str, defs: &Definitions) -> Env {
     env.insert("KAFKA_BOOTSTRAP_SERVERS".into(), bootstrap.into());
     for def in &defs.list {
         env.insert(def.secret.env.clone(), demo_secret(def));
+        if let Some(token) = &def.handshake_secret {
+            env.insert(token.env.clone(), demo_handshake_secret(def));
+        }
     }
     env
+}
+
+/// A provider's demo `handshake_secret`: what its handshakes' token must be.
+pub fn demo_handshake_secret(def: &Definition) -> String {
+    format!("dev-{}-handshake", def.name)
 }
 
 /// A topic the embedded broker would not create.
@@ -188,13 +196,49 @@ pub fn sample_command(
 ) -> Result<String, SampleError> {
     let sample = sample::of(def)?;
     let mut command = format!(
-        "printf '%s' {} | {}={} {} sign {}",
+        "printf '%s' {} | {}",
         shell_quote(&sample.body),
-        def.secret.env,
-        shell_word(&demo_secret(def)),
-        shell_quote(exe),
-        def.name
+        sign_command(exe, def, providers_file)
     );
+    for (name, value) in &sample.headers {
+        command.push_str(&format!(
+            " --header {}",
+            shell_quote(&format!("{name}: {value}"))
+        ));
+    }
+    command.push_str(&format!(" --curl {} | sh", shell_word(url)));
+    Ok(command)
+}
+
+/// A command that performs `def`'s handshake `name` against `url` as its
+/// sender would (`sign --handshake`), with the demo secrets.
+pub fn handshake_command(
+    exe: &str,
+    def: &Definition,
+    name: &str,
+    providers_file: Option<&Path>,
+    url: &str,
+) -> String {
+    format!(
+        "{} --handshake {} --curl {} | sh",
+        sign_command(exe, def, providers_file),
+        shell_word(name),
+        shell_word(url)
+    )
+}
+
+/// `exe sign <provider>` with the provider's demo secrets set as its
+/// variables (and its demo private key's file for a public-key scheme).
+fn sign_command(exe: &str, def: &Definition, providers_file: Option<&Path>) -> String {
+    let mut command = format!("{}={} ", def.secret.env, shell_word(&demo_secret(def)));
+    if let Some(token) = &def.handshake_secret {
+        command.push_str(&format!(
+            "{}={} ",
+            token.env,
+            shell_word(&demo_handshake_secret(def))
+        ));
+    }
+    command.push_str(&format!("{} sign {}", shell_quote(exe), def.name));
     if let Some(file) = providers_file {
         command.push_str(&format!(
             " --providers-file {}",
@@ -212,14 +256,7 @@ pub fn sample_command(
             ));
         }
     }
-    for (name, value) in &sample.headers {
-        command.push_str(&format!(
-            " --header {}",
-            shell_quote(&format!("{name}: {value}"))
-        ));
-    }
-    command.push_str(&format!(" --curl {} | sh", shell_word(url)));
-    Ok(command)
+    command
 }
 
 /// `s` as one shell word: bare when nothing in it is special to the shell.
@@ -297,6 +334,11 @@ fn print_banner(b: &Banner<'_>) {
                 shell_quote(&exe),
                 def.name
             ),
+        }
+        for h in &def.handshakes {
+            println!("Perform its {} handshake:", h.name);
+            let command = handshake_command(&exe, def, &h.name, file, &url(&def.name));
+            println!("  {command}");
         }
     }
     if let Some(topic) = b.kcat_topic {

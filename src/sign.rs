@@ -48,6 +48,11 @@ pub struct SignArgs {
     /// replaces the curl command's application/json
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+    /// Perform the provider's handshake NAME instead of signing a body from stdin:
+    /// the request its sender sends (signed where the handshake is verified, its
+    /// token from the provider's handshake_secret variable)
+    #[arg(long, value_name = "NAME")]
+    pub handshake: Option<String>,
 }
 
 /// Why `sign` signed nothing: one line, naming a variable or a file but never
@@ -101,6 +106,12 @@ pub enum SignError {
     Stdin(std::io::Error),
     #[error("--curl needs a UTF-8 body")]
     CurlNotUtf8,
+    #[error("--handshake: provider `{provider}` has no handshake `{name}` (declared: {declared})")]
+    NoHandshake {
+        provider: String,
+        name: String,
+        declared: String,
+    },
 }
 
 /// The parts a sender chooses besides the body.
@@ -286,6 +297,9 @@ pub fn main(args: SignArgs, env: &Env) -> Result<String, SignError> {
         .iter()
         .map(|h| extra_header(def, h))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(name) = &args.handshake {
+        return handshake(&args, def, name, extra, env);
+    }
     let secret = secret(&args, def, env)?;
     let mut body = Vec::new();
     std::io::stdin()
@@ -311,17 +325,103 @@ pub fn main(args: SignArgs, env: &Env) -> Result<String, SignError> {
     headers.extend(extra);
     Ok(match &args.curl {
         None => headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect(),
-        Some(url) => {
-            let body = std::str::from_utf8(&body).map_err(|_| SignError::CurlNotUtf8)?;
-            let mut cmd = format!("curl -sS -i -X POST {}", shell_quote(url));
-            if !typed {
-                cmd.push_str(" -H 'content-type: application/json'");
+        Some(url) => curl("POST", url, !typed, &headers, &body)?,
+    })
+}
+
+/// A curl command that sends `body` (none when empty) with `headers` to
+/// `url`, typed as JSON when `json` and the body is not empty.
+fn curl(
+    method: &str,
+    url: &str,
+    json: bool,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<String, SignError> {
+    let body = std::str::from_utf8(body).map_err(|_| SignError::CurlNotUtf8)?;
+    let mut cmd = format!("curl -sS -i -X {method} {}", shell_quote(url));
+    if json && !body.is_empty() {
+        cmd.push_str(" -H 'content-type: application/json'");
+    }
+    for (k, v) in headers {
+        cmd.push_str(&format!(" -H {}", shell_quote(&format!("{k}: {v}"))));
+    }
+    if !body.is_empty() {
+        cmd.push_str(&format!(" --data-binary {}", shell_quote(body)));
+    }
+    cmd.push('\n');
+    Ok(cmd)
+}
+
+/// The request that performs handshake `name` of `def`: its example
+/// (`Handshake::example`), signed where the handshake is verified, its
+/// token the first of the provider's `handshake_secret` variable.
+fn handshake(
+    args: &SignArgs,
+    def: &Definition,
+    name: &str,
+    extra: Vec<(String, String)>,
+    env: &Env,
+) -> Result<String, SignError> {
+    let h = def
+        .handshakes
+        .iter()
+        .find(|h| h.name == name)
+        .ok_or_else(|| SignError::NoHandshake {
+            provider: def.name.clone(),
+            name: name.to_owned(),
+            declared: def
+                .handshakes
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let token = match (&h.token, &def.handshake_secret) {
+        (Some(_), Some(var)) => match read_secrets(env, &var.env)? {
+            Some((tokens, _)) => tokens[0].clone(),
+            None => {
+                return Err(SignError::NoSecret {
+                    var: var.env.clone(),
+                })
             }
+        },
+        _ => String::new(),
+    };
+    let example = h.example(&token);
+    let mut headers = example.headers;
+    if h.verified {
+        let parts = Parts {
+            timestamp: args.timestamp.clone(),
+            id: args.id.clone(),
+            headers: extra.clone(),
+        };
+        let secret = secret(args, def, env)?;
+        headers.extend(signature_headers(def, &secret, &example.body, &parts)?);
+    }
+    headers.extend(extra);
+    let method = example.method.as_str();
+    let query = match example.query.is_empty() {
+        true => String::new(),
+        false => format!("?{}", example.query),
+    };
+    Ok(match &args.curl {
+        Some(url) => curl(
+            method,
+            &format!("{url}{query}"),
+            true,
+            &headers,
+            &example.body,
+        )?,
+        None => {
+            let mut out = format!("{method} {query}\n");
             for (k, v) in &headers {
-                cmd.push_str(&format!(" -H {}", shell_quote(&format!("{k}: {v}"))));
+                out.push_str(&format!("{k}: {v}\n"));
             }
-            cmd.push_str(&format!(" --data-binary {}\n", shell_quote(body)));
-            cmd
+            out.push('\n');
+            out.push_str(&String::from_utf8_lossy(&example.body));
+            out.push('\n');
+            out
         }
     })
 }

@@ -51,6 +51,89 @@ impl Handshake {
     }
 }
 
+/// A request that performs a handshake, as `sign --handshake` and `--dev`
+/// print it: every condition met, every value the reply reads set to a
+/// sample that fits its `values`, the token set to `token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    pub method: Method,
+    /// Encoded, without its `?`; empty for none.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Handshake {
+    pub fn example(&self, token: &str) -> Example {
+        let sample = self.values.sample();
+        let value = |want: &str| match want {
+            "" => sample.clone(),
+            given => given.to_owned(),
+        };
+        let mut query: Vec<(String, String)> = self
+            .query
+            .iter()
+            .map(|(n, v)| (n.clone(), value(v)))
+            .collect();
+        let mut headers: Vec<(String, String)> = self
+            .header
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), value(v)))
+            .collect();
+        match &self.token {
+            Some(Input::Query(name)) => query.push((name.clone(), token.to_owned())),
+            Some(Input::Header(name)) => headers.push((name.as_str().to_owned(), token.to_owned())),
+            Some(Input::Body(_)) | None => {}
+        }
+        let mut body = serde_json::Value::Null;
+        for (pointer, want) in &self.when {
+            // A number's text is matched as the number a sender sends.
+            let v = match want.parse::<i64>() {
+                Ok(n) if n.to_string() == *want => serde_json::Value::from(n),
+                _ => serde_json::Value::from(want.as_str()),
+            };
+            set(&mut body, pointer, v);
+        }
+        for input in self.reply.body.inputs() {
+            if let Input::Body(pointer) = input {
+                set(&mut body, pointer, serde_json::Value::from(sample.as_str()));
+            }
+        }
+        let encode = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        Example {
+            method: self.method,
+            query: query
+                .iter()
+                .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
+                .collect::<Vec<_>>()
+                .join("&"),
+            headers,
+            body: match body {
+                serde_json::Value::Null => Vec::new(),
+                body => serde_json::to_vec(&body).expect("a JSON value serializes"),
+            },
+        }
+    }
+}
+
+/// `value` at `pointer` in `doc`, making the objects on the way.
+fn set(doc: &mut serde_json::Value, pointer: &Pointer, value: serde_json::Value) {
+    let mut at = doc;
+    for token in pointer.tokens() {
+        if !at.is_object() {
+            *at = serde_json::Value::Object(Default::default());
+        }
+        at = at
+            .as_object_mut()
+            .expect("made an object")
+            .entry(token)
+            .or_insert(serde_json::Value::Null);
+    }
+    *at = value;
+}
+
 fn pairs<S: Serializer, K: AsRef<str>>(pairs: &[(K, String)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(pairs.iter().map(|(k, v)| (k.as_ref(), v)))
 }
@@ -127,6 +210,26 @@ impl Values {
     /// `max_len`, every byte in the charset.
     pub fn allow(&self, value: &[u8]) -> bool {
         !value.is_empty() && value.len() <= self.max_len && self.charset.contains_all(value)
+    }
+
+    /// A value these allow, for an example request: a word of their
+    /// charset (`devChallenge123` where it allows letters and digits).
+    pub fn sample(&self) -> String {
+        let word: String = "devChallenge123"
+            .bytes()
+            .filter(|&b| self.charset.contains(b))
+            .map(char::from)
+            .collect();
+        let word = match word.is_empty() {
+            false => word,
+            true => {
+                let first = (0x21..0x7f)
+                    .find(|&b| self.charset.contains(b))
+                    .unwrap_or(b' ');
+                char::from(first).to_string().repeat(8)
+            }
+        };
+        word.chars().take(self.max_len).collect()
     }
 
     /// [`Values::allow`] for a value in pieces (the bytes a signature covers).

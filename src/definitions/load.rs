@@ -118,7 +118,8 @@ impl Definitions {
     /// Whether `var` is a provider's secret variable, or its `_FILE` variant.
     pub fn is_secret_variable(&self, var: &str) -> bool {
         self.list.iter().any(|d| {
-            d.key.iter().chain([&d.secret]).any(|s| {
+            let handshake = d.handshake_secret.iter();
+            d.key.iter().chain(handshake).chain([&d.secret]).any(|s| {
                 let name = s.env.as_str();
                 var == name || var.strip_prefix(name) == Some("_FILE")
             })

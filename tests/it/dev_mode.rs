@@ -261,3 +261,52 @@ fn public_key_and_token_senders_get_commands_that_work_in_dev() {
     let record = dev.send(&commands[3]);
     assert!(record.contains("topic=webhooks.gitlab.push "), "{record}");
 }
+
+#[test]
+fn every_handshake_has_a_command_that_performs_it_in_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    let presets = [
+        ("slack", "secret", "url_verification", "200"),
+        ("zoom", "secret", "endpoint.url_validation", "200"),
+        ("meta", "secret", "hub.challenge", "200"),
+        ("discord", "key", "ping", "204"),
+        ("dropbox", "secret", "challenge", "200"),
+        ("x", "secret", "crc", "200"),
+        ("microsoft-graph", "secret", "validation", "200"),
+        ("okta", "secret", "verification", "200"),
+    ];
+    let mut yaml = String::from("providers:\n");
+    for (preset, credential, _, _) in presets {
+        let name = preset.replace('-', "");
+        let var = name.to_uppercase();
+        yaml.push_str(&format!(
+            "  - name: {name}\n    preset: {preset}\n    {credential}: {{env: {var}_SECRET}}\n"
+        ));
+        if preset == "meta" {
+            yaml.push_str("    handshake_secret: {env: META_VERIFY_TOKEN}\n");
+        }
+    }
+    std::fs::write(&file, yaml).unwrap();
+    let dev = Dev::start(&["--providers-file", file.to_str().unwrap()]);
+    for (i, (_, _, handshake, status)) in presets.iter().enumerate() {
+        let heading = format!("Perform its {handshake} handshake:");
+        let within = Duration::from_secs(if i == 0 { 30 } else { 5 });
+        dev.line(within, |l| l == heading);
+        let command = dev.line(Duration::from_secs(5), |l| l.contains("| sh"));
+        assert!(command.contains("--handshake"), "{command}");
+        // Handshakes need no broker, but the listener may still be starting.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let response = loop {
+            let response = run_in_shell(command.trim());
+            if !response.is_empty() || Instant::now() > deadline {
+                break response;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{command}\n{response}"
+        );
+    }
+}
