@@ -1030,6 +1030,18 @@ def main() -> int:
                f"the schema's presets {enum} are not the gateway's {gateway}")
 
     r.check("schema: providers.definitions[].preset is exactly the gateway's presets", schema_knows_every_preset)
+
+    def schema_knows_every_key() -> None:
+        # The keys a provider takes, as src/definitions/definition.rs's RawProvider has them.
+        source = (REPO / "src/definitions/definition.rs").read_text()
+        raw = source.split("pub struct RawProvider {", 1)[1].split("\n}", 1)[0]
+        gateway = sorted(re.findall(r"^    pub ([a-z_]+):", raw, re.M))
+        schema = json.loads((CHART / "values.schema.json").read_text())
+        keys = sorted(schema["definitions"]["providerDefinition"]["properties"])
+        expect(gateway and keys == gateway,
+               f"the schema's provider keys {keys} are not the gateway's {gateway}")
+
+    r.check("schema: providers.definitions[] takes exactly the gateway's provider keys", schema_knows_every_key)
     r.check("schema rejects replicaCount: \"three\"", schema_rejects({"replicaCount": "three"}, "a string replica count"))
     r.check("schema rejects an unknown top-level key", schema_rejects({"replicas": 3}, "an unknown key"))
     r.check("schema rejects a nested wrong type (gateway.maxInflight: \"many\")",
