@@ -139,6 +139,19 @@ fn blocks<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
 }
 
 #[test]
+fn the_handshakes_example_loads_as_written() {
+    let text = section(&doc("providers.md"), "## Handshakes");
+    let yaml = blocks(&text, "yaml");
+    assert_eq!(yaml.len(), 1, "one providers file");
+    let defs =
+        webhook_gateway::definitions::Definitions::with_file(Some(("docs/providers.md", yaml[0])))
+            .unwrap_or_else(|e| panic!("docs/providers.md's handshake example: {e}"));
+    let acme = defs.get("acme").unwrap();
+    assert_eq!(acme.handshakes[0].name, "verify");
+    assert!(acme.handshake_secret.is_some());
+}
+
+#[test]
 fn the_add_a_provider_definitions_load_and_its_commands_name_them() {
     let text = section(&doc("providers.md"), "## Add a provider");
     let yaml = blocks(&text, "yaml");

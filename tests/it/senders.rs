@@ -30,6 +30,7 @@ const PROVIDERS: &str = r#"providers:
   - name: meta
     preset: meta
     secret: {env: META_APP_SECRET}
+    handshake_secret: {env: META_VERIFY_TOKEN}
     events:
       - {name: page, type: meta.page, subject: /entry/0/id}
   - name: paddle
@@ -101,7 +102,7 @@ const PROVIDERS: &str = r#"providers:
       - {name: invoice.paid, type: acme.invoice.paid, subject: /data/invoiceId}
 "#;
 
-const SECRETS: [(&str, &str); 16] = [
+const SECRETS: [(&str, &str); 17] = [
     // The same app's signing secret: every provider names a variable of its own.
     ("SLACKUI_SIGNING_SECRET", "slack-signing-secret"),
     ("TWILIO_AUTH_TOKEN", "twilio-auth-token"),
@@ -109,6 +110,7 @@ const SECRETS: [(&str, &str); 16] = [
     ("SLACK_SIGNING_SECRET", "slack-signing-secret"),
     ("ZOOM_SECRET_TOKEN", "zoom-secret-token"),
     ("META_APP_SECRET", "meta-app-secret"),
+    ("META_VERIFY_TOKEN", "meta-verify-token"),
     ("PADDLE_SECRET_KEY", "pdl_ntfset_01test_secret"),
     ("CALENDLY_SIGNING_KEY", "calendly-signing-key"),
     ("TYPEFORM_SECRET", "typeform-secret"),
