@@ -273,9 +273,10 @@ impl Charset {
         let mut allowed = [false; 128];
         let mut i = 0;
         while i < bytes.len() {
-            let (from, to) = match bytes.get(i + 1) {
-                Some(b'-') if i + 2 < bytes.len() => (bytes[i], bytes[i + 2]),
-                _ => (bytes[i], bytes[i]),
+            // `a-z` is a range; a `-` with nothing on one side is itself.
+            let (from, to, width) = match bytes.get(i + 1..i + 3) {
+                Some([b'-', to]) => (bytes[i], *to, 3),
+                _ => (bytes[i], bytes[i], 1),
             };
             if from > to {
                 return Err(format!(
@@ -286,13 +287,7 @@ impl Charset {
             for b in from..=to {
                 allowed[b as usize] = true;
             }
-            i += if from == to && bytes.get(i + 1) != Some(&b'-') {
-                1
-            } else if i + 2 < bytes.len() && bytes[i + 1] == b'-' {
-                3
-            } else {
-                1
-            };
+            i += width;
         }
         Ok(Charset {
             text: text.to_owned(),

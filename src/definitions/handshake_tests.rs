@@ -297,13 +297,13 @@ fn ask(
         replay_tolerance: Duration::from_secs(300),
         max_record_bytes: 1 << 20,
     };
-    pipeline::handshake(provider, body, request, limits).map(|(h, answer)| {
-        let answer = answer.map(|a| Answer {
+    pipeline::handshake(provider, body, request, limits).map(|h| {
+        let answer = h.answer.map(|a| Answer {
             status: a.status,
             content_type: a.content_type.map(|t| &*t.to_owned().leak()),
             body: a.body,
         });
-        (h.name.clone(), answer)
+        (h.handshake.name.clone(), answer)
     })
 }
 

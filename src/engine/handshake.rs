@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use base64::Engine;
 use http::HeaderMap;
 
+use crate::definitions::definition::Pointer;
 use crate::definitions::handshake::{Escape, Handshake, Input, MacEncoding, Part};
 use crate::definitions::Definition;
 use crate::engine::form;
@@ -67,14 +68,16 @@ impl<'a> Read<'a> {
                     _ => None,
                 }
             }
-            Input::Body(pointer) => {
-                let value = self.body.as_ref()?.pointer(pointer.as_str())?;
-                // The text a catalogue `when` compares: a string's content, a
-                // number's or boolean's JSON text.
-                let json = serde_json::to_string(value).ok()?;
-                text_of(&json).map(|t| Cow::Owned(t.into_owned()))
-            }
+            Input::Body(pointer) => self.body_text(pointer).map(Cow::Owned),
         }
+    }
+
+    /// The text a catalogue `when` compares: a string's content, a number's
+    /// or boolean's JSON text.
+    fn body_text(&self, pointer: &Pointer) -> Option<String> {
+        let value = self.body.as_ref()?.pointer(pointer.as_str())?;
+        let json = serde_json::to_string(value).ok()?;
+        text_of(&json).map(Cow::into_owned)
     }
 
     fn matches(&self, h: &Handshake) -> bool {
@@ -90,10 +93,9 @@ impl<'a> Read<'a> {
                 let found = self.asked.headers.get(name.as_str());
                 present_or(found.and_then(|v| v.to_str().ok()).map(Cow::Borrowed), want)
             })
-            && h.when.iter().all(|(pointer, want)| {
-                self.value(&Input::Body(pointer.clone()))
-                    .is_some_and(|v| v == *want)
-            })
+            && h.when
+                .iter()
+                .all(|(pointer, want)| self.body_text(pointer).is_some_and(|v| v == *want))
     }
 }
 
@@ -111,7 +113,15 @@ pub fn matching<'d>(def: &'d Definition, asked: Asked<'_>) -> Option<&'d Handsha
     if def.handshakes.is_empty() {
         return None;
     }
-    let wants_body = def.handshakes.iter().any(|h| !h.when.is_empty());
+    // Most requests to a provider with a handshake told by its body are
+    // events: the body is parsed only when every value a `when` wants occurs
+    // in it (a sender writes its challenge's name unescaped).
+    let wants_body = def.handshakes.iter().any(|h| {
+        !h.when.is_empty()
+            && h.when
+                .iter()
+                .all(|(_, want)| memchr::memmem::find(asked.body, want.as_bytes()).is_some())
+    });
     let read = Read::of(asked, wants_body);
     def.handshakes.iter().find(|h| read.matches(h))
 }

@@ -141,20 +141,24 @@ pub fn process<'p, B: AsRef<[u8]>>(
     })
 }
 
+/// A request that was one of its provider's handshakes: which, and its
+/// reply or why it is refused.
+#[derive(Debug)]
+pub struct Handshaken<'p> {
+    pub handshake: &'p Handshake,
+    pub answer: Result<handshake::Answer<'p>, handshake::Refusal>,
+}
+
 /// The handshake this request is, if any, and its reply or refusal
 /// (`engine::handshake`): verified first where the handshake says so,
 /// answered without the broker, never made a record. `None`: not a
 /// handshake, an event for [`process`].
-#[allow(clippy::type_complexity)]
 pub fn handshake<'p>(
     provider: &'p Provider,
     body: &[u8],
     request: Request<'_>,
     limits: Limits,
-) -> Option<(
-    &'p Handshake,
-    Result<handshake::Answer<'p>, handshake::Refusal>,
-)> {
+) -> Option<Handshaken<'p>> {
     let asked = handshake::Asked {
         method: request.line.method,
         query: request.line.query,
@@ -180,7 +184,10 @@ pub fn handshake<'p>(
         };
         handshake::answer(matched, keys, key, asked)
     };
-    Some((matched, answer()))
+    Some(Handshaken {
+        handshake: matched,
+        answer: answer(),
+    })
 }
 
 /// A verified body's records: normalized (which decides the route), and

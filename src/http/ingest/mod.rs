@@ -15,7 +15,6 @@ use futures_util::FutureExt;
 use http::{Method, Request};
 use hyper::body::Body;
 
-use crate::definitions::handshake::Handshake;
 use crate::engine::handshake;
 use crate::engine::normalize::RequestMeta;
 use crate::engine::pipeline::{self, Limits, Reply, Routed};
@@ -250,9 +249,8 @@ impl Ingest {
             meta: &meta,
             received_at,
         };
-        if let Some((matched, answer)) = pipeline::handshake(provider, &body, request, self.limits)
-        {
-            return self.handshake(provider, matched, answer);
+        if let Some(handshaken) = pipeline::handshake(provider, &body, request, self.limits) {
+            return self.handshake(provider, handshaken);
         }
         if is_get {
             return Err(RequestError::NotAHandshake);
@@ -307,10 +305,10 @@ impl Ingest {
     fn handshake(
         &self,
         provider: &Provider,
-        matched: &Handshake,
-        answer: Result<handshake::Answer<'_>, handshake::Refusal>,
+        handshaken: pipeline::Handshaken<'_>,
     ) -> Result<Done<'static>, RequestError> {
-        let (outcome, result) = match answer {
+        let matched = handshaken.handshake;
+        let (outcome, result) = match handshaken.answer {
             Ok(reply) => (
                 HandshakeOutcome::Answered,
                 Ok(Done::Handshake(respond::handshake(reply))),
