@@ -28,7 +28,7 @@ use crate::engine::provider::Provider;
 use crate::engine::record::header::BATCH_INDEX;
 use crate::engine::replay;
 use crate::engine::route::Destination;
-use crate::engine::verify::{verify, Line, Verified, VerifyError};
+use crate::engine::verify::{verify, KeyRing, Line, Verified, VerifyError};
 use crate::engine::{batch, form, handshake};
 
 /// The request as the pipeline reads it besides its body.
@@ -109,15 +109,7 @@ pub fn process<'p, B: AsRef<[u8]>>(
     let keys = provider.keys();
     // A provider without keys verifies nothing (only a re-drive has one).
     let keys = keys.as_deref().ok_or(VerifyError::Missing)?;
-    let verified = verify(
-        &provider.definition,
-        keys,
-        request.line,
-        request.headers,
-        body,
-        request.received_at,
-        limits.replay_tolerance,
-    )?;
+    let verified = verified(provider, keys, body, request, limits)?;
     let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
         records(provider, &verified, request, Some(limits.max_record_bytes))
     }));
@@ -139,6 +131,25 @@ pub fn process<'p, B: AsRef<[u8]>>(
         rescued,
         verified,
     })
+}
+
+/// `body` verified as the provider's definition says, with `keys`.
+fn verified<B: AsRef<[u8]>>(
+    provider: &Provider,
+    keys: &KeyRing,
+    body: B,
+    request: Request<'_>,
+    limits: Limits,
+) -> Result<Verified<B>, VerifyError> {
+    verify(
+        &provider.definition,
+        keys,
+        request.line,
+        request.headers,
+        body,
+        request.received_at,
+        limits.replay_tolerance,
+    )
 }
 
 /// A request that was one of its provider's handshakes: which, and its
@@ -167,19 +178,11 @@ pub fn handshake<'p>(
     };
     let matched = handshake::matching(&provider.definition, asked)?;
     let answer = || {
+        // One read of the keys: the secret that verified is the one the reply uses.
         let keys = provider.keys();
         let keys = keys.as_deref().ok_or(VerifyError::Missing)?;
         let key = match matched.verified {
-            true => verify(
-                &provider.definition,
-                keys,
-                request.line,
-                request.headers,
-                body,
-                request.received_at,
-                limits.replay_tolerance,
-            )?
-            .key(),
+            true => verified(provider, keys, body, request, limits)?.key(),
             false => 0,
         };
         handshake::answer(matched, keys, key, asked)

@@ -97,6 +97,25 @@ impl Run<'_> {
     }
 }
 
+impl Run<'_> {
+    /// A GET of `path` without headers or body.
+    async fn get(&mut self, path: &str, expect: Option<(&str, &str)>) -> Reply {
+        self.ask("GET", path, vec![], b"", expect).await
+    }
+
+    /// A POST of `body` with `headers` to `/webhooks/<provider>`.
+    async fn post(
+        &mut self,
+        provider: &str,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+        expect: Option<(&str, &str)>,
+    ) -> Reply {
+        let path = format!("/webhooks/{provider}");
+        self.ask("POST", &path, headers, body, expect).await
+    }
+}
+
 fn slack_signed(body: &[u8]) -> Vec<(String, String)> {
     let ts = now_secs().to_string();
     json_headers(&[
@@ -198,9 +217,8 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     // Never limited: Slack's own rate is 1 a second, and five in a row pass.
     for _ in 0..5 {
         let reply = run
-            .ask(
-                "POST",
-                "/webhooks/slack",
+            .post(
+                "slack",
                 slack_signed(body),
                 body,
                 Some(("url_verification", "answered")),
@@ -213,9 +231,8 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     }
     let unsigned = json_headers(&[]);
     let reply = run
-        .ask(
-            "POST",
-            "/webhooks/slack",
+        .post(
+            "slack",
             unsigned.clone(),
             body,
             Some(("url_verification", "unauthorized")),
@@ -227,18 +244,15 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
         "an unsigned challenge is not echoed"
     );
     // A GET where Slack declares none: 405, as for any provider without one.
-    let reply = run
-        .ask("GET", "/webhooks/slack?challenge=1", vec![], b"", None)
-        .await;
+    let reply = run.get("/webhooks/slack?challenge=1", None).await;
     assert_eq!(reply.status, 405);
     assert_eq!(reply.headers["allow"], "POST");
 
     // Zoom: the plainToken and its hex HMAC under the secret that signed it.
     let body = br#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
     let reply = run
-        .ask(
-            "POST",
-            "/webhooks/zoom",
+        .post(
+            "zoom",
             zoom_signed(body),
             body,
             Some(("endpoint.url_validation", "answered")),
@@ -256,9 +270,8 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     let mut forged = zoom_signed(body);
     forged[1].1 = format!("v0={}", "0".repeat(64));
     let reply = run
-        .ask(
-            "POST",
-            "/webhooks/zoom",
+        .post(
+            "zoom",
             forged,
             body,
             Some(("endpoint.url_validation", "unauthorized")),
@@ -272,9 +285,8 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
         "A".repeat(20_000)
     );
     let reply = run
-        .ask(
-            "POST",
-            "/webhooks/zoom",
+        .post(
+            "zoom",
             zoom_signed(body.as_bytes()),
             body.as_bytes(),
             Some(("endpoint.url_validation", "refused")),
@@ -286,37 +298,15 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     // Meta: the verify token checked, hub.challenge echoed.
     let path =
         "/webhooks/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=meatyhamhock";
-    let reply = run
-        .ask(
-            "GET",
-            path,
-            vec![],
-            b"",
-            Some(("hub.challenge", "answered")),
-        )
-        .await;
+    let reply = run.get(path, Some(("hub.challenge", "answered"))).await;
     assert_text(&reply, "1158201444");
     let wrong = "/webhooks/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=guess";
     let reply = run
-        .ask(
-            "GET",
-            wrong,
-            vec![],
-            b"",
-            Some(("hub.challenge", "unauthorized")),
-        )
+        .get(wrong, Some(("hub.challenge", "unauthorized")))
         .await;
     assert_eq!(reply.status, 401);
     assert!(!reply.text().contains("1158201444"));
-    let reply = run
-        .ask(
-            "GET",
-            "/webhooks/meta?hub.mode=unsubscribe",
-            vec![],
-            b"",
-            None,
-        )
-        .await;
+    let reply = run.get("/webhooks/meta?hub.mode=unsubscribe", None).await;
     assert_eq!(
         (reply.status, reply.json()["error"].as_str()),
         (400, Some("not_a_handshake"))
@@ -328,9 +318,8 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     // Discord: a signed PING gets 204; a stranger's signature 401.
     let ping = br#"{"version":1,"application_id":"1234567890","type":0}"#;
     let reply = run
-        .ask(
-            "POST",
-            "/webhooks/discord",
+        .post(
+            "discord",
             discord_signed(&discord_private, ping),
             ping,
             Some(("ping", "answered")),
@@ -339,9 +328,8 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     assert_eq!(reply.status, 204, "{}", reply.text());
     assert!(reply.body.is_empty());
     let reply = run
-        .ask(
-            "POST",
-            "/webhooks/discord",
+        .post(
+            "discord",
             discord_signed(&stranger_private, ping),
             ping,
             Some(("ping", "unauthorized")),
@@ -352,11 +340,8 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     // Dropbox: echoed as text with nosniff; past its own rate, still answered.
     for _ in 0..3 {
         let reply = run
-            .ask(
-                "GET",
+            .get(
                 "/webhooks/dropbox?challenge=abc123",
-                vec![],
-                b"",
                 Some(("challenge", "answered")),
             )
             .await;
@@ -370,9 +355,7 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
         "abc%00def".to_owned(),
     ] {
         let path = format!("/webhooks/dropbox?challenge={hostile}");
-        let reply = run
-            .ask("GET", &path, vec![], b"", Some(("challenge", "refused")))
-            .await;
+        let reply = run.get(&path, Some(("challenge", "refused"))).await;
         assert_eq!(reply.status, 400, "{}", reply.text());
         assert_eq!(reply.json()["error"], "handshake_value_refused");
         assert!(!reply.text().contains("script") && !reply.text().contains("aaaa"));
@@ -382,9 +365,7 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     // X: the CRC's response token, base64 HMAC of crc_token under the consumer secret.
     let token = "M2RkODJkZmMtYjlkYi00NmQ4LTk0MGUtM2JjYzkwM2Q4MjQ0";
     let path = format!("/webhooks/x?crc_token={token}&nonce=MTc2OTUxODI5MjkxNA");
-    let reply = run
-        .ask("GET", &path, vec![], b"", Some(("crc", "answered")))
-        .await;
+    let reply = run.get(&path, Some(("crc", "answered"))).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let response = reply.json()["response_token"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -397,9 +378,7 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     // The forgery: post the token as an event body under the CRC's reply, the
     // signature X's events carry. It verifies nothing.
     let forged = json_headers(&[("x-twitter-webhooks-signature", response.clone())]);
-    let reply = run
-        .ask("POST", "/webhooks/x", forged, token.as_bytes(), None)
-        .await;
+    let reply = run.post("x", forged, token.as_bytes(), None).await;
     assert_eq!(
         reply.status,
         401,
@@ -408,9 +387,7 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     );
     // Nor can the CRC be asked to sign a JSON event.
     let path = "/webhooks/x?crc_token=%7B%22for_user_id%22%3A%221%22%7D";
-    let reply = run
-        .ask("GET", path, vec![], b"", Some(("crc", "refused")))
-        .await;
+    let reply = run.get(path, Some(("crc", "refused"))).await;
     assert_eq!(reply.status, 400);
 
     // Microsoft Graph: unsigned POST, empty body, the token decoded as text.
@@ -464,20 +441,16 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
     // While the broker is frozen, handshakes are answered all the same.
     broker.freeze();
     let reply = run
-        .ask(
-            "GET",
+        .get(
             "/webhooks/dropbox?challenge=frozen",
-            vec![],
-            b"",
             Some(("challenge", "answered")),
         )
         .await;
     assert_text(&reply, "frozen");
     let body = br#"{"payload":{"plainToken":"whileFrozen"},"event":"endpoint.url_validation"}"#;
     let reply = run
-        .ask(
-            "POST",
-            "/webhooks/zoom",
+        .post(
+            "zoom",
             zoom_signed(body),
             body,
             Some(("endpoint.url_validation", "answered")),
@@ -492,7 +465,7 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
         "x-twitter-webhooks-signature",
         format!("sha256={}", python_hmac_sha256(X_SECRET, "base64", event)),
     )]);
-    let reply = run.ask("POST", "/webhooks/x", signed, event, None).await;
+    let reply = run.post("x", signed, event, None).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let file = dir.path().join("providers.yaml");
     let config = webhook_gateway::settings::Config::from_env(&gateway_env(
