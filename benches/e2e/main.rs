@@ -10,6 +10,8 @@
 //! cargo bench --bench e2e -- --sweep-only --perf 64   perf profile of the gateway's wrk run at C = 64
 //! cargo bench --bench e2e -- --storm-only --variants 'default;bin=/tmp/old'
 //!                                                  the storm alone, per variant
+//! cargo bench --bench e2e -- --catalogue-only --variants 'bin=/tmp/old;default'
+//!                                                  memory per routed type (1 to 9 000), per variant
 //! cargo test --bench e2e                           smoke mode: seconds, CI
 //! ```
 //!
@@ -44,7 +46,12 @@
 //! Last, for every variant with `--storm-only`, else the first: the storm
 //! (`storm`): Transfers floods from 2 048 clients (valid, then forged)
 //! while M2M posts one webhook at a time; every M2M webhook should be 200.
+//!
+//! `--catalogue-only` (`catalogue`): the gateway's memory once started, for
+//! 1 to 9 000 routed types (`--catalogue-types`), per variant, with no broker
+//! and then ready with every topic; the smoke run measures two small sizes.
 
+mod catalogue;
 mod drive;
 mod profile;
 mod requests;
@@ -83,6 +90,9 @@ struct Args {
     sweep_only: bool,
     storm_only: bool,
     storm_secs: f64,
+    catalogue_only: bool,
+    /// Routed types per catalogue measurement.
+    catalogue_types: Vec<usize>,
     /// The concurrency whose wrk run is profiled with perf, if any.
     perf: Option<usize>,
     smoke: bool,
@@ -155,6 +165,18 @@ fn args() -> Args {
         } else {
             10.0
         }),
+        catalogue_only: argv.iter().any(|a| a == "--catalogue-only"),
+        catalogue_types: list("--catalogue-types")
+            .map(|l| {
+                l.iter()
+                    .map(|c| parsed(Some(c.clone()), "--catalogue-types").unwrap())
+                    .collect()
+            })
+            .unwrap_or(if smoke {
+                vec![1, 60]
+            } else {
+                vec![1, 100, 1000, 3000, 9000]
+            }),
         perf: parsed(raw("--perf"), "--perf"),
         smoke,
     }
@@ -369,6 +391,10 @@ fn main() {
 }
 
 async fn run(args: Args) {
+    if args.catalogue_only {
+        catalogue_table(&args);
+        return;
+    }
     let secs = Duration::from_secs_f64(args.secs);
     let broker = start_tansu();
     drive::BROKER_PID.set(broker.pid() as u32).unwrap();
@@ -519,6 +545,10 @@ async fn run(args: Args) {
     if let Some(table) = storm_table {
         println!("\n## The storm\n\n{table}");
     }
+    // CI's smoke run measures two small catalogues, so the mode cannot rot.
+    if args.smoke {
+        catalogue_table(&args);
+    }
     for v in &variants {
         for r in &v.rows {
             // The bench must not rot: every load is accepted.
@@ -558,6 +588,24 @@ async fn warm_gateway(
     )
     .await;
     (gateway, public)
+}
+
+/// Memory per routed type, each variant at each size (`catalogue`).
+fn catalogue_table(args: &Args) {
+    let tuning = tuning();
+    let variants: Vec<(String, Setting)> = args
+        .variants
+        .iter()
+        .map(|name| (name.clone(), variant_setting(&tuning, name)))
+        .collect();
+    let rows = catalogue::run(&args.catalogue_types, &variants);
+    // The bench must not rot: every gateway started and was measured.
+    assert!(rows.iter().all(|r| r.alone.0 > 0 && r.with_broker.0 > 0));
+    println!(
+        "\n## Memory per routed type\n\n{}{}",
+        catalogue::HEADER,
+        catalogue::report(&rows)
+    );
 }
 
 /// A fresh gateway of variant `name` (its in-flight cap empty, its metrics

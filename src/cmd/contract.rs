@@ -3,13 +3,15 @@
 //! document. It reads the definitions and the topic settings only: no broker,
 //! no secret.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::Value;
 
 use super::{CmdError, Done, Outcome};
-use crate::contract::{check, document, message_schema, render};
+use std::io::Write;
+
+use crate::contract::{check, document, message_schema, render, render_with, DataSchemas};
 use crate::settings::{Env, Published, Settings};
 
 #[derive(Args, Debug)]
@@ -25,27 +27,43 @@ pub struct ContractArgs {
 
 pub fn run(args: ContractArgs, env: &Env) -> Outcome {
     let settings = Settings::from_env(env)?;
-    let doc = document(&Published::read(&settings)?)?;
-    if let Some(type_name) = args.type_name {
-        let Some(schema) = message_schema(&doc, &type_name) else {
-            let known: Vec<&str> = doc["components"]["schemas"]
-                .as_object()
-                .map(|m| m.keys().map(String::as_str).collect())
-                .unwrap_or_default();
-            return Err(CmdError::Usage(format!(
-                "no type `{type_name}` (known: {})",
-                known.join(", ")
-            )));
-        };
-        print!("{}", render(&schema));
-        return Ok(Done::Success);
+    let published = Published::read(&settings)?;
+    match (args.type_name, args.check) {
+        (Some(type_name), _) => one_type(&published, &type_name),
+        (None, Some(old)) => check_against(&published, &old),
+        (None, None) => {
+            // Written as it is made: thousands of types are never held as values.
+            let schemas = DataSchemas::load(&published.providers)?;
+            std::io::stdout()
+                .write_all(&render_with(&published, &schemas))
+                .map_err(|e| CmdError::Usage(format!("cannot write the document: {e}")))?;
+            Ok(Done::Success)
+        }
     }
-    let Some(old_path) = args.check else {
-        print!("{}", render(&doc));
-        return Ok(Done::Success);
+}
+
+/// `--type`: one type's record schema.
+fn one_type(published: &Published, type_name: &str) -> Outcome {
+    let doc = document(published)?;
+    let Some(schema) = message_schema(&doc, type_name) else {
+        let known: Vec<&str> = doc["components"]["schemas"]
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        return Err(CmdError::Usage(format!(
+            "no type `{type_name}` (known: {})",
+            known.join(", ")
+        )));
     };
+    print!("{}", render(&schema));
+    Ok(Done::Success)
+}
+
+/// `--check OLD`: the changes since an earlier document.
+fn check_against(published: &Published, old_path: &Path) -> Outcome {
+    let doc = document(published)?;
     let unusable = |e: String| CmdError::Usage(format!("{}: {e}", old_path.display()));
-    let old = std::fs::read_to_string(&old_path)
+    let old = std::fs::read_to_string(old_path)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
         .map_err(unusable)?;

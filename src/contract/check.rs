@@ -504,10 +504,8 @@ mod tests {
         );
         // A header counts as a field too.
         let new = edit(&old, |d| {
-            d["components"]["messages"]["m2m.link.opened"]["headers"]["required"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!("event-subject"));
+            d["components"]["messages"]["m2m.link.opened"]["headers"]["allOf"][1]["required"] =
+                json!(["event-subject"]);
         });
         assert_eq!(
             breaking(&old, &new),

@@ -24,22 +24,35 @@ pub use data::{DataSchemas, DATASCHEMA_PREFIX, DRAFT_07};
 use crate::definitions::DefinitionError;
 use crate::settings::Published;
 
-/// The document for a loaded configuration. Fails only on a configured
-/// `schema:` file that cannot be used (a start-up error, exit 64). Loaded
-/// here rather than in config, so that config never imports the contract
-/// (which reads config).
+/// The document for a loaded configuration, as JSON values (for reading
+/// it: `--type`, `--check`, tests). Fails only on a configured `schema:`
+/// file that cannot be used (a start-up error, exit 64). Loaded here rather
+/// than in config, so that config never imports the contract (which reads
+/// config).
 pub fn document(published: &Published) -> Result<Value, DefinitionError> {
     let schemas = DataSchemas::load(&published.providers)?;
-    Ok(document_with(published, &schemas))
+    Ok(
+        serde_json::to_value(asyncapi::document(published, &schemas))
+            .expect("a JSON document serializes"),
+    )
 }
 
-/// The document for a configuration whose schemas are loaded already.
-pub fn document_with(published: &Published, schemas: &DataSchemas) -> Value {
-    asyncapi::document(published, schemas)
+/// The document as committed and printed: pretty JSON, keys sorted, one
+/// trailing newline. Written as it is made, never held as values.
+pub fn render_with(published: &Published, schemas: &DataSchemas) -> Vec<u8> {
+    let mut text = serde_json::to_vec_pretty(&asyncapi::document(published, schemas))
+        .expect("a JSON document serializes");
+    text.push(b'\n');
+    text
 }
 
-/// The document as served and committed: pretty JSON, keys sorted, one
-/// trailing newline.
+/// The document as the admin port serves it: compact JSON (a third the
+/// size of the pretty text, for the same values), written as it is made.
+pub fn compact_with(published: &Published, schemas: &DataSchemas) -> Vec<u8> {
+    serde_json::to_vec(&asyncapi::document(published, schemas)).expect("a JSON document serializes")
+}
+
+/// A JSON value (a document or one schema) as [`render_with`] writes it.
 pub fn render(document: &Value) -> String {
     let mut text = serde_json::to_string_pretty(document).expect("a JSON value serializes");
     text.push('\n');
@@ -143,8 +156,13 @@ pub(crate) mod tests {
             m["x-key"],
             json!({"sources": ["/data/paymentReference"], "otherwise": "id"})
         );
+        // What a provider's types share is stated once; each type adds its own.
         assert_eq!(
-            m["headers"]["properties"]["event-type"]["const"],
+            m["headers"]["allOf"][0],
+            json!({"$ref": "#/components/schemas/Headers.transfers"})
+        );
+        assert_eq!(
+            m["headers"]["allOf"][1]["properties"]["event-type"]["const"],
             "transfers.payment.failed"
         );
         let schema = &doc["components"]["schemas"]["transfers.payment.failed"];
@@ -164,6 +182,10 @@ pub(crate) mod tests {
         // The built-ins have no delivery id and a JSON body.
         assert!(schema["properties"].get("deliveryid").is_none());
         assert!(schema["properties"].get("data_base64").is_none());
+        // The headers every type of a provider shares are said once.
+        let shared = &doc["components"]["schemas"]["Headers.transfers"];
+        assert!(shared["properties"]["traceparent"]["description"].is_string());
+        assert_eq!(m["headers"]["allOf"][1]["properties"]["traceparent"], true);
         // Unknown types carry an open `data` and no dataschema.
         let unknown = &doc["components"]["schemas"]["m2m.unknown"];
         assert!(unknown["properties"].get("dataschema").is_none());

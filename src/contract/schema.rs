@@ -1,6 +1,9 @@
 //! The JSON Schemas of one record: the CloudEvent (structured mode) of a
 //! type, or the dead letter, with their Kafka headers and key. Each is
-//! self-contained (no `$ref`), so `contract --type` can print it alone.
+//! self-contained (no `$ref`), so `contract --type` can print it alone and a
+//! consumer can validate with it alone. Only the headers, which every type of
+//! a provider shares but for `event-type`, are stated once
+//! ([`shared_headers`]) and each type's by what it adds ([`own_part`]).
 //!
 //! The envelope is closed (`additionalProperties: false`): a record with an
 //! attribute the contract does not name fails the suite's validation, so the
@@ -207,6 +210,61 @@ pub fn envelope(e: &Event) -> Value {
     schema["required"] = json!(required);
     schema["properties"] = Value::Object(properties);
     schema
+}
+
+/// What the headers of every catalogue type of `def` share
+/// (`Headers.<provider>`), `event-type` named by each type's [`own_part`].
+pub fn shared_headers(def: &Definition) -> Value {
+    let any = Event {
+        def,
+        type_name: "",
+        provider_event: Some(""),
+        subject_sources: vec![Value::Null],
+        data: super::data::DataSchema {
+            schema: super::data::open_object(),
+            uri: None,
+        },
+    };
+    let mut schema = event_headers(&any);
+    let object = schema.as_object_mut().expect("headers are an object");
+    object.remove("additionalProperties");
+    object["properties"][header::EVENT_TYPE] = text("The event's `type`, for filtering.");
+    schema
+}
+
+/// A type's self-contained schema `full` as what it adds to the `shared`
+/// one it is read with (`allOf`): every property it allows, `true` where
+/// the shared schema already says all of it, the keywords that say more
+/// where it does (the shared one is as loose as every type of the provider,
+/// so its own keywords hold for `full` too); closed (`additionalProperties:
+/// false`), so together they accept exactly what `full` accepts.
+/// `required` is repeated only where it differs.
+pub fn own_part(full: &Value, shared: &Value) -> Value {
+    let theirs = &shared["properties"];
+    let properties: Map<String, Value> = full["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, own)| {
+            let said = match (theirs.get(name), own) {
+                (Some(shared), own) if shared == own => Value::Bool(true),
+                // Only the keywords that say more (a `const`, a description).
+                (Some(Value::Object(shared)), Value::Object(own)) => Value::Object(
+                    own.iter()
+                        .filter(|(k, v)| shared.get(*k) != Some(v))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+                (_, own) => own.clone(),
+            };
+            (name.clone(), said)
+        })
+        .collect();
+    let mut part = json!({ "additionalProperties": false, "properties": properties });
+    if full.get("required") != shared.get("required") {
+        part["required"] = full["required"].clone();
+    }
+    part
 }
 
 fn capitalised(text: &str) -> String {

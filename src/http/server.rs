@@ -102,10 +102,7 @@ where
 {
     // First: a bad `schema:` file is a configuration error, before any connection.
     let schemas = DataSchemas::load(&config.published.providers)?;
-    let contract = Bytes::from(crate::contract::render(&crate::contract::document_with(
-        &config.published,
-        &schemas,
-    )));
+    let contract = Bytes::from(crate::contract::compact_with(&config.published, &schemas));
     // The contract's schemas name each type's `dataschema`, resolved here once.
     let providers = enabled(&config, &schemas);
     drop(schemas);
