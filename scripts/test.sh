@@ -97,6 +97,16 @@ if ! cmp -s "$SENDERS_TOOLS/package-lock.json" "$SENDERS_TOOLS/node_modules/.ins
 fi
 [ "$(node -p "require('./$SENDERS_TOOLS/node_modules/twilio/package.json').version" 2>/dev/null)" = "$TWILIO_JS_VERSION" ] \
     || { echo "twilio $TWILIO_JS_VERSION (npm) is required in $SENDERS_TOOLS/node_modules and could not be installed" >&2; exit 1; }
+# The e2e bench's peer (benches/e2e/node: Express and kafkajs, pinned in its
+# package-lock.json), which the bench's smoke run drives beside the gateway.
+PEER_TOOLS=benches/e2e/node
+if ! cmp -s "$PEER_TOOLS/package-lock.json" "$PEER_TOOLS/node_modules/.installed-from" 2>/dev/null; then
+    say "installing express and kafkajs for the bench's Node handler (npm ci in $PEER_TOOLS)"
+    npm ci --prefix "$PEER_TOOLS" --ignore-scripts --no-audit --no-fund
+    cp "$PEER_TOOLS/package-lock.json" "$PEER_TOOLS/node_modules/.installed-from"
+fi
+node -e "require('./$PEER_TOOLS/node_modules/express'); require('./$PEER_TOOLS/node_modules/kafkajs')" \
+    || { echo "express and kafkajs are required in $PEER_TOOLS/node_modules and could not be installed" >&2; exit 1; }
 "$CONTRACT_VENV/bin/python" -c 'import jsonschema, rfc3339_validator, confluent_kafka' \
     || { echo "jsonschema, rfc3339-validator and confluent-kafka are required in $CONTRACT_VENV and could not be installed" >&2; exit 1; }
 "$CONTRACT_VENV/bin/python" - "$CLOUDEVENTS_PY_VERSION" <<'PY' \

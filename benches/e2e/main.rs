@@ -12,6 +12,9 @@
 //!                                                  the storm alone, per variant
 //! cargo bench --bench e2e -- --catalogue-only --variants 'bin=/tmp/old;default'
 //!                                                  memory per routed type (1 to 9 000), per variant
+//! cargo bench --bench e2e -- --sweep-only --variants 'default;pinned'
+//!                                                  `pinned`: the gateway alone on core 0, the broker
+//!                                                  and the driver on core 1 (CPU per webhook only)
 //! cargo test --bench e2e                           smoke mode: seconds, CI
 //! ```
 //!
@@ -47,12 +50,16 @@
 //! (`storm`): Transfers floods from 2 048 clients (valid, then forged)
 //! while M2M posts one webhook at a time; every M2M webhook should be 200.
 //!
+//! After the gateway's variants, the peer (`peer`): the Node handler
+//! (Express and kafkajs, `node/`), driven by the same wrk at each C.
+//!
 //! `--catalogue-only` (`catalogue`): the gateway's memory once started, for
 //! 1 to 9 000 routed types (`--catalogue-types`), per variant, with no broker
 //! and then ready with every topic; the smoke run measures two small sizes.
 
 mod catalogue;
 mod drive;
+mod peer;
 mod profile;
 mod requests;
 mod storm;
@@ -238,8 +245,17 @@ async fn direct(
 async fn start_gateway(bootstrap: &str, variant: &Setting) -> (Killed, SocketAddr) {
     let public = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // `taskset` execs the gateway: the child's pid is the gateway's.
+    let mut command = match variant.pinned {
+        true => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", "0"]).arg(&variant.bin);
+            taskset
+        }
+        false => Command::new(&variant.bin),
+    };
     let gateway = Killed(
-        Command::new(&variant.bin)
+        command
             .envs(variant.env.iter().cloned())
             .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
             .env("M2M_WEBHOOK_SECRET", SECRET)
@@ -264,6 +280,11 @@ async fn start_gateway(bootstrap: &str, variant: &Setting) -> (Killed, SocketAdd
 struct Setting {
     bin: std::path::PathBuf,
     env: Vec<(String, String)>,
+    /// `pinned`: the gateway on core 0, the broker and the driver (wrk
+    /// included) on core 1, so its CPU per webhook is its own on a core it
+    /// does not share. Its driver shares a core with the broker and may bound
+    /// the throughput: read only CPU per webhook from it.
+    pinned: bool,
 }
 
 /// A `--variants` entry: `default`, or `VAR=v,...` replacing those variables
@@ -273,11 +294,16 @@ fn variant_setting(tuning: &[(String, String)], variant: &str) -> Setting {
     let mut setting = Setting {
         bin: env!("CARGO_BIN_EXE_webhook-gateway").into(),
         env: tuning.to_vec(),
+        pinned: false,
     };
     if variant == "default" {
         return setting;
     }
     for pair in variant.split(',') {
+        if pair == "pinned" {
+            setting.pinned = true;
+            continue;
+        }
         let (k, v) = pair
             .split_once('=')
             .unwrap_or_else(|| panic!("--variants: `{pair}` is not VAR=value"));
@@ -378,6 +404,8 @@ struct Variant {
     name: String,
     idle_cpu_share: f64,
     rows: Vec<Row>,
+    /// The Node handler (`peer`), not a gateway: no idle phase.
+    peer: bool,
 }
 
 fn main() {
@@ -456,6 +484,13 @@ async fn run(args: Args) {
     let mut legacy = None;
     let mut storm_table = None;
     for (i, name) in args.variants.iter().enumerate() {
+        // A pinned variant leaves core 0 to the gateway; the others share both.
+        let cores = match variant_setting(&tuning, name).pinned {
+            true => "1",
+            false => "0-1",
+        };
+        pin(broker.pid() as u32, cores);
+        pin(std::process::id(), cores);
         let (gateway, public) = warm_gateway(&bootstrap, &tuning, name).await;
         let pid = gateway.0.id();
         eprintln!("gateway {name}: idle for {} s", args.idle_secs);
@@ -523,6 +558,7 @@ async fn run(args: Args) {
                 name: name.clone(),
                 idle_cpu_share: idle.as_secs_f64() / args.idle_secs,
                 rows,
+                peer: false,
             });
             continue;
         }
@@ -530,9 +566,41 @@ async fn run(args: Args) {
             name: name.clone(),
             idle_cpu_share: idle.as_secs_f64() / args.idle_secs,
             rows,
+            peer: false,
         });
         drop(gateway);
     }
+
+    pin(broker.pid() as u32, "0-1");
+    pin(std::process::id(), "0-1");
+
+    // The peer, driven like the gateway's wrk rows.
+    let (node, node_addr) = peer::start(&bootstrap).await;
+    let pid = node.0.id();
+    // Warmed like the gateway (its JIT, kafkajs's metadata) before anything counts.
+    let script = wrk_script.clone();
+    tokio::task::spawn_blocking(move || wrk::run(node_addr, &script, 8, 1.0, pid))
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for &c in &args.concurrencies {
+        eprintln!("node handler: wrk, C={c}");
+        let script = wrk_script.clone();
+        let w =
+            tokio::task::spawn_blocking(move || wrk::run(node_addr, &script, c, args.secs, pid))
+                .await
+                .unwrap();
+        let mut row = Row::of_wrk(c, &w);
+        row.rss_mib = processes::rss_kib(pid).map(|kib| kib as f64 / 1024.0);
+        rows.push(row);
+    }
+    drop(node);
+    variants.push(Variant {
+        name: "Node handler (Express + kafkajs)".into(),
+        idle_cpu_share: 0.0,
+        rows,
+        peer: true,
+    });
 
     report(
         &args,
@@ -588,6 +656,16 @@ async fn warm_gateway(
     )
     .await;
     (gateway, public)
+}
+
+/// Every thread of `pid` on `cores` (taskset's list: "1", "0-1").
+fn pin(pid: u32, cores: &str) {
+    let status = Command::new("taskset")
+        .args(["-a", "-cp", cores, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .expect("taskset (util-linux)");
+    assert!(status.success(), "taskset -a -cp {cores} {pid}");
 }
 
 /// Memory per routed type, each variant at each size (`catalogue`).
@@ -825,12 +903,18 @@ fn report(
     }
     for v in variants {
         println!();
-        println!(
-            "Gateway, {}: idle CPU {:.2} % of one core over {} s",
-            v.name,
-            v.idle_cpu_share * 100.0,
-            args.idle_secs
-        );
+        match v.peer {
+            true => println!(
+                "The peer, {}: the same wrk runs (its \"gateway\" columns are the Node process)",
+                v.name
+            ),
+            false => println!(
+                "Gateway, {}: idle CPU {:.2} % of one core over {} s",
+                v.name,
+                v.idle_cpu_share * 100.0,
+                args.idle_secs
+            ),
+        }
         println!();
         println!("| C | load | ok/s | x limit A | p50 ms | p99 ms | p99 - A's p99 | gateway CPU µs/webhook | gateway switches/webhook | gateway run-queue wait µs/webhook | gateway CPU µs/webhook by thread | driver CPU, cores | broker CPU, cores | peak RSS | answers |");
         println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
