@@ -102,6 +102,12 @@ LEDGER = {
     "events": [
         {"name": "entry.posted", "when": {"/status": "200"}, "type": "ledger.entry.posted", "subject": "/entryId"},
     ],
+    # A handshake's reply template and charset, braces and "" included, reach the file as written.
+    "handshakes": [
+        {"name": "verify", "method": "GET", "query": {"challenge": ""},
+         "values": {"charset": "A-Za-z0-9_-", "max_len": 64},
+         "reply": {"content_type": "application/json", "body": '{"challenge":"{query:challenge}"}'}},
+    ],
 }
 DEFINITIONS = [ACME, LEDGER]
 PROVIDERS_CONFIGMAP = f"{FULLNAME}-providers"
