@@ -16,6 +16,19 @@ async fn logs_carry_ids_but_never_account_data_secrets_or_signatures() {
     );
     env.remove("GATEWAY_LISTEN_ADDR");
     env.remove("GATEWAY_ADMIN_ADDR");
+    // A sender with a handshake: logged by name, its challenge never.
+    let dir = tempfile::tempdir().unwrap();
+    let providers = dir.path().join("providers.yaml");
+    std::fs::write(
+        &providers,
+        "providers:\n  - {name: dropbox, preset: dropbox, secret: {env: DROPBOX_APP_SECRET}}\n",
+    )
+    .unwrap();
+    env.insert(
+        "GATEWAY_PROVIDERS_FILE".into(),
+        providers.to_str().unwrap().into(),
+    );
+    env.insert("DROPBOX_APP_SECRET".into(), "dropbox-app-secret".into());
     let mut gateway = Process::start(&env, Stdio::piped());
     gateway.wait_ready().await;
 
@@ -55,8 +68,22 @@ async fn logs_carry_ids_but_never_account_data_secrets_or_signatures() {
     .await
     .unwrap();
 
+    let challenge = "canaryChallenge4f1e";
+    let path = format!("/webhooks/dropbox?challenge={challenge}");
+    let answered = get(gateway.public, &path).await.unwrap();
+    assert_eq!(answered.text(), challenge);
+
     signal(gateway.pid(), libc::SIGTERM);
     let logs = gateway.stderr_to_end();
+    let handshake = logs
+        .lines()
+        .find(|l| l.contains(r#""handshake":"challenge""#))
+        .unwrap_or_else(|| panic!("no handshake line in {logs}"));
+    assert!(
+        handshake.contains(r#""provider":"dropbox""#)
+            && handshake.contains(r#""outcome":"answered""#),
+        "{handshake}"
+    );
     assert!(
         logs.contains(&id) && logs.contains("pay-log-1"),
         "the request line names the event and payment reference"
@@ -70,6 +97,7 @@ async fn logs_carry_ids_but_never_account_data_secrets_or_signatures() {
         &signature,
         &m2m_headers[2].1,
         &forged[0].1,
+        challenge,
     ] {
         assert!(!logs.contains(forbidden), "logs contain {forbidden:?}");
     }
