@@ -55,10 +55,9 @@ struct Served {
     lane: Lane,
     /// It declares a GET handshake: the only GET the public port answers.
     get: bool,
-    /// It declares a handshake told by its body: its rate is checked once
-    /// the body has shown the request is no handshake (handshakes are
-    /// never limited).
-    body_handshake: bool,
+    /// It declares a POST handshake: its rate is checked once the request
+    /// has shown it is no handshake (handshakes are never limited).
+    post: bool,
 }
 
 /// What a request came to: records acknowledged, or a handshake answered.
@@ -93,11 +92,7 @@ impl Ingest {
             .into_iter()
             .map(|provider| Served {
                 get: handshake::declares(&provider.definition, Method::GET),
-                body_handshake: provider
-                    .definition
-                    .handshakes
-                    .iter()
-                    .any(|h| !h.when.is_empty()),
+                post: handshake::declares(&provider.definition, Method::POST),
                 lane: Lane::new(
                     provider.definition.limits.as_ref(),
                     share::inflight_reserve(settings.max_inflight),
@@ -229,9 +224,9 @@ impl Ingest {
     {
         let (provider, lane) = (&*served.provider, &served.lane);
         // Past its own rate, a provider is refused before its body is read,
-        // unless only the body can tell a handshake, which is never limited.
+        // unless the request may be a handshake, which is never limited.
         let is_get = request.method() == Method::GET;
-        let rate_first = !is_get && !served.body_handshake;
+        let rate_first = !is_get && !served.post;
         if rate_first {
             lane.check_rate()?;
         }
