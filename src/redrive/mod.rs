@@ -260,8 +260,16 @@ fn job(planned: Planned, publisher: Option<Arc<Publisher>>, partition: i32, offs
         outcome,
     };
     match (planned, publisher) {
-        (Planned::Publish(record, type_name), Some(publisher)) => Box::pin(async move {
-            let acked = publisher.publish(&record).await;
+        (Planned::Publish(records, type_name), Some(publisher)) => Box::pin(async move {
+            // In order, each after the last's ack: a failure leaves the source
+            // unacknowledged, and the next run republishes all (same ids).
+            let mut acked = Ok(());
+            for record in &records {
+                acked = publisher.publish(record).await;
+                if acked.is_err() {
+                    break;
+                }
+            }
             step(acked.map(|()| Outcome::Republished(type_name)))
         }),
         // A dry run: what would be republished.
@@ -280,7 +288,8 @@ enum Next<'c> {
 
 /// What to do with one source record.
 enum Planned {
-    Publish(crate::engine::envelope::Record, String),
+    /// Its records, in order, and the first one's type (what it counts under).
+    Publish(Vec<crate::engine::envelope::Record>, String),
     Stay(Outcome),
 }
 
@@ -317,31 +326,40 @@ impl Reader {
             meta: &meta,
             received_at: kept.received_at,
         };
-        // Only a routed record is published: nothing is kept for another re-drive.
-        // A batch item is read again as the item it was, not as a batch.
+        // Only routed records are published: nothing is kept for another
+        // re-drive. A batch item is read again as the item it was, not as a
+        // batch; a whole batch body (kept whole: not_batch, too_many_items, a
+        // rescue) is published only when every one of its items is now routed,
+        // and stays whole otherwise, so no item is left behind.
         let routed = match kept.batch_index {
-            Some(index) => Some(pipeline::item(provider, &verified, request, index)),
-            None => pipeline::records(provider, &verified, request, None).pop(),
+            Some(index) => vec![pipeline::item(provider, &verified, request, index)],
+            None => pipeline::records(provider, &verified, request, None),
         };
-        let Some(routed) = routed else {
+        if let Some(unread) = routed.iter().find(|r| r.destination != Destination::Typed) {
+            return Planned::Stay(match unread.destination {
+                Destination::DeadLetter => Outcome::StillDeadLetter,
+                _ => Outcome::StillUnrouted,
+            });
+        }
+        let Some(type_name) = routed.first().map(|r| r.type_name.to_string()) else {
             return Planned::Stay(Outcome::StillUnrouted);
         };
-        match routed.destination {
-            Destination::Typed => {
+        let from = format!(
+            "{}:{}:{}",
+            message.topic(),
+            message.partition(),
+            message.offset()
+        );
+        let records = routed
+            .into_iter()
+            .map(|routed| {
                 let mut record = routed.record;
-                let from = format!(
-                    "{}:{}:{}",
-                    message.topic(),
-                    message.partition(),
-                    message.offset()
-                );
-                record.headers.push((REDRIVEN, from.into_bytes()));
+                record.headers.push((REDRIVEN, from.clone().into_bytes()));
                 record.timestamp_ms = timestamp;
-                Planned::Publish(record, routed.type_name.to_string())
-            }
-            Destination::Unrouted => Planned::Stay(Outcome::StillUnrouted),
-            Destination::DeadLetter => Planned::Stay(Outcome::StillDeadLetter),
-        }
+                record
+            })
+            .collect();
+        Planned::Publish(records, type_name)
     }
 }
 

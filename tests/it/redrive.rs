@@ -18,11 +18,12 @@ use webhook_gateway::Inputs;
 /// `blob` reads JSON only) and after it (`invoice.voided` added, its subject
 /// and `when` outside `data`; `blob` takes any body).
 fn definitions(fixed: bool) -> String {
-    let (voided, any_body) = match fixed {
-        false => ("", ""),
+    let (voided, any_body, items) = match fixed {
+        false => ("", "", "/events"),
         true => (
             "\n      - {name: invoice.voided, when: {/meta/live: \"true\"}, type: acme.invoice.voided, subject: /meta/account}",
             "\n    body: any",
+            "/entries",
         ),
     };
     format!(
@@ -41,12 +42,20 @@ fn definitions(fixed: bool) -> String {
     event: {{name: {{header: x-blob-event}}, data: ""}}
     events:
       - {{name: report.ready, type: blob.report.ready, subject: {{header: x-blob-report}}}}
+  - name: ledger
+    secret: {{env: LEDGER_SECRET}}
+    signature: {{header: x-ledger-signature}}
+    batch: {{items: {items}}}
+    event: {{name: /kind, data: ""}}
+    events:
+      - {{name: entry.posted, type: ledger.entry.posted, subject: /entry}}
 "#
     )
 }
 
 const ACME: &str = "acme-secret";
 const BLOB: &str = "blob-secret";
+const LEDGER: &str = "ledger-secret";
 const VOIDED: &str = "webhooks.acme.invoice.voided";
 const REPORTS: &str = "webhooks.blob.report.ready";
 
@@ -71,6 +80,7 @@ impl World {
             "webhooks.acme.invoice.paid",
             VOIDED,
             REPORTS,
+            "webhooks.ledger.entry.posted",
         ]
         .iter()
         .chain(extra_topics)
@@ -93,6 +103,7 @@ impl World {
         let mut vars = vec![
             ("ACME_SECRET", ACME),
             ("BLOB_SECRET", BLOB),
+            ("LEDGER_SECRET", LEDGER),
             ("GATEWAY_PROVIDERS_FILE", file.as_str()),
         ];
         vars.extend_from_slice(extra);
@@ -114,6 +125,7 @@ impl World {
         let vars = [
             ("ACME_SECRET", ACME),
             ("BLOB_SECRET", BLOB),
+            ("LEDGER_SECRET", LEDGER),
             ("GATEWAY_PROVIDERS_FILE", file.as_str()),
         ];
         records::register_env(&gateway_env(&self.broker.bootstrap(), &vars));
@@ -374,6 +386,41 @@ async fn a_dead_letter_is_routed_under_a_corrected_definition_and_other_provider
         w.records("webhooks.deadletter", 2).len(),
         2,
         "nothing written back"
+    );
+}
+
+/// A batch body kept whole (its items not where the definition looked) is
+/// re-driven as its items once the definition is fixed, every one of them;
+/// one with an item the catalogue still does not route stays whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs tansu: run by scripts/test.sh"]
+async fn a_whole_batch_body_is_redriven_only_when_every_item_reads() {
+    let w = World::new(&[]);
+    let whole: &[u8] = br#"{"entries":[{"kind":"entry.posted","entry":"e-1"},{"kind":"entry.posted","entry":"e-2"}]}"#;
+    let partly: &[u8] = br#"{"entries":[{"kind":"entry.posted","entry":"e-3"},{"kind":"entry.reversed","entry":"e-4"}]}"#;
+    let before = w.gateway("before.yaml", &[]).await;
+    for body in [whole, partly] {
+        let headers = json_headers(&[("x-ledger-signature", hmac_hex(LEDGER, &[body]))]);
+        before.accepted("ledger", &headers, body).await;
+    }
+    before.stop().await;
+    let dead = w.records("webhooks.deadletter", 2);
+    assert!(dead
+        .iter()
+        .all(|m| header(m, "x-deadletter-reason").as_deref() == Some("not_batch")));
+
+    let run = w.redrive_json(&["--from", "deadletter", "--provider", "ledger"]);
+    assert_eq!(run["read"], 2, "{run}");
+    assert_eq!(run["republished"]["ledger.entry.posted"], 1, "{run}");
+    assert_eq!(run["still_unrouted"], 1, "{run}");
+    let posted = w.records("webhooks.ledger.entry.posted", 2);
+    // Two keys, so two partitions: no order between them to assert.
+    let mut subjects: Vec<String> = posted.iter().map(record_key).collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        ["e-1", "e-2"],
+        "both items, none of the other body"
     );
 }
 
