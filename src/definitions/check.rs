@@ -284,6 +284,8 @@ pub fn compile(raw: RawProvider) -> Result<Definition, Problem> {
         Some(b) => Some(Batch {
             items: required(b.items, "batch.items")?,
             id: b.id.map(|i| i.into_vec()).unwrap_or_default(),
+            // A token covers no body: its sender's item ids only refine the items'.
+            signed: signature.algorithm != Algorithm::Token,
         }),
     };
     let form = match (raw.form, body) {

@@ -73,6 +73,10 @@ pub struct Batch {
     /// provider and the item's own bytes decide its id.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub id: Vec<Pointer>,
+    /// Covered by the signature (every scheme but a token): then an item's
+    /// delivery id alone decides its event id. Derived, as `Id::signed` is.
+    #[serde(skip)]
+    pub signed: bool,
 }
 
 impl Definition {

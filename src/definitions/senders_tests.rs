@@ -855,3 +855,45 @@ fn standard_webhooks_v1a_entries_verify_with_the_key_beside_the_secret() {
         Err(VerifyError::Mismatch)
     );
 }
+
+/// A batch item's delivery id decides its event id alone only where the
+/// signature covers the item: Okta's token covers no body, so whoever holds
+/// it cannot give another body an event's id by reusing its `uuid`.
+#[test]
+fn a_batch_items_id_is_its_own_only_under_a_signature_over_the_body() {
+    use crate::engine::envelope::EventId;
+    use crate::engine::normalize::RequestMeta;
+    use crate::engine::pipeline::{records, Request};
+    use crate::engine::provider::Provider;
+    use crate::engine::route::Topics;
+
+    let okta = preset("okta");
+    assert!(
+        !okta.batch.as_ref().unwrap().signed,
+        "a token covers no body"
+    );
+    assert!(preset("sendgrid").batch.as_ref().unwrap().signed);
+
+    let topics = Topics::new(std::slice::from_ref(&okta), "webhooks", &Default::default()).unwrap();
+    let provider = Provider::new(okta, &topics, |_| None, None);
+    let meta = RequestMeta::default();
+    let request = Request {
+        line: Line::POST,
+        headers: &http::HeaderMap::new(),
+        meta: &meta,
+        received_at: at(0),
+    };
+    let id_of = |item: &str| {
+        let body = format!(r#"{{"data":{{"events":[{item}]}}}}"#);
+        let verified = crate::engine::verify::Verified::kept(body.into_bytes(), Vec::new());
+        records(&provider, &verified, request, None)[0].id
+    };
+    let real = r#"{"uuid":"u-1","eventType":"user.session.start"}"#;
+    let other = r#"{"uuid":"u-1","eventType":"user.account.lock"}"#;
+    assert_eq!(id_of(real), id_of(real), "a redelivery keeps its id");
+    assert_ne!(id_of(real), id_of(other), "the same uuid on another body");
+    assert_eq!(
+        id_of(real),
+        EventId::of_unsigned_delivery("acme", "u-1", real.as_bytes())
+    );
+}

@@ -31,6 +31,15 @@ impl EventId {
         EventId::of(&[provider.as_bytes(), b"\0id\0", delivery.as_bytes()])
     }
 
+    /// From a delivery id, signed or not (see the two below): the one rule
+    /// for a request's delivery id and a batch item's.
+    pub fn of_delivery(provider: &str, delivery: &str, signed: bool, body: &[u8]) -> EventId {
+        match signed {
+            true => EventId::of_signed_delivery(provider, delivery),
+            false => EventId::of_unsigned_delivery(provider, delivery, body),
+        }
+    }
+
     /// From an unsigned delivery id and the body: anyone can change the
     /// header, so it only refines the body's id (a retry keeps it; the same
     /// body under another delivery id gets another), and can never give a

@@ -277,11 +277,15 @@ fn one_record<R: AsRef<[u8]>, B: AsRef<[u8]>>(
     );
     match &mut normalized {
         Normalized::DeadLetter(dead) => dead.body = raw.get().as_ref(),
-        // An item's delivery id is covered by the signature over the body:
-        // it alone decides the event id, so a redelivery keeps every id.
+        // An item's delivery id decides its event id as a request's does:
+        // alone when the signature covers it, so a redelivery keeps every id.
         Normalized::Event(event) => {
-            if let Some(delivery) = item.as_ref().and_then(|i| i.delivery.as_deref()) {
-                event.id = EventId::of_signed_delivery(&plan.name, delivery);
+            if let (Some(delivery), Some(batch)) = (
+                item.as_ref().and_then(|i| i.delivery.as_deref()),
+                &provider.definition.batch,
+            ) {
+                event.id =
+                    EventId::of_delivery(&plan.name, delivery, batch.signed, read.get().as_ref());
                 event.delivery_id = Some(delivery.to_owned());
             }
         }

@@ -146,8 +146,7 @@ fn received_rfc3339(t: SystemTime) -> String {
 /// body's id; without one, the provider and the body bytes decide.
 fn event_id(plan: &Plan, delivery: Option<&str>, bytes: &[u8]) -> EventId {
     match (delivery, &plan.id) {
-        (Some(id), Some((_, true))) => EventId::of_signed_delivery(&plan.name, id),
-        (Some(id), Some((_, false))) => EventId::of_unsigned_delivery(&plan.name, id, bytes),
+        (Some(id), Some((_, signed))) => EventId::of_delivery(&plan.name, id, *signed, bytes),
         _ => EventId::derive(&plan.name, bytes),
     }
 }
