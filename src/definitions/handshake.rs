@@ -675,6 +675,19 @@ fn one(i: usize, raw: RawHandshake, around: &Around<'_>) -> Result<Handshake, Pr
             ));
         }
     }
+    let reads_body = !when.is_empty() || reply.body.inputs().any(|i| matches!(i, Input::Body(_)));
+    if reads_body && method == Method::Post && !verified {
+        return Err(problem(
+            format!("handshakes[{i}]"),
+            "an unverified POST handshake carries no body (Graph's validation): one with a body is an event, verified as any; drop its `when` and `{body:..}`, or verify it",
+        ));
+    }
+    if reads_body && around.body != Body::Json {
+        return Err(problem(
+            format!("handshakes[{i}]"),
+            "`when` and `{body:..}` read a JSON body: the provider has another `body:`",
+        ));
+    }
     if reply.body.uses_hmac() {
         if around.algorithm != Algorithm::Sha256 {
             return Err(problem(

@@ -94,6 +94,30 @@ fn a_template_names_only_sources_the_match_provides() {
 }
 
 #[test]
+fn an_unverified_post_handshake_reads_no_body_and_a_body_is_json() {
+    // Anyone may send it: a body it matched on could be a signed event's.
+    refused(
+        "    handshakes:
+      - {name: h, verified: false, when: {/type: hello}, reply: {status: 204}}
+",
+        "handshakes[0]",
+    );
+    refused(
+        "    handshakes:
+      - {name: h, verified: false, query: {c: \"\"}, reply: {content_type: text/plain, body: \"{body:/c}\"}}
+",
+        "handshakes[0]",
+    );
+    refused(
+        "    body: any
+    handshakes:
+      - {name: h, when: {/type: hello}, reply: {status: 204}}
+",
+        "handshakes[0]",
+    );
+}
+
+#[test]
 fn two_handshakes_that_can_match_one_request_are_refused() {
     // Different parameters, no contradiction: one request can carry both.
     let line = refused(
@@ -413,10 +437,9 @@ fn meta_echoes_the_challenge_only_for_its_verify_token() {
     let none = "hub.mode=subscribe&hub.challenge=1158201444";
     let (_, answer) = ask(&meta, "GET", Some(none), &HeaderMap::new(), b"").unwrap();
     assert_eq!(answer, Err(Refusal::Unauthorized(VerifyError::Missing)));
-    // A repeated challenge is ambiguous: refused, never one of them picked.
+    // A repeated challenge is ambiguous: no handshake, never one of them picked.
     let twice = format!("{query}&hub.challenge=2");
-    let (_, answer) = ask(&meta, "GET", Some(&twice), &HeaderMap::new(), b"").unwrap();
-    assert_eq!(answer, Err(Refusal::Value));
+    assert!(ask(&meta, "GET", Some(&twice), &HeaderMap::new(), b"").is_none());
     assert!(ask(
         &meta,
         "GET",
@@ -523,6 +546,9 @@ fn the_other_presets_answer_their_documented_challenges() {
     let query = "validationToken=Validation%3A+Testing+client+application+reachability+for+subscription+Request-Id%3A+522a8e7e-096a-494c-aaf1-ac0dcfca45b7";
     let (name, answer) = ask(&graph, "POST", Some(query), &HeaderMap::new(), b"").unwrap();
     assert_eq!(name, "validation");
+    // With a body it is no validation but a notification, verified as any.
+    let notification = br#"{"value":[{"changeType":"created","clientState":"x"}]}"#;
+    assert!(ask(&graph, "POST", Some(query), &HeaderMap::new(), notification).is_none());
     assert_eq!(
         body_of(answer),
         "Validation: Testing client application reachability for subscription Request-Id: 522a8e7e-096a-494c-aaf1-ac0dcfca45b7"

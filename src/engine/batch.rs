@@ -16,16 +16,22 @@ pub const MAX_ITEMS: usize = 10_000;
 /// in order; or why the body is no batch (it then dead-letters whole).
 pub fn items<'a>(body: &'a [u8], items: &Pointer) -> Result<Vec<&'a RawValue>, DeadLetterReason> {
     let text = std::str::from_utf8(body).map_err(|_| DeadLetterReason::NotJson)?;
-    let mut at: &RawValue = serde_json::from_str(text).map_err(|_| DeadLetterReason::NotJson)?;
-    for token in items.tokens() {
-        at = member(at, &token).ok_or(DeadLetterReason::NotBatch)?;
-    }
+    let root: &RawValue = serde_json::from_str(text).map_err(|_| DeadLetterReason::NotJson)?;
+    let at = value_at(root, items).ok_or(DeadLetterReason::NotBatch)?;
     let list: Vec<&RawValue> =
         serde_json::from_str(at.get()).map_err(|_| DeadLetterReason::NotBatch)?;
     if list.len() > MAX_ITEMS {
         return Err(DeadLetterReason::TooManyItems);
     }
     Ok(list)
+}
+
+/// The value at `pointer` in a JSON document, as its raw text (what
+/// `normalize::text_of` reads); `None` where it has none.
+pub fn value_at<'a>(root: &'a RawValue, pointer: &Pointer) -> Option<&'a RawValue> {
+    pointer
+        .tokens()
+        .try_fold(root, |at, token| member(at, &token))
 }
 
 /// An object's member or an array's element, as RFC 6901 addresses them.

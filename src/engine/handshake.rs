@@ -9,16 +9,18 @@
 //! request, or the first for an unverified handshake.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use base64::Engine;
 use http::HeaderMap;
+use serde_json::value::RawValue;
 
 use crate::definitions::definition::Pointer;
-use crate::definitions::handshake::{Escape, Handshake, Input, MacEncoding, Part};
+use crate::definitions::handshake::{Escape, Handshake, Input, MacEncoding, Method, Part};
 use crate::definitions::Definition;
-use crate::engine::form;
 use crate::engine::normalize::text_of;
 use crate::engine::verify::{KeyRing, VerifyError};
+use crate::engine::{batch, form};
 
 /// A request as a handshake reads it: its line, headers and raw body.
 #[derive(Debug, Clone, Copy)]
@@ -30,72 +32,74 @@ pub struct Asked<'a> {
     pub body: &'a [u8],
 }
 
-/// The request's parts read once: its decoded query and its body as JSON
-/// (`None` when it is not).
+/// The request's parts, each read at most once and only when a handshake
+/// asks: its decoded query, and its body as JSON (`None` when it is not).
 struct Read<'a> {
     asked: Asked<'a>,
-    query: Vec<(String, String)>,
-    body: Option<serde_json::Value>,
+    query: OnceCell<Vec<(String, String)>>,
+    body: OnceCell<Option<&'a RawValue>>,
 }
 
 impl<'a> Read<'a> {
-    fn of(asked: Asked<'a>, wants_body: bool) -> Read<'a> {
-        let query = asked
-            .query
-            .and_then(|q| form::fields(q.as_bytes()).ok())
-            .unwrap_or_default();
-        let body = wants_body
-            .then(|| serde_json::from_slice(asked.body).ok())
-            .flatten();
-        Read { asked, query, body }
+    fn of(asked: Asked<'a>) -> Read<'a> {
+        Read {
+            asked,
+            query: OnceCell::new(),
+            body: OnceCell::new(),
+        }
     }
 
     /// The one value at `input`; `None` when absent or given more than once
     /// (a second value is never silently preferred to the first).
     fn value(&self, input: &Input) -> Option<Cow<'_, str>> {
         match input {
-            Input::Query(name) => {
-                let mut found = self.query.iter().filter(|(n, _)| n == name);
-                match (found.next(), found.next()) {
-                    (Some((_, v)), None) => Some(Cow::Borrowed(v.as_str())),
-                    _ => None,
-                }
-            }
-            Input::Header(name) => {
-                let mut found = self.asked.headers.get_all(name.as_str()).iter();
-                match (found.next(), found.next()) {
-                    (Some(v), None) => v.to_str().ok().map(Cow::Borrowed),
-                    _ => None,
-                }
-            }
-            Input::Body(pointer) => self.body_text(pointer).map(Cow::Owned),
+            Input::Query(name) => self.query(name).map(Cow::Borrowed),
+            Input::Header(name) => self.header(name.as_str()).map(Cow::Borrowed),
+            Input::Body(pointer) => self.body(pointer),
         }
     }
 
-    /// The text a catalogue `when` compares: a string's content, a number's
-    /// or boolean's JSON text.
-    fn body_text(&self, pointer: &Pointer) -> Option<String> {
-        let value = self.body.as_ref()?.pointer(pointer.as_str())?;
-        let json = serde_json::to_string(value).ok()?;
-        text_of(&json).map(Cow::into_owned)
+    fn query(&self, name: &str) -> Option<&str> {
+        let query = self.query.get_or_init(|| {
+            let query = self.asked.query.unwrap_or("");
+            form::fields(query.as_bytes()).unwrap_or_default()
+        });
+        one(query.iter().filter(|(n, _)| n == name)).map(|(_, v)| v.as_str())
     }
 
+    fn header(&self, name: &str) -> Option<&str> {
+        one(self.asked.headers.get_all(name).iter())?.to_str().ok()
+    }
+
+    /// The text a catalogue `when` compares, by the same rule.
+    fn body(&self, pointer: &Pointer) -> Option<Cow<'_, str>> {
+        let body = self
+            .body
+            .get_or_init(|| serde_json::from_slice(self.asked.body).ok());
+        text_of(batch::value_at((*body)?, pointer)?.get())
+    }
+
+    /// Every condition of `h` holds: "" wants a query parameter or header
+    /// present (once), any other text that value; a `when`, that text at
+    /// its pointer.
     fn matches(&self, h: &Handshake) -> bool {
-        let present_or = |found: Option<Cow<'_, str>>, want: &str| {
-            found.is_some_and(|v| want.is_empty() || v == want)
-        };
-        h.method.as_str() == self.asked.method
-            && h.query.iter().all(|(name, want)| {
-                let found = self.query.iter().find(|(n, _)| n == name);
-                found.is_some_and(|(_, v)| want.is_empty() || v == want)
-            })
-            && h.header.iter().all(|(name, want)| {
-                let found = self.asked.headers.get(name.as_str());
-                present_or(found.and_then(|v| v.to_str().ok()).map(Cow::Borrowed), want)
-            })
+        let holds =
+            |found: Option<&str>, want: &str| found.is_some_and(|v| want.is_empty() || v == want);
+        h.query.iter().all(|(n, want)| holds(self.query(n), want))
+            && h.header
+                .iter()
+                .all(|(n, want)| holds(self.header(n.as_str()), want))
             && h.when
                 .iter()
-                .all(|(pointer, want)| self.body_text(pointer).is_some_and(|v| v == *want))
+                .all(|(p, want)| self.body(p).is_some_and(|v| v == *want))
+    }
+}
+
+/// The one item `found` yields; `None` for none or several.
+fn one<T>(mut found: impl Iterator<Item = T>) -> Option<T> {
+    match (found.next(), found.next()) {
+        (Some(value), None) => Some(value),
+        _ => None,
     }
 }
 
@@ -107,23 +111,30 @@ pub fn declares(def: &Definition, method: http::Method) -> bool {
         .any(|h| h.method.as_str() == method.as_str())
 }
 
+/// A request that is one of its provider's handshakes, with what was read
+/// of it to tell so (the reply reads the same, once).
+pub struct Matched<'d, 'a> {
+    pub handshake: &'d Handshake,
+    read: Read<'a>,
+}
+
 /// The handshake `asked` is, if any: matched on the raw request, before
 /// anything is trusted (the match chooses what to check, never the answer).
-pub fn matching<'d>(def: &'d Definition, asked: Asked<'_>) -> Option<&'d Handshake> {
-    if def.handshakes.is_empty() {
-        return None;
-    }
-    // Most requests to a provider with a handshake told by its body are
-    // events: the body is parsed only when every value a `when` wants occurs
-    // in it (a sender writes its challenge's name unescaped).
-    let wants_body = def.handshakes.iter().any(|h| {
-        !h.when.is_empty()
+/// An unverified POST handshake carries no body (Graph's validation): one
+/// with a body is an event to verify, never swallowed as a handshake. A
+/// `when` is looked for only in a body holding every value it wants, so an
+/// event is rarely parsed here (a sender writes its challenge's name unescaped).
+pub fn matching<'d, 'a>(def: &'d Definition, asked: Asked<'a>) -> Option<Matched<'d, 'a>> {
+    let read = Read::of(asked);
+    let handshake = def.handshakes.iter().find(|h| {
+        h.method.as_str() == asked.method
+            && (h.verified || h.method == Method::Get || asked.body.is_empty())
             && h.when
                 .iter()
                 .all(|(_, want)| memchr::memmem::find(asked.body, want.as_bytes()).is_some())
-    });
-    let read = Read::of(asked, wants_body);
-    def.handshakes.iter().find(|h| read.matches(h))
+            && read.matches(h)
+    })?;
+    Some(Matched { handshake, read })
 }
 
 /// Why a matched handshake is not answered.
@@ -146,39 +157,34 @@ pub struct Answer<'h> {
     pub body: Vec<u8>,
 }
 
-/// The reply to `h` for `asked` (already verified when `h` says so, with
-/// secret `key`): its token checked against the `handshake_secret`s, every
-/// value checked, escaped and inserted.
+/// The reply to `matched` (already verified when it says so, with secret
+/// `key`): its token checked against the `handshake_secret`s, every value
+/// checked, escaped and inserted.
 pub fn answer<'h>(
-    h: &'h Handshake,
+    matched: &Matched<'h, '_>,
     keys: &KeyRing,
     key: usize,
-    asked: Asked<'_>,
 ) -> Result<Answer<'h>, Refusal> {
-    let wants_body = h.reply.body.inputs().any(|i| matches!(i, Input::Body(_)));
-    let read = Read::of(asked, wants_body);
+    let (h, read) = (matched.handshake, &matched.read);
     if let Some(token) = &h.token {
         let token = read.value(token).ok_or(VerifyError::Missing)?;
         if !keys.handshake_token_matches(token.as_bytes()) {
             return Err(VerifyError::Mismatch.into());
         }
     }
+    // A value the reply inserts or signs: present once, within `values`.
+    let allowed = |input: &Input| {
+        read.value(input)
+            .filter(|v| h.values.allow(v.as_bytes()))
+            .ok_or(Refusal::Value)
+    };
     let mut body = String::new();
     for part in &h.reply.body.parts {
         match part {
             Part::Literal(text) => body.push_str(text),
-            Part::Value(input) => {
-                let value = read.value(input).ok_or(Refusal::Value)?;
-                if !h.values.allow(value.as_bytes()) {
-                    return Err(Refusal::Value);
-                }
-                escape(h.reply.escape, &value, &mut body);
-            }
+            Part::Value(input) => escape(h.reply.escape, &allowed(input)?, &mut body),
             Part::Hmac(encoding, input) => {
-                let value = read.value(input).ok_or(Refusal::Value)?;
-                if !h.values.allow(value.as_bytes()) {
-                    return Err(Refusal::Value);
-                }
+                let value = allowed(input)?;
                 // The start-up checks allow an HMAC only with HMAC-SHA256 keys.
                 let mac = keys
                     .hmac_sha256(key, value.as_bytes())

@@ -181,15 +181,15 @@ pub fn handshake<'p>(
         // One read of the keys: the secret that verified is the one the reply uses.
         let keys = provider.keys();
         let keys = keys.as_deref().ok_or(VerifyError::Missing)?;
-        let key = match matched.verified {
+        let key = match matched.handshake.verified {
             true => verified(provider, keys, body, request, limits)?.key(),
             false => 0,
         };
-        handshake::answer(matched, keys, key, asked)
+        handshake::answer(&matched, keys, key)
     };
     Some(Handshaken {
-        handshake: matched,
         answer: answer(),
+        handshake: matched.handshake,
     })
 }
 

@@ -223,15 +223,27 @@ impl Ingest {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (provider, lane) = (&*served.provider, &served.lane);
-        // Past its own rate, a provider is refused before its body is read,
-        // unless the request may be a handshake, which is never limited.
+        // A GET is a handshake or nothing: never limited, and its body (a
+        // GET has none) is never read or bought from the budget.
         let is_get = request.method() == Method::GET;
-        let rate_first = !is_get && !served.post;
-        if rate_first {
-            lane.check_rate()?;
-        }
+        // Past its own rate, a provider is refused before its body is read,
+        // unless the body may show a handshake, which is never limited.
+        let limited = match is_get {
+            true => None,
+            false => lane.check_rate().err(),
+        };
+        let limited = match (limited, served.post) {
+            (Some(limited), false) => return Err(limited),
+            (limited, _) => limited,
+        };
         let (parts, body) = request.into_parts();
-        let (body, reservation) = self.read_body(body, &parts.headers, &lane.body).await?;
+        let (body, reservation) = match is_get {
+            true => (Bytes::new(), None),
+            false => {
+                let (body, reservation) = self.read_body(body, &parts.headers, &lane.body).await?;
+                (body, Some(reservation))
+            }
+        };
 
         let received_at = (self.clock)();
         let meta = RequestMeta::of(&parts.headers, traceparent);
@@ -250,8 +262,8 @@ impl Ingest {
         if is_get {
             return Err(RequestError::NotAHandshake);
         }
-        if !rate_first {
-            lane.check_rate()?;
+        if let Some(limited) = limited {
+            return Err(limited);
         }
         let processed = pipeline::process(provider, body, request, self.limits)?;
         // Verified bodies leave the buffer budget for the in-flight cap.
