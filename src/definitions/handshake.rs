@@ -14,9 +14,10 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 use super::check::{choice, problem, required, Problem};
-use super::compiled::{Algorithm, Body, Entry, Event, Secret, SecretEncoding};
+use super::compiled::{Accepted, Algorithm, Body, Entry, Event, Secret, SecretEncoding};
 use super::definition::{HeaderName, Pointer, RawHandshake, RawSecret, Source};
 use super::names::check_secret_env;
+use super::serving;
 
 /// One declared handshake, checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -302,10 +303,6 @@ impl Charset {
     pub fn contains_all(&self, bytes: &[u8]) -> bool {
         bytes.iter().all(|&b| self.contains(b))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
 }
 
 /// The answer to a handshake.
@@ -396,10 +393,6 @@ impl Template {
         Ok(Template { parts })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
     /// Every value the template reads, plain or through an HMAC.
     pub fn inputs(&self) -> impl Iterator<Item = &Input> {
         self.parts.iter().filter_map(|p| match p {
@@ -462,8 +455,6 @@ const DEFAULT_CHARSET: &str = "A-Za-z0-9_-";
 const DEFAULT_MAX_LEN: usize = 128;
 /// The longest value any handshake may take: a challenge, not a document.
 const MAX_VALUE_LEN: usize = 1024;
-/// The longest reply template.
-const MAX_REPLY_BODY: usize = 4096;
 /// Characters that build an event body (a JSON object, array or string, a
 /// form's `=` and `&`, XML's `<`): an unverified handshake computing an HMAC
 /// over a value holding one could sign a forged event.
@@ -728,43 +719,22 @@ fn one(i: usize, raw: RawHandshake, around: &Around<'_>) -> Result<Handshake, Pr
 }
 
 fn reply(i: usize, raw: super::definition::RawAccepted) -> Result<Reply, Problem> {
-    let key = |k: &str| format!("handshakes[{i}].reply.{k}");
-    let status = raw.status.unwrap_or(200);
-    if !(200..=299).contains(&status) {
-        return Err(problem(
-            key("status"),
-            format!("a 2xx status (the sender retries or gives up on any other), got {status}"),
-        ));
-    }
-    let text = raw.body.unwrap_or_default();
-    if text.len() > MAX_REPLY_BODY {
-        return Err(problem(
-            key("body"),
-            format!("at most {MAX_REPLY_BODY} bytes"),
-        ));
-    }
-    if matches!(status, 204 | 205) && (!text.is_empty() || raw.content_type.is_some()) {
-        return Err(problem(
-            format!("handshakes[{i}].reply"),
-            format!("a {status} answer has no body and no content_type"),
-        ));
-    }
+    let at = format!("handshakes[{i}].reply");
+    let key = |k: &str| format!("{at}.{k}");
+    let Accepted {
+        status,
+        content_type,
+        body: text,
+    } = serving::answer(raw, &at)?;
     let body = Template::parse(&text).map_err(|r| problem(key("body"), r))?;
-    let (content_type, escape) = match raw.content_type {
-        None if text.is_empty() => (None, Escape::None),
-        None => return Err(problem(key("content_type"), "required with a body")),
-        Some(t) => {
-            if t.is_empty() || http::HeaderValue::from_str(&t).is_err() {
-                return Err(problem(key("content_type"), "not a valid header value"));
-            }
-            let escape = escape_for(&t).ok_or_else(|| {
-                problem(
-                    key("content_type"),
-                    "text/plain, application/json (or +json), text/html, or XML: the types whose values the gateway knows how to escape",
-                )
-            })?;
-            (Some(t), escape)
-        }
+    let escape = match &content_type {
+        None => Escape::None,
+        Some(t) => escape_for(t).ok_or_else(|| {
+            problem(
+                key("content_type"),
+                "text/plain, application/json (or +json), text/html, or XML: the types whose values the gateway knows how to escape",
+            )
+        })?,
     };
     if escape == Escape::Json {
         // Every placeholder sits inside a JSON string: with each replaced by

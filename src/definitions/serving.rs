@@ -7,38 +7,46 @@ use super::check::{problem, Problem};
 use super::compiled::{Accepted, Limits};
 use super::definition::{RawAccepted, RawLimits};
 
-/// The longest `accepted.body`: an acknowledgement, not a document.
+/// The longest `accepted.body` or handshake reply: an acknowledgement, not a document.
 const MAX_ACCEPTED_BODY: usize = 4096;
 
 pub(super) fn accepted(raw: RawAccepted) -> Result<Accepted, Problem> {
+    answer(raw, "accepted")
+}
+
+/// An answer the gateway gives on a sender's terms (`accepted:`, a
+/// handshake's `reply:`), checked at `key`: a 2xx, a bounded body, and a
+/// content type with any body.
+pub(super) fn answer(raw: RawAccepted, key: &str) -> Result<Accepted, Problem> {
+    let at = |k: &str| format!("{key}.{k}");
     let status = raw.status.unwrap_or(200);
     if !(200..=299).contains(&status) {
         return Err(problem(
-            "accepted.status",
+            at("status"),
             format!("a 2xx status (any other asks the sender to deliver again), got {status}"),
         ));
     }
     let body = raw.body.unwrap_or_default();
     if body.len() > MAX_ACCEPTED_BODY {
         return Err(problem(
-            "accepted.body",
+            at("body"),
             format!("at most {MAX_ACCEPTED_BODY} bytes"),
         ));
     }
     // RFC 9110: 204 and 205 carry no content.
     if matches!(status, 204 | 205) && (!body.is_empty() || raw.content_type.is_some()) {
         return Err(problem(
-            "accepted",
+            key,
             format!("a {status} answer has no body and no content_type"),
         ));
     }
     let content_type = match raw.content_type {
         Some(t) if http::HeaderValue::from_str(&t).is_err() || t.is_empty() => {
-            return Err(problem("accepted.content_type", "not a valid header value"))
+            return Err(problem(at("content_type"), "not a valid header value"))
         }
         Some(t) => Some(t),
         None if body.is_empty() => None,
-        None => return Err(problem("accepted.content_type", "required with a body")),
+        None => return Err(problem(at("content_type"), "required with a body")),
     };
     Ok(Accepted {
         status,

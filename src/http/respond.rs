@@ -32,42 +32,35 @@ pub fn acknowledged(reply: Reply<'_>, ids: &[String]) -> Answer {
     match (reply, ids) {
         (Reply::Ids, [id]) => json(StatusCode::OK, &AcceptedBody::One { id }),
         (Reply::Ids, ids) => json(StatusCode::OK, &AcceptedBody::Several { ids }),
-        (Reply::Fixed(accepted), _) => {
-            // Checked at start-up: a 2xx, and a header value.
-            let status = StatusCode::from_u16(accepted.status).unwrap_or(StatusCode::OK);
-            let mut response = Response::new(Full::new(Bytes::from(accepted.body.clone())));
-            *response.status_mut() = status;
-            if let Some(value) = accepted
-                .content_type
-                .as_deref()
-                .and_then(|t| HeaderValue::from_str(t).ok())
-            {
-                response.headers_mut().insert(header::CONTENT_TYPE, value);
-            }
-            response
-        }
+        (Reply::Fixed(accepted), _) => fixed(
+            accepted.status,
+            accepted.content_type.as_deref(),
+            Bytes::from(accepted.body.clone()),
+        ),
     }
 }
 
 /// A handshake's reply (`engine::handshake`). Never sniffed as another
 /// type, never cached: it echoes values of the request.
 pub fn handshake(reply: handshake::Answer<'_>) -> Answer {
-    // Checked at start-up: a 2xx, and a header value.
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    let mut response = Response::new(Full::new(Bytes::from(reply.body)));
-    *response.status_mut() = status;
+    let mut response = fixed(reply.status, reply.content_type, Bytes::from(reply.body));
     let headers = response.headers_mut();
-    if let Some(value) = reply
-        .content_type
-        .and_then(|t| HeaderValue::from_str(t).ok())
-    {
-        headers.insert(header::CONTENT_TYPE, value);
-    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// An answer on a sender's own terms: its status and content type, both
+/// checked at start-up (a 2xx, a header value).
+fn fixed(status: u16, content_type: Option<&str>, body: Bytes) -> Answer {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if let Some(value) = content_type.and_then(|t| HeaderValue::from_str(t).ok()) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
     response
 }
 
