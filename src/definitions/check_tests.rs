@@ -318,6 +318,10 @@ fn each_preset_loads_under_a_name_and_a_secret() {
         );
         let defs = load(&yaml).unwrap_or_else(|e| panic!("{preset}: {e}"));
         assert_eq!(defs.configured()[0].preset.as_deref(), Some(preset));
+        // What `providers show` prints loads back to the same definition.
+        let shown = super::show::show(&defs, Some("acme")).unwrap();
+        let again = load(&shown).unwrap_or_else(|e| panic!("{preset} shown: {e}\n{shown}"));
+        assert_eq!(again.configured()[0], defs.configured()[0], "{preset}");
     }
     let square = "providers:\n  - {name: acme, preset: square, secret: {env: A}}\n";
     refused(square, "url");

@@ -82,7 +82,7 @@ pub struct Batch {
 impl Definition {
     /// Whether its scheme verifies with public keys (`key:`) rather than secrets.
     fn public(secret: &Secret) -> bool {
-        secret.encoding.is_key()
+        secret.public
     }
 
     /// What an operator must know of this provider beyond its keys: what its
@@ -136,6 +136,10 @@ pub enum Retries {
 pub struct Secret {
     pub env: String,
     pub encoding: SecretEncoding,
+    /// It holds public keys (a public-key scheme's, or those beside a
+    /// secret): shown as `key`. Derived from the scheme, never written.
+    #[serde(skip)]
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,14 +159,6 @@ pub enum SecretEncoding {
 }
 
 impl SecretEncoding {
-    /// The encodings of a public key (`key:`); the others are a secret's.
-    pub fn is_key(self) -> bool {
-        matches!(
-            self,
-            SecretEncoding::Hex | SecretEncoding::Pem | SecretEncoding::Whpk
-        )
-    }
-
     /// The key bytes a secret stands for (a PEM key's text). The error names
     /// the problem, never the secret.
     pub fn decode(self, secret: &str) -> Result<Vec<u8>, &'static str> {
@@ -184,32 +180,57 @@ impl SecretEncoding {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
     /// `None` only for a token in the body (`source`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub header: Option<HeaderName>,
     pub algorithm: Algorithm,
     pub encoding: SignatureEncoding,
     /// Stripped case-insensitively before decoding.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     pub prefix_required: bool,
     /// Several signatures in the header; any one may match.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub separator: Option<String>,
     /// A `t=..,v1=..` header; exclusive with `prefix` and `separator` (checked).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<RawFields>,
     pub signed: Template,
     /// A token carried in the body, in every item of a batch (Microsoft
     /// Graph's `clientState`); `algorithm: token` only.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<Pointer>,
     /// Entries behind this prefix are Ed25519 signatures, checked with the
     /// definition's `key` beside the secrets' (Standard Webhooks `v1a,`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub key_prefix: Option<String>,
+}
+
+/// The keys as the file takes them back: a token has no encoding and no
+/// signed bytes (the check refuses both), so neither is printed for one.
+impl Serialize for Signature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        fn field<S: SerializeStruct, T: Serialize>(
+            out: &mut S,
+            key: &'static str,
+            value: Option<&T>,
+        ) -> Result<(), S::Error> {
+            match value {
+                Some(value) => out.serialize_field(key, value),
+                None => out.skip_field(key),
+            }
+        }
+        let signs = self.algorithm != Algorithm::Token;
+        let mut out = s.serialize_struct("Signature", 10)?;
+        field(&mut out, "header", self.header.as_ref())?;
+        field(&mut out, "algorithm", Some(&self.algorithm))?;
+        field(&mut out, "encoding", signs.then_some(&self.encoding))?;
+        field(&mut out, "prefix", self.prefix.as_ref())?;
+        field(&mut out, "prefix_required", Some(&self.prefix_required))?;
+        field(&mut out, "separator", self.separator.as_ref())?;
+        field(&mut out, "fields", self.fields.as_ref())?;
+        field(&mut out, "signed", signs.then_some(&self.signed))?;
+        field(&mut out, "source", self.source.as_ref())?;
+        field(&mut out, "key_prefix", self.key_prefix.as_ref())?;
+        out.end()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -544,6 +544,7 @@ pub(super) fn compile(
             Some(Secret {
                 env,
                 encoding: SecretEncoding::Text,
+                public: false,
             })
         }
     };

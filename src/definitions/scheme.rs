@@ -74,6 +74,7 @@ pub(super) fn scheme(
     let encoding_key = format!("{field}.encoding");
     let secret = Secret {
         env,
+        public,
         encoding: match algorithm {
             _ if !public => choice(
                 encoding,
@@ -125,7 +126,11 @@ pub(super) fn scheme(
                 SecretEncoding::Whpk,
                 &ED25519_KEYS,
             )?;
-            Some(Secret { env, encoding })
+            Some(Secret {
+                env,
+                encoding,
+                public: true,
+            })
         }
     };
     let sig = required(signature, "signature")?;
