@@ -9,9 +9,7 @@ use clap::Args;
 use serde_json::Value;
 
 use super::{CmdError, Done, Outcome};
-use std::io::Write;
-
-use crate::contract::{check, document, message_schema, render, render_with, DataSchemas};
+use crate::contract::{check, document, message_schema, render, write_pretty, DataSchemas};
 use crate::settings::{Env, Published, Settings};
 
 #[derive(Args, Debug)]
@@ -32,10 +30,10 @@ pub fn run(args: ContractArgs, env: &Env) -> Outcome {
         (Some(type_name), _) => one_type(&published, &type_name),
         (None, Some(old)) => check_against(&published, &old),
         (None, None) => {
-            // Written as it is made: thousands of types are never held as values.
+            // Written as it is made: thousands of types are never held.
             let schemas = DataSchemas::load(&published.providers)?;
-            std::io::stdout()
-                .write_all(&render_with(&published, &schemas))
+            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            write_pretty(&published, &schemas, out)
                 .map_err(|e| CmdError::Usage(format!("cannot write the document: {e}")))?;
             Ok(Done::Success)
         }
@@ -44,17 +42,13 @@ pub fn run(args: ContractArgs, env: &Env) -> Outcome {
 
 /// `--type`: one type's record schema.
 fn one_type(published: &Published, type_name: &str) -> Outcome {
-    let doc = document(published)?;
-    let Some(schema) = message_schema(&doc, type_name) else {
-        let known: Vec<&str> = doc["components"]["schemas"]
-            .as_object()
-            .map(|m| m.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        return Err(CmdError::Usage(format!(
+    let schemas = DataSchemas::load(&published.providers)?;
+    let schema = message_schema(published, &schemas, type_name).map_err(|known| {
+        CmdError::Usage(format!(
             "no type `{type_name}` (known: {})",
             known.join(", ")
-        )));
-    };
+        ))
+    })?;
     print!("{}", render(&schema));
     Ok(Done::Success)
 }

@@ -32,10 +32,7 @@ enum Spec<'a> {
         def: &'a Definition,
         entry: &'a Entry,
     },
-    Unknown {
-        def: &'a Definition,
-        type_name: String,
-    },
+    Unknown(&'a Definition),
     DeadLetter,
 }
 
@@ -46,33 +43,29 @@ fn topic_of(published: &Published, type_name: &str) -> String {
     published.topics.of(type_name).to_string()
 }
 
-/// What the document is made of, as names only: each message's id, what it
-/// describes and its topic, and each topic's messages. Every schema and
-/// message object is built from it when it is written, one at a time, so a
-/// catalogue of thousands of types is never held as one tree of JSON values
-/// (9 000 types once held 760 MiB that way; BENCHMARKS.md).
+/// What the document is made of, as names only: each message's id and what
+/// it describes, each topic's messages, and the one schema per provider of
+/// what its types' headers share. Every other schema and message object is
+/// built from it when it is written, one at a time, so a catalogue of
+/// thousands of types is never held as one tree of JSON values (9 000 types
+/// once held 760 MiB that way; BENCHMARKS.md).
 pub struct Document<'a> {
     published: &'a Published,
     schemas: &'a DataSchemas,
-    /// By id, in the document's (sorted) order: what it describes, its topic.
-    messages: BTreeMap<String, (Spec<'a>, String)>,
+    /// By id, in the document's (sorted) order.
+    messages: BTreeMap<String, Spec<'a>>,
     /// Each topic's message ids, in the order the definitions give them.
     topics: BTreeMap<String, Vec<String>>,
-    /// `components.schemas`, by id: each message's payload, and what the
-    /// headers of a provider's catalogue types share, stated once.
-    schema_ids: BTreeMap<String, SchemaOf<'a>>,
-}
-
-/// What one schema of `components.schemas` is.
-enum SchemaOf<'a> {
-    /// A message's payload, by the message's id.
-    Payload,
-    /// What the headers of a provider's catalogue types share.
-    Headers(&'a Definition),
+    /// `components.schemas["Headers.<provider>"]`, for each provider with a
+    /// catalogue: what its types' headers share.
+    shared_headers: BTreeMap<String, Value>,
+    unrouted: String,
+    deadletter: String,
 }
 
 /// The id of what the headers of a provider's catalogue types share:
-/// upper-case, so no type or provider name (lower-case only) can be one.
+/// upper-case, so no type or provider name (lower-case only) can be one,
+/// and every one sorts before every message's.
 fn headers_id(def: &Definition) -> String {
     format!("Headers.{}", def.name)
 }
@@ -88,37 +81,36 @@ pub fn document<'a>(published: &'a Published, schemas: &'a DataSchemas) -> Docum
         }
     }
     for def in &published.providers.list {
-        let type_name = def.unknown_type();
-        specs.push((type_name.clone(), Spec::Unknown { def, type_name }));
+        specs.push((def.unknown_type(), Spec::Unknown(def)));
     }
     specs.push((DEADLETTER.to_owned(), Spec::DeadLetter));
     let mut messages = BTreeMap::new();
     let mut topics: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut schema_ids = BTreeMap::new();
-    for def in &published.providers.list {
-        if !def.events.is_empty() {
-            schema_ids.insert(headers_id(def), SchemaOf::Headers(def));
-        }
-    }
     for (id, spec) in specs {
-        schema_ids.insert(id.clone(), SchemaOf::Payload);
-        let topic = topic_of(
-            published,
-            match &spec {
-                Spec::Typed { entry, .. } => &entry.type_name,
-                Spec::Unknown { .. } => UNROUTED,
-                Spec::DeadLetter => DEADLETTER,
-            },
-        );
-        topics.entry(topic.clone()).or_default().push(id.clone());
-        messages.insert(id, (spec, topic));
+        let routed_as = match &spec {
+            Spec::Typed { entry, .. } => &entry.type_name,
+            Spec::Unknown(_) => UNROUTED,
+            Spec::DeadLetter => DEADLETTER,
+        };
+        let topic = topic_of(published, routed_as);
+        topics.entry(topic).or_default().push(id.clone());
+        messages.insert(id, spec);
     }
+    let shared_headers = published
+        .providers
+        .list
+        .iter()
+        .filter(|def| !def.events.is_empty())
+        .map(|def| (headers_id(def), schema::shared_headers(def)))
+        .collect();
     Document {
         published,
         schemas,
         messages,
         topics,
-        schema_ids,
+        shared_headers,
+        unrouted: topic_of(published, UNROUTED),
+        deadletter: topic_of(published, DEADLETTER),
     }
 }
 
@@ -137,8 +129,8 @@ fn entry_summary(def: &Definition, entry: &Entry) -> String {
 }
 
 impl Document<'_> {
-    /// The record a message describes, for a type's message.
-    fn event<'s>(&'s self, spec: &'s Spec<'s>) -> Option<Event<'s>> {
+    /// The record message `id` describes, unless a dead letter.
+    fn event<'s>(&'s self, id: &'s str, spec: &'s Spec<'s>) -> Option<Event<'s>> {
         let open = || DataSchema {
             schema: open_object(),
             uri: None,
@@ -146,18 +138,14 @@ impl Document<'_> {
         match spec {
             Spec::Typed { def, entry } => Some(Event {
                 def,
-                type_name: &entry.type_name,
+                type_name: id,
                 provider_event: Some(&entry.name),
                 subject_sources: vec![source_json(&entry.subject)],
-                data: self
-                    .schemas
-                    .get(&entry.type_name)
-                    .cloned()
-                    .unwrap_or_else(open),
+                data: self.schemas.get(id).cloned().unwrap_or_else(open),
             }),
-            Spec::Unknown { def, type_name } => Some(Event {
+            Spec::Unknown(def) => Some(Event {
                 def,
-                type_name,
+                type_name: id,
                 provider_event: None,
                 subject_sources: def.unrouted_subject.iter().map(source_json).collect(),
                 data: open(),
@@ -168,50 +156,62 @@ impl Document<'_> {
 
     /// `components.schemas[id]`: the record's value. It stands alone (no
     /// `$ref`): consumers validate a record with its type's schema alone.
-    fn payload(&self, spec: &Spec<'_>) -> Value {
-        match self.event(spec) {
+    pub fn payload(&self, id: &str) -> Option<Value> {
+        let spec = self.messages.get(id)?;
+        Some(match self.event(id, spec) {
             Some(event) => schema::envelope(&event),
             None => schema::deadletter_payload(),
-        }
+        })
     }
 
-    /// `components.schemas[id]`.
-    fn schema(&self, id: &str, of: &SchemaOf<'_>) -> Value {
-        match of {
-            SchemaOf::Payload => self.payload(&self.messages[id].0),
-            SchemaOf::Headers(def) => schema::shared_headers(def),
-        }
+    /// The message ids, in order: every type, unknown type and the dead letter.
+    pub fn message_ids(&self) -> impl Iterator<Item = &str> {
+        self.messages.keys().map(String::as_str)
     }
 
     /// `components.messages[id]`.
     fn message(&self, id: &str, spec: &Spec<'_>) -> Value {
-        let (title, summary, content_type, headers, key, key_rule) = match (self.event(spec), spec)
-        {
-            (Some(event), _) => (
-                event.type_name.to_owned(),
-                match spec {
-                    Spec::Typed { def, entry } => entry_summary(def, entry),
-                    _ => format!(
-                        "A verified, readable event of provider `{}` that the catalogue does not route.",
-                        event.def.name
-                    ),
-                },
-                "application/cloudevents+json",
-                match spec {
-                    Spec::Typed { def, .. } => {
-                        let own = schema::own_part(
-                            &schema::event_headers(&event),
-                            &schema::shared_headers(def),
-                        );
-                        let shared = format!("#/components/schemas/{}", headers_id(def));
-                        json!({ "allOf": [{ "$ref": shared }, own] })
-                    }
-                    _ => schema::event_headers(&event),
-                },
+        let with = |title: &str, summary: String, content_type: &str, headers, key, key_rule| {
+            json!({
+                "name": id,
+                "title": title,
+                "summary": summary,
+                "contentType": content_type,
+                "headers": headers,
+                "payload": { "$ref": format!("#/components/schemas/{id}") },
+                "bindings": { "kafka": { "key": key, "bindingVersion": KAFKA_BINDINGS } },
+                "x-key": key_rule,
+            })
+        };
+        let cloudevent = "application/cloudevents+json";
+        match (spec, self.event(id, spec)) {
+            (Spec::Typed { def, entry }, Some(event)) => {
+                let own = schema::own_part(
+                    &schema::event_headers(&event),
+                    &self.shared_headers[&headers_id(def)],
+                );
+                let shared = format!("#/components/schemas/{}", headers_id(def));
+                with(
+                    id,
+                    entry_summary(def, entry),
+                    cloudevent,
+                    json!({ "allOf": [{ "$ref": shared }, own] }),
+                    schema::event_key(&event),
+                    schema::event_key_rule(&event),
+                )
+            }
+            (_, Some(event)) => with(
+                id,
+                format!(
+                    "A verified, readable event of provider `{}` that the catalogue does not route.",
+                    event.def.name
+                ),
+                cloudevent,
+                schema::event_headers(&event),
                 schema::event_key(&event),
                 schema::event_key_rule(&event),
             ),
-            (None, _) => {
+            (_, None) => {
                 let names: Vec<&str> = self
                     .published
                     .providers
@@ -219,8 +219,8 @@ impl Document<'_> {
                     .iter()
                     .map(|d| d.name.as_str())
                     .collect();
-                (
-                    "Dead letter".to_owned(),
+                with(
+                    "Dead letter",
                     "A verified body that cannot be read as an event, kept whole.".to_owned(),
                     "application/octet-stream",
                     schema::deadletter_headers(&names),
@@ -228,17 +228,7 @@ impl Document<'_> {
                     schema::deadletter_key_rule(),
                 )
             }
-        };
-        json!({
-            "name": id,
-            "title": title,
-            "summary": summary,
-            "contentType": content_type,
-            "headers": headers,
-            "payload": { "$ref": format!("#/components/schemas/{id}") },
-            "bindings": { "kafka": { "key": key, "bindingVersion": KAFKA_BINDINGS } },
-            "x-key": key_rule,
-        })
+        }
     }
 
     /// `channels[topic]`.
@@ -252,12 +242,10 @@ impl Document<'_> {
                 )
             })
             .collect();
-        let unrouted = topic_of(self.published, UNROUTED);
-        let deadletter = topic_of(self.published, DEADLETTER);
         json!({
             "address": topic,
             "title": topic,
-            "description": channel_description(topic, ids, &unrouted, &deadletter),
+            "description": channel_description(topic, ids, &self.unrouted, &self.deadletter),
             "messages": refs,
             "bindings": { "kafka": { "topic": topic, "bindingVersion": KAFKA_BINDINGS } },
         })
@@ -338,15 +326,22 @@ impl Serialize for Components<'_, '_> {
             &Entries(|| {
                 d.messages
                     .iter()
-                    .map(|(id, (spec, _))| (id.clone(), d.message(id, spec)))
+                    .map(|(id, spec)| (id.clone(), d.message(id, spec)))
             }),
         )?;
+        // The shared headers' upper-case ids sort before every message's.
         components.serialize_entry(
             "schemas",
             &Entries(|| {
-                d.schema_ids
+                let shared = d
+                    .shared_headers
                     .iter()
-                    .map(|(id, of)| (id.clone(), d.schema(id, of)))
+                    .map(|(id, s)| (id.clone(), s.clone()));
+                let payloads = d.messages.keys().map(|id| {
+                    let payload = d.payload(id).expect("a message's own id");
+                    (id.clone(), payload)
+                });
+                shared.chain(payloads)
             }),
         )?;
         components.end()
@@ -397,4 +392,51 @@ fn quoted(names: &[&str]) -> String {
         .map(|n| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{Env, Settings};
+
+    /// The headers a provider's types share and a type's own part, read
+    /// together, are exactly the type's headers schema: nothing loosened.
+    #[test]
+    fn a_types_headers_are_its_own_schema_split_in_two() {
+        let settings = Settings::from_env(&Env::new()).unwrap();
+        let published = Published::read(&settings).unwrap();
+        let schemas = DataSchemas::load(&published.providers).unwrap();
+        let doc = document(&published, &schemas);
+        let mut typed = 0;
+        for (id, spec) in &doc.messages {
+            let Spec::Typed { def, .. } = spec else {
+                continue;
+            };
+            let full = schema::event_headers(&doc.event(id, spec).unwrap());
+            let shared = &doc.shared_headers[&headers_id(def)];
+            let own = schema::own_part(&full, shared);
+            // Each property: the shared keywords, then the type's own over them.
+            let mut merged = shared.clone();
+            for (name, mine) in own["properties"].as_object().unwrap() {
+                let property = &mut merged["properties"][name];
+                if let Value::Object(mine) = mine {
+                    for (k, v) in mine {
+                        property[k] = v.clone();
+                    }
+                }
+            }
+            merged["additionalProperties"] = own["additionalProperties"].clone();
+            if let Some(required) = own.get("required") {
+                merged["required"] = required.clone();
+            }
+            assert_eq!(merged, full, "{id}");
+            assert_eq!(
+                own["properties"].as_object().unwrap().len(),
+                full["properties"].as_object().unwrap().len(),
+                "{id}: every header it allows is named, closed"
+            );
+            typed += 1;
+        }
+        assert_eq!(typed, 7, "the built-ins' types");
+    }
 }

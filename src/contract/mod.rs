@@ -37,13 +37,16 @@ pub fn document(published: &Published) -> Result<Value, DefinitionError> {
     )
 }
 
-/// The document as committed and printed: pretty JSON, keys sorted, one
-/// trailing newline. Written as it is made, never held as values.
-pub fn render_with(published: &Published, schemas: &DataSchemas) -> Vec<u8> {
-    let mut text = serde_json::to_vec_pretty(&asyncapi::document(published, schemas))
-        .expect("a JSON document serializes");
-    text.push(b'\n');
-    text
+/// The document as committed and printed, to `out`: pretty JSON, keys
+/// sorted, one trailing newline. Written as it is made, never held.
+pub fn write_pretty(
+    published: &Published,
+    schemas: &DataSchemas,
+    mut out: impl std::io::Write,
+) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut out, &asyncapi::document(published, schemas))?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// The document as the admin port serves it: compact JSON (a third the
@@ -52,23 +55,28 @@ pub fn compact_with(published: &Published, schemas: &DataSchemas) -> Vec<u8> {
     serde_json::to_vec(&asyncapi::document(published, schemas)).expect("a JSON document serializes")
 }
 
-/// A JSON value (a document or one schema) as [`render_with`] writes it.
+/// A JSON value (a document or one schema) as [`write_pretty`] writes it.
 pub fn render(document: &Value) -> String {
     let mut text = serde_json::to_string_pretty(document).expect("a JSON value serializes");
     text.push('\n');
     text
 }
 
-/// One message's payload schema alone, for `contract --type`: a canonical
-/// type, `<provider>.unknown` or `deadletter`.
-pub fn message_schema(document: &Value, type_name: &str) -> Option<Value> {
-    let mut schema = document
-        .pointer("/components/schemas")?
-        .get(type_name)?
-        .clone();
-    let object = schema.as_object_mut()?;
-    object.insert("$schema".into(), Value::from(DRAFT_07));
-    Some(schema)
+/// One message's record schema alone, for `contract --type`: a canonical
+/// type, `<provider>.unknown` or `deadletter`; `Err` lists the names known.
+pub fn message_schema(
+    published: &Published,
+    schemas: &DataSchemas,
+    type_name: &str,
+) -> Result<Value, Vec<String>> {
+    let document = asyncapi::document(published, schemas);
+    let Some(mut schema) = document.payload(type_name) else {
+        return Err(document.message_ids().map(str::to_owned).collect());
+    };
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("$schema".into(), Value::from(DRAFT_07));
+    }
+    Ok(schema)
 }
 
 #[cfg(test)]
@@ -210,11 +218,34 @@ pub(crate) mod tests {
 
     #[test]
     fn the_type_flag_prints_one_self_contained_schema() {
-        let doc = document_for(&[]);
-        let schema = message_schema(&doc, "m2m.link.created").unwrap();
+        let settings = Settings::from_env(&Env::new()).unwrap();
+        let published = Published::read(&settings).unwrap();
+        let schemas = DataSchemas::load(&published.providers).unwrap();
+        let schema = message_schema(&published, &schemas, "m2m.link.created").unwrap();
         assert_eq!(schema["$schema"], DRAFT_07);
         assert!(!render(&schema).contains("$ref"));
-        assert!(message_schema(&doc, "deadletter").is_some());
-        assert!(message_schema(&doc, "m2m.nope").is_none());
+        assert!(message_schema(&published, &schemas, "deadletter").is_ok());
+        // A record's schema, never the shared headers, which are no type.
+        let known = message_schema(&published, &schemas, "Headers.m2m").unwrap_err();
+        assert!(known.contains(&"m2m.link.created".to_owned()));
+        assert!(
+            !known.iter().any(|k| k.starts_with("Headers.")),
+            "{known:?}"
+        );
+    }
+
+    /// Written as it is made, the document is the same as its values
+    /// printed: every map in sorted key order.
+    #[test]
+    fn the_written_document_is_its_values_in_sorted_order() {
+        let settings = Settings::from_env(&Env::new()).unwrap();
+        let published = Published::read(&settings).unwrap();
+        let schemas = DataSchemas::load(&published.providers).unwrap();
+        let mut written = Vec::new();
+        write_pretty(&published, &schemas, &mut written).unwrap();
+        let values = document(&published).unwrap();
+        assert_eq!(String::from_utf8(written).unwrap(), render(&values));
+        let compact = compact_with(&published, &schemas);
+        assert_eq!(compact, serde_json::to_vec(&values).unwrap());
     }
 }

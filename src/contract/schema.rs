@@ -228,7 +228,9 @@ pub fn shared_headers(def: &Definition) -> Value {
     let mut schema = event_headers(&any);
     let object = schema.as_object_mut().expect("headers are an object");
     object.remove("additionalProperties");
-    object["properties"][header::EVENT_TYPE] = text("The event's `type`, for filtering.");
+    // Only the `const` a type adds is missing: with it, exactly the type's.
+    object["properties"][header::EVENT_TYPE] =
+        json!({ "type": "string", "description": "The event's `type`, for filtering." });
     schema
 }
 
