@@ -96,6 +96,9 @@ pub enum SignError {
     /// Neither the provider's secret variable nor its `_FILE` is set.
     #[error("no secret: set {var} or {var}_FILE, or pass --secret-file")]
     NoSecret { var: String },
+    /// A handshake's token, whose `handshake_secret` variable is unset.
+    #[error("no handshake token: set {var} or {var}_FILE (the provider's handshake_secret)")]
+    NoHandshakeToken { var: String },
     /// The provider's secret variables, refused as the gateway refuses them.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -220,7 +223,7 @@ fn sign_with_private_key<'a>(
     use ed25519_dalek::pkcs8::DecodePrivateKey;
     use p256::ecdsa::signature::Signer;
     let message: Vec<u8> = pieces.flatten().copied().collect();
-    let not_key = |why| KeyRingError::Single { why };
+    let not_key = |why| KeyRingError::PrivateKey { why };
     match algorithm {
         Algorithm::Ed25519 => {
             let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
@@ -381,7 +384,7 @@ fn handshake(
         (Some(_), Some(var)) => match read_secrets(env, &var.env)? {
             Some((tokens, _)) => tokens[0].clone(),
             None => {
-                return Err(SignError::NoSecret {
+                return Err(SignError::NoHandshakeToken {
                     var: var.env.clone(),
                 })
             }
@@ -414,7 +417,7 @@ fn handshake(
             &example.body,
         )?,
         None => {
-            let mut out = format!("{method} {query}\n");
+            let mut out = format!("{method} /webhooks/{}{query}\n", def.name);
             for (k, v) in &headers {
                 out.push_str(&format!("{k}: {v}\n"));
             }

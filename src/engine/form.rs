@@ -52,13 +52,19 @@ pub fn sorted(fields: &[(String, String)]) -> Vec<u8> {
 /// The fields as the JSON object the pipeline reads: each field a string, a
 /// repeated name an array of its values in order (nothing a sender sent is
 /// dropped). With `json`, the event is the JSON object in that field
-/// (Slack's interactivity `payload`); a form without that field is read as
-/// its fields.
+/// (Slack's interactivity `payload`), which must then be the form's only
+/// field: anything beside it, or a second one, would be dropped, so such a
+/// form is no form here (it dead-letters whole). A form without that field
+/// is read as its fields.
 pub fn to_json(fields: &[(String, String)], json: Option<&str>) -> Result<Vec<u8>, NotForm> {
     if let Some(name) = json {
-        if let Some((_, value)) = fields.iter().find(|(n, _)| n == name) {
-            let parsed: serde_json::Value = serde_json::from_str(value).map_err(|_| NotForm)?;
-            if !parsed.is_object() {
+        if fields.iter().any(|(n, _)| n == name) {
+            let [(_, value)] = fields else {
+                return Err(NotForm);
+            };
+            let raw: &serde_json::value::RawValue =
+                serde_json::from_str(value).map_err(|_| NotForm)?;
+            if !raw.get().starts_with('{') {
                 return Err(NotForm);
             }
             return Ok(value.as_bytes().to_vec());
@@ -124,5 +130,14 @@ mod tests {
         );
         let not_json = fields(b"payload=nope").unwrap();
         assert_eq!(to_json(&not_json, Some("payload")), Err(NotForm));
+        // Nothing beside the event would reach the record: no form here.
+        for dropped in [
+            &b"payload=%7B%7D&user=u1"[..],
+            b"payload=%7B%7D&payload=%7B%7D",
+            b"payload=%5B%5D",
+        ] {
+            let form = fields(dropped).unwrap();
+            assert_eq!(to_json(&form, Some("payload")), Err(NotForm));
+        }
     }
 }

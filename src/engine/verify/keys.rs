@@ -63,6 +63,9 @@ pub enum KeyRingError {
     /// The provider has this one public key.
     #[error("the public key {why}")]
     Key { why: &'static str },
+    /// The private key a sender signs with (`sign --key-file`).
+    #[error("the private key {why}")]
+    PrivateKey { why: &'static str },
     /// Public key `number` (from 1) of the `count` configured.
     #[error("public key {number} of {count} {why}")]
     OneKeyOf {
@@ -244,7 +247,7 @@ impl KeyRing {
             keys: &[M],
             signed: impl Iterator<Item = &'a [u8]> + Clone,
             tags: &[Tag],
-        ) -> CtOption<u32> {
+        ) -> Option<usize> {
             let (mut found, mut index) = (Choice::from(0), 0u32);
             for (i, key) in keys.iter().enumerate() {
                 let mut mac = key.clone();
@@ -259,15 +262,16 @@ impl KeyRing {
                 index.conditional_assign(&(i as u32), this & !found);
                 found |= this;
             }
-            CtOption::new(index, found)
+            Option::<u32>::from(CtOption::new(index, found)).map(|i| i as usize)
         }
-        let public = |matched: bool| CtOption::new(0u32, Choice::from(u8::from(matched)));
-        let matched: CtOption<u32> = match &self.keys {
+        // Nothing is derived from public keys: a match is reported as key 0.
+        let public = |matched: bool| matched.then_some(0);
+        match &self.keys {
             Keys::Sha256(k) => first(k, signed, tags),
             Keys::Sha512(k) => first(k, signed, tags),
             Keys::Sha1(k) => first(k, signed, tags),
             // A token ring has no MAC: `token_matches` compares tokens.
-            Keys::Token(_) => public(false),
+            Keys::Token(_) => None,
             Keys::Ed25519(keys) => public(ed25519_matches(keys, signed, tags)),
             Keys::P256(keys) => {
                 use p256::ecdsa::signature::Verifier;
@@ -282,8 +286,7 @@ impl KeyRing {
                 });
                 public(any)
             }
-        };
-        Option::<u32>::from(matched).map(|i| i as usize)
+        }
     }
 }
 

@@ -355,9 +355,6 @@ fn token(def: &Definition, keys: &KeyRing, value: &str) -> Result<(), VerifyErro
     }
 }
 
-/// The header's decoded signatures, and its other fields (fields schemes
-/// only). Entries behind another prefix (`v1a,` where `v1,` is ours) are
-/// skipped, and so are entries that do not decode: any one may match.
 /// A signature header, taken apart.
 struct Split<'h> {
     /// The scheme's own signatures.
@@ -368,6 +365,9 @@ struct Split<'h> {
     fields: Vec<(&'h str, &'h str)>,
 }
 
+/// The header's decoded signatures, and its other fields (fields schemes
+/// only). Entries behind another prefix (`v1a,` where `v1,` is ours) are
+/// skipped, and so are entries that do not decode: any one may match.
 fn split_header<'h>(def: &Definition, value: &'h str) -> Split<'h> {
     let sig = &def.signature;
     let len = sig.algorithm.output_len();
