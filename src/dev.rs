@@ -161,6 +161,11 @@ pub async fn serve(
         let entry = sample::entry_reached(d, &sample::of(d).ok()?)?;
         Some(config.published.topics.of(&entry.type_name).clone())
     });
+    let keys = DemoKeys::write(defs)
+        .inspect_err(|e| {
+            eprintln!("no demo key files ({e}): public-key senders' commands will need --key-file")
+        })
+        .ok();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = crate::start(config, async move {
         let _ = stop_rx.await;
@@ -173,6 +178,7 @@ pub async fn serve(
         topics: &topics,
         defs,
         providers_file,
+        keys: keys.as_ref(),
         kcat_topic: kcat_topic.as_deref(),
     });
     let viewer = tokio::spawn(print_records(bootstrap.to_owned(), topics.clone()));
@@ -191,14 +197,14 @@ pub async fn serve(
 pub fn sample_command(
     exe: &str,
     def: &Definition,
-    providers_file: Option<&Path>,
+    files: Files<'_>,
     url: &str,
 ) -> Result<String, SampleError> {
     let sample = sample::of(def)?;
     let mut command = format!(
         "printf '%s' {} | {}",
         shell_quote(&sample.body),
-        sign_command(exe, def, providers_file)
+        sign_command(exe, def, files)
     );
     for (name, value) in &sample.headers {
         command.push_str(&format!(
@@ -216,20 +222,77 @@ pub fn handshake_command(
     exe: &str,
     def: &Definition,
     name: &str,
-    providers_file: Option<&Path>,
+    files: Files<'_>,
     url: &str,
 ) -> String {
     format!(
         "{} --handshake {} --curl {} | sh",
-        sign_command(exe, def, providers_file),
+        sign_command(exe, def, files),
         shell_word(name),
         shell_word(url)
     )
 }
 
+/// The files a printed command names: the providers file (for a
+/// configured provider, which `sign` must read too) and the directory of
+/// the demo private keys (`DemoKeys`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Files<'a> {
+    pub providers: Option<&'a Path>,
+    pub keys: Option<&'a DemoKeys>,
+}
+
+/// The demo private keys of the public-key providers, each in a file `sign
+/// --key-file` reads: written once at start, in a directory of the
+/// gateway's own (mode 0700, created new, never followed through a link),
+/// removed when `--dev` stops.
+#[derive(Debug)]
+pub struct DemoKeys {
+    dir: std::path::PathBuf,
+}
+
+impl DemoKeys {
+    pub fn write(defs: &Definitions) -> std::io::Result<DemoKeys> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "webhook-gateway-dev-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let keys = DemoKeys { dir };
+        for def in defs
+            .list
+            .iter()
+            .filter(|d| d.signature.algorithm.is_public_key())
+        {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(keys.of(def))?
+                .write_all(demo_key_pair(def).private_pem.as_bytes())?;
+        }
+        Ok(keys)
+    }
+
+    fn of(&self, def: &Definition) -> std::path::PathBuf {
+        self.dir.join(format!("{}.pem", def.name))
+    }
+}
+
+impl Drop for DemoKeys {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// `exe sign <provider>` with the provider's demo secrets set as its
 /// variables (and its demo private key's file for a public-key scheme).
-fn sign_command(exe: &str, def: &Definition, providers_file: Option<&Path>) -> String {
+fn sign_command(exe: &str, def: &Definition, files: Files<'_>) -> String {
     let mut command = format!("{}={} ", def.secret.env, shell_word(&demo_secret(def)));
     if let Some(token) = &def.handshake_secret {
         command.push_str(&format!(
@@ -239,7 +302,7 @@ fn sign_command(exe: &str, def: &Definition, providers_file: Option<&Path>) -> S
         ));
     }
     command.push_str(&format!("{} sign {}", shell_quote(exe), def.name));
-    if let Some(file) = providers_file {
+    if let Some(file) = files.providers {
         command.push_str(&format!(
             " --providers-file {}",
             shell_word(&file.display().to_string())
@@ -247,14 +310,14 @@ fn sign_command(exe: &str, def: &Definition, providers_file: Option<&Path>) -> S
     }
     // A public-key sender signs with a private key the gateway never holds:
     // the demo one, in a file `sign --key-file` reads.
-    if def.signature.algorithm.is_public_key() {
-        let path = std::env::temp_dir().join(format!("webhook-gateway-dev-{}.pem", def.name));
-        if std::fs::write(&path, demo_key_pair(def).private_pem).is_ok() {
-            command.push_str(&format!(
-                " --key-file {}",
-                shell_word(&path.display().to_string())
-            ));
-        }
+    if let Some(keys) = files
+        .keys
+        .filter(|_| def.signature.algorithm.is_public_key())
+    {
+        command.push_str(&format!(
+            " --key-file {}",
+            shell_word(&keys.of(def).display().to_string())
+        ));
     }
     command
 }
@@ -278,6 +341,7 @@ struct Banner<'a> {
     topics: &'a BTreeSet<Arc<str>>,
     defs: &'a Definitions,
     providers_file: Option<&'a Path>,
+    keys: Option<&'a DemoKeys>,
     /// Where the first provider's sample lands, for the kcat example.
     kcat_topic: Option<&'a str>,
 }
@@ -327,7 +391,11 @@ fn print_banner(b: &Banner<'_>) {
         let file = b.providers_file.filter(|_| i >= b.defs.builtins);
         println!();
         println!("Send a signed {} webhook:", def.name);
-        match sample_command(&exe, def, file, &url(&def.name)) {
+        let files = Files {
+            providers: file,
+            keys: b.keys,
+        };
+        match sample_command(&exe, def, files, &url(&def.name)) {
             Ok(command) => println!("  {command}"),
             Err(why) => println!(
                 "  (no sample: {why}; sign a body of your own with `{} sign {}`)",
@@ -337,7 +405,7 @@ fn print_banner(b: &Banner<'_>) {
         }
         for h in &def.handshakes {
             println!("Perform its {} handshake:", h.name);
-            let command = handshake_command(&exe, def, &h.name, file, &url(&def.name));
+            let command = handshake_command(&exe, def, &h.name, files, &url(&def.name));
             println!("  {command}");
         }
     }
