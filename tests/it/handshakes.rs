@@ -117,6 +117,30 @@ impl Run<'_> {
     }
 }
 
+/// Every declared handshake's every outcome reads what the test sent (0
+/// where it sent none): a count under the wrong outcome shows too.
+fn assert_counters(scrape: &str, counted: &BTreeMap<(String, String, String), u32>) {
+    for (provider, handshake) in [
+        ("slack", "url_verification"),
+        ("zoom", "endpoint.url_validation"),
+        ("meta", "hub.challenge"),
+        ("discord", "ping"),
+        ("dropbox", "challenge"),
+        ("x", "crc"),
+        ("graph", "validation"),
+        ("okta", "verification"),
+    ] {
+        for outcome in ["answered", "unauthorized", "refused"] {
+            let series = format!(
+                r#"webhook_handshakes_total{{handshake="{handshake}",outcome="{outcome}",provider="{provider}"}}"#
+            );
+            let key = (provider.into(), handshake.into(), outcome.into());
+            let sent = counted.get(&key).copied().unwrap_or(0);
+            assert_eq!(metric_value(scrape, &series), f64::from(sent), "{series}");
+        }
+    }
+}
+
 fn slack_signed(body: &[u8]) -> Vec<(String, String)> {
     let ts = now_secs().to_string();
     json_headers(&[
@@ -195,23 +219,7 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
 
     // Every declared handshake is counted from the first scrape.
     let scrape = get(gateway.admin, "/metrics").await.unwrap().text();
-    for (provider, handshake) in [
-        ("slack", "url_verification"),
-        ("zoom", "endpoint.url_validation"),
-        ("meta", "hub.challenge"),
-        ("discord", "ping"),
-        ("dropbox", "challenge"),
-        ("x", "crc"),
-        ("graph", "validation"),
-        ("okta", "verification"),
-    ] {
-        for outcome in ["answered", "unauthorized", "refused"] {
-            let series = format!(
-                r#"webhook_handshakes_total{{handshake="{handshake}",outcome="{outcome}",provider="{provider}"}}"#
-            );
-            assert_eq!(metric_value(&scrape, &series), 0.0, "{series}");
-        }
-    }
+    assert_counters(&scrape, &BTreeMap::new());
 
     // Slack: url_verification, signed by Slack's SDK; the challenge as text.
     let body = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
@@ -490,7 +498,12 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
         .iter()
         .map(|t| t.to_string())
         .collect();
-    let on_any = every_record(&broker.bootstrap(), &topics);
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let on_any: Vec<String> =
+        faults::read_all_of(&broker.bootstrap(), &topics, Duration::from_secs(2))
+            .iter()
+            .map(|m| rdkafka::message::Message::topic(m).to_owned())
+            .collect();
     assert_eq!(
         on_any,
         ["webhooks.x.account_activity"],
@@ -499,12 +512,7 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
 
     // Every counter exact, and the Slack events still limited at their rate.
     let scrape = get(gateway.admin, "/metrics").await.unwrap().text();
-    for ((provider, handshake, outcome), n) in &run.counted {
-        let series = format!(
-            r#"webhook_handshakes_total{{handshake="{handshake}",outcome="{outcome}",provider="{provider}"}}"#
-        );
-        assert_eq!(metric_value(&scrape, &series), f64::from(*n), "{series}");
-    }
+    assert_counters(&scrape, &run.counted);
     assert_eq!(
         metric_value(
             &scrape,
@@ -521,34 +529,4 @@ async fn each_presets_handshake_is_answered_as_its_sender_expects_and_never_publ
         "events keep the provider's own rate: {}",
         second.text()
     );
-}
-
-/// The topic of every record on any of `topics`, read from the beginning
-/// with one reader until the first arrived and nothing more came for 2 s.
-fn every_record(bootstrap: &str, topics: &[String]) -> Vec<String> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Message;
-    use rdkafka::{Offset, TopicPartitionList};
-    let consumer: BaseConsumer = reader_config(bootstrap).create().expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for topic in topics {
-        for p in 0..PARTITIONS {
-            assignment
-                .add_partition_offset(topic, p, Offset::Beginning)
-                .unwrap();
-        }
-    }
-    consumer.assign(&assignment).expect("assign");
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let mut last = std::time::Instant::now();
-    while std::time::Instant::now() < deadline
-        && (seen.is_empty() || last.elapsed() < Duration::from_secs(2))
-    {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            seen.push(m.topic().to_owned());
-            last = std::time::Instant::now();
-        }
-    }
-    seen
 }

@@ -300,7 +300,12 @@ impl Producer for Faulty {
 /// Every record of `topic`, read until nothing new arrives for `idle`; each is
 /// kept for the contract check (`records`).
 pub fn read_all(bootstrap: &str, topic: &str, idle: Duration) -> Vec<OwnedMessage> {
-    let consumer = super::reader(bootstrap, topic);
+    read_all_of(bootstrap, &[topic], idle)
+}
+
+/// [`read_all`] of every one of `topics` at once.
+pub fn read_all_of(bootstrap: &str, topics: &[&str], idle: Duration) -> Vec<OwnedMessage> {
+    let consumer = super::assigned_to(super::reader_config(bootstrap), topics);
     let mut out = Vec::new();
     let mut last = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -497,12 +497,20 @@ pub fn reader_config(bootstrap: &str) -> ClientConfig {
 
 /// A consumer with `config` assigned to every partition of `topic`, from the beginning.
 pub fn assigned(config: ClientConfig, topic: &str) -> BaseConsumer {
+    assigned_to(config, &[topic])
+}
+
+/// A consumer with `config` assigned to every partition of each of `topics`,
+/// from the beginning.
+pub fn assigned_to(config: ClientConfig, topics: &[&str]) -> BaseConsumer {
     let consumer: BaseConsumer = config.create().expect("consumer");
     let mut assignment = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
+    for topic in topics {
+        for p in 0..PARTITIONS {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
     }
     consumer.assign(&assignment).expect("assign");
     consumer
