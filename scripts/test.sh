@@ -61,52 +61,35 @@ CLOUDEVENTS_PY_VERSION=2.2.0
 # npm cloudevents $CLOUDEVENTS_JS_VERSION supports Node.js 20 to 24 (its "engines").
 node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
 ((node_major >= 20)) || { echo "Node.js 20 or later is required (npm cloudevents $CLOUDEVENTS_JS_VERSION); found $(node --version 2>&1)" >&2; exit 1; }
-if ! cmp -s "$CONTRACT_TOOLS/package-lock.json" "$CONTRACT_TOOLS/node_modules/.installed-from" 2>/dev/null; then
-    say "installing @asyncapi/parser $ASYNCAPI_PARSER_VERSION and cloudevents $CLOUDEVENTS_JS_VERSION (npm ci in $CONTRACT_TOOLS)"
-    npm ci --prefix "$CONTRACT_TOOLS" --ignore-scripts --no-audit --no-fund
-    cp "$CONTRACT_TOOLS/package-lock.json" "$CONTRACT_TOOLS/node_modules/.installed-from"
-fi
-npm_version() { node -p "require('./$CONTRACT_TOOLS/node_modules/$1/package.json').version" 2>/dev/null; }
-[ "$(npm_version @asyncapi/parser)" = "$ASYNCAPI_PARSER_VERSION" ] \
+
+# npm_tree DIR WHAT: DIR's exact npm tree (its package-lock.json, install scripts
+# off), installed again whenever the lock file changes.
+npm_tree() {
+    if ! cmp -s "$1/package-lock.json" "$1/node_modules/.installed-from" 2>/dev/null; then
+        say "installing $2 (npm ci in $1)"
+        npm ci --prefix "$1" --ignore-scripts --no-audit --no-fund
+        cp "$1/package-lock.json" "$1/node_modules/.installed-from"
+    fi
+}
+# venv_from DIR VENV WHAT: a virtual environment with DIR/requirements.txt's
+# pinned packages, installed again whenever the pin file changes.
+venv_from() {
+    if ! cmp -s "$1/requirements.txt" "$2/.installed-from" 2>/dev/null; then
+        say "installing $3 into $2 ($1/requirements.txt)"
+        [ -x "$2/bin/python" ] || python3 -m venv "$2"
+        "$2/bin/pip" install -q --disable-pip-version-check -r "$1/requirements.txt"
+        cp "$1/requirements.txt" "$2/.installed-from"
+    fi
+}
+# npm_version DIR PACKAGE: the version installed in DIR/node_modules.
+npm_version() { node -p "require('./$1/node_modules/$2/package.json').version" 2>/dev/null; }
+
+npm_tree "$CONTRACT_TOOLS" "@asyncapi/parser $ASYNCAPI_PARSER_VERSION and cloudevents $CLOUDEVENTS_JS_VERSION"
+[ "$(npm_version "$CONTRACT_TOOLS" @asyncapi/parser)" = "$ASYNCAPI_PARSER_VERSION" ] \
     || { echo "@asyncapi/parser $ASYNCAPI_PARSER_VERSION is required in $CONTRACT_TOOLS/node_modules and could not be installed" >&2; exit 1; }
-[ "$(npm_version cloudevents)" = "$CLOUDEVENTS_JS_VERSION" ] \
+[ "$(npm_version "$CONTRACT_TOOLS" cloudevents)" = "$CLOUDEVENTS_JS_VERSION" ] \
     || { echo "cloudevents $CLOUDEVENTS_JS_VERSION (npm) is required in $CONTRACT_TOOLS/node_modules and could not be installed" >&2; exit 1; }
-if ! cmp -s "$CONTRACT_TOOLS/requirements.txt" "$CONTRACT_VENV/.installed-from" 2>/dev/null; then
-    say "installing the contract's Python tools into $CONTRACT_VENV ($CONTRACT_TOOLS/requirements.txt)"
-    [ -x "$CONTRACT_VENV/bin/python" ] || python3 -m venv "$CONTRACT_VENV"
-    "$CONTRACT_VENV/bin/pip" install -q --disable-pip-version-check -r "$CONTRACT_TOOLS/requirements.txt"
-    cp "$CONTRACT_TOOLS/requirements.txt" "$CONTRACT_VENV/.installed-from"
-fi
-# The senders' own SDKs as independent signers (tests/it/senders.rs), pinned in
-# scripts/senders/requirements.txt: what a sender's SDK signs, its preset must accept.
-SENDERS_TOOLS=scripts/senders
-SENDERS_VENV=.venv-senders
-if ! cmp -s "$SENDERS_TOOLS/requirements.txt" "$SENDERS_VENV/.installed-from" 2>/dev/null; then
-    say "installing the senders' SDKs into $SENDERS_VENV ($SENDERS_TOOLS/requirements.txt)"
-    [ -x "$SENDERS_VENV/bin/python" ] || python3 -m venv "$SENDERS_VENV"
-    "$SENDERS_VENV/bin/pip" install -q --disable-pip-version-check -r "$SENDERS_TOOLS/requirements.txt"
-    cp "$SENDERS_TOOLS/requirements.txt" "$SENDERS_VENV/.installed-from"
-fi
-"$SENDERS_VENV/bin/python" -c 'import slack_sdk.signature, nacl.signing, cryptography' \
-    || { echo "slack_sdk, PyNaCl and cryptography are required in $SENDERS_VENV and could not be installed" >&2; exit 1; }
-TWILIO_JS_VERSION=6.3.1
-if ! cmp -s "$SENDERS_TOOLS/package-lock.json" "$SENDERS_TOOLS/node_modules/.installed-from" 2>/dev/null; then
-    say "installing twilio $TWILIO_JS_VERSION (npm ci in $SENDERS_TOOLS)"
-    npm ci --prefix "$SENDERS_TOOLS" --ignore-scripts --no-audit --no-fund
-    cp "$SENDERS_TOOLS/package-lock.json" "$SENDERS_TOOLS/node_modules/.installed-from"
-fi
-[ "$(node -p "require('./$SENDERS_TOOLS/node_modules/twilio/package.json').version" 2>/dev/null)" = "$TWILIO_JS_VERSION" ] \
-    || { echo "twilio $TWILIO_JS_VERSION (npm) is required in $SENDERS_TOOLS/node_modules and could not be installed" >&2; exit 1; }
-# The e2e bench's peer (benches/e2e/node: Express and kafkajs, pinned in its
-# package-lock.json), which the bench's smoke run drives beside the gateway.
-PEER_TOOLS=benches/e2e/node
-if ! cmp -s "$PEER_TOOLS/package-lock.json" "$PEER_TOOLS/node_modules/.installed-from" 2>/dev/null; then
-    say "installing express and kafkajs for the bench's Node handler (npm ci in $PEER_TOOLS)"
-    npm ci --prefix "$PEER_TOOLS" --ignore-scripts --no-audit --no-fund
-    cp "$PEER_TOOLS/package-lock.json" "$PEER_TOOLS/node_modules/.installed-from"
-fi
-node -e "require('./$PEER_TOOLS/node_modules/express'); require('./$PEER_TOOLS/node_modules/kafkajs')" \
-    || { echo "express and kafkajs are required in $PEER_TOOLS/node_modules and could not be installed" >&2; exit 1; }
+venv_from "$CONTRACT_TOOLS" "$CONTRACT_VENV" "the contract's Python tools"
 "$CONTRACT_VENV/bin/python" -c 'import jsonschema, rfc3339_validator, confluent_kafka' \
     || { echo "jsonschema, rfc3339-validator and confluent-kafka are required in $CONTRACT_VENV and could not be installed" >&2; exit 1; }
 "$CONTRACT_VENV/bin/python" - "$CLOUDEVENTS_PY_VERSION" <<'PY' \
@@ -116,6 +99,26 @@ from importlib.metadata import version
 from cloudevents.core.bindings.kafka import from_kafka_event
 sys.exit(version("cloudevents") != sys.argv[1])
 PY
+
+# The senders' own SDKs as independent signers (tests/it/senders.rs), pinned in
+# scripts/senders/requirements.txt and package-lock.json: what a sender's SDK
+# signs, its preset must accept.
+SENDERS_TOOLS=scripts/senders
+SENDERS_VENV=.venv-senders
+TWILIO_JS_VERSION=6.3.1
+venv_from "$SENDERS_TOOLS" "$SENDERS_VENV" "the senders' SDKs"
+"$SENDERS_VENV/bin/python" -c 'import slack_sdk.signature, nacl.signing, cryptography' \
+    || { echo "slack_sdk, PyNaCl and cryptography are required in $SENDERS_VENV and could not be installed" >&2; exit 1; }
+npm_tree "$SENDERS_TOOLS" "twilio $TWILIO_JS_VERSION"
+[ "$(npm_version "$SENDERS_TOOLS" twilio)" = "$TWILIO_JS_VERSION" ] \
+    || { echo "twilio $TWILIO_JS_VERSION (npm) is required in $SENDERS_TOOLS/node_modules and could not be installed" >&2; exit 1; }
+
+# The e2e bench's peer (benches/e2e/node: Express and kafkajs, pinned in its
+# package-lock.json), which the bench's smoke run drives beside the gateway.
+PEER_TOOLS=benches/e2e/node
+npm_tree "$PEER_TOOLS" "express and kafkajs for the bench's Node handler"
+node -e "require('./$PEER_TOOLS/node_modules/express'); require('./$PEER_TOOLS/node_modules/kafkajs')" \
+    || { echo "express and kafkajs are required in $PEER_TOOLS/node_modules and could not be installed" >&2; exit 1; }
 
 # The dependency audit (about 10 minutes to build, once per machine).
 audit_version() { cargo audit --version 2>/dev/null | awk '{print $NF}'; }
