@@ -431,9 +431,9 @@ async fn run(args: Args) {
     if args.storm_only {
         let mut table = String::from(storm::HEADER);
         for name in &args.variants {
-            let (gateway, public, storms) = storm_of(&args, &bootstrap, &tuning, name).await;
+            let (gateway, storms) = storm_of(&args, &bootstrap, &tuning, name).await;
             table += &storm::report(name, &storms);
-            drop((gateway, public));
+            drop(gateway);
         }
         println!("\n## The storm\n\n{table}");
         return;
@@ -543,9 +543,15 @@ async fn run(args: Args) {
                 .await,
             );
         }
+        variants.push(Variant {
+            name: name.clone(),
+            idle_cpu_share: idle.as_secs_f64() / args.idle_secs,
+            rows,
+            peer: false,
+        });
+        drop(gateway);
         if i == 0 && !args.sweep_only {
-            drop(gateway);
-            let (gateway, _, storms) = storm_of(&args, &bootstrap, &tuning, name).await;
+            let (gateway, storms) = storm_of(&args, &bootstrap, &tuning, name).await;
             drop(gateway);
             storm_table = Some(format!("{}{}", storm::HEADER, storm::report(name, &storms)));
             for s in &storms {
@@ -554,21 +560,7 @@ async fn run(args: Args) {
                     "the storm's quiet sender got no 200"
                 );
             }
-            variants.push(Variant {
-                name: name.clone(),
-                idle_cpu_share: idle.as_secs_f64() / args.idle_secs,
-                rows,
-                peer: false,
-            });
-            continue;
         }
-        variants.push(Variant {
-            name: name.clone(),
-            idle_cpu_share: idle.as_secs_f64() / args.idle_secs,
-            rows,
-            peer: false,
-        });
-        drop(gateway);
     }
 
     pin(broker.pid() as u32, "0-1");
@@ -693,7 +685,7 @@ async fn storm_of(
     bootstrap: &str,
     tuning: &[(String, String)],
     name: &str,
-) -> (Killed, SocketAddr, Vec<storm::Storm>) {
+) -> (Killed, Vec<storm::Storm>) {
     let (gateway, public) = warm_gateway(bootstrap, tuning, name).await;
     let pid = gateway.0.id();
     let workers = if args.smoke { 64 } else { 2048 };
@@ -704,7 +696,7 @@ async fn storm_of(
         Duration::from_secs_f64(args.storm_secs),
     )
     .await;
-    (gateway, public, storms)
+    (gateway, storms)
 }
 
 /// The phases of the earlier targets, at `--concurrency`.
