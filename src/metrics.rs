@@ -295,7 +295,7 @@ impl Metrics {
     /// `publish_errors`: the `reason`s of `kafka_publish_errors_total` the
     /// gateway names itself (the publisher's, `kafka::PublishError::OWN`);
     /// `refusals`: those of `webhook_capacity_refusals_total`
-    /// (`http::error::RequestError::CAPACITY_CODES`).
+    /// (`http::error::RequestError::capacity_codes`).
     /// `handshakes`: each enabled provider's declared handshakes' names.
     pub fn initialise<'a>(
         &self,

@@ -60,10 +60,15 @@ struct Served {
     post: bool,
 }
 
-/// What a request came to: records acknowledged, or a handshake answered.
+/// What a request came to: records acknowledged, or one of its provider's
+/// handshakes, answered or refused.
 enum Done<'p> {
     Published(Accepted<'p>),
-    Handshake(respond::Answer),
+    Handshake {
+        name: &'p str,
+        outcome: HandshakeOutcome,
+        answer: Result<respond::Answer, RequestError>,
+    },
 }
 
 /// What an accepted request produced, for the response and the log line:
@@ -170,8 +175,34 @@ impl Ingest {
 
         let elapsed = started.elapsed();
         let (response, outcome) = match result {
-            // Logged and counted with the handshake's name where it was answered.
-            Ok(Done::Handshake(response)) => (response, Outcome::Handshake),
+            Ok(Done::Handshake {
+                name,
+                outcome: handshake,
+                answer,
+            }) => {
+                let (response, outcome, reason) = match answer {
+                    Ok(response) => (response, Outcome::Handshake, None),
+                    Err(error) => {
+                        self.count_refusal(label, &error);
+                        (
+                            respond::refused(&error),
+                            error.outcome(),
+                            Some(error.code()),
+                        )
+                    }
+                };
+                tracing::info!(
+                    provider = label,
+                    handshake = name,
+                    outcome = handshake.as_str(),
+                    status = response.status().as_u16(),
+                    reason,
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
+                    trace_id,
+                    "handshake"
+                );
+                (response, outcome)
+            }
             Ok(Done::Published(accepted)) => {
                 let response = respond::acknowledged(accepted.reply, &accepted.ids);
                 tracing::info!(
@@ -189,13 +220,7 @@ impl Ingest {
                 (response, accepted.outcome)
             }
             Err(error) => {
-                match &error {
-                    RequestError::Unauthorized(reason) => {
-                        self.metrics.signature_failure(label, *reason)
-                    }
-                    e if e.is_capacity() => self.metrics.refused(label, e.code()),
-                    _ => {}
-                }
+                self.count_refusal(label, &error);
                 tracing::info!(
                     provider = label,
                     outcome = error.outcome().as_str(),
@@ -257,7 +282,7 @@ impl Ingest {
             received_at,
         };
         if let Some(handshaken) = pipeline::handshake(provider, &body, request, self.limits) {
-            return self.handshake(provider, handshaken);
+            return Ok(self.handshake(provider, handshaken));
         }
         if is_get {
             return Err(RequestError::NotAHandshake);
@@ -308,18 +333,20 @@ impl Ingest {
         result.map(Done::Published)
     }
 
-    /// A handshake's reply or refusal, counted and logged with its name.
-    fn handshake(
-        &self,
-        provider: &Provider,
-        handshaken: pipeline::Handshaken<'_>,
-    ) -> Result<Done<'static>, RequestError> {
-        let matched = handshaken.handshake;
-        let (outcome, result) = match handshaken.answer {
-            Ok(reply) => (
-                HandshakeOutcome::Answered,
-                Ok(Done::Handshake(respond::handshake(reply))),
-            ),
+    /// A refusal's own counter, beside the request's: a failed signature by
+    /// its reason, a want of capacity by its code.
+    fn count_refusal(&self, provider: &str, error: &RequestError) {
+        match error {
+            RequestError::Unauthorized(reason) => self.metrics.signature_failure(provider, *reason),
+            e if e.is_capacity() => self.metrics.refused(provider, e.code()),
+            _ => {}
+        }
+    }
+
+    /// A handshake's reply or refusal, counted by its name (`handle` logs it).
+    fn handshake<'p>(&self, provider: &Provider, handshaken: pipeline::Handshaken<'p>) -> Done<'p> {
+        let (outcome, answer) = match handshaken.answer {
+            Ok(reply) => (HandshakeOutcome::Answered, Ok(respond::handshake(reply))),
             Err(handshake::Refusal::Unauthorized(reason)) => (
                 HandshakeOutcome::Unauthorized,
                 Err(RequestError::Unauthorized(reason)),
@@ -328,15 +355,13 @@ impl Ingest {
                 (HandshakeOutcome::Refused, Err(RequestError::HandshakeValue))
             }
         };
-        self.metrics
-            .handshake(provider.name(), &matched.name, outcome);
-        tracing::info!(
-            provider = provider.name(),
-            handshake = matched.name.as_str(),
-            outcome = outcome.as_str(),
-            "handshake"
-        );
-        result
+        let name = handshaken.handshake.name.as_str();
+        self.metrics.handshake(provider.name(), name, outcome);
+        Done::Handshake {
+            name,
+            outcome,
+            answer,
+        }
     }
 
     fn internal_error(&self, provider: &Provider, rescue: &[Routed]) {
