@@ -13,12 +13,12 @@ use crate::engine::route::Topics;
 
 const FILE: &str = "GATEWAY_PROVIDERS_FILE=/etc/gw/providers.yaml";
 
-fn load(yaml: &str) -> Result<Definitions, DefinitionError> {
+pub(super) fn load(yaml: &str) -> Result<Definitions, DefinitionError> {
     Definitions::with_file(Some((FILE, yaml)))
 }
 
 /// A valid provider `acme`; `extra` is more of its keys, indented as they are.
-fn acme(extra: &str) -> String {
+pub(super) fn acme(extra: &str) -> String {
     format!(
         "providers:
   - name: acme
@@ -48,7 +48,7 @@ fn refused_at(yaml: &str, provider: &str, key: &str) -> String {
     line
 }
 
-fn refused(yaml: &str, key: &str) -> String {
+pub(super) fn refused(yaml: &str, key: &str) -> String {
     refused_at(yaml, "acme", key)
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
-use super::{DefinitionError, Definitions};
+use super::check_tests::{self, acme, load};
 use crate::contract::DataSchemas;
 use crate::engine::handshake::{Answer, Refusal};
 use crate::engine::normalize::RequestMeta;
@@ -17,28 +17,9 @@ use crate::engine::verify::{Line, VerifyError};
 use crate::settings::key_ring;
 use crate::sign::{signature_headers, Parts};
 
-const FILE: &str = "GATEWAY_PROVIDERS_FILE=/etc/gw/providers.yaml";
-
-fn load(yaml: &str) -> Result<Definitions, DefinitionError> {
-    Definitions::with_file(Some((FILE, yaml)))
-}
-
-/// The provider `acme` with `extra` keys, refused at `key`: the line says so.
+/// The provider `acme` with `extra` keys, refused at `key` in one line.
 fn refused(extra: &str, key: &str) -> String {
-    let yaml = format!(
-        "providers:
-  - name: acme
-    secret: {{env: ACME_SECRET}}
-    signature: {{header: x-acme-signature}}
-    event: {{name: /type, data: /data}}
-{extra}"
-    );
-    let line = load(&yaml).expect_err("refused").to_string();
-    assert!(
-        line.contains(&format!("provider \"acme\": {key}:")),
-        "expected a refusal at {key}: {line}"
-    );
-    line
+    check_tests::refused(&acme(extra), key)
 }
 
 #[test]
@@ -61,7 +42,7 @@ fn a_token_needs_a_handshake_secret_and_a_handshake_secret_needs_a_token() {
         &ok.replace("token: {query: t}", "token: {cookie: t}"),
         "handshakes[0].token",
     );
-    assert!(load(&format!("providers:\n  - name: acme\n    secret: {{env: ACME_SECRET}}\n    signature: {{header: x-acme-signature}}\n    event: {{name: /type, data: /data}}\n{ok}")).is_ok());
+    assert!(load(&acme(&ok)).is_ok());
 }
 
 #[test]
@@ -147,16 +128,13 @@ fn two_handshakes_that_can_match_one_request_are_refused() {
         "handshakes[1].name",
     );
     // Told apart by a value, or by the method: both load.
-    let apart = "providers:
-  - name: acme
-    secret: {env: ACME_SECRET}
-    signature: {header: x-acme-signature}
-    event: {name: /type, data: /data}
-    handshakes:
+    let apart = &acme(
+        "    handshakes:
       - {name: a, method: GET, query: {mode: x}, reply: {status: 204}}
       - {name: b, method: GET, query: {mode: y}, reply: {status: 204}}
       - {name: c, query: {mode: x}, reply: {status: 204}}
-";
+",
+    );
     assert!(load(apart).is_ok(), "{:?}", load(apart).err());
 }
 
@@ -182,16 +160,13 @@ fn a_handshake_that_can_match_a_catalogue_event_is_refused() {
         "handshakes[0]",
     );
     // Another name at the same pointer, or a GET: told apart.
-    let ok = "providers:
-  - name: acme
-    secret: {env: ACME_SECRET}
-    signature: {header: x-acme-signature}
-    event: {name: /type, data: /data}
-    events:
+    let ok = &acme(
+        "    events:
       - {name: invoice.paid, type: acme.invoice.paid, subject: /data/id}
     handshakes:
       - {name: hello, when: {/type: url_verification}, reply: {status: 204}}
-";
+",
+    );
     assert!(load(ok).is_ok(), "{:?}", load(ok).err());
 }
 
@@ -266,18 +241,11 @@ fn an_hmac_needs_hmac_sha256_keys_and_unverified_it_signs_no_event_body() {
         &format!("{}    body: any\n", crc("A-Za-z0-9")),
         "handshakes[0].verified",
     );
-    let sha1 = crc("A-Za-z0-9");
-    let line = {
-        let yaml = format!(
-            "providers:
-  - name: acme
-    secret: {{env: ACME_SECRET}}
-    signature: {{header: x-acme-signature, algorithm: sha1}}
-    event: {{name: /type, data: /data}}
-{sha1}"
-        );
-        load(&yaml).expect_err("refused").to_string()
-    };
+    let sha1 = acme(&crc("A-Za-z0-9")).replace(
+        "signature: {header: x-acme-signature}",
+        "signature: {header: x-acme-signature, algorithm: sha1}",
+    );
+    let line = check_tests::refused(&sha1, "handshakes[0].reply.body");
     assert!(
         line.contains("handshakes[0].reply.body: hmac_hex and hmac_base64 need"),
         "{line}"
