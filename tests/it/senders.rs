@@ -14,7 +14,6 @@ use rdkafka::message::OwnedMessage;
 
 use crate::common::signers::*;
 use crate::common::*;
-use crate::contract::repo;
 
 const PROVIDERS: &str = r#"providers:
   - name: slack
@@ -141,25 +140,6 @@ fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
         mac.update(p);
     }
     mac.finalize().into_bytes().to_vec()
-}
-
-/// Twilio's own SDK (npm `twilio`) signs: the form `body` posted to `url`.
-fn twilio_sdk_signature(url: &str, body: &[u8]) -> String {
-    let mut child = Command::new("node")
-        .arg(repo().join("scripts/senders/sign.mjs"))
-        .args(["twilio", secret("TWILIO_AUTH_TOKEN"), url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run scripts/senders/sign.mjs (node)");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "sign.mjs twilio failed: run `bash scripts/test.sh`, which installs npm twilio"
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 fn form_headers(pairs: &[(&str, String)]) -> Vec<(String, String)> {
@@ -582,7 +562,10 @@ async fn form_bodies_are_verified_as_their_senders_sign_them_and_read_as_fields(
     // Twilio posts to the URL it was given, query and all.
     let status = b"MessageSid=SM1&MessageStatus=delivered&To=%2B15551230000&ErrorCode=&Tag=b&Tag=a";
     let url = "https://hooks.example.com/twilio/status?acct=AC1";
-    let headers = form_headers(&[("x-twilio-signature", twilio_sdk_signature(url, status))]);
+    let headers = form_headers(&[(
+        "x-twilio-signature",
+        twilio_sdk_signature(secret("TWILIO_AUTH_TOKEN"), url, status),
+    )]);
     let reply = request(
         s.gateway.public,
         "POST",

@@ -1,7 +1,8 @@
 //! The senders' own signers, run as the sender would run them
-//! (`scripts/senders/sign.py`: PyPI `slack_sdk`, PyNaCl, `cryptography`, and
-//! Python's own `hmac`), so what a test sends is signed independently of the
-//! gateway's code. `bash scripts/test.sh` creates their environment.
+//! (`scripts/senders/sign.py`: PyPI `slack_sdk`, PyNaCl, `cryptography` and
+//! Python's own `hmac`; `sign.mjs`: npm `twilio`), so what a test sends is
+//! signed independently of the gateway's code. `bash scripts/test.sh`
+//! installs them.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -16,17 +17,36 @@ fn sign_py(args: &[&str], stdin: &[u8]) -> String {
         "{} is missing: run `bash scripts/test.sh`, which creates it",
         python.display()
     );
-    let mut child = Command::new(python)
-        .arg(repo().join("scripts/senders/sign.py"))
+    let script = repo().join("scripts/senders/sign.py");
+    run(Command::new(python).arg(script), args, stdin)
+}
+
+/// `program ARGS < stdin`, its output trimmed; a failure names the signer.
+fn run(program: &mut Command, args: &[&str], stdin: &[u8]) -> String {
+    let mut child = program
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("run scripts/senders/sign.py");
+        .unwrap_or_else(|e| panic!("cannot run a signer ({e}): run `bash scripts/test.sh`"));
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "sign.py {} failed", args[0]);
+    assert!(
+        out.status.success(),
+        "signer {args:?} failed: run `bash scripts/test.sh`, which installs it"
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Twilio's own SDK (npm `twilio`, `scripts/senders/sign.mjs`) signs: the
+/// form `body` posted to `url`, with the auth token `secret`.
+pub fn twilio_sdk_signature(secret: &str, url: &str, body: &[u8]) -> String {
+    let script = repo().join("scripts/senders/sign.mjs");
+    run(
+        Command::new("node").arg(script),
+        &["twilio", secret, url],
+        body,
+    )
 }
 
 /// Slack's own SDK signs: `v0=<hex>` for `body` at `timestamp`.
