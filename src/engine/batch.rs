@@ -5,6 +5,7 @@
 use serde_json::value::RawValue;
 
 use crate::definitions::definition::Pointer;
+use crate::definitions::rules::MAX_ID_LEN;
 use crate::engine::envelope::DeadLetterReason;
 
 /// Above every preset sender's documented maximum (HubSpot sends at most 100
@@ -50,8 +51,9 @@ fn member<'a>(value: &'a RawValue, token: &str) -> Option<&'a RawValue> {
 }
 
 /// An item's delivery id: the text of each of `pointers` (strings as they
-/// are, numbers as written), joined by `:`. `None` when one is missing, so
-/// the item's own bytes decide its id instead.
+/// are, numbers as written), joined by `:`. `None` when one is missing, or
+/// when the id is longer than a request's may be ([`MAX_ID_LEN`]), so the
+/// item's own bytes decide its id instead.
 pub fn item_id(item: &RawValue, pointers: &[Pointer]) -> Option<String> {
     if pointers.is_empty() {
         return None;
@@ -65,7 +67,7 @@ pub fn item_id(item: &RawValue, pointers: &[Pointer]) -> Option<String> {
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
-    Some(parts.join(":"))
+    Some(parts.join(":")).filter(|id| id.len() <= MAX_ID_LEN)
 }
 
 #[cfg(test)]
@@ -111,5 +113,9 @@ mod tests {
         assert_eq!(item_id(item, &ids).as_deref(), Some("12:e-7"));
         assert_eq!(item_id(item, &[pointer("/missing")]), None);
         assert_eq!(item_id(item, &[]), None);
+        // As long as a request's delivery id may be, or none.
+        let long = format!(r#"{{"eventId":"{}"}}"#, "e".repeat(MAX_ID_LEN + 1));
+        let item: &RawValue = serde_json::from_str(&long).unwrap();
+        assert_eq!(item_id(item, &[pointer("/eventId")]), None);
     }
 }
