@@ -119,6 +119,9 @@ pub struct Metrics {
     topic_available: IntGaugeVec,
     producer_queue_messages: IntGauge,
     producer_queue_bytes: IntGauge,
+    /// Each producer's last queue statistics (messages, bytes): the gauges
+    /// are their sums. Index: `kafka::lanes`' prompt (0) and batching (1).
+    producer_queues: std::sync::Mutex<[(i64, i64); 2]>,
     broker_rtt: prometheus::GaugeVec,
 }
 
@@ -283,6 +286,7 @@ impl Metrics {
             topic_available,
             producer_queue_messages,
             producer_queue_bytes,
+            producer_queues: std::sync::Mutex::new([(0, 0); 2]),
             broker_rtt,
         }
     }
@@ -408,14 +412,26 @@ impl Metrics {
     }
 
     /// librdkafka's statistics: the local queue and each broker's round trip.
+    /// One producer's statistics: `producer` is its lane (0 prompt, 1 batching).
     pub fn producer_statistics<'a>(
         &self,
+        producer: usize,
         queue_messages: i64,
         queue_bytes: i64,
         rtt_seconds: impl IntoIterator<Item = (&'a str, f64)>,
     ) {
-        self.producer_queue_messages.set(queue_messages);
-        self.producer_queue_bytes.set(queue_bytes);
+        let (messages, bytes) = {
+            let mut queues = self
+                .producer_queues
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            queues[producer.min(1)] = (queue_messages, queue_bytes);
+            queues
+                .iter()
+                .fold((0, 0), |(m, b), (qm, qb)| (m + qm, b + qb))
+        };
+        self.producer_queue_messages.set(messages);
+        self.producer_queue_bytes.set(bytes);
         for (broker, seconds) in rtt_seconds {
             self.broker_rtt.with_label_values(&[broker]).set(seconds);
         }

@@ -18,6 +18,9 @@ use crate::metrics::Metrics;
 pub struct GatewayContext {
     pub(super) metrics: Arc<Metrics>,
     pub(super) errors: Arc<Notify>,
+    /// Which of the publisher's producers this is (0 prompt, 1 batching), so
+    /// their statistics add up rather than overwrite each other.
+    pub(super) producer: usize,
 }
 
 impl ClientContext for GatewayContext {
@@ -43,8 +46,12 @@ impl ClientContext for GatewayContext {
             let rtt = broker.rtt.as_ref()?;
             Some((name.as_str(), rtt.avg as f64 / 1_000_000.0))
         });
-        self.metrics
-            .producer_statistics(stats.msg_cnt as i64, stats.msg_size as i64, rtt);
+        self.metrics.producer_statistics(
+            self.producer,
+            stats.msg_cnt as i64,
+            stats.msg_size as i64,
+            rtt,
+        );
     }
 
     fn error(&self, error: KafkaError, reason: &str) {

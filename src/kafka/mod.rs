@@ -5,7 +5,9 @@
 //!
 //! - `producer`: the librdkafka client, its delivery reports served on the runtime
 //! - `context`: librdkafka's callbacks (reports, statistics, logs, errors)
-//! - `replace`: building a new producer when the current one cannot deliver
+//! - `lanes`: which producer a record enters (a prompt one, or a batching one
+//!   for a busy key) and when, so that a key's records stay in order
+//! - `replace`: building new producers when the current ones cannot deliver
 //!
 //! Every producer, the first and each replacement, comes from a
 //! [`ProducerFactory`] handed in ([`Librdkafka`] unless the caller says
@@ -13,7 +15,7 @@
 //! handle on each producer built.
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::Client;
@@ -24,6 +26,7 @@ use tokio::sync::Notify;
 
 mod context;
 pub mod error;
+mod lanes;
 mod producer;
 mod replace;
 pub mod topics;
@@ -31,6 +34,7 @@ pub mod topics;
 pub use context::GatewayContext;
 pub use producer::{Delivery, Kafka};
 
+use self::lanes::{Entry, Lanes, Owned, Pending, Producers};
 use crate::engine::envelope::Record;
 use crate::metrics::Metrics;
 use crate::settings::KafkaSettings;
@@ -83,14 +87,16 @@ impl ProducerFactory for Librdkafka {
 }
 
 pub struct Publisher {
-    /// The producer and its generation: a failure reported against an older
-    /// generation never replaces a newer producer. Held only to clone or swap
-    /// the pair, never across a producer's construction or drop.
-    current: RwLock<(u64, Arc<dyn Producer>)>,
+    /// The producers in use (prompt and batching) and every key's turn
+    /// between them: see `lanes`.
+    lanes: Arc<Lanes>,
     /// A generation a request found broken (an idempotence error), for the
     /// supervisor: librdkafka does not report those as fatal.
     broken: Mutex<Option<(u64, RDKafkaErrorCode)>>,
     config: ClientConfig,
+    /// The batching producer's properties: `config` with a linger of 1 ms,
+    /// when the configured linger is shorter. `None`: one producer.
+    batching: Option<ClientConfig>,
     /// Builds every producer, the first and each replacement.
     producers: Arc<dyn ProducerFactory>,
     timeout: Duration,
@@ -162,11 +168,20 @@ impl Publisher {
             config.set("statistics.interval.ms", "5000");
         }
         let errors = Arc::new(Notify::new());
-        let producer = producers.build(&config, callbacks(&metrics, &errors))?;
+        let batching = batching_config(kafka, &config);
+        let built = build_pair(
+            &*producers,
+            &config,
+            batching.as_ref(),
+            &metrics,
+            &errors,
+            0,
+        )?;
         Ok(Arc::new(Publisher {
-            current: RwLock::new((0, producer)),
+            lanes: Lanes::new(built),
             broken: Mutex::new(None),
             config,
+            batching,
             producers,
             timeout,
             metrics,
@@ -175,11 +190,8 @@ impl Publisher {
         }))
     }
 
-    fn producer(&self) -> (u64, Arc<dyn Producer>) {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    fn producers(&self) -> Producers {
+        self.lanes.current()
     }
 
     /// Sends one record and waits for the broker's acknowledgement (acks=all),
@@ -197,30 +209,47 @@ impl Publisher {
     }
 
     async fn deliver(&self, record: &Record) -> Result<(), PublishError> {
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for (key, value) in &record.headers {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value),
-            });
-        }
-        // The delivery report is a plain channel: the producer handle is released
-        // before awaiting, so a replaced producer is dropped where the
-        // replacement chooses (off the async workers), not by a request.
-        let (generation, producer) = self.producer();
-        let delivery = producer.send(
-            &record.topic,
-            record.key.as_bytes(),
-            &record.value,
-            headers,
-            record.timestamp_ms,
-        );
-        drop(producer);
-        let delivery = match delivery {
-            Ok(delivery) => delivery,
-            Err(error) => return Err(self.failed(generation, &record.topic, &error)),
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let key = self.lanes.key(&record.topic, record.key.as_bytes());
+        let owned = || Owned {
+            topic: record.topic.clone(),
+            key: record.key.clone(),
+            payload: record.value.clone(),
+            headers: headers_of(record),
+            timestamp_ms: record.timestamp_ms,
         };
-        match tokio::time::timeout(self.timeout, delivery).await {
+        let pending = match self.lanes.enter(key, owned) {
+            Entry::Go(generation, producer) => {
+                let sent = producer.send(
+                    &record.topic,
+                    record.key.as_bytes(),
+                    &record.value,
+                    headers_of(record),
+                    record.timestamp_ms,
+                );
+                // The delivery report is a plain channel: the producer handle
+                // is released before awaiting, so a replaced producer is
+                // dropped where the replacement chooses (off the async
+                // workers), not by a request.
+                drop(producer);
+                match sent {
+                    Ok(delivery) => Pending::new(&self.lanes, key, generation, delivery),
+                    Err(error) => {
+                        self.lanes.settle(key, 1);
+                        return Err(self.failed(generation, &record.topic, &error));
+                    }
+                }
+            }
+            Entry::Wait(waiting) => match self.lanes.turn(waiting, deadline).await {
+                None => return Err(PublishError::Timeout),
+                Some(Err((generation, error))) => {
+                    return Err(self.failed(generation, &record.topic, &error))
+                }
+                Some(Ok(pending)) => pending,
+            },
+        };
+        let generation = pending.generation;
+        match tokio::time::timeout_at(deadline, pending).await {
             Err(_) => Err(PublishError::Timeout),
             Ok(Err(_closed)) => Err(PublishError::Closed),
             Ok(Ok(Err(error))) => Err(self.failed(generation, &record.topic, &error)),
@@ -256,7 +285,7 @@ impl Publisher {
     /// Names of the topics that exist, from one metadata request for all topics
     /// (a request naming a topic may auto-create it).
     pub async fn existing_topics(&self, timeout: Duration) -> Result<BTreeSet<String>, KafkaError> {
-        let (_, producer) = self.producer();
+        let producer = self.producers().prompt;
         tokio::task::spawn_blocking(move || {
             let metadata = producer.client().fetch_metadata(None, timeout)?;
             Ok(metadata
@@ -272,10 +301,16 @@ impl Publisher {
 
     /// Waits until every queued record is delivered or `timeout` passes.
     pub async fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        let (_, producer) = self.producer();
-        tokio::task::spawn_blocking(move || producer.flush(timeout))
-            .await
-            .unwrap_or_else(blocking_ended)
+        let producers = self.producers();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            for producer in producers.all() {
+                producer.flush(timeout.saturating_sub(started.elapsed()))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(blocking_ended)
     }
 }
 
@@ -289,10 +324,58 @@ fn blocking_ended<T>(error: tokio::task::JoinError) -> Result<T, KafkaError> {
     }
 }
 
-/// The callbacks of a producer built for this publisher.
-fn callbacks(metrics: &Arc<Metrics>, errors: &Arc<Notify>) -> GatewayContext {
+/// The callbacks of a producer built for this publisher; `producer`: its
+/// lane (0 prompt, 1 batching).
+fn callbacks(metrics: &Arc<Metrics>, errors: &Arc<Notify>, producer: usize) -> GatewayContext {
     GatewayContext {
         metrics: metrics.clone(),
         errors: errors.clone(),
+        producer,
     }
+}
+
+/// A record's headers as librdkafka takes them.
+fn headers_of(record: &Record) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    for (key, value) in &record.headers {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    headers
+}
+
+/// The batching producer's properties (`lanes`): the configured ones with a
+/// linger of 1 ms, librdkafka's shortest real wait (it sleeps in whole
+/// milliseconds, so a fractional linger acts as 1 ms anyway). `None` when
+/// the configured linger is already that long: one producer serves.
+fn batching_config(kafka: &KafkaSettings, config: &ClientConfig) -> Option<ClientConfig> {
+    let linger: f64 = kafka.get("linger.ms")?.trim().parse().ok()?;
+    (linger < 1.0).then(|| {
+        let mut batching = config.clone();
+        batching.set("linger.ms", "1");
+        batching
+    })
+}
+
+/// One generation's producers, built by `factory`.
+fn build_pair(
+    factory: &dyn ProducerFactory,
+    config: &ClientConfig,
+    batching: Option<&ClientConfig>,
+    metrics: &Arc<Metrics>,
+    errors: &Arc<Notify>,
+    generation: u64,
+) -> KafkaResult<Producers> {
+    let prompt = factory.build(config, callbacks(metrics, errors, 0))?;
+    let batching = match batching {
+        Some(config) => Some(factory.build(config, callbacks(metrics, errors, 1))?),
+        None => None,
+    };
+    Ok(Producers {
+        generation,
+        prompt,
+        batching,
+    })
 }

@@ -3,12 +3,12 @@
 //! alone, and retrying with backoff when the build fails or panics. Requests
 //! never wait for it: they answer 503 from the dead producer meanwhile.
 
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 
-use super::{callbacks, lock, Producer, Publisher};
+use super::{build_pair, lock, Producers, Publisher};
 
 /// Why no replacement producer could be built; the supervisor retries.
 #[derive(Debug, thiserror::Error)]
@@ -49,12 +49,13 @@ impl Publisher {
     async fn repair(&self) {
         let mut backoff = RETRY_FIRST;
         loop {
-            let (seen, producer) = self.producer();
-            let Some(reason) = self.why_broken(seen, &producer) else {
+            let producers = self.producers();
+            let seen = producers.generation;
+            let Some(reason) = self.why_broken(&producers) else {
                 return;
             };
-            drop(producer);
-            match self.build_replacement().await {
+            drop(producers);
+            match self.build_replacement(seen).await {
                 Ok(fresh) => return self.swap(seen, fresh, &reason),
                 Err(error) => {
                     tracing::error!(%error, %reason, retry_in_ms = backoff.as_millis() as u64, "could not create a replacement kafka producer; requests get 503 meanwhile");
@@ -65,42 +66,54 @@ impl Publisher {
         }
     }
 
-    /// Why generation `seen` must be replaced: librdkafka's fatal error, or an
-    /// idempotence error a request reported. `None` while it can still deliver.
-    fn why_broken(&self, seen: u64, producer: &Arc<dyn Producer>) -> Option<String> {
-        if let Some((code, reason)) = producer.client().fatal_error() {
-            return Some(format!("fatal error {code:?}: {reason}"));
+    /// Why these producers must be replaced: librdkafka's fatal error in
+    /// either, or an idempotence error a request reported against their
+    /// generation. `None` while they can still deliver. Both are replaced
+    /// together: a generation is one pair.
+    fn why_broken(&self, producers: &Producers) -> Option<String> {
+        for producer in producers.all() {
+            if let Some((code, reason)) = producer.client().fatal_error() {
+                return Some(format!("fatal error {code:?}: {reason}"));
+            }
         }
         match *lock(&self.broken) {
-            Some((generation, code)) if generation == seen => {
+            Some((generation, code)) if generation == producers.generation => {
                 Some(format!("idempotent producer state rejected: {code:?}"))
             }
             _ => None,
         }
     }
 
-    /// Builds a producer on a blocking thread: librdkafka's construction spawns
-    /// threads and may take a while, and a panic there must stay in that thread.
-    async fn build_replacement(&self) -> Result<Arc<dyn Producer>, ReplaceError> {
-        let (config, producers) = (self.config.clone(), self.producers.clone());
-        let context = callbacks(&self.metrics, &self.errors);
-        let build = move || producers.build(&config, context);
+    /// Builds the next generation's producers on a blocking thread: librdkafka's
+    /// construction spawns threads and may take a while, and a panic there
+    /// must stay in that thread.
+    async fn build_replacement(&self, seen: u64) -> Result<Producers, ReplaceError> {
+        let (config, batching) = (self.config.clone(), self.batching.clone());
+        let (factory, metrics, errors) = (
+            self.producers.clone(),
+            self.metrics.clone(),
+            self.errors.clone(),
+        );
+        let build = move || {
+            build_pair(
+                &*factory,
+                &config,
+                batching.as_ref(),
+                &metrics,
+                &errors,
+                seen + 1,
+            )
+        };
         let built = tokio::task::spawn_blocking(build).await?;
         Ok(built?)
     }
 
-    /// Swaps `fresh` in if generation `seen` is still current: the lock is held
-    /// for the swap alone. Whichever producer is left over is dropped off the
-    /// async workers (dropping purges, flushes and joins a thread).
-    fn swap(&self, seen: u64, fresh: Arc<dyn Producer>, reason: &str) {
-        let (replaced, leftover) = {
-            let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-            if current.0 == seen {
-                (true, std::mem::replace(&mut *current, (seen + 1, fresh)).1)
-            } else {
-                (false, fresh)
-            }
-        };
+    /// Swaps `fresh` in if generation `seen` is still current (each key
+    /// moves to it as its records on the old one resolve: see `lanes`).
+    /// Whichever producers are left over are dropped off the async workers
+    /// (dropping purges, flushes and joins a thread).
+    fn swap(&self, seen: u64, fresh: Producers, reason: &str) {
+        let (replaced, leftover) = self.lanes.replace(seen, fresh);
         if replaced {
             self.metrics.producer_replaced();
             tracing::error!(%reason, generation = seen + 1, "kafka producer replaced");

@@ -22,6 +22,7 @@ mod fair_share;
 mod handshakes;
 mod hostile_input;
 mod http_contract;
+mod key_order;
 mod logs;
 mod managed_kafka;
 mod metrics;

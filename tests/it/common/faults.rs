@@ -191,6 +191,33 @@ pub struct Producers {
     fault: Mutex<Option<BuildFault>>,
     /// The producer built last, not kept alive: the gateway decides its lifetime.
     newest: Mutex<Option<Weak<dyn Producer>>>,
+    /// Each producer built, in build order: its `linger.ms`.
+    lingers: Mutex<Vec<String>>,
+    /// Every record sent, in send order: the build number of its producer.
+    sends: Arc<Mutex<Vec<usize>>>,
+    /// Each producer's hold, in build order (kept: a held record outlives
+    /// its producer's handle).
+    holds: Mutex<Vec<Arc<Hold>>>,
+}
+
+/// A producer's records held back from librdkafka: sent while holding, each
+/// waits here (unresolved, as a record in a stuck connection) until released,
+/// and then lands, even if the gateway has dropped the producer meanwhile.
+#[derive(Default)]
+struct Hold {
+    /// `Some` while holding: the records and their report channels, in order.
+    held: Mutex<Option<Vec<HeldRecord>>>,
+    /// The producer, kept alive while it holds records.
+    keep: Mutex<Option<Kafka>>,
+}
+
+struct HeldRecord {
+    topic: String,
+    key: Vec<u8>,
+    payload: Vec<u8>,
+    headers: OwnedHeaders,
+    timestamp_ms: Option<i64>,
+    report: tokio::sync::oneshot::Sender<Result<(), KafkaError>>,
 }
 
 impl Producers {
@@ -223,8 +250,60 @@ impl Producers {
         *self.fault.lock().unwrap() = fault;
     }
 
-    /// Makes librdkafka raise a fatal error on the newest producer (the
-    /// gateway's current one), as an idempotence violation would.
+    /// Each producer built so far, in build order: its `linger.ms`.
+    pub fn lingers(&self) -> Vec<String> {
+        self.lingers.lock().unwrap().clone()
+    }
+
+    /// Every record sent so far, in send order: the build number of the
+    /// producer it went to (an index into [`Producers::lingers`]).
+    pub fn sends(&self) -> Vec<usize> {
+        self.sends.lock().unwrap().clone()
+    }
+
+    /// Holds back every record sent from now on to the producer built
+    /// `built`th (see [`Producers::lingers`]), until [`Producers::release`].
+    pub fn hold(&self, built: usize) {
+        let hold = self.holds.lock().unwrap()[built].clone();
+        *hold.held.lock().unwrap() = Some(Vec::new());
+    }
+
+    /// Sends the records held by the `built`th producer, in order; each
+    /// report reaches its original sender. Returns how many there were.
+    pub fn release(&self, built: usize) -> usize {
+        let hold = self.holds.lock().unwrap()[built].clone();
+        let held = hold.held.lock().unwrap().take().unwrap_or_default();
+        let kafka = hold.keep.lock().unwrap().take();
+        let count = held.len();
+        for record in held {
+            let kafka = kafka
+                .as_ref()
+                .expect("a producer kept with its held records");
+            let delivery = kafka.send(
+                &record.topic,
+                &record.key,
+                &record.payload,
+                record.headers,
+                record.timestamp_ms,
+            );
+            let report = record.report;
+            match delivery {
+                Ok(delivery) => {
+                    tokio::spawn(async move {
+                        let result = delivery.await.unwrap_or(Err(KafkaError::Canceled));
+                        let _ = report.send(result);
+                    });
+                }
+                Err(error) => {
+                    let _ = report.send(Err(error));
+                }
+            }
+        }
+        count
+    }
+
+    /// Makes librdkafka raise a fatal error on the newest producer (one of
+    /// the gateway's current pair), as an idempotence violation would.
     pub fn raise_fatal_error(&self) {
         let newest = self.newest.lock().unwrap().clone();
         let producer = newest
@@ -255,19 +334,33 @@ impl ProducerFactory for Producers {
             Some(BuildFault::Slow(by)) => std::thread::sleep(by),
             None => {}
         }
+        let built = {
+            let mut lingers = self.lingers.lock().unwrap();
+            lingers.push(config.get("linger.ms").unwrap_or_default().to_owned());
+            lingers.len() - 1
+        };
+        let hold = Arc::new(Hold::default());
+        self.holds.lock().unwrap().push(hold.clone());
         let producer: Arc<dyn Producer> = Arc::new(Faulty {
             inner: Kafka::new(config, context)?,
             poison: self.poison,
+            built,
+            sends: self.sends.clone(),
+            hold,
         });
         *self.newest.lock().unwrap() = Some(Arc::downgrade(&producer));
         Ok(producer)
     }
 }
 
-/// The gateway's own producer, but for a poisoned record's send.
+/// The gateway's own producer, but for a poisoned record's send; it notes
+/// each send under its build number.
 struct Faulty {
     inner: Kafka,
     poison: Option<&'static str>,
+    built: usize,
+    sends: Arc<Mutex<Vec<usize>>>,
+    hold: Arc<Hold>,
 }
 
 impl Producer for Faulty {
@@ -284,6 +377,27 @@ impl Producer for Faulty {
             .is_some_and(|prefix| key.starts_with(prefix.as_bytes()));
         if poisoned && topic != DEADLETTER_TOPIC {
             panic!("injected fault: publishing a poisoned record panics");
+        }
+        // Noted under the lock with the send itself: the order noted is the
+        // order librdkafka received them in.
+        let mut sends = self.sends.lock().unwrap();
+        sends.push(self.built);
+        if let Some(held) = self.hold.held.lock().unwrap().as_mut() {
+            self.hold
+                .keep
+                .lock()
+                .unwrap()
+                .get_or_insert_with(|| self.inner.clone());
+            let (report, delivery) = tokio::sync::oneshot::channel();
+            held.push(HeldRecord {
+                topic: topic.to_owned(),
+                key: key.to_vec(),
+                payload: payload.to_vec(),
+                headers,
+                timestamp_ms,
+                report,
+            });
+            return Ok(delivery);
         }
         self.inner.send(topic, key, payload, headers, timestamp_ms)
     }
