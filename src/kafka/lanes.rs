@@ -11,9 +11,9 @@
 //! with the configured linger (0 by default), and a *batching* one, with a
 //! linger of 1 ms (librdkafka's smallest real wait). A key uses the prompt one
 //! until [`BATCH_FROM`] of its records are unresolved there; its next records
-//! then go to the batching one, and the key stays there while it stays busy
-//! (another record enters with [`BUSY_FROM`] unresolved), and for [`HOLD`]
-//! after. A lone webhook is therefore sent at once, and a busy key's
+//! then go to the batching one. It stays there while it stays busy (a record
+//! enters with [`BUSY_FROM`] of its records unresolved), and for [`HOLD`]
+//! after; then it moves back, by the same rule as any move. A lone webhook is therefore sent at once, and a busy key's
 //! records queue behind one produce request, not behind a spinning thread.
 //! With a configured linger of 1 ms or more there is one producer and no
 //! moving.
@@ -25,12 +25,19 @@
 //! since librdkafka may still deliver it) could land after a later record
 //! sent through the other. So a key moves (to the other lane, or to a
 //! replacement producer's) only when none of its records is unresolved where
-//! it is: until then its new records wait here, in arrival order, and when
-//! the last report comes they enter the new producer together, in that order,
-//! sent by the task that received the report. A record whose request times
-//! out while waiting is withdrawn, never sent. A report is awaited even after
-//! its request gave up (a 503, a closed connection): the key's turn passes
-//! with the report, not with the request.
+//! it is: until then its new records wait here, and when the last report
+//! comes they enter the new producer together, in the order they came, sent
+//! by the task that received the report. (A record arriving while they are
+//! being sent may enter beside them: requests that are all unanswered have no
+//! order between them.) A record whose request gives up while waiting (its
+//! timeout, a closed connection) is withdrawn, never sent. A report is
+//! awaited even after its request gave up: the key's turn passes with the
+//! report, not with the request. Replaced producers are flushed before they
+//! are dropped (`replace`), since dropping purges: a purged record's report
+//! comes at once, but a purged request already sent may still be written.
+//! Should a report never come (librdkafka reports every record, so only a
+//! bug would do it), the key moves on after [`Lanes`]' `give_up`, with a
+//! warning, rather than refuse its records for ever.
 //!
 //! A key here is its topic and Kafka key, hashed: the order promised is per
 //! key within a topic. Two keys whose hashes collide share one turn, which
@@ -163,12 +170,14 @@ impl Turn {
                     self.busy_until = Some(now + HOLD);
                     return None;
                 }
-                Lane::Batching => {
-                    if self.unresolved >= BUSY_FROM {
-                        self.busy_until = Some(now + HOLD);
-                    }
+                Lane::Batching if self.unresolved >= BUSY_FROM => {
+                    self.busy_until = Some(now + HOLD);
                     Lane::Batching
                 }
+                Lane::Batching if self.busy(now) => Lane::Batching,
+                // Quiet for a while with records still on the batching lane:
+                // wait to move back to the prompt one.
+                Lane::Batching => return None,
             }
         };
         self.holder = (generation, lane);
@@ -197,27 +206,44 @@ pub(super) struct Lanes {
     current: RwLock<Producers>,
     keys: Mutex<Keys>,
     hasher: RandomState,
+    /// How long a report is awaited after its request gave up.
+    give_up: Duration,
 }
 
 /// Where a record goes now.
 pub(super) enum Entry {
-    /// Send it to this producer now; its report settles the key's turn.
-    Go(u64, Arc<dyn Producer>),
+    /// Send it now, with this ticket.
+    Go(Ticket),
     /// It waits for the key's turn: the record was left here.
     Wait(Waiting),
 }
 
-/// A record left to wait for its key's turn.
+/// A record's place among its key's unresolved records, and the producer
+/// it goes to. Dropped unsent (a refused send, a panic), it gives the place
+/// back; sent, its [`Pending`] gives it back with the report.
+pub(super) struct Ticket {
+    lanes: Arc<Lanes>,
+    key: u64,
+    generation: u64,
+    producer: Arc<dyn Producer>,
+    placed: bool,
+}
+
+/// A record left to wait for its key's turn. Dropped before its turn came
+/// (its request timed out or went away), it withdraws the record.
 pub(super) struct Waiting {
+    lanes: Arc<Lanes>,
     key: u64,
     id: u64,
     reply: oneshot::Receiver<Sent>,
+    answered: bool,
 }
 
 const SWEEP_FLOOR: usize = 64;
 
 impl Lanes {
-    pub fn new(producers: Producers) -> Arc<Lanes> {
+    /// `give_up`: how long a report is awaited after its request gave up.
+    pub fn new(producers: Producers, give_up: Duration) -> Arc<Lanes> {
         Arc::new(Lanes {
             current: RwLock::new(producers),
             keys: Mutex::new(Keys {
@@ -225,6 +251,7 @@ impl Lanes {
                 sweep_at: SWEEP_FLOOR,
             }),
             hasher: RandomState::new(),
+            give_up,
         })
     }
 
@@ -252,20 +279,21 @@ impl Lanes {
     }
 
     /// Takes a turn for a record of `key`: go now, or wait (leaving the
-    /// record `owned` makes). Every `Go` must be settled exactly once: by its
-    /// [`Pending`], or by [`Lanes::settle`] when the send fails.
-    pub fn enter(&self, key: u64, owned: impl FnOnce() -> Owned) -> Entry {
-        let producers = self.current();
-        let batching = producers.batching.is_some();
+    /// record `owned` makes).
+    pub fn enter(self: &Arc<Self>, key: u64, owned: impl FnOnce() -> Owned) -> Entry {
         let now = Instant::now();
         let mut keys = lock(&self.keys);
+        // Read under the keys' lock: a record is never placed on a
+        // generation already replaced.
+        let producers = self.current();
         keys.sweep(now);
         let turn = keys
             .turns
             .entry(key)
             .or_insert_with(|| Turn::new(producers.generation));
+        let batching = producers.batching.is_some();
         if let Some(lane) = turn.enter(producers.generation, batching, now) {
-            return Entry::Go(producers.generation, producers.of(lane).clone());
+            return Entry::Go(self.ticket(key, &producers, lane));
         }
         let (reply, receiver) = oneshot::channel();
         let id = turn.next_waiter;
@@ -276,31 +304,21 @@ impl Lanes {
             reply,
         });
         Entry::Wait(Waiting {
+            lanes: self.clone(),
             key,
             id,
             reply: receiver,
+            answered: false,
         })
     }
 
-    /// Waits for a waiting record's turn until `deadline`; `None` when the
-    /// deadline came first: the record was withdrawn, or, if its turn came at
-    /// that moment, its report is awaited in the background.
-    pub async fn turn(
-        self: &Arc<Self>,
-        waiting: Waiting,
-        deadline: tokio::time::Instant,
-    ) -> Option<Sent> {
-        let Waiting { key, id, mut reply } = waiting;
-        match tokio::time::timeout_at(deadline, &mut reply).await {
-            Ok(Ok(sent)) => Some(sent),
-            // The lanes are dropped with the publisher: nothing will come.
-            Ok(Err(_)) => None,
-            Err(_elapsed) => {
-                if let Some(turn) = lock(&self.keys).turns.get_mut(&key) {
-                    turn.waiting.retain(|waiter| waiter.id != id);
-                }
-                None
-            }
+    fn ticket(self: &Arc<Self>, key: u64, producers: &Producers, lane: Lane) -> Ticket {
+        Ticket {
+            lanes: self.clone(),
+            key,
+            generation: producers.generation,
+            producer: producers.of(lane).clone(),
+            placed: true,
         }
     }
 
@@ -310,42 +328,12 @@ impl Lanes {
     pub fn settle(self: &Arc<Self>, key: u64, resolved: u32) {
         let mut resolved = resolved;
         while resolved > 0 {
-            let now = Instant::now();
-            let (producers, lane, waiters) = {
-                let mut keys = lock(&self.keys);
-                let Some(turn) = keys.turns.get_mut(&key) else {
-                    return;
-                };
-                turn.unresolved = turn.unresolved.saturating_sub(resolved);
-                if turn.unresolved > 0 {
-                    return;
-                }
-                if turn.waiting.is_empty() {
-                    if !turn.busy(now) {
-                        keys.turns.remove(&key);
-                    }
-                    return;
-                }
-                let producers = self.current();
-                let lane = turn.release(producers.batching.is_some(), now);
-                let waiters = std::mem::take(&mut turn.waiting);
-                turn.holder = (producers.generation, lane);
-                turn.unresolved = waiters.len() as u32;
-                (producers, lane, waiters)
+            let Some(released) = self.release(key, resolved) else {
+                return;
             };
-            let (generation, producer) = (producers.generation, producers.of(lane));
             resolved = 0;
-            for Waiter { record, reply, .. } in waiters {
-                let sent = producer
-                    .send(
-                        &record.topic,
-                        record.key.as_bytes(),
-                        &record.payload,
-                        record.headers,
-                        record.timestamp_ms,
-                    )
-                    .map(|delivery| Pending::new(self, key, generation, delivery))
-                    .map_err(|error| (generation, error));
+            for (ticket, Waiter { record, reply, .. }) in released {
+                let sent = ticket.send_owned(record);
                 if sent.is_err() {
                     resolved += 1;
                 }
@@ -353,6 +341,118 @@ impl Lanes {
                 // then awaited in the background.
                 let _ = reply.send(sent);
             }
+        }
+    }
+
+    /// Counts `resolved` of a key's records resolved; when none is left and
+    /// records wait, hands them out with their tickets, in order.
+    fn release(self: &Arc<Self>, key: u64, resolved: u32) -> Option<Vec<(Ticket, Waiter)>> {
+        let now = Instant::now();
+        let mut keys = lock(&self.keys);
+        let producers = self.current();
+        let Some(turn) = keys.turns.get_mut(&key) else {
+            debug_assert!(false, "a key settled with no turn");
+            return None;
+        };
+        debug_assert!(turn.unresolved >= resolved, "a key settled twice");
+        turn.unresolved = turn.unresolved.saturating_sub(resolved);
+        if turn.unresolved > 0 {
+            return None;
+        }
+        if turn.waiting.is_empty() {
+            if !turn.busy(now) {
+                keys.turns.remove(&key);
+            }
+            return None;
+        }
+        let lane = turn.release(producers.batching.is_some(), now);
+        let waiters = std::mem::take(&mut turn.waiting);
+        turn.holder = (producers.generation, lane);
+        turn.unresolved = waiters.len() as u32;
+        drop(keys);
+        Some(
+            waiters
+                .into_iter()
+                .map(|waiter| (self.ticket(key, &producers, lane), waiter))
+                .collect(),
+        )
+    }
+}
+
+impl Ticket {
+    /// Sends the record; a refusal gives the ticket's place back.
+    pub fn send(
+        mut self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: OwnedHeaders,
+        timestamp_ms: Option<i64>,
+    ) -> Sent {
+        let sent = self
+            .producer
+            .send(topic, key, payload, headers, timestamp_ms);
+        match sent {
+            Ok(delivery) => {
+                self.placed = false;
+                Ok(Pending::new(
+                    &self.lanes,
+                    self.key,
+                    self.generation,
+                    delivery,
+                ))
+            }
+            Err(error) => Err((self.generation, error)),
+        }
+    }
+
+    /// [`Ticket::send`] for a released record, whose refusal the releasing
+    /// loop counts itself (rather than settling from within it).
+    fn send_owned(mut self, record: Owned) -> Sent {
+        let sent = self.producer.send(
+            &record.topic,
+            record.key.as_bytes(),
+            &record.payload,
+            record.headers,
+            record.timestamp_ms,
+        );
+        self.placed = false;
+        sent.map(|delivery| Pending::new(&self.lanes, self.key, self.generation, delivery))
+            .map_err(|error| (self.generation, error))
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.placed {
+            self.lanes.settle(self.key, 1);
+        }
+    }
+}
+
+impl Waiting {
+    /// Waits for the record's turn until `deadline`; `None` when the
+    /// deadline came first (the record is then withdrawn, or, if its turn
+    /// came at that moment, its report is awaited in the background).
+    pub async fn turn(mut self, deadline: tokio::time::Instant) -> Option<Sent> {
+        match tokio::time::timeout_at(deadline, &mut self.reply).await {
+            Ok(Ok(sent)) => {
+                self.answered = true;
+                Some(sent)
+            }
+            // Err(_): the lanes were dropped with the publisher.
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        if let Some(turn) = lock(&self.lanes.keys).turns.get_mut(&self.key) {
+            turn.waiting.retain(|waiter| waiter.id != self.id);
         }
     }
 }
@@ -424,7 +524,12 @@ impl Drop for Pending {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    let _ = delivery.await;
+                    if tokio::time::timeout(lanes.give_up, delivery).await.is_err() {
+                        tracing::warn!(
+                            waited_secs = lanes.give_up.as_secs(),
+                            "a record's delivery report never came; its key's next records no longer wait for it"
+                        );
+                    }
                     lanes.settle(key, 1);
                 });
             }
@@ -498,6 +603,18 @@ mod tests {
         turn.unresolved = 0;
         // Lone records do not keep it busy.
         assert_eq!(turn.enter(0, true, now + HOLD), Some(Lane::Prompt));
+    }
+
+    #[test]
+    fn a_quiet_key_with_records_on_the_batching_producer_waits_to_move_back() {
+        let (mut turn, now) = (Turn::new(0), Instant::now());
+        turn.holder = (0, Lane::Batching);
+        turn.unresolved = 1;
+        turn.busy_until = Some(now + HOLD);
+        assert_eq!(turn.enter(0, true, now), Some(Lane::Batching));
+        assert_eq!(turn.enter(0, true, now + HOLD), None);
+        waiter(&mut turn);
+        assert_eq!(turn.release(true, now + HOLD), Lane::Prompt);
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub mod topics;
 pub use context::GatewayContext;
 pub use producer::{Delivery, Kafka};
 
-use self::lanes::{Entry, Lanes, Owned, Pending, Producers};
+use self::lanes::{Entry, Lanes, Owned, Producers};
 use crate::engine::envelope::Record;
 use crate::metrics::Metrics;
 use crate::settings::KafkaSettings;
@@ -108,6 +108,12 @@ pub struct Publisher {
     logged_permanent: Mutex<HashSet<(String, i32)>>,
 }
 
+/// How long after the publish timeout a record's report is still awaited
+/// before its key stops waiting for it: librdkafka reports a queued record
+/// by its message timeout (the publish timeout) and one in flight by its
+/// request's socket timeout (`socket.timeout.ms`, 60 s by default).
+const REPORT_GRACE: Duration = Duration::from_secs(60);
+
 /// Every lock here guards data a panic cannot leave half-written (a swapped
 /// pair, a set insert), so a poisoned lock is still good: take it rather than
 /// turn one panic into a panic per request.
@@ -178,7 +184,7 @@ impl Publisher {
             0,
         )?;
         Ok(Arc::new(Publisher {
-            lanes: Lanes::new(built),
+            lanes: Lanes::new(built, timeout + REPORT_GRACE),
             broken: Mutex::new(None),
             config,
             batching,
@@ -218,35 +224,25 @@ impl Publisher {
             headers: headers_of(record),
             timestamp_ms: record.timestamp_ms,
         };
-        let pending = match self.lanes.enter(key, owned) {
-            Entry::Go(generation, producer) => {
-                let sent = producer.send(
-                    &record.topic,
-                    record.key.as_bytes(),
-                    &record.value,
-                    headers_of(record),
-                    record.timestamp_ms,
-                );
-                // The delivery report is a plain channel: the producer handle
-                // is released before awaiting, so a replaced producer is
-                // dropped where the replacement chooses (off the async
-                // workers), not by a request.
-                drop(producer);
-                match sent {
-                    Ok(delivery) => Pending::new(&self.lanes, key, generation, delivery),
-                    Err(error) => {
-                        self.lanes.settle(key, 1);
-                        return Err(self.failed(generation, &record.topic, &error));
-                    }
-                }
-            }
-            Entry::Wait(waiting) => match self.lanes.turn(waiting, deadline).await {
+        let sent = match self.lanes.enter(key, owned) {
+            // The ticket holds the producer only for the send: a replaced
+            // producer is dropped where the replacement chooses (off the async
+            // workers), not by a request awaiting its report.
+            Entry::Go(ticket) => ticket.send(
+                &record.topic,
+                record.key.as_bytes(),
+                &record.value,
+                headers_of(record),
+                record.timestamp_ms,
+            ),
+            Entry::Wait(waiting) => match waiting.turn(deadline).await {
+                Some(sent) => sent,
                 None => return Err(PublishError::Timeout),
-                Some(Err((generation, error))) => {
-                    return Err(self.failed(generation, &record.topic, &error))
-                }
-                Some(Ok(pending)) => pending,
             },
+        };
+        let pending = match sent {
+            Ok(pending) => pending,
+            Err((generation, error)) => return Err(self.failed(generation, &record.topic, &error)),
         };
         let generation = pending.generation;
         match tokio::time::timeout_at(deadline, pending).await {

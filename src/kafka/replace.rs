@@ -23,6 +23,9 @@ enum ReplaceError {
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
+/// How long past the publish timeout a replaced producer is flushed.
+const FLUSH_MARGIN: Duration = Duration::from_secs(1);
+
 impl Publisher {
     /// Replaces the producer when it is dead or broken, even when no request is
     /// there to notice: after each client error (and each broken-state report
@@ -110,14 +113,23 @@ impl Publisher {
 
     /// Swaps `fresh` in if generation `seen` is still current (each key
     /// moves to it as its records on the old one resolve: see `lanes`).
-    /// Whichever producers are left over are dropped off the async workers
-    /// (dropping purges, flushes and joins a thread).
+    /// Whichever producers are left over are flushed, then dropped, off the
+    /// async workers: dropping purges, and a purged record's report comes at
+    /// once while its request, already sent, may still be written, so its
+    /// key would move on too early. The flush waits for the real reports,
+    /// up to the publish timeout (librdkafka's message timeout) and a margin.
     fn swap(&self, seen: u64, fresh: Producers, reason: &str) {
         let (replaced, leftover) = self.lanes.replace(seen, fresh);
         if replaced {
             self.metrics.producer_replaced();
             tracing::error!(%reason, generation = seen + 1, "kafka producer replaced");
         }
-        drop(tokio::task::spawn_blocking(move || drop(leftover)));
+        let wait = self.timeout + FLUSH_MARGIN;
+        drop(tokio::task::spawn_blocking(move || {
+            for producer in leftover.all() {
+                let _ = producer.flush(wait);
+            }
+            drop(leftover)
+        }));
     }
 }
