@@ -271,8 +271,8 @@ async fn a_key_moves_to_the_batching_producer_only_after_its_stalled_records_lan
         moves(&sends)
     );
     assert!(
-        stalled > 0 && unanswered > 0,
-        "stalled records landed after their 503"
+        stalled > 0 && unanswered >= stalled,
+        "every stalled record landed, after its request was answered 503"
     );
     assert!(
         sends.contains(&BATCHING),
@@ -323,8 +323,8 @@ async fn a_key_keeps_its_order_across_a_producer_replacement() {
         "the pair was replaced"
     );
     assert!(
-        stalled > 0 && unanswered > 0,
-        "stalled records landed after their 503"
+        stalled > 0 && unanswered >= stalled,
+        "every stalled record landed, after its request was answered 503"
     );
     assert!(
         sends.iter().any(|&p| p >= 2),

@@ -289,9 +289,14 @@ impl Producers {
             let report = record.report;
             match delivery {
                 Ok(delivery) => {
+                    // The producer lives until the report comes: the gateway
+                    // may have dropped its own handle, and the last one's drop
+                    // purges what is still queued.
+                    let kafka = kafka.clone();
                     tokio::spawn(async move {
                         let result = delivery.await.unwrap_or(Err(KafkaError::Canceled));
                         let _ = report.send(result);
+                        tokio::task::spawn_blocking(move || drop(kafka));
                     });
                 }
                 Err(error) => {
