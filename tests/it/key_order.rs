@@ -179,60 +179,116 @@ fn moves(sends: &[usize]) -> usize {
     sends.windows(2).filter(|w| w[0] != w[1]).count()
 }
 
-async fn gateway_on(broker: &Broker, producers: &Arc<Producers>) -> Gateway {
-    let timeout = PUBLISH_TIMEOUT_MS.to_string();
-    let env = gateway_env(
-        &broker.bootstrap(),
-        &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
+/// One test's parts: tansu, a gateway on it with the test producers (a
+/// publish timeout of [`PUBLISH_TIMEOUT_MS`]), and the senders, `active` of
+/// them sending from the start.
+struct Scene {
+    broker: Broker,
+    producers: Arc<Producers>,
+    gateway: Gateway,
+    senders: Senders,
+}
+
+/// What a scene ended with, its order checked.
+struct Ended {
+    answers: Vec<Vec<(usize, u16)>>,
+    copies: usize,
+    /// Copies of requests answered 503 that landed.
+    unanswered: usize,
+    /// Each send's producer, in order.
+    sends: Vec<usize>,
+}
+
+impl Scene {
+    async fn start(active: usize) -> Scene {
+        let broker = Broker::start();
+        broker.create_default_topics();
+        let producers = Producers::new();
+        let timeout = PUBLISH_TIMEOUT_MS.to_string();
+        let env = gateway_env(
+            &broker.bootstrap(),
+            &[("GATEWAY_PUBLISH_TIMEOUT_MS", &timeout)],
+        );
+        let gateway = Gateway::start_ready_with(env, producers.inputs()).await;
+        let senders = Senders::start(gateway.public);
+        senders.active.store(active, Ordering::Relaxed);
+        Scene {
+            broker,
+            producers,
+            gateway,
+            senders,
+        }
+    }
+
+    /// Lets the load rise and fall twice more, stops it, and holds every copy
+    /// in the topic to its sender's order.
+    async fn end(self) -> Ended {
+        self.senders.rise_and_fall(2).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let answers = self.senders.finish().await;
+        let copies = copies(&self.broker.bootstrap());
+        let unanswered = assert_in_order(&answers, &copies);
+        let sends = self.producers.sends();
+        println!(
+            "{} copies in order, {unanswered} of them of requests answered 503; \
+             producers built: {:?}; {} sends, {} moves between producers",
+            copies.len(),
+            self.producers.lingers(),
+            sends.len(),
+            moves(&sends)
+        );
+        self.gateway.stop().await;
+        Ended {
+            answers,
+            copies: copies.len(),
+            unanswered,
+            sends,
+        }
+    }
+}
+
+fn assert_every_stalled_record_landed(stalled: usize, ended: &Ended) {
+    assert!(
+        stalled > 0 && ended.unanswered >= stalled,
+        "{stalled} records stalled, {} copies of requests answered 503 landed: \
+         every stalled record lands, after its request was answered 503",
+        ended.unanswered
     );
-    Gateway::start_ready_with(env, producers.inputs()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_busy_key_keeps_its_order_across_both_producers_and_a_frozen_broker() {
     let _serial = serial().await;
-    let broker = Broker::start();
-    broker.create_default_topics();
-    let producers = Producers::new();
-    let gateway = gateway_on(&broker, &producers).await;
+    let scene = Scene::start(SENDERS).await;
     assert_eq!(
-        producers.lingers(),
+        scene.producers.lingers(),
         ["0", "1"],
         "a prompt and a batching producer"
     );
-
-    let senders = Senders::start(gateway.public);
-    senders.rise_and_fall(3).await;
+    scene.senders.rise_and_fall(3).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    broker.freeze();
+    scene.broker.freeze();
     tokio::time::sleep(FREEZE).await;
-    broker.thaw();
-    senders.rise_and_fall(3).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let answers = senders.finish().await;
+    scene.broker.thaw();
+    let ended = scene.end().await;
 
-    let copies = copies(&broker.bootstrap());
-    let unanswered = assert_in_order(&answers, &copies);
-    let answered_503 = answers.iter().flatten().filter(|a| a.1 == 503).count();
-    let sends = producers.sends();
-    println!(
-        "{} copies in order; {answered_503} answers 503, {unanswered} copies of them landed; \
-         {} sends, {} moves between producers",
-        copies.len(),
-        sends.len(),
-        moves(&sends)
-    );
+    let answered_503 = ended
+        .answers
+        .iter()
+        .flatten()
+        .filter(|a| a.1 == 503)
+        .count();
     assert!(answered_503 > 0, "the freeze outlasted the publish timeout");
+    assert!(ended.copies > 0);
     assert!(
-        sends.contains(&PROMPT) && sends.contains(&BATCHING),
+        ended.sends.contains(&PROMPT) && ended.sends.contains(&BATCHING),
         "both producers carried the key"
     );
     assert!(
-        moves(&sends) >= 4,
+        moves(&ended.sends) >= 4,
         "the key moved between producers as load rose and fell"
     );
-    gateway.stop().await;
 }
 
 /// The prompt producer's records stall (held back, unresolved, as in a stuck
@@ -244,91 +300,52 @@ async fn a_busy_key_keeps_its_order_across_both_producers_and_a_frozen_broker() 
 #[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_key_moves_to_the_batching_producer_only_after_its_stalled_records_land() {
     let _serial = serial().await;
-    let broker = Broker::start();
-    broker.create_default_topics();
-    let producers = Producers::new();
-    let gateway = gateway_on(&broker, &producers).await;
-
-    let senders = Senders::start(gateway.public);
-    senders.active.store(1, Ordering::Relaxed);
+    let scene = Scene::start(1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    producers.hold(PROMPT);
-    senders.active.store(SENDERS, Ordering::Relaxed);
+    scene.producers.hold(PROMPT);
+    scene.senders.active.store(SENDERS, Ordering::Relaxed);
     tokio::time::sleep(FREEZE).await;
-    let stalled = producers.release(PROMPT);
-    senders.rise_and_fall(2).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let answers = senders.finish().await;
+    let stalled = scene.producers.release(PROMPT);
+    let ended = scene.end().await;
 
-    let copies = copies(&broker.bootstrap());
-    let unanswered = assert_in_order(&answers, &copies);
-    let sends = producers.sends();
-    println!(
-        "{} copies in order; {stalled} records stalled, {unanswered} copies of requests \
-         answered 503 landed; {} sends, {} moves between producers",
-        copies.len(),
-        sends.len(),
-        moves(&sends)
-    );
+    assert_every_stalled_record_landed(stalled, &ended);
     assert!(
-        stalled > 0 && unanswered >= stalled,
-        "every stalled record landed, after its request was answered 503"
-    );
-    assert!(
-        sends.contains(&BATCHING),
+        ended.sends.contains(&BATCHING),
         "the key moved to the batching producer"
     );
-    gateway.stop().await;
 }
 
 /// The same across a producer replacement: the old prompt producer's records
-/// stall, the pair is replaced (a fatal error on the batching one), and the
+/// stall, the pair is replaced (a fatal error on the batching one, so the
+/// prompt one can still deliver them), and the
 /// key's records must wait for the stalled ones before entering the new pair.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_key_keeps_its_order_across_a_producer_replacement() {
     let _serial = serial().await;
-    let broker = Broker::start();
-    broker.create_default_topics();
-    let producers = Producers::new();
-    let gateway = gateway_on(&broker, &producers).await;
-
     // Fewer senders than move a key: it stays on the prompt producer.
-    let senders = Senders::start(gateway.public);
-    senders.active.store(8, Ordering::Relaxed);
+    let scene = Scene::start(8).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    producers.hold(PROMPT);
+    scene.producers.hold(PROMPT);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    producers.raise_fatal_error();
-    gateway.wait_for_replacement(Duration::from_secs(5)).await;
+    assert!(scene.producers.raise_fatal_error_on(BATCHING));
+    scene
+        .gateway
+        .wait_for_replacement(Duration::from_secs(5))
+        .await;
     tokio::time::sleep(FREEZE).await;
-    let stalled = producers.release(PROMPT);
-    senders.rise_and_fall(2).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let answers = senders.finish().await;
+    let stalled = scene.producers.release(PROMPT);
+    let producers = scene.producers.clone();
+    let ended = scene.end().await;
 
-    let copies = copies(&broker.bootstrap());
-    let unanswered = assert_in_order(&answers, &copies);
-    let sends = producers.sends();
-    println!(
-        "{} copies in order; {stalled} records stalled, {unanswered} copies of requests \
-         answered 503 landed; producers built: {:?}; {} sends",
-        copies.len(),
-        producers.lingers(),
-        sends.len()
-    );
     assert_eq!(
         producers.lingers(),
         ["0", "1", "0", "1"],
         "the pair was replaced"
     );
+    assert_every_stalled_record_landed(stalled, &ended);
     assert!(
-        stalled > 0 && unanswered >= stalled,
-        "every stalled record landed, after its request was answered 503"
-    );
-    assert!(
-        sends.iter().any(|&p| p >= 2),
+        ended.sends.iter().any(|&p| p >= 2),
         "the key was carried by the new pair"
     );
-    gateway.stop().await;
 }

@@ -182,15 +182,17 @@ const DEADLETTER_TOPIC: &str = "webhooks.deadletter";
 
 /// The gateway's producers, built as in production (librdkafka), with the
 /// faults a test injects: builds that panic or crawl ([`BuildFault`]), a
-/// poisoned record whose send panics, and librdkafka's fatal error raised on
-/// the newest producer. Handed to the gateway by [`Producers::inputs`].
+/// poisoned record whose send panics, librdkafka's fatal error raised on the
+/// gateway's producers, and a producer's records held back. Handed to the
+/// gateway by [`Producers::inputs`].
 #[derive(Default)]
 pub struct Producers {
     /// A send of a record whose key starts with this panics ([`Producers::poisoned`]).
     poison: Option<&'static str>,
     fault: Mutex<Option<BuildFault>>,
-    /// The producer built last, not kept alive: the gateway decides its lifetime.
-    newest: Mutex<Option<Weak<dyn Producer>>>,
+    /// Every producer built, in build order, not kept alive: the gateway
+    /// decides their lifetimes.
+    built: Mutex<Vec<Weak<dyn Producer>>>,
     /// Each producer built, in build order: its `linger.ms`.
     lingers: Mutex<Vec<String>>,
     /// Every record sent, in send order: the build number of its producer.
@@ -307,13 +309,24 @@ impl Producers {
         count
     }
 
-    /// Makes librdkafka raise a fatal error on the newest producer (one of
-    /// the gateway's current pair), as an idempotence violation would.
+    /// Makes librdkafka raise a fatal error on every producer the gateway
+    /// still has (its current pair), as an idempotence violation would.
     pub fn raise_fatal_error(&self) {
-        let newest = self.newest.lock().unwrap().clone();
-        let producer = newest
-            .and_then(|p| p.upgrade())
-            .expect("the gateway's producer is alive");
+        let alive: Vec<usize> = (0..self.built.lock().unwrap().len()).collect();
+        let raised = alive
+            .into_iter()
+            .filter(|&built| self.raise_fatal_error_on(built))
+            .count();
+        assert!(raised > 0, "the gateway's producers are alive");
+    }
+
+    /// [`Producers::raise_fatal_error`] on the `built`th producer alone, if
+    /// it is still alive (true then).
+    pub fn raise_fatal_error_on(&self, built: usize) -> bool {
+        let producer = self.built.lock().unwrap()[built].upgrade();
+        let Some(producer) = producer else {
+            return false;
+        };
         let reason = c"injected by a test";
         // SAFETY: the handle is alive (we hold a reference) and the reason is a valid C string.
         unsafe {
@@ -323,6 +336,7 @@ impl Producers {
                 reason.as_ptr(),
             );
         }
+        true
     }
 }
 
@@ -353,7 +367,7 @@ impl ProducerFactory for Producers {
             sends: self.sends.clone(),
             hold,
         });
-        *self.newest.lock().unwrap() = Some(Arc::downgrade(&producer));
+        self.built.lock().unwrap().push(Arc::downgrade(&producer));
         Ok(producer)
     }
 }
