@@ -13,10 +13,10 @@
 //! until [`BATCH_FROM`] of its records are unresolved there; its next records
 //! then go to the batching one. It stays there while it stays busy (a record
 //! enters with [`BUSY_FROM`] of its records unresolved), and for [`HOLD`]
-//! after; then it moves back, by the same rule as any move. A lone webhook is therefore sent at once, and a busy key's
-//! records queue behind one produce request, not behind a spinning thread.
-//! With a configured linger of 1 ms or more there is one producer and no
-//! moving.
+//! after; then it moves back, by the same rule as any move. A lone webhook is
+//! therefore sent at once, and a busy key's records queue behind one produce
+//! request, not behind a spinning thread. With a configured linger of 1 ms or
+//! more there is one producer and no moving.
 //!
 //! Why the order holds. One producer keeps a partition's records in the
 //! order they were sent, and idempotence keeps its retries from duplicating
