@@ -9,7 +9,8 @@
 //! queue then waits for its linger instead of being due, but costs every lone
 //! webhook that much. So the publisher keeps two producers: the *prompt* one,
 //! with the configured linger (0 by default), and a *batching* one, with a
-//! linger of 1 ms (librdkafka's smallest real wait). A key uses the prompt one
+//! linger of 1 ms (librdkafka's smallest real wait), built the first time a
+//! key is busy ([`Batching`]). A key uses the prompt one
 //! until [`BATCH_FROM`] of its records are unresolved there; its next records
 //! then go to the batching one. It stays there while it stays busy (a record
 //! enters with [`BUSY_FROM`] of its records unresolved), and for [`HOLD`]
@@ -47,11 +48,12 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::OwnedHeaders;
 use tokio::sync::oneshot;
 
@@ -79,20 +81,78 @@ pub(super) const HOLD: Duration = Duration::from_millis(100);
 pub(super) struct Producers {
     pub generation: u64,
     pub prompt: Arc<dyn Producer>,
-    pub batching: Option<Arc<dyn Producer>>,
+    pub batching: Option<Arc<Batching>>,
+}
+
+/// Builds a batching producer.
+pub(super) type Build = Arc<dyn Fn() -> KafkaResult<Arc<dyn Producer>> + Send + Sync>;
+
+/// A generation's batching producer, built the first time one of its keys
+/// is busy: a second librdkafka client costs its threads and its metadata
+/// (BENCHMARKS.md, "Memory per routed type"), which a gateway whose keys are
+/// never busy need not pay. Until it is built, busy keys stay on the prompt
+/// producer.
+pub(super) struct Batching {
+    built: OnceLock<Arc<dyn Producer>>,
+    building: AtomicBool,
+    build: Build,
+}
+
+impl Batching {
+    pub fn new(build: Build) -> Arc<Batching> {
+        Arc::new(Batching {
+            built: OnceLock::new(),
+            building: AtomicBool::new(false),
+            build,
+        })
+    }
+
+    /// Starts building it off the async workers, unless it is built or
+    /// being built. A failed build (an error, a panic) is logged and tried
+    /// again the next time a key is busy.
+    fn want(self: &Arc<Self>) {
+        if self.built.get().is_some() || self.building.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.building.store(false, Ordering::Release);
+            return;
+        };
+        /// Lets the next busy key try again however the build ends.
+        struct Done(Arc<Batching>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.building.store(false, Ordering::Release);
+            }
+        }
+        let done = Done(self.clone());
+        drop(runtime.spawn_blocking(move || match (done.0.build)() {
+            Ok(producer) => {
+                let _ = done.0.built.set(producer);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not create the batching kafka producer; busy keys stay on the prompt one");
+            }
+        }));
+    }
 }
 
 impl Producers {
+    /// The batching producer, once built.
+    fn batching(&self) -> Option<&Arc<dyn Producer>> {
+        self.batching.as_ref()?.built.get()
+    }
+
     fn of(&self, lane: Lane) -> &Arc<dyn Producer> {
-        match (lane, &self.batching) {
+        match (lane, self.batching()) {
             (Lane::Batching, Some(batching)) => batching,
             _ => &self.prompt,
         }
     }
 
-    /// Every producer of this generation.
+    /// Every producer of this generation built so far.
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Producer>> {
-        std::iter::once(&self.prompt).chain(self.batching.iter())
+        std::iter::once(&self.prompt).chain(self.batching())
     }
 }
 
@@ -291,7 +351,12 @@ impl Lanes {
             .turns
             .entry(key)
             .or_insert_with(|| Turn::new(producers.generation));
-        let batching = producers.batching.is_some();
+        let batching = producers.batching().is_some();
+        if !batching && turn.holder.1 == Lane::Prompt && turn.unresolved + 1 >= BATCH_FROM {
+            if let Some(slot) = &producers.batching {
+                slot.want();
+            }
+        }
         if let Some(lane) = turn.enter(producers.generation, batching, now) {
             return Entry::Go(self.ticket(key, &producers, lane));
         }
@@ -365,7 +430,7 @@ impl Lanes {
             }
             return None;
         }
-        let lane = turn.release(producers.batching.is_some(), now);
+        let lane = turn.release(producers.batching().is_some(), now);
         let waiters = std::mem::take(&mut turn.waiting);
         turn.holder = (producers.generation, lane);
         turn.unresolved = waiters.len() as u32;

@@ -34,7 +34,7 @@ pub mod topics;
 pub use context::GatewayContext;
 pub use producer::{Delivery, Kafka};
 
-use self::lanes::{Entry, Lanes, Owned, Producers};
+use self::lanes::{Batching, Build, Entry, Lanes, Owned, Producers};
 use crate::engine::envelope::Record;
 use crate::metrics::Metrics;
 use crate::settings::KafkaSettings;
@@ -87,8 +87,8 @@ impl ProducerFactory for Librdkafka {
 }
 
 pub struct Publisher {
-    /// The producers in use (prompt and batching) and every key's turn
-    /// between them: see `lanes`.
+    /// The producers in use (prompt, and batching once a key is busy) and
+    /// every key's turn between them: see `lanes`.
     lanes: Arc<Lanes>,
     /// A generation a request found broken (an idempotence error), for the
     /// supervisor: librdkafka does not report those as fatal.
@@ -175,14 +175,7 @@ impl Publisher {
         }
         let errors = Arc::new(Notify::new());
         let batching = batching_config(kafka, &config);
-        let built = build_pair(
-            &*producers,
-            &config,
-            batching.as_ref(),
-            &metrics,
-            &errors,
-            0,
-        )?;
+        let built = build_pair(&producers, &config, batching.as_ref(), &metrics, &errors, 0)?;
         Ok(Arc::new(Publisher {
             lanes: Lanes::new(built, timeout + REPORT_GRACE),
             broken: Mutex::new(None),
@@ -355,9 +348,10 @@ fn batching_config(kafka: &KafkaSettings, config: &ClientConfig) -> Option<Clien
     })
 }
 
-/// One generation's producers, built by `factory`.
+/// One generation's producers: the prompt one, built by `factory` now, and
+/// the batching one's recipe (`lanes::Batching`) when `batching` is given.
 fn build_pair(
-    factory: &dyn ProducerFactory,
+    factory: &Arc<dyn ProducerFactory>,
     config: &ClientConfig,
     batching: Option<&ClientConfig>,
     metrics: &Arc<Metrics>,
@@ -365,10 +359,13 @@ fn build_pair(
     generation: u64,
 ) -> KafkaResult<Producers> {
     let prompt = factory.build(config, callbacks(metrics, errors, 0))?;
-    let batching = match batching {
-        Some(config) => Some(factory.build(config, callbacks(metrics, errors, 1))?),
-        None => None,
-    };
+    let batching = batching.map(|config| {
+        let (factory, config) = (factory.clone(), config.clone());
+        let (metrics, errors) = (metrics.clone(), errors.clone());
+        let build: Build =
+            Arc::new(move || factory.build(&config, callbacks(&metrics, &errors, 1)));
+        Batching::new(build)
+    });
     Ok(Producers {
         generation,
         prompt,

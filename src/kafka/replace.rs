@@ -99,7 +99,7 @@ impl Publisher {
         );
         let build = move || {
             build_pair(
-                &*factory,
+                &factory,
                 &config,
                 batching.as_ref(),
                 &metrics,

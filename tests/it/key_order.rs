@@ -260,13 +260,19 @@ fn assert_every_stalled_record_landed(stalled: usize, ended: &Ended) {
 #[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_busy_key_keeps_its_order_across_both_producers_and_a_frozen_broker() {
     let _serial = serial().await;
-    let scene = Scene::start(SENDERS).await;
+    let scene = Scene::start(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        scene.producers.lingers(),
+        ["0"],
+        "the batching producer is built only once a key is busy"
+    );
+    scene.senders.rise_and_fall(3).await;
     assert_eq!(
         scene.producers.lingers(),
         ["0", "1"],
         "a prompt and a batching producer"
     );
-    scene.senders.rise_and_fall(3).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     scene.broker.freeze();
     tokio::time::sleep(FREEZE).await;
@@ -323,9 +329,12 @@ async fn a_key_moves_to_the_batching_producer_only_after_its_stalled_records_lan
 #[ignore = "needs tansu: run by scripts/test.sh"]
 async fn a_key_keeps_its_order_across_a_producer_replacement() {
     let _serial = serial().await;
-    // Fewer senders than move a key: it stays on the prompt producer.
-    let scene = Scene::start(8).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Busy first, so that the pair has its batching producer; then fewer
+    // senders than move a key, so that it returns to the prompt one.
+    let scene = Scene::start(SENDERS).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    scene.senders.active.store(8, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
     scene.producers.hold(PROMPT);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(scene.producers.raise_fatal_error_on(BATCHING));
