@@ -95,23 +95,39 @@ pub(super) type Build = Arc<dyn Fn() -> KafkaResult<Arc<dyn Producer>> + Send + 
 pub(super) struct Batching {
     built: OnceLock<Arc<dyn Producer>>,
     building: AtomicBool,
+    /// After a failed build: not before then again.
+    retry_at: Mutex<Option<Instant>>,
     build: Build,
+    /// Told once it is built, so the supervisor watches it for fatal errors
+    /// from then on (one raised during its build would otherwise go unseen).
+    built_signal: Arc<tokio::sync::Notify>,
 }
 
+/// How long after a failed build of a batching producer the next is tried.
+const BUILD_RETRY: Duration = Duration::from_secs(5);
+
 impl Batching {
-    pub fn new(build: Build) -> Arc<Batching> {
+    pub fn new(build: Build, built_signal: Arc<tokio::sync::Notify>) -> Arc<Batching> {
         Arc::new(Batching {
             built: OnceLock::new(),
             building: AtomicBool::new(false),
+            retry_at: Mutex::new(None),
             build,
+            built_signal,
         })
     }
 
     /// Starts building it off the async workers, unless it is built or
     /// being built. A failed build (an error, a panic) is logged and tried
-    /// again the next time a key is busy.
+    /// again the next time a key is busy, [`BUILD_RETRY`] on.
     fn want(self: &Arc<Self>) {
         if self.built.get().is_some() || self.building.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Built (or failed) between the first check and winning the flag.
+        let waiting = lock(&self.retry_at).is_some_and(|at| Instant::now() < at);
+        if self.built.get().is_some() || waiting {
+            self.building.store(false, Ordering::Release);
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -126,12 +142,19 @@ impl Batching {
             }
         }
         let done = Done(self.clone());
-        drop(runtime.spawn_blocking(move || match (done.0.build)() {
-            Ok(producer) => {
-                let _ = done.0.built.set(producer);
-            }
-            Err(error) => {
-                tracing::warn!(%error, "could not create the batching kafka producer; busy keys stay on the prompt one");
+        drop(runtime.spawn_blocking(move || {
+            let batching = &done.0;
+            // Counted as failed unless it gets through (a panic included).
+            *lock(&batching.retry_at) = Some(Instant::now() + BUILD_RETRY);
+            match (batching.build)() {
+                Ok(producer) => {
+                    let _ = batching.built.set(producer);
+                    *lock(&batching.retry_at) = None;
+                    batching.built_signal.notify_one();
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_secs = BUILD_RETRY.as_secs(), "could not create the batching kafka producer; busy keys stay on the prompt one");
+                }
             }
         }));
     }
@@ -343,8 +366,9 @@ impl Lanes {
     pub fn enter(self: &Arc<Self>, key: u64, owned: impl FnOnce() -> Owned) -> Entry {
         let now = Instant::now();
         let mut keys = lock(&self.keys);
-        // Read under the keys' lock: a record is never placed on a
-        // generation already replaced.
+        // Read under the keys' lock, so that the generations records read
+        // never go backwards in the order they take their turns: a turn's
+        // holder never returns to a replaced generation.
         let producers = self.current();
         keys.sweep(now);
         let turn = keys

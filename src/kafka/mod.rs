@@ -362,9 +362,10 @@ fn build_pair(
     let batching = batching.map(|config| {
         let (factory, config) = (factory.clone(), config.clone());
         let (metrics, errors) = (metrics.clone(), errors.clone());
+        let signal = errors.clone();
         let build: Build =
             Arc::new(move || factory.build(&config, callbacks(&metrics, &errors, 1)));
-        Batching::new(build)
+        Batching::new(build, signal)
     });
     Ok(Producers {
         generation,
