@@ -288,7 +288,7 @@ pub fn main(args: SignArgs, env: &Env) -> Result<String, SignError> {
     let file = providers_file(args.providers_file.as_deref(), env);
     let defs = Definitions::load(file.as_deref())?;
     let def = defs.get(&args.provider).ok_or_else(|| {
-        let names: Vec<_> = defs.list.iter().map(|d| d.name.as_str()).collect();
+        let names: Vec<_> = defs.names().collect();
         SignError::NoProvider {
             name: args.provider.clone(),
             defined: names.join(", "),

@@ -212,13 +212,7 @@ impl Document<'_> {
                 schema::event_key_rule(&event),
             ),
             (_, None) => {
-                let names: Vec<&str> = self
-                    .published
-                    .providers
-                    .list
-                    .iter()
-                    .map(|d| d.name.as_str())
-                    .collect();
+                let names: Vec<&str> = self.published.providers.names().collect();
                 with(
                     "Dead letter",
                     "A verified body that cannot be read as an event, kept whole.".to_owned(),

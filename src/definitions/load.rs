@@ -110,6 +110,11 @@ impl Definitions {
         self.list.iter().find(|d| d.name == name)
     }
 
+    /// Every provider's name, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.list.iter().map(|d| d.name.as_str())
+    }
+
     /// The providers from the file.
     pub fn configured(&self) -> &[Definition] {
         &self.list[self.builtins..]

@@ -30,12 +30,7 @@ pub fn show(defs: &Definitions, name: Option<&str>) -> Result<String, ShowError>
         None => defs.list.iter().collect(),
         Some(name) => vec![defs.get(name).ok_or_else(|| ShowError::Unknown {
             name: name.to_owned(),
-            known: defs
-                .list
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: defs.names().collect::<Vec<_>>().join(", "),
         })?],
     };
     let notes: String = providers

@@ -232,6 +232,11 @@ impl Turn {
         self.busy_until.is_some_and(|until| now < until)
     }
 
+    /// Busy where it is on the prompt lane: its next record would move.
+    fn crowded_on_prompt(&self) -> bool {
+        self.holder.1 == Lane::Prompt && self.unresolved >= BATCH_FROM
+    }
+
     /// The lane a record of this key enters now (counting it unresolved
     /// there), or `None`: it waits. `batching`: whether there is a batching
     /// producer.
@@ -247,7 +252,7 @@ impl Turn {
             return None;
         } else {
             match self.holder.1 {
-                Lane::Prompt if !batching || self.unresolved < BATCH_FROM => Lane::Prompt,
+                Lane::Prompt if !batching || !self.crowded_on_prompt() => Lane::Prompt,
                 // Busy on the prompt lane: wait to move to the batching one.
                 Lane::Prompt => {
                     self.busy_until = Some(now + HOLD);
@@ -376,7 +381,7 @@ impl Lanes {
             .entry(key)
             .or_insert_with(|| Turn::new(producers.generation));
         let batching = producers.batching().is_some();
-        if !batching && turn.holder.1 == Lane::Prompt && turn.unresolved + 1 >= BATCH_FROM {
+        if !batching && turn.crowded_on_prompt() {
             if let Some(slot) = &producers.batching {
                 slot.want();
             }
@@ -478,36 +483,41 @@ impl Ticket {
         headers: OwnedHeaders,
         timestamp_ms: Option<i64>,
     ) -> Sent {
-        let sent = self
-            .producer
-            .send(topic, key, payload, headers, timestamp_ms);
-        match sent {
-            Ok(delivery) => {
-                self.placed = false;
-                Ok(Pending::new(
-                    &self.lanes,
-                    self.key,
-                    self.generation,
-                    delivery,
-                ))
-            }
-            Err(error) => Err((self.generation, error)),
-        }
+        let sent = self.transmit(topic, key, payload, headers, timestamp_ms);
+        self.placed = sent.is_err();
+        sent
     }
 
     /// [`Ticket::send`] for a released record, whose refusal the releasing
     /// loop counts itself (rather than settling from within it).
     fn send_owned(mut self, record: Owned) -> Sent {
-        let sent = self.producer.send(
+        self.placed = false;
+        let key = record.key.as_bytes();
+        self.transmit(
             &record.topic,
-            record.key.as_bytes(),
+            key,
             &record.payload,
             record.headers,
             record.timestamp_ms,
-        );
-        self.placed = false;
-        sent.map(|delivery| Pending::new(&self.lanes, self.key, self.generation, delivery))
-            .map_err(|error| (self.generation, error))
+        )
+    }
+
+    fn transmit(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: OwnedHeaders,
+        timestamp_ms: Option<i64>,
+    ) -> Sent {
+        let generation = self.generation;
+        match self
+            .producer
+            .send(topic, key, payload, headers, timestamp_ms)
+        {
+            Ok(delivery) => Ok(Pending::new(&self.lanes, self.key, generation, delivery)),
+            Err(error) => Err((generation, error)),
+        }
     }
 }
 

@@ -175,7 +175,7 @@ impl Publisher {
         }
         let errors = Arc::new(Notify::new());
         let batching = batching_config(kafka, &config);
-        let built = build_pair(&producers, &config, batching.as_ref(), &metrics, &errors, 0)?;
+        let built = build_generation(&producers, &config, batching.as_ref(), &metrics, &errors, 0)?;
         Ok(Arc::new(Publisher {
             lanes: Lanes::new(built, timeout + REPORT_GRACE),
             broken: Mutex::new(None),
@@ -350,7 +350,7 @@ fn batching_config(kafka: &KafkaSettings, config: &ClientConfig) -> Option<Clien
 
 /// One generation's producers: the prompt one, built by `factory` now, and
 /// the batching one's recipe (`lanes::Batching`) when `batching` is given.
-fn build_pair(
+fn build_generation(
     factory: &Arc<dyn ProducerFactory>,
     config: &ClientConfig,
     batching: Option<&ClientConfig>,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 
-use super::{build_pair, lock, Producers, Publisher};
+use super::{build_generation, lock, Producers, Publisher};
 
 /// Why no replacement producer could be built; the supervisor retries.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +98,7 @@ impl Publisher {
             self.errors.clone(),
         );
         let build = move || {
-            build_pair(
+            build_generation(
                 &factory,
                 &config,
                 batching.as_ref(),

@@ -405,13 +405,7 @@ fn the_providers_file_adds_definitions_whose_secrets_load_like_the_built_ins() {
         ("GATEWAY_TOPIC_OVERRIDES", "acme.invoice.paid=billing"),
     ])
     .unwrap();
-    let names: Vec<_> = c
-        .published
-        .providers
-        .list
-        .iter()
-        .map(|d| d.name.as_str())
-        .collect();
+    let names: Vec<_> = c.published.providers.names().collect();
     assert_eq!(names, ["m2m", "transfers", "acme", "beta"]);
     let acme = &c.secrets["acme"];
     assert!(matches!(&acme.source, SecretSource::File(p, _) if *p == secret));

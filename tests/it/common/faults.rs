@@ -312,9 +312,8 @@ impl Producers {
     /// Makes librdkafka raise a fatal error on every producer the gateway
     /// still has (its current pair), as an idempotence violation would.
     pub fn raise_fatal_error(&self) {
-        let alive: Vec<usize> = (0..self.built.lock().unwrap().len()).collect();
-        let raised = alive
-            .into_iter()
+        let built = self.built.lock().unwrap().len();
+        let raised = (0..built)
             .filter(|&built| self.raise_fatal_error_on(built))
             .count();
         assert!(raised > 0, "the gateway's producers are alive");
